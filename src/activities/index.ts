@@ -1,0 +1,194 @@
+import { ApplicationFailure, Context, heartbeat, sleep } from '@temporalio/activity';
+import type { Logger } from 'pino';
+import type { Config, Policy, ServiceConfig } from '../domain/config';
+import { findService } from '../domain/config';
+import { requireMs } from '../domain/duration';
+import { replicatorFor, routerFor } from './drivers';
+import { runProbe, type ProbeResult } from './probes';
+import { replicationInfo, withRedis } from './redis-connection';
+import type { LagReading } from './replication/types';
+import { GenerationConflictError, type RouteChange, type RouterReadout } from './routers/types';
+import type { Routing } from '../domain/routing';
+import { randomUUID } from 'node:crypto';
+
+export type { ProbeResult } from './probes';
+export type { LagReading } from './replication/types';
+export type { RouteChange, RouterReadout } from './routers/types';
+
+export interface ActivityDeps {
+  /** The current config; a function so a reload is seen by the next runbook. */
+  config: () => Config;
+  logger: Logger;
+}
+
+export interface ServiceSnapshot {
+  service: ServiceConfig;
+  policy: Policy;
+}
+
+export interface AuditEvent {
+  runbook: string;
+  workflowId: string;
+  service: string;
+  step: string;
+  outcome: 'started' | 'ok' | 'failed' | 'skipped' | 'compensated';
+  actor?: string;
+  reason?: string;
+  detail?: string;
+  numbers?: Record<string, number | string | boolean | null>;
+}
+
+export interface LagVerdict {
+  ok: boolean;
+  reading: LagReading;
+  waitedMs: number;
+  verdict: string;
+}
+
+function nonRetryable(err: unknown, type: string): never {
+  const message = err instanceof Error ? err.message : String(err);
+  throw ApplicationFailure.nonRetryable(message, type);
+}
+
+function replicatorOrFail(service: ServiceConfig, timeoutMs: number) {
+  const r = replicatorFor(service, timeoutMs);
+  if (!r) throw ApplicationFailure.nonRetryable(`service ${service.name} has no replication configured`, 'NoReplication');
+  return r;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const { logger } = deps;
+  const probeTimeout = () => requireMs(deps.config().failover_manager.failover_detection.timeout);
+
+  return {
+    /** Snapshot of a service's config and the policy, so it lands in the runbook's history. */
+    async loadService(name: string): Promise<ServiceSnapshot> {
+      const config = deps.config();
+      const service = findService(config, name);
+      if (!service) {
+        const known = config.services.map((s) => s.name).join(', ');
+        throw ApplicationFailure.nonRetryable(`unknown service ${JSON.stringify(name)}; configured services: ${known}`, 'UnknownService');
+      }
+      return { service, policy: config.failover_manager };
+    },
+
+    async probe(service: ServiceConfig, destination: string): Promise<ProbeResult> {
+      const dest = service.destinations.find((d) => d.id === destination);
+      if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
+      return runProbe(dest.probe, probeTimeout());
+    },
+
+    async readRouting(service: ServiceConfig): Promise<RouterReadout> {
+      return routerFor(service).read();
+    },
+
+    /** Compare-and-set: fails non-retryably when the routing moved since `expectedGeneration`. */
+    async applyRouting(
+      service: ServiceConfig,
+      weights: Record<string, number>,
+      expectedGeneration: number,
+    ): Promise<{ routing: Routing; changes: RouteChange[] }> {
+      try {
+        const result = await routerFor(service).apply(weights, expectedGeneration);
+        logger.info({ service: service.name, changes: result.changes, generation: result.routing.generation }, 'routing applied');
+        return result;
+      } catch (err) {
+        if (err instanceof GenerationConflictError) nonRetryable(err, 'GenerationConflict');
+        throw err;
+      }
+    },
+
+    async cutSessions(service: ServiceConfig, destination: string): Promise<void> {
+      await routerFor(service).cutSessions(destination);
+    },
+
+    async measureLag(service: ServiceConfig, source: string, target: string): Promise<LagReading> {
+      return replicatorOrFail(service, probeTimeout()).lag(source, target);
+    },
+
+    /** Polls lag until it is within `maxLag` on a linked replica or the deadline passes; heartbeats each poll. */
+    async waitForLag(service: ServiceConfig, source: string, target: string, maxLag: number, timeoutMs: number): Promise<LagVerdict> {
+      const replicator = replicatorOrFail(service, probeTimeout());
+      const started = Date.now();
+      let reading = await replicator.lag(source, target);
+      while (!(reading.linked && reading.lag <= maxLag) && Date.now() - started < timeoutMs) {
+        heartbeat({ lag: reading.lag });
+        await sleep(50);
+        reading = await replicator.lag(source, target);
+      }
+      const waitedMs = Date.now() - started;
+      const ok = reading.linked && reading.lag <= maxLag;
+      const verdict = ok
+        ? `lag ${reading.lag} ≤ ${maxLag} after ${waitedMs}ms (source offset ${reading.sourceOffset}, target ${reading.targetOffset})`
+        : reading.linked
+          ? `lag ${reading.lag} still > ${maxLag} after ${waitedMs}ms (source offset ${reading.sourceOffset}, target ${reading.targetOffset})`
+          : `${target} is not replicating from ${source}: ${reading.detail ?? 'link down'}`;
+      return { ok, reading, waitedMs, verdict };
+    },
+
+    async fence(service: ServiceConfig, destination: string, holdMs: number) {
+      return replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
+    },
+
+    async unfence(service: ServiceConfig, destination: string): Promise<void> {
+      await replicatorOrFail(service, probeTimeout()).unfence(destination);
+    },
+
+    async promote(service: ServiceConfig, destination: string) {
+      return replicatorOrFail(service, probeTimeout()).promote(destination);
+    },
+
+    async follow(service: ServiceConfig, destination: string, primary: string) {
+      return replicatorOrFail(service, probeTimeout()).follow(destination, primary);
+    },
+
+    /**
+     * End-to-end check through the service's entrypoint (what producers use): a canary write is
+     * acknowledged and is served by the expected primary. Retries briefly inside, for routers that
+     * take a moment to converge.
+     */
+    async validateEntrypoint(service: ServiceConfig, expectedPrimary: string): Promise<{ ok: boolean; detail: string; latencyMs: number }> {
+      const entry = service.entrypoint;
+      if (!entry) return { ok: true, detail: 'no entrypoint configured; skipped', latencyMs: 0 };
+      if (entry.type !== 'redis') {
+        const r = await runProbe(entry, probeTimeout());
+        return { ok: r.up, detail: r.up ? 'entrypoint answers' : `entrypoint down: ${r.error}`, latencyMs: r.latencyMs };
+      }
+      const dest = service.destinations.find((d) => d.id === expectedPrimary);
+      if (!dest || dest.probe.type !== 'redis') return { ok: false, detail: `cannot identify ${expectedPrimary}`, latencyMs: 0 };
+      const timeout = probeTimeout();
+      const expectedRunId = await withRedis(dest.probe, timeout, async (r) => (await replicationInfo(r)).runId);
+      let last = 'not tried';
+      const deadline = Date.now() + Math.max(timeout, 5000);
+      while (Date.now() < deadline) {
+        const started = performance.now();
+        try {
+          const detail = await withRedis(entry, timeout, async (r) => {
+            const token = randomUUID();
+            const key = `failover-manager:canary:${service.name}`;
+            await r.set(key, token, 'PX', 60_000);
+            const back = await r.get(key);
+            const info = await replicationInfo(r);
+            if (back !== token) throw new Error('canary read back differs');
+            if (info.runId !== expectedRunId) throw new Error(`entrypoint reaches run_id ${info.runId}, not ${expectedPrimary}`);
+            return `canary write acknowledged by ${expectedPrimary} through the entrypoint`;
+          });
+          return { ok: true, detail, latencyMs: performance.now() - started };
+        } catch (err) {
+          last = err instanceof Error ? err.message : String(err);
+          heartbeat({ last });
+          await sleep(100);
+        }
+      }
+      return { ok: false, detail: last, latencyMs: 0 };
+    },
+
+    /** One structured audit record per runbook step, beside the workflow history. */
+    async audit(event: AuditEvent): Promise<void> {
+      const info = Context.current().info;
+      logger.info({ audit: true, ...event, attempt: info.attempt }, `${event.runbook} ${event.service}: ${event.step} ${event.outcome}`);
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

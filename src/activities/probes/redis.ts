@@ -1,0 +1,23 @@
+import { replicationInfo, withRedis, type RedisEndpoint } from '../redis-connection';
+import { classifyError, type ProbeResult } from './types';
+
+export async function probeRedis(endpoint: RedisEndpoint, timeoutMs: number): Promise<ProbeResult> {
+  const started = performance.now();
+  try {
+    return await withRedis(endpoint, timeoutMs, async (r) => {
+      const pong = await r.ping();
+      const latencyMs = performance.now() - started;
+      if (pong !== 'PONG') return { up: false, latencyMs, error: `PING answered ${pong}`, failure: 'error' as const };
+      const repl = await replicationInfo(r);
+      return {
+        up: true,
+        latencyMs,
+        role: repl.role === 'master' ? ('primary' as const) : ('replica' as const),
+        offset: repl.offset,
+        connectedReplicas: repl.connectedReplicas,
+      };
+    });
+  } catch (err) {
+    return { up: false, latencyMs: performance.now() - started, ...classifyError(err) };
+  }
+}

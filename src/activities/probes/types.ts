@@ -1,0 +1,23 @@
+/** One measurement of one destination. */
+export interface ProbeResult {
+  up: boolean;
+  latencyMs: number;
+  error?: string;
+  /** Classified failure, so detection can tell network trouble from an unhealthy service. */
+  failure?: 'timeout' | 'refused' | 'reset' | 'dns' | 'error';
+  role?: 'primary' | 'replica';
+  offset?: number;
+  connectedReplicas?: number;
+}
+
+export function classifyError(err: unknown): { error: string; failure: NonNullable<ProbeResult['failure']> } {
+  const e = err as { code?: string; message?: string };
+  const message = e?.message ?? String(err);
+  const code = e?.code ?? '';
+  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return { error: message, failure: 'refused' };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /ECONNRESET|Connection is closed/.test(message))
+    return { error: message, failure: 'reset' };
+  if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) return { error: message, failure: 'timeout' };
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { error: message, failure: 'dns' };
+  return { error: message, failure: 'error' };
+}

@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { startProcess, waitForPort, type LocalProcess } from './processes';
+
+export interface HaproxyServerSpec {
+  name: string;
+  port: number;
+  weight: number;
+}
+
+export interface LocalHaproxy extends LocalProcess {
+  frontendPort: number;
+  adminAddress: string;
+  backend: string;
+  configFile: string;
+}
+
+/** A TCP-mode HAProxy on 127.0.0.1 in front of local servers, runtime API on TCP at admin level. */
+export async function startHaproxy(opts: {
+  dir: string;
+  frontendPort: number;
+  adminPort: number;
+  backend: string;
+  servers: HaproxyServerSpec[];
+}): Promise<LocalHaproxy> {
+  const configFile = path.join(opts.dir, `haproxy-${opts.backend}.cfg`);
+  const servers = opts.servers.map(
+    // A weight-0 server starts in maint: active-passive standbys take no traffic until a runbook says so.
+    (s) => `  server ${s.name} 127.0.0.1:${s.port} check inter 500ms fall 2 rise 2 weight ${s.weight || 1}${s.weight === 0 ? ' disabled' : ''}`,
+  );
+  fs.writeFileSync(
+    configFile,
+    [
+      'global',
+      `  stats socket ipv4@127.0.0.1:${opts.adminPort} level admin`,
+      '  maxconn 2000',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 1s',
+      '  timeout client 5m',
+      '  timeout server 5m',
+      `frontend fe_${opts.backend}`,
+      `  bind 127.0.0.1:${opts.frontendPort}`,
+      `  default_backend ${opts.backend}`,
+      `backend ${opts.backend}`,
+      ...servers,
+      '',
+    ].join('\n'),
+  );
+  const proc = startProcess(`haproxy-${opts.backend}`, 'haproxy', ['-db', '-f', configFile], path.join(opts.dir, `haproxy-${opts.backend}.log`));
+  await waitForPort(opts.adminPort, proc);
+  await waitForPort(opts.frontendPort, proc);
+  return { ...proc, frontendPort: opts.frontendPort, adminAddress: `127.0.0.1:${opts.adminPort}`, backend: opts.backend, configFile };
+}

@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { stopChild } from './temporal-dev-server';
+
+export interface LocalProcess {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  /** SIGTERM then SIGKILL; resolves once it has exited. */
+  stop(): Promise<void>;
+  /** Sends a signal without waiting (SIGKILL to simulate a crash). */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts a local program with its output in a log file; the caller waits for readiness. */
+export function startProcess(name: string, command: string, args: string[], logFile: string): LocalProcess {
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  child.on('error', () => {}); // reported by waitForPort naming the log
+  return {
+    name,
+    child,
+    logFile,
+    stop: () => stopChild(child, 5000),
+    kill: (signal) =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      }),
+  };
+}
+
+/** Resolves when something accepts connections on host:port; rejects if `proc` exits first or time runs out. */
+export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs = 15_000, host = '127.0.0.1'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
+      throw new Error(`${proc.name} exited before listening on ${port}: ${tail(proc.logFile)}`);
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port });
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs}ms${proc ? `: ${tail(proc.logFile)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function tail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-5).join(' | ');
+  } catch {
+    return '(no log)';
+  }
+}

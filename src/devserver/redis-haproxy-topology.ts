@@ -1,0 +1,50 @@
+import type { ServiceConfig } from '../domain/config';
+import { redisEndpointOf, routerServerOf } from '../domain/config';
+import { startHaproxy, type LocalHaproxy } from './local-haproxy';
+import { startRedis, type LocalRedis } from './local-redis';
+
+export interface LocalTopology {
+  redis: Record<string, LocalRedis>;
+  haproxy: LocalHaproxy;
+  stop(): Promise<void>;
+}
+
+/**
+ * Brings up, on loopback, what an active-passive Redis service config describes: the first
+ * destination as primary, the others as its replicas, HAProxy routing to the primary only.
+ */
+export async function startRedisHaproxyTopology(service: ServiceConfig, dir: string): Promise<LocalTopology> {
+  const router = service.router;
+  if (router.type !== 'haproxy' || !router.address) throw new Error(`${service.name}: local topology needs a haproxy router on a TCP address`);
+  const entry = service.entrypoint;
+  if (!entry || entry.type !== 'redis') throw new Error(`${service.name}: local topology needs a redis entrypoint (the HAProxy frontend)`);
+  const [primary, ...replicas] = service.destinations;
+  if (!primary) throw new Error(`${service.name}: no destinations`);
+  const redis: Record<string, LocalRedis> = {};
+  const started: { stop(): Promise<void> }[] = [];
+  try {
+    const primaryPort = redisEndpointOf(primary).port;
+    redis[primary.id] = await startRedis({ port: primaryPort, dir, name: primary.id });
+    started.push(redis[primary.id]!);
+    for (const d of replicas) {
+      redis[d.id] = await startRedis({ port: redisEndpointOf(d).port, dir, name: d.id, replicaOfPort: primaryPort });
+      started.push(redis[d.id]!);
+    }
+    const haproxy = await startHaproxy({
+      dir,
+      frontendPort: entry.port,
+      adminPort: Number(router.address.split(':').pop()),
+      backend: router.backend,
+      servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redisEndpointOf(d).port, weight: i === 0 ? d.weight : 0 })),
+    });
+    started.push(haproxy);
+    return { redis, haproxy, stop: () => stopAll(started) };
+  } catch (err) {
+    await stopAll(started);
+    throw err;
+  }
+}
+
+async function stopAll(procs: { stop(): Promise<void> }[]): Promise<void> {
+  await Promise.all(procs.map((p) => p.stop().catch(() => {})));
+}

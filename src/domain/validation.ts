@@ -1,0 +1,41 @@
+import type { z } from 'zod';
+
+/** One line per problem: where it is, what was found, what was expected. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], root = ''): string[] {
+  return issues.map((issue) => {
+    const where = formatPath(root, issue.path);
+    const found = 'input' in issue && issue.input !== undefined ? ` (got ${preview(issue.input)})` : '';
+    return `${where}: ${issue.message}${found}`;
+  });
+}
+
+export function formatPath(root: string, path: readonly PropertyKey[]): string {
+  let out = root;
+  for (const key of path) {
+    out += typeof key === 'number' ? `[${key}]` : out ? `.${String(key)}` : String(key);
+  }
+  return out || '(root)';
+}
+
+function preview(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Raised for input that can never become valid by retrying; the message names every bad field. */
+export class InvalidInputError extends Error {
+  constructor(
+    readonly what: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid ${what}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'InvalidInputError';
+  }
+}
+
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string, root = ''): z.output<S> {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (!result.success) throw new InvalidInputError(what, describeIssues(result.error.issues, root));
+  return result.data;
+}

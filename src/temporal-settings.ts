@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import { z } from 'zod';
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { parseOrThrow } from './domain/validation';
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'expected "host:port"').optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('failover-manager'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  /** "true" to use TLS with the system's CA (implied by a client cert or an API key). */
+  TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  FAILOVER_CONFIG: z.string().min(1).default('config/example.yaml'),
+}).refine((e) => (e.TEMPORAL_TLS_CERT === undefined) === (e.TEMPORAL_TLS_KEY === undefined), {
+  message: 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together',
+  path: ['TEMPORAL_TLS_CERT'],
+});
+export type TemporalEnv = z.infer<typeof envSchema>;
+
+/** Connection settings from the environment; a bad value fails naming the variable. */
+export function temporalEnv(env: NodeJS.ProcessEnv = process.env): TemporalEnv {
+  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k === 'FAILOVER_CONFIG') && v !== ''));
+  return parseOrThrow(envSchema, picked, 'environment');
+}
+
+export function connectionOptions(e: TemporalEnv, address: string): NativeConnectionOptions {
+  const read = (f: string) => fs.readFileSync(f);
+  const useTls = e.TEMPORAL_TLS === 'true' || e.TEMPORAL_TLS_CERT !== undefined || e.TEMPORAL_API_KEY !== undefined;
+  return {
+    address,
+    ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+    ...(useTls
+      ? {
+          tls: {
+            ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
+            ...(e.TEMPORAL_TLS_CA ? { serverRootCACertificate: read(e.TEMPORAL_TLS_CA) } : {}),
+            ...(e.TEMPORAL_TLS_CERT && e.TEMPORAL_TLS_KEY
+              ? { clientCertPair: { crt: read(e.TEMPORAL_TLS_CERT), key: read(e.TEMPORAL_TLS_KEY) } }
+              : {}),
+          },
+        }
+      : {}),
+  };
+}

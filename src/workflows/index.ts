@@ -1,0 +1,1 @@
+export { failover, failoverStatusQuery } from './failover';

@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Config, ServiceConfig } from '../../src/domain/config';
+import { validateConfig } from '../../src/domain/config';
+import { freePort } from '../../src/devserver/free-port';
+import { startRedisHaproxyTopology, type LocalTopology } from '../../src/devserver/redis-haproxy-topology';
+
+export interface RedisServiceFixture {
+  config: Config;
+  service: ServiceConfig;
+  topology: LocalTopology;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/** Two redis-servers (a primary and its replica) behind HAProxy on free loopback ports, and a config for them. */
+export async function startRedisService(name = 'orders-bus', policy: Record<string, unknown> = {}): Promise<RedisServiceFixture> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fm-${name}-`));
+  const [adminPort, frontPort, portA, portB] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const config = validateConfig({
+    failover_manager: {
+      failover_detection: { detection_interval: '200ms', timeout: '1s' },
+      ...policy,
+    },
+    services: [
+      {
+        name,
+        router: { type: 'haproxy', address: `127.0.0.1:${adminPort}`, backend: name.replace(/[^a-z0-9]/g, '_') },
+        entrypoint: { type: 'redis', host: '127.0.0.1', port: frontPort },
+        destinations: [
+          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portA }, replication: { type: 'redis' } },
+          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portB }, replication: { type: 'redis' } },
+        ],
+      },
+    ],
+  });
+  const service = config.services[0]!;
+  const topology = await startRedisHaproxyTopology(service, dir);
+  await waitForReplicaLink(portB);
+  return { config, service, topology, dir, stop: () => topology.stop() };
+}
+
+async function waitForReplicaLink(port: number): Promise<void> {
+  const { withRedis, replicationInfo } = await import('../../src/activities/redis-connection');
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const info = await withRedis({ host: '127.0.0.1', port }, 1000, replicationInfo).catch(() => undefined);
+    if (info?.linkUp) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`replica on ${port} did not link to its primary`);
+}
