@@ -9,6 +9,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: integration files start several servers each.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

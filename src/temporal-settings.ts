@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { parseOrThrow } from './domain/validation';
 
-const envSchema = z.object({
+const envShape = {
   TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'expected "host:port"').optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('failover-manager'),
@@ -15,7 +15,10 @@ const envSchema = z.object({
   TEMPORAL_TLS_CA: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   FAILOVER_CONFIG: z.string().min(1).default('config/example.yaml'),
-}).refine((e) => (e.TEMPORAL_TLS_CERT === undefined) === (e.TEMPORAL_TLS_KEY === undefined), {
+};
+/** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
+export const TEMPORAL_ENV_KEYS = Object.keys(envShape);
+const envSchema = z.object(envShape).refine((e) => (e.TEMPORAL_TLS_CERT === undefined) === (e.TEMPORAL_TLS_KEY === undefined), {
   message: 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together',
   path: ['TEMPORAL_TLS_CERT'],
 });

@@ -84,8 +84,10 @@ export async function runWorker(settings: { address: string; configFile: string;
 }
 
 if (require.main === module) {
-  const env = temporalEnv();
-  runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile: env.FAILOVER_CONFIG }).catch((err) => {
+  (async () => {
+    const env = temporalEnv();
+    await runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile: env.FAILOVER_CONFIG });
+  })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   });

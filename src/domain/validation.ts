@@ -4,7 +4,7 @@ import type { z } from 'zod';
 export function describeIssues(issues: readonly z.core.$ZodIssue[], root = ''): string[] {
   return issues.map((issue) => {
     const where = formatPath(root, issue.path);
-    const found = 'input' in issue && issue.input !== undefined ? ` (got ${preview(issue.input)})` : '';
+    const found = 'input' in issue && issue.input !== undefined ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
     return `${where}: ${issue.message}${found}`;
   });
 }
@@ -15,6 +15,15 @@ export function formatPath(root: string, path: readonly PropertyKey[]): string {
     out += typeof key === 'number' ? `[${key}]` : out ? `.${String(key)}` : String(key);
   }
   return out || '(root)';
+}
+
+/** Some issues (a bad discriminator) carry the whole object; show just the offending field's value. */
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  const last = path[path.length - 1];
+  if (last !== undefined && input !== null && typeof input === 'object' && !Array.isArray(input) && Object.hasOwn(input, last)) {
+    return (input as Record<PropertyKey, unknown>)[last];
+  }
+  return input;
 }
 
 function preview(value: unknown): string {

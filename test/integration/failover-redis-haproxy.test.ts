@@ -5,7 +5,7 @@ import { replicationInfo, withRedis } from '../../src/activities/redis-connectio
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf, runFailover } from '../support/runbooks';
-import { temporalHarness, type TemporalHarness } from '../support/temporal';
+import { temporalHarness, testLogger, type TemporalHarness } from '../support/temporal';
 
 const role = (port: number) => withRedis({ host: '127.0.0.1', port }, 1000, replicationInfo).then((i) => i.role);
 const portOf = (fx: RedisServiceFixture, id: string) => fx.topology.redis[id]!.port;
@@ -107,7 +107,7 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
   });
 
   it('activities report the state they see (probe of a dead destination)', async () => {
-    const acts = createActivities({ config: () => fx.config, logger: (await import('../support/temporal')).testLogger });
+    const acts = createActivities({ config: () => fx.config, logger: testLogger });
     const probe = await acts.probe(fx.service, 'redis-b');
     expect(probe.up).toBe(false);
     expect(['refused', 'reset']).toContain(probe.failure);

@@ -1,4 +1,4 @@
-import type { TestProject } from 'vitest/node';
+import type { TestProject } from 'vitest/node' with { 'resolution-mode': 'import' };
 import { startDevServer, type DevServer } from '../../src/devserver/temporal-dev-server';
 
 let server: DevServer | undefined;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config, ServiceConfig } from '../../src/domain/config';
 import { validateConfig } from '../../src/domain/config';
 import { freePort } from '../../src/devserver/free-port';
+import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
 import { startRedisHaproxyTopology, type LocalTopology } from '../../src/devserver/redis-haproxy-topology';
 
 export interface RedisServiceFixture {
@@ -42,7 +43,6 @@ export async function startRedisService(name = 'orders-bus', policy: Record<stri
 }
 
 async function waitForReplicaLink(port: number): Promise<void> {
-  const { withRedis, replicationInfo } = await import('../../src/activities/redis-connection');
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const info = await withRedis({ host: '127.0.0.1', port }, 1000, replicationInfo).catch(() => undefined);

@@ -52,9 +52,10 @@ export function parseServersState(text: string): ServerState[] {
     number,
   ];
   return lines
-    .filter((l) => !l.startsWith('#') && /^\d/.test(l))
-    .map((l) => {
-      const f = l.split(' ');
+    .map((l) => l.split(' '))
+    // The first line is the format version ("1"); server rows have a field per header column.
+    .filter((f) => f.length >= cols.length && /^\d+$/.test(f[0]!))
+    .map((f) => {
       const adminState = Number(f[iAdmin]);
       return {
         name: f[iName]!,

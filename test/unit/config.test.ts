@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfigFile, parseConfigText } from '../../src/config-file';
+import { redisEndpointOf } from '../../src/domain/config';
+import { InvalidInputError } from '../../src/domain/validation';
+
+const minimal = `
+services:
+  - name: orders-bus
+    router: { type: haproxy, socket: /run/haproxy/admin.sock, backend: orders }
+    destinations:
+      - id: redis-a
+        zone: a
+        region: r
+        probe: { type: redis, host: 127.0.0.1, port: 6379 }
+        replication: { type: redis }
+`;
+
+function problems(text: string): string[] {
+  try {
+    parseConfigText(text, 'test.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidInputError);
+    return (err as InvalidInputError).problems;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('config schema', () => {
+  it('accepts the example config with every seed section', () => {
+    const config = loadConfigFile('config/example.yaml');
+    const p = config.failover_manager;
+    expect(p.failover_detection.failure_threshold).toBe(3);
+    expect(p.failover_execution.gradual_failover).toEqual({ enabled: true, steps: [25, 50, 100], soak: '30s' });
+    expect(p.failover_execution.data_sync.enabled).toBe(true);
+    expect(p.recovery_management.automatic_recovery).toBe(false);
+    expect(p.redundancy_management.redundancy_level).toBe(1);
+    expect(config.services[0]!.destinations.map((d) => d.id)).toEqual(['redis-a', 'redis-b']);
+  });
+
+  it('fills defaults for everything left out', () => {
+    const c = parseConfigText(minimal);
+    expect(c.failover_manager.failover_detection.detection_interval).toBe('1s');
+    expect(c.failover_manager.failover_execution.consistency_check).toEqual({ enabled: true, max_lag: 1_048_576, timeout: '30s' });
+    expect(c.services[0]!.destinations[0]!.tier).toBe(0);
+    expect(c.services[0]!.destinations[0]!.weight).toBe(100);
+    expect(redisEndpointOf(c.services[0]!.destinations[0]!)).toEqual({ host: '127.0.0.1', port: 6379 });
+  });
+
+  it('takes seed-style booleans for feature flags', () => {
+    const c = parseConfigText(`failover_manager:\n  failover_execution:\n    gradual_failover: false\n    rollback_support: true\n${minimal}`);
+    expect(c.failover_manager.failover_execution.gradual_failover.enabled).toBe(false);
+    expect(c.failover_manager.failover_execution.gradual_failover.steps).toEqual([25, 50, 100]);
+    expect(c.failover_manager.failover_execution.rollback_support.enabled).toBe(true);
+  });
+
+  it('names the path, the value and what was expected', () => {
+    const bad = minimal.replace('port: 6379', 'port: "6379x"');
+    expect(problems(bad)).toEqual([
+      'services[0].destinations[0].probe.port: Invalid input: expected number, received string (got "6379x")',
+    ]);
+  });
+
+  it('rejects a bad duration with the field named', () => {
+    const p = problems(`failover_manager:\n  failover_detection:\n    detection_interval: soon\n${minimal}`);
+    expect(p).toEqual(['failover_manager.failover_detection.detection_interval: expected a duration such as "500ms", "30s" or "5m" (got "soon")']);
+  });
+
+  it('rejects unknown keys (typos) instead of ignoring them', () => {
+    const p = problems(`failover_manager:\n  failover_detection:\n    failure_treshold: 3\n${minimal}`);
+    expect(p[0]).toMatch(/^failover_manager\.failover_detection: Unrecognized key: "failure_treshold"/);
+  });
+
+  it('rejects duplicate destination ids and service names', () => {
+    const dupDest = minimal + minimal.split('destinations:\n')[1]!.replace(/^/, '');
+    expect(problems(dupDest)[0]).toMatch(/services\[0\]\.destinations\[1\]\.id: duplicate destination id, already used by destinations\[0\] \(got "redis-a"\)/);
+    const twoServices = minimal + minimal.replace('services:\n', '');
+    expect(problems(twoServices)).toEqual(['services[1].name: duplicate service name, already used by services[0] (got "orders-bus")']);
+  });
+
+  it('rejects bad values across sections, one line each', () => {
+    const p = problems(`failover_manager:
+  failover_detection: { health_threshold: 1.5, failure_threshold: 0 }
+  failover_execution: { failover_strategy: round-robin, gradual_failover: { steps: [50, 25] } }
+${minimal}`);
+    expect(p).toEqual([
+      'failover_manager.failover_detection.health_threshold: Too big: expected number to be <=1 (got 1.5)',
+      'failover_manager.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)',
+      'failover_manager.failover_execution.failover_strategy: Invalid option: expected one of "active-passive"|"active-active" (got "round-robin")',
+      'failover_manager.failover_execution.gradual_failover.steps: expected increasing percentages ending at 100 (got [50,25])',
+    ]);
+  });
+
+  it('requires exactly one runtime API address for haproxy', () => {
+    const p = problems(minimal.replace('socket: /run/haproxy/admin.sock, ', ''));
+    expect(p).toEqual(['services[0].router: expected exactly one of "socket" or "address" (got {"type":"haproxy","backend":"orders"})']);
+  });
+
+  it('rejects an unknown driver type naming the accepted ones', () => {
+    const p = problems(minimal.replace('probe: { type: redis', 'probe: { type: kafka'));
+    expect(p).toEqual([`services[0].destinations[0].probe.type: Invalid discriminator value. Expected 'redis' | 'tcp' (got "kafka")`]);
+  });
+
+  it('reports YAML syntax errors and unreadable files', () => {
+    expect(problems('services: [\n')[0]).toMatch(/^YAML: /);
+    const missing = path.join(os.tmpdir(), 'does-not-exist.yaml');
+    expect(() => loadConfigFile(missing)).toThrow(/cannot read file/);
+  });
+
+  it('requires at least one service', () => {
+    expect(problems('services: []')).toEqual(['services: Too small: expected array to have >=1 items (got [])']);
+  });
+
+  it('loads a file written to disk', () => {
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'c.yaml');
+    fs.writeFileSync(f, minimal);
+    expect(loadConfigFile(f).services[0]!.name).toBe('orders-bus');
+  });
+});

@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
+import { TEMPORAL_ENV_KEYS, temporalEnv } from '../../src/temporal-settings';
+
+interface ComposeService {
+  image?: string;
+  build?: string;
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  command?: string[];
+}
+const compose = parse(fs.readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, ComposeService> };
+const svc = (name: string) => {
+  const s = compose.services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
+  return s;
+};
+
+describe('docker-compose.yml matches what the code reads', () => {
+  it('has PostgreSQL-backed Temporal, the Web UI and the worker', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
+    expect(svc('temporal').environment!.DB).toBe('postgres12');
+    expect(svc('temporal').environment!.POSTGRES_SEEDS).toBe('postgresql');
+    expect(svc('worker').build).toBe('.');
+  });
+
+  it('points the worker and the UI at the Temporal frontend port the server publishes', () => {
+    const frontendPort = svc('temporal').ports!.map((p) => p.split(':').pop()).find((p) => p === '7233');
+    expect(frontendPort).toBe('7233');
+    expect(svc('worker').environment!.TEMPORAL_ADDRESS).toBe(`temporal:${frontendPort}`);
+    expect(svc('temporal-ui').environment!.TEMPORAL_ADDRESS).toBe(`temporal:${frontendPort}`);
+    expect(svc('temporal-setup').environment!.TEMPORAL_ADDRESS).toBe(`temporal:${frontendPort}`);
+  });
+
+  it('gives the worker only variables it reads, with values it accepts', () => {
+    const env = svc('worker').environment!;
+    const known = [...TEMPORAL_ENV_KEYS, 'LOG_LEVEL', 'LOG_FORMAT'];
+    expect(Object.keys(env).filter((k) => !known.includes(k))).toEqual([]);
+    const parsed = temporalEnv(env);
+    expect(parsed.TEMPORAL_TASK_QUEUE).toBe('failover-manager');
+  });
+
+  it('mounts the config directory where FAILOVER_CONFIG points', () => {
+    const configPath = svc('worker').environment!.FAILOVER_CONFIG!;
+    const mount = svc('worker').volumes!.map((v) => v.split(':')).find(([, target]) => configPath.startsWith(`${target}/`));
+    expect(mount).toBeDefined();
+    expect(fs.existsSync(mount![0]!)).toBe(true);
+  });
+
+  it('registers the search attributes the runbooks set', () => {
+    const script = svc('temporal-setup').command!.join(' ');
+    for (const sa of SEARCH_ATTRIBUTES) expect(script).toContain(sa.name);
+    expect(script).toContain('--type Keyword');
+  });
+
+  it('builds the worker image from the compiled entry the build produces', () => {
+    const dockerfile = fs.readFileSync('Dockerfile', 'utf8');
+    const build = JSON.parse(fs.readFileSync('tsconfig.build.json', 'utf8')) as { compilerOptions: { outDir: string } };
+    expect(dockerfile).toContain(`CMD ["node", "${build.compilerOptions.outDir}/worker.js"]`);
+    expect(fs.existsSync('src/worker.ts')).toBe(true);
+  });
+});
