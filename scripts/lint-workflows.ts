@@ -28,7 +28,8 @@ export function lintFile(file: string, root: string): Violation[] {
   const check = (node: ts.Node, spec: string, typeOnly: boolean) => {
     const resolved = spec.startsWith('.') ? path.relative(root, path.resolve(path.dirname(file), spec)).split(path.sep).join('/') : undefined;
     if (inWorkflows) {
-      if (spec === '@temporalio/workflow') return;
+      // Type-only imports are erased at compile time: nothing of them reaches the sandbox.
+      if (spec === '@temporalio/workflow' || typeOnly) return;
       if (resolved?.startsWith('src/workflows') || resolved?.startsWith('src/domain')) return;
       if (resolved?.startsWith('src/activities') && typeOnly) return;
       if (resolved?.startsWith('src/activities')) return report(node, `imports activity code "${spec}"; use "import type"`);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { NativeConnection } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
 import { loadConfigFile } from './config-file';
 import { startDevServer, type DevServer } from './devserver/temporal-dev-server';
 import { startRedisHaproxyTopology, type LocalTopology } from './devserver/redis-haproxy-topology';
@@ -63,12 +64,15 @@ async function main(): Promise<void> {
     installRuntimeLogging(logger);
     const connection = await NativeConnection.connect(connectionOptions(env, address));
     cleanups.push(() => connection.close());
+    const clientConnection = await Connection.connect(connectionOptions(env, address));
+    cleanups.push(() => clientConnection.close());
     const worker = await createFailoverWorker({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       config: () => config,
       logger,
+      client: new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }),
     });
     const example = config.services[0]!;
     const to = example.destinations[1]?.id ?? example.destinations[0]!.id;

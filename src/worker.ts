@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from './activities';
 import { loadConfigFile } from './config-file';
 import type { Config } from './domain/config';
@@ -14,6 +15,8 @@ export interface FailoverWorkerOptions {
   taskQueue: string;
   config: () => Config;
   logger: Logger;
+  /** Lets activities read other runbooks (rollback by workflow id). */
+  client?: Client;
 }
 
 /** The workflows' entry: TypeScript source under tsx/vitest, compiled JS under dist/. */
@@ -29,7 +32,7 @@ export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worke
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     workflowsPath: workflowsEntry(),
-    activities: createActivities({ config: opts.config, logger: opts.logger }),
+    activities: createActivities({ config: opts.config, logger: opts.logger, ...(opts.client ? { client: opts.client } : {}) }),
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
   });
@@ -64,6 +67,7 @@ export async function runWorker(settings: { address: string; configFile: string;
   const config = loadConfigFile(settings.configFile);
   installRuntimeLogging(logger);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
+  const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
   try {
     const worker = await createFailoverWorker({
       connection,
@@ -71,6 +75,7 @@ export async function runWorker(settings: { address: string; configFile: string;
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       config: () => config,
       logger,
+      client: new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }),
     });
     logger.info(
       { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, config: path.resolve(settings.configFile), services: config.services.map((s) => s.name) },
@@ -80,6 +85,7 @@ export async function runWorker(settings: { address: string; configFile: string;
     logger.info('worker stopped');
   } finally {
     await connection.close();
+    await clientConnection.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context, heartbeat, sleep } from '@temporalio/activity';
 import type { Logger } from 'pino';
+import type { Client } from '@temporalio/client';
 import type { Config, Policy, ServiceConfig } from '../domain/config';
 import { findService } from '../domain/config';
 import { requireMs } from '../domain/duration';
@@ -7,9 +8,11 @@ import { replicatorFor, routerFor } from './drivers';
 import { runProbe, type ProbeResult } from './probes';
 import { replicationInfo, withRedis } from './redis-connection';
 import type { LagReading } from './replication/types';
-import { GenerationConflictError, type RouteChange, type RouterReadout } from './routers/types';
+import { GenerationConflictError, type ApplyOptions, type RouteChange, type RouterReadout } from './routers/types';
 import type { Routing } from '../domain/routing';
 import { randomUUID } from 'node:crypto';
+import { watchDestinations } from './watch';
+import { runbookWorkflowId } from '../domain/workflow-ids';
 
 export type { ProbeResult } from './probes';
 export type { LagReading } from './replication/types';
@@ -19,6 +22,8 @@ export interface ActivityDeps {
   /** The current config; a function so a reload is seen by the next runbook. */
   config: () => Config;
   logger: Logger;
+  /** For activities that read other runbooks (rollback by workflow id). */
+  client?: Client;
 }
 
 export interface ServiceSnapshot {
@@ -60,7 +65,50 @@ export function createActivities(deps: ActivityDeps) {
   const { logger } = deps;
   const probeTimeout = () => requireMs(deps.config().failover_manager.failover_detection.timeout);
 
+  /**
+   * End-to-end check through the service's entrypoint (what producers use): a canary write is
+   * acknowledged and is served by the expected primary. Retries briefly inside, for routers that
+   * take a moment to converge.
+   */
+  const validateEntrypoint = async (service: ServiceConfig, expectedPrimary: string): Promise<{ ok: boolean; detail: string; latencyMs: number }> => {
+    const entry = service.entrypoint;
+    if (!entry) return { ok: true, detail: 'no entrypoint configured; skipped', latencyMs: 0 };
+    if (entry.type !== 'redis') {
+      const r = await runProbe(entry, probeTimeout());
+      return { ok: r.up, detail: r.up ? 'entrypoint answers' : `entrypoint down: ${r.error}`, latencyMs: r.latencyMs };
+    }
+    const dest = service.destinations.find((d) => d.id === expectedPrimary);
+    if (!dest || dest.probe.type !== 'redis') return { ok: false, detail: `cannot identify ${expectedPrimary}`, latencyMs: 0 };
+    const timeout = probeTimeout();
+    const expectedRunId = await withRedis(dest.probe, timeout, async (r) => (await replicationInfo(r)).runId);
+    let last = 'not tried';
+    const deadline = Date.now() + Math.max(timeout, 5000);
+    while (Date.now() < deadline) {
+      const started = performance.now();
+      try {
+        const detail = await withRedis(entry, timeout, async (r) => {
+          const token = randomUUID();
+          const key = `failover-manager:canary:${service.name}`;
+          await r.set(key, token, 'PX', 60_000);
+          const back = await r.get(key);
+          const info = await replicationInfo(r);
+          if (back !== token) throw new Error('canary read back differs');
+          if (info.runId !== expectedRunId) throw new Error(`entrypoint reaches run_id ${info.runId}, not ${expectedPrimary}`);
+          return `canary write acknowledged by ${expectedPrimary} through the entrypoint`;
+        });
+        return { ok: true, detail, latencyMs: performance.now() - started };
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+        heartbeat({ last });
+        await sleep(100);
+      }
+    }
+    return { ok: false, detail: last, latencyMs: 0 };
+  };
+
   return {
+    watchDestinations,
+
     /** Snapshot of a service's config and the policy, so it lands in the runbook's history. */
     async loadService(name: string): Promise<ServiceSnapshot> {
       const config = deps.config();
@@ -87,9 +135,10 @@ export function createActivities(deps: ActivityDeps) {
       service: ServiceConfig,
       weights: Record<string, number>,
       expectedGeneration: number,
+      opts: ApplyOptions = {},
     ): Promise<{ routing: Routing; changes: RouteChange[] }> {
       try {
-        const result = await routerFor(service).apply(weights, expectedGeneration);
+        const result = await routerFor(service).apply(weights, expectedGeneration, opts);
         logger.info({ service: service.name, changes: result.changes, generation: result.routing.generation }, 'routing applied');
         return result;
       } catch (err) {
@@ -142,45 +191,79 @@ export function createActivities(deps: ActivityDeps) {
       return replicatorOrFail(service, probeTimeout()).follow(destination, primary);
     },
 
+    validateEntrypoint,
+
     /**
-     * End-to-end check through the service's entrypoint (what producers use): a canary write is
-     * acknowledged and is served by the expected primary. Retries briefly inside, for routers that
-     * take a moment to converge.
+     * Validation after a switch step: the target answers within the latency bound, every extra
+     * validation probe of the service passes (e.g. a Prometheus error-rate query), and the
+     * entrypoint works end to end (single-writer: a canary write lands on the target).
      */
-    async validateEntrypoint(service: ServiceConfig, expectedPrimary: string): Promise<{ ok: boolean; detail: string; latencyMs: number }> {
-      const entry = service.entrypoint;
-      if (!entry) return { ok: true, detail: 'no entrypoint configured; skipped', latencyMs: 0 };
-      if (entry.type !== 'redis') {
-        const r = await runProbe(entry, probeTimeout());
-        return { ok: r.up, detail: r.up ? 'entrypoint answers' : `entrypoint down: ${r.error}`, latencyMs: r.latencyMs };
+    async validateStep(service: ServiceConfig, target: string, singleWriter: boolean): Promise<{ ok: boolean; detail: string; checks: { name: string; ok: boolean; detail: string }[] }> {
+      const policy = deps.config().failover_manager;
+      const maxLatency = requireMs(policy.quality.max_latency);
+      const dest = service.destinations.find((d) => d.id === target);
+      if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${target}`, 'UnknownDestination');
+      const checks: { name: string; ok: boolean; detail: string }[] = [];
+      const p = await runProbe(dest.probe, probeTimeout());
+      checks.push({
+        name: 'target',
+        ok: p.up && p.latencyMs <= maxLatency,
+        detail: p.up ? `${target} up in ${Math.round(p.latencyMs)}ms (bound ${maxLatency}ms)` : `${target} down: ${p.error}`,
+      });
+      for (const [i, v] of (service.validation ?? []).entries()) {
+        const r = await runProbe(v, probeTimeout());
+        checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${v.type} check passed` : `${v.type} check failed: ${r.error}` });
       }
-      const dest = service.destinations.find((d) => d.id === expectedPrimary);
-      if (!dest || dest.probe.type !== 'redis') return { ok: false, detail: `cannot identify ${expectedPrimary}`, latencyMs: 0 };
-      const timeout = probeTimeout();
-      const expectedRunId = await withRedis(dest.probe, timeout, async (r) => (await replicationInfo(r)).runId);
-      let last = 'not tried';
-      const deadline = Date.now() + Math.max(timeout, 5000);
-      while (Date.now() < deadline) {
-        const started = performance.now();
-        try {
-          const detail = await withRedis(entry, timeout, async (r) => {
-            const token = randomUUID();
-            const key = `failover-manager:canary:${service.name}`;
-            await r.set(key, token, 'PX', 60_000);
-            const back = await r.get(key);
-            const info = await replicationInfo(r);
-            if (back !== token) throw new Error('canary read back differs');
-            if (info.runId !== expectedRunId) throw new Error(`entrypoint reaches run_id ${info.runId}, not ${expectedPrimary}`);
-            return `canary write acknowledged by ${expectedPrimary} through the entrypoint`;
-          });
-          return { ok: true, detail, latencyMs: performance.now() - started };
-        } catch (err) {
-          last = err instanceof Error ? err.message : String(err);
-          heartbeat({ last });
-          await sleep(100);
+      if (singleWriter) {
+        const e = await validateEntrypoint(service, target);
+        checks.push({ name: 'entrypoint', ok: e.ok, detail: e.detail });
+      } else if (service.entrypoint) {
+        const e = await runProbe(service.entrypoint, probeTimeout());
+        checks.push({ name: 'entrypoint', ok: e.up, detail: e.up ? 'entrypoint answers' : `entrypoint down: ${e.error}` });
+      }
+      const failed = checks.filter((c) => !c.ok);
+      return { ok: failed.length === 0, detail: (failed.length ? failed : checks).map((c) => c.detail).join('; '), checks };
+    },
+
+    /** Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed. Heartbeats. */
+    async probeRepeatedly(service: ServiceConfig, destination: string, times: number, intervalMs: number): Promise<{ ok: boolean; passed: number; detail: string }> {
+      const dest = service.destinations.find((d) => d.id === destination);
+      if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
+      for (let i = 0; i < times; i++) {
+        const r = await runProbe(dest.probe, probeTimeout());
+        heartbeat({ passed: i });
+        if (!r.up) return { ok: false, passed: i, detail: `probe ${i + 1}/${times} failed: ${r.error}` };
+        if (i < times - 1) await sleep(intervalMs);
+      }
+      return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart` };
+    },
+
+    /**
+     * The result of a finished failover/recovery of a service (a run of its lock id): the run given,
+     * or the latest completed one. Rollback restores the routing it started from.
+     */
+    async runbookResult(service: string, runId?: string): Promise<{ runId: string; type: string; routingBefore: Routing; routingAfter: Routing }> {
+      if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client to read runbooks with', 'NoClient');
+      const workflowId = runbookWorkflowId(service);
+      let run = runId;
+      if (!run) {
+        const query = `WorkflowId = '${workflowId}' AND ExecutionStatus = 'Completed' AND (WorkflowType = 'failover' OR WorkflowType = 'recovery')`;
+        for await (const w of deps.client.workflow.list({ query, pageSize: 1 })) {
+          run = w.runId;
+          break;
         }
+        if (!run) throw ApplicationFailure.nonRetryable(`service ${service} has no completed failover or recovery to roll back`, 'NoSnapshot');
       }
-      return { ok: false, detail: last, latencyMs: 0 };
+      const handle = deps.client.workflow.getHandle(workflowId, run);
+      const desc = await handle.describe().catch((err: Error) => {
+        throw ApplicationFailure.nonRetryable(`no runbook run ${JSON.stringify(run)} of ${workflowId}: ${err.message}`, 'UnknownRunbook');
+      });
+      if (desc.status.name !== 'COMPLETED') {
+        throw ApplicationFailure.nonRetryable(`run ${run} of ${workflowId} (${desc.type}) is ${desc.status.name.toLowerCase()}, not completed; only a finished runbook can be rolled back`, 'NotFinished');
+      }
+      const result = (await handle.result()) as { routingBefore?: Routing; routingAfter?: Routing };
+      if (!result?.routingBefore) throw ApplicationFailure.nonRetryable(`run ${run} (${desc.type}) recorded no routing to restore`, 'NoSnapshot');
+      return { runId: run, type: desc.type, routingBefore: result.routingBefore, routingAfter: result.routingAfter ?? result.routingBefore };
     },
 
     /** One structured audit record per runbook step, beside the workflow history. */

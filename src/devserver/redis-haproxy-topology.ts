@@ -10,8 +10,9 @@ export interface LocalTopology {
 }
 
 /**
- * Brings up, on loopback, what an active-passive Redis service config describes: the first
- * destination as primary, the others as its replicas, HAProxy routing to the primary only.
+ * Brings up, on loopback, what a Redis service config describes: the first destination as primary,
+ * the others as its replicas (or independent servers when they do not replicate), HAProxy routing
+ * to the first only.
  */
 export async function startRedisHaproxyTopology(service: ServiceConfig, dir: string): Promise<LocalTopology> {
   const router = service.router;
@@ -23,11 +24,13 @@ export async function startRedisHaproxyTopology(service: ServiceConfig, dir: str
   const redis: Record<string, LocalRedis> = {};
   const started: { stop(): Promise<void> }[] = [];
   try {
-    const primaryPort = redisEndpointOf(primary).port;
+    const primaryPort = primary.probe.type === 'redis' ? primary.probe.port : redisEndpointOf(primary).port;
     redis[primary.id] = await startRedis({ port: primaryPort, dir, name: primary.id });
     started.push(redis[primary.id]!);
     for (const d of replicas) {
-      redis[d.id] = await startRedis({ port: redisEndpointOf(d).port, dir, name: d.id, replicaOfPort: primaryPort });
+      const port = d.replication.type === 'redis' ? redisEndpointOf(d).port : d.probe.type === 'redis' ? d.probe.port : undefined;
+      if (!port) throw new Error(`${service.name}: destination ${d.id} has no redis port`);
+      redis[d.id] = await startRedis({ port, dir, name: d.id, ...(d.replication.type === 'redis' ? { replicaOfPort: primaryPort } : {}) });
       started.push(redis[d.id]!);
     }
     const haproxy = await startHaproxy({
@@ -35,7 +38,7 @@ export async function startRedisHaproxyTopology(service: ServiceConfig, dir: str
       frontendPort: entry.port,
       adminPort: Number(router.address.split(':').pop()),
       backend: router.backend,
-      servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redisEndpointOf(d).port, weight: i === 0 ? d.weight : 0 })),
+      servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redis[d.id]!.port, weight: i === 0 ? d.weight : 0 })),
     });
     started.push(haproxy);
     return { redis, haproxy, stop: () => stopAll(started) };

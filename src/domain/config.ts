@@ -152,6 +152,8 @@ export const serviceSchema = z
     router: routerSchema,
     /** Where producers connect (e.g. the HAProxy frontend); used to validate a switch end to end. */
     entrypoint: probeSchema.optional(),
+    /** Extra checks every switch step must pass (e.g. a Prometheus error-rate query). */
+    validation: z.array(probeSchema).default([]),
     destinations: z.array(destinationSchema).min(1),
   })
   .superRefine((svc, ctx) => {

@@ -17,3 +17,46 @@ export const failoverInputSchema = z.strictObject({
 });
 export type FailoverInput = z.input<typeof failoverInputSchema>;
 export type FailoverRequest = z.output<typeof failoverInputSchema>;
+
+export const detectionInputSchema = z.strictObject({
+  service: name,
+  /** State carried over continue-as-new; never typed by a person. */
+  carried: z.unknown().optional(),
+});
+
+export const consistencyInputSchema = z.strictObject({
+  service: name,
+  source: name,
+  target: name,
+  maxLag: z.number().int().min(0).optional(),
+  timeout: z.string().optional(),
+});
+export type ConsistencyInput = z.input<typeof consistencyInputSchema>;
+
+export const rollbackInputSchema = z
+  .strictObject({
+    service: name,
+    /** Run id of a finished failover/recovery of this service whose starting routing is to be restored. */
+    run: name.optional(),
+    /** Or the weights to restore, given directly. Neither: the latest finished failover/recovery. */
+    weights: z.record(z.string(), z.number().int().min(0).max(256)).optional(),
+    /** Restore at once instead of in reverse steps. */
+    immediate: z.boolean().default(false),
+    reason: z.string().max(500).optional(),
+    actor: z.string().max(200).optional(),
+    trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
+  })
+  .refine((r) => r.run === undefined || r.weights === undefined, { message: 'expected at most one of "run" or "weights"' });
+export type RollbackInput = z.input<typeof rollbackInputSchema>;
+
+export const recoveryInputSchema = z.strictObject({
+  service: name,
+  /** The destination that came back. */
+  destination: name,
+  /** Move traffic back to it once resynced (default), or only restore it as a standby. */
+  failback: z.boolean().default(true),
+  reason: z.string().max(500).optional(),
+  actor: z.string().max(200).optional(),
+  trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
+});
+export type RecoveryInput = z.input<typeof recoveryInputSchema>;

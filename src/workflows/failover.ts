@@ -1,24 +1,14 @@
 import * as wf from '@temporalio/workflow';
-import type { Activities, ProbeResult, ServiceSnapshot } from '../activities';
-import { requireMs } from '../domain/duration';
+import type { ProbeResult } from '../activities';
 import { rankCandidates } from '../domain/plan';
-import { allTo, checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
+import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
-import { describeIssues } from '../domain/validation';
-import { Compensations, StepLog, type StepRecord } from './runbook-steps';
-import { labelRunbook } from './labels';
-
-export interface FailoverStatus {
-  service: string;
-  phase: 'planning' | 'switching' | 'validating' | 'rolling-back' | 'done' | 'failed';
-  planned: boolean;
-  emergency: boolean;
-  source?: string;
-  target?: string;
-  routingBefore?: Routing;
-  routingAfter?: Routing;
-  steps: StepRecord[];
-}
+import { AbortedError } from './controls';
+import { consistencyCheck } from './consistency-check';
+import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import type { StepRecord } from './runbook-steps';
+import { moveTraffic } from './move-traffic';
+import { isSingleWriter } from './switching';
 
 export interface FailoverResult {
   service: string;
@@ -26,74 +16,52 @@ export interface FailoverResult {
   target: string;
   planned: boolean;
   emergency: boolean;
+  outcome: 'switched' | 'rolled-back';
   routingBefore: Routing;
   routingAfter: Routing;
   /** Trigger (runbook start) to traffic moved, in ms. */
   rtoMs: number;
   /** What the switch may have lost, in the replication driver's units; null when it could not be measured. */
   rpo: { lag: number | null; note: string };
+  approval?: RunbookStatus['controls']['approval'];
   steps: StepRecord[];
 }
 
-export const failoverStatusQuery = wf.defineQuery<FailoverStatus>('status');
-
-/** Fails the runbook for good: retrying cannot fix bad input or a refused plan. */
-function refuse(message: string, type = 'InvalidInput'): never {
-  throw wf.ApplicationFailure.nonRetryable(message, type);
-}
-
 export function parseFailoverInput(raw: unknown): FailoverRequest {
-  const parsed = failoverInputSchema.safeParse(raw ?? {}, { reportInput: true });
-  if (!parsed.success) refuse(`invalid failover input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`);
-  return parsed.data;
+  return parseInput(failoverInputSchema, raw, 'failover');
 }
 
 /**
- * Active-passive failover or planned switchover of one service:
- * plan → consistency gate → fence source → catch-up → promote target → switch routing → demote source → validate.
- * Steps before the routing switch are undone on failure; nothing reaches the target before that switch.
+ * Failover or planned switchover of one service. Single-writer replication (Redis): gate → fence →
+ * catch-up → promote → switch → demote → validate, reversed if validation fails. Independent
+ * destinations: weights shift in the configured steps with a soak and validation after each, and
+ * the starting routing is restored on a failed validation or an abort.
  */
 export async function failover(input: FailoverInput): Promise<FailoverResult> {
   const request = parseFailoverInput(input);
-  const status: FailoverStatus = { service: request.service, phase: 'planning', planned: request.planned, emergency: false, steps: [] };
-  wf.setHandler(failoverStatusQuery, () => status);
-  labelRunbook('failover', request.service, request.trigger);
-
-  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '500ms' } });
-  const { service, policy }: ServiceSnapshot = await setup.loadService(request.service);
+  const { ctx, status } = await openRunbook('failover', request);
+  const { service, policy, log } = ctx;
   const exec = policy.failover_execution;
-  const stepTimeout = exec.step_timeout;
-  const act = wf.proxyActivities<Activities>({
-    startToCloseTimeout: stepTimeout,
-    retry: { maximumAttempts: 5, initialInterval: '200ms', maximumInterval: '2s', nonRetryableErrorTypes: ['GenerationConflict'] },
-  });
-  const lagWaitMs = requireMs(exec.consistency_check.timeout);
-  const waiting = wf.proxyActivities<Activities>({
-    startToCloseTimeout: lagWaitMs + 10_000,
-    heartbeatTimeout: '5s',
-    retry: { maximumAttempts: 3, initialInterval: '200ms' },
-  });
+  status.planned = request.planned;
 
-  const log = new StepLog('failover', service.name, request.actor, request.reason);
-  status.steps = log.steps;
-  const undo = new Compensations();
   const ids = service.destinations.map((d) => d.id);
   if (request.to !== undefined && !ids.includes(request.to)) {
     refuse(`invalid failover input:\n  - input.to: no destination ${JSON.stringify(request.to)} in service ${service.name} (has ${ids.join(', ')})`);
   }
 
   // Plan: where traffic is now, who is up, where it goes.
-  const before = await log.run('read routing', () => act.readRouting(service), (r) => ({
-    detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
+  const before = await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({
+    detail: `generation ${r.routing.generation}: ${Object.entries(r.routing.weights).map(([k, v]) => `${k}=${v}`).join(' ')}`,
     numbers: { generation: r.routing.generation },
   }));
+  status.routingBefore = before.routing;
+  status.routingCurrent = before.routing;
   const source = primaryOf(before.routing);
   if (!source) refuse(`service ${service.name} has no destination carrying traffic; nothing to fail over from`, 'NoSource');
   status.source = source;
-  status.routingBefore = before.routing;
   const probes: Record<string, ProbeResult> = {};
   await log.run('probe destinations', async () => {
-    await Promise.all(ids.map(async (id) => (probes[id] = await act.probe(service, id))));
+    await Promise.all(ids.map(async (id) => (probes[id] = await ctx.act.probe(service, id))));
     return probes;
   }, (p) => ({ detail: ids.map((id) => `${id} ${p[id]!.up ? `up ${Math.round(p[id]!.latencyMs)}ms` : `down (${p[id]!.failure})`}`).join(', ') }));
   const down = new Set(ids.filter((id) => !probes[id]!.up));
@@ -107,101 +75,77 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   if (down.has(target)) refuse(`target ${target} is down (${probes[target]!.error}); refusing to route traffic to it`, 'TargetDown');
   status.target = target;
   status.emergency = !sourceUp;
+  const singleWriter = isSingleWriter(ctx);
   const targetWeight = service.destinations.find((d) => d.id === target)!.weight || 100;
-  const newWeights = allTo(before.routing, target, targetWeight);
-  const invariant = checkNotAllDown(newWeights, down);
-  if (invariant) refuse(invariant, 'UnsafeRouting');
-  await log.note('plan', 'ok', `${source} → ${target}${status.emergency ? ' (emergency: source down)' : ''}${request.planned ? ' (planned)' : ''}`);
+  const finalWeights = Object.fromEntries(ids.map((id) => [id, id === target ? targetWeight : 0]));
+  const unsafe = checkNotAllDown(finalWeights, down);
+  if (unsafe) refuse(unsafe, 'UnsafeRouting');
+  await log.note('plan', 'ok', `${source} → ${target}${status.emergency ? ' (emergency: source down, no gradual steps)' : ''}${request.planned ? ' (planned)' : ''}${singleWriter ? ' (single writer)' : ''}`);
   wf.upsertMemo({ source, target });
 
-  status.phase = 'switching';
-  const replicated = exec.data_sync.enabled && service.destinations.some((d) => d.replication.type !== 'none');
-  let rpo: FailoverResult['rpo'] = { lag: 0, note: 'no replicated data' };
-  let switchedAt = 0;
-  let after: Routing;
-  try {
-    if (replicated && sourceUp) {
-      // Gate before fencing: do not pause writes on a source whose replica is far behind.
-      if (exec.consistency_check.enabled) {
-        const gate = await log.run('consistency gate', () =>
-          waiting.waitForLag(service, source, target, exec.consistency_check.max_lag, lagWaitMs),
-        lagNumbers);
-        if (!gate.ok) refuse(`consistency gate failed: ${gate.verdict}`, 'ConsistencyGate');
-      }
-      const holdMs = requireMs(exec.fence_timeout);
-      await log.run('fence source', () => act.fence(service, source, holdMs), (f) => ({ detail: f.detail, numbers: { holdMs } }));
-      undo.push(`fence ${source}`, () => act.unfence(service, source));
-      // With writes paused, the replica must reach the source's last offset: then nothing acknowledged is lost.
-      const caught = await log.run('catch up', () => waiting.waitForLag(service, source, target, 0, lagWaitMs), lagNumbers);
-      if (!caught.ok) refuse(`replica did not catch up with writes paused: ${caught.verdict}`, 'CatchUp');
-      rpo = { lag: 0, note: `replica at source offset ${caught.reading.sourceOffset} with writes fenced` };
-    } else if (replicated) {
-      rpo = { lag: null, note: `source ${source} unreachable (${probes[source]!.failure}); writes acknowledged after the replica's last offset ${probes[target]!.offset ?? '?'} may be lost` };
-      await log.note('fence source', 'skipped', `source unreachable; fenced at the router by the switch below`);
-    }
-
-    if (replicated) {
-      await log.run('promote target', () => act.promote(service, target), (p) => ({ detail: p.detail }));
-      // Safe only until the routing switch: before it no client can reach the target.
-      if (sourceUp) undo.push(`promote ${target}`, () => act.follow(service, target, source));
-    }
-
-    const switched = await log.run('switch routing', () => act.applyRouting(service, newWeights, before.routing.generation), (r) => ({
-      detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
-      numbers: { generation: r.routing.generation, changes: r.changes.length },
-    }));
-    after = switched.routing;
-    switchedAt = Date.now();
-    status.routingAfter = after;
-    // Past the point of no return: the target may now hold acknowledged writes the source lacks.
-    undo.clear();
-
-    await log.run('cut old sessions', () => act.cutSessions(service, source), () => ({ detail: `connections to ${source} closed` }));
-    if (replicated && sourceUp) {
-      await log.run('demote source', () => act.follow(service, source, target), (f) => ({ detail: f.detail }));
-    }
-  } catch (err) {
-    status.phase = 'rolling-back';
-    await undo.unwind(log);
-    status.phase = 'failed';
-    throw err;
-  }
-
-  status.phase = 'validating';
-  const check = await log.run('validate', () => act.validateEntrypoint(service, target), (v) => ({
-    detail: v.detail,
-    numbers: { latencyMs: Math.round(v.latencyMs) },
-  }));
-  if (!check.ok) {
-    status.phase = 'failed';
-    refuse(`validation through the entrypoint failed after the switch to ${target}: ${check.detail}`, 'ValidationFailed');
-  }
-
-  status.phase = 'done';
-  const rtoMs = switchedAt - wf.workflowInfo().startTime.getTime();
-  await log.note('done', 'ok', `traffic on ${target}; RTO ${rtoMs}ms; RPO ${rpo.lag ?? 'unknown'}`, { rtoMs, rpo: rpo.lag });
-  return {
+  const startedAtMs = wf.workflowInfo().startTime.getTime();
+  const finish = (outcome: FailoverResult['outcome'], after: Routing, switchedAt: number, rpo: FailoverResult['rpo']): FailoverResult => ({
     service: service.name,
     source,
     target,
     planned: request.planned,
-    emergency: status.emergency,
+    emergency: !sourceUp,
+    outcome,
     routingBefore: before.routing,
     routingAfter: after,
-    rtoMs,
+    rtoMs: switchedAt - startedAtMs,
     rpo,
+    ...(status.controls.approval ? { approval: status.controls.approval } : {}),
     steps: log.steps,
-  };
-}
+  });
 
-function fmtWeights(w: Record<string, number>): string {
-  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
-}
+  try {
+    // Consistency gate and approval: nothing has changed yet, so an abort here simply ends the runbook.
+    const approvalReasons: string[] = [];
+    let acceptLag: number | undefined;
+    if (exec.approval.required) approvalReasons.push('policy requires approval');
+    if (singleWriter && sourceUp && exec.consistency_check.enabled) {
+      const verdict = await wf.executeChild(consistencyCheck, {
+        workflowId: `${wf.workflowInfo().workflowId}/consistency-${wf.uuid4().slice(0, 8)}`,
+        args: [{ service: service.name, source, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout }],
+        staticSummary: `consistency gate: ${target} behind ${source}`,
+      });
+      await log.note('consistency gate', verdict.ok ? 'ok' : 'failed', verdict.verdict, {
+        lag: verdict.lag, maxLag: verdict.maxLag, sourceOffset: verdict.sourceOffset, targetOffset: verdict.targetOffset, linked: verdict.linked,
+      });
+      if (!verdict.ok) {
+        approvalReasons.push(verdict.linked ? `lag ${verdict.lag} exceeds the bound ${verdict.maxLag}` : `replication link down: ${verdict.verdict}`);
+        acceptLag = verdict.lag;
+      }
+    }
+    if (approvalReasons.length > 0) {
+      status.phase = 'awaiting-approval';
+      await log.run('approval', () => ctx.controls.awaitApproval(approvalReasons.join('; '), exec.approval.timeout, exec.approval.default_action), (a) => ({
+        detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${approvalReasons.join('; ')})`,
+      }));
+    }
 
-function lagNumbers(v: { ok: boolean; verdict: string; waitedMs: number; reading: { lag: number; sourceOffset: number; targetOffset: number } }) {
-  return {
-    detail: v.verdict,
-    numbers: { lag: v.reading.lag, sourceOffset: v.reading.sourceOffset, targetOffset: v.reading.targetOffset, waitedMs: v.waitedMs },
-  };
+    const moved = await moveTraffic(ctx, status, {
+      source, target, sourceUp, before: before.routing, targetWeight,
+      steps: !sourceUp || !exec.gradual_failover.enabled ? [100] : exec.gradual_failover.steps,
+      ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
+      ...(acceptLag !== undefined ? { acceptLag } : {}),
+      rolledBack: (after, switchedAt, rpo) => finish('rolled-back', after, switchedAt, rpo),
+    });
+    status.phase = 'done';
+    status.rtoMs = moved.switchedAt - startedAtMs;
+    await log.note('done', 'ok', `traffic on ${target}; RTO ${status.rtoMs}ms; RPO ${moved.rpo.lag ?? 'unknown'}`, {
+      rtoMs: status.rtoMs, firstShiftMs: moved.firstShiftAt - startedAtMs, rpo: moved.rpo.lag,
+    });
+    return finish('switched', moved.after, moved.switchedAt, moved.rpo);
+  } catch (err) {
+    if (err instanceof AbortedError) {
+      status.phase = 'failed';
+      await log.note('aborted', 'failed', err.message);
+      refuse(`${err.message}; nothing was switched (steps taken before it were undone)`, 'Aborted');
+    }
+    if (status.phase !== 'rolled-back') status.phase = 'failed';
+    throw err;
+  }
 }
 

@@ -15,8 +15,17 @@ export interface RedisServiceFixture {
   stop(): Promise<void>;
 }
 
-/** Two redis-servers (a primary and its replica) behind HAProxy on free loopback ports, and a config for them. */
-export async function startRedisService(name = 'orders-bus', policy: Record<string, unknown> = {}): Promise<RedisServiceFixture> {
+/**
+ * Two redis-servers behind HAProxy on free loopback ports, and a config for them: a primary and
+ * its replica (single writer), or two independent servers (`replicated: false`) standing for
+ * independent queues that weights can ramp between.
+ */
+export async function startRedisService(
+  name = 'orders-bus',
+  policy: Record<string, unknown> = {},
+  opts: { replicated?: boolean; validation?: unknown[] } = {},
+): Promise<RedisServiceFixture> {
+  const replicated = opts.replicated ?? true;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fm-${name}-`));
   const [adminPort, frontPort, portA, portB] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config = validateConfig({
@@ -29,16 +38,17 @@ export async function startRedisService(name = 'orders-bus', policy: Record<stri
         name,
         router: { type: 'haproxy', address: `127.0.0.1:${adminPort}`, backend: name.replace(/[^a-z0-9]/g, '_') },
         entrypoint: { type: 'redis', host: '127.0.0.1', port: frontPort },
+        ...(opts.validation ? { validation: opts.validation } : {}),
         destinations: [
-          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portA }, replication: { type: 'redis' } },
-          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portB }, replication: { type: 'redis' } },
+          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portA }, replication: { type: replicated ? 'redis' : 'none' } },
+          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portB }, replication: { type: replicated ? 'redis' : 'none' } },
         ],
       },
     ],
   });
   const service = config.services[0]!;
   const topology = await startRedisHaproxyTopology(service, dir);
-  await waitForReplicaLink(portB);
+  if (replicated) await waitForReplicaLink(portB);
   return { config, service, topology, dir, stop: () => topology.stop() };
 }
 
@@ -50,4 +60,11 @@ async function waitForReplicaLink(port: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`replica on ${port} did not link to its primary`);
+}
+
+/** The same service with some policy keys changed (the worker reads config per runbook). */
+export function withPolicy(fx: RedisServiceFixture, patch: Record<string, Record<string, unknown>>): Config {
+  const policy = fx.config.failover_manager as unknown as Record<string, Record<string, unknown>>;
+  const merged = Object.fromEntries(Object.entries(policy).map(([section, values]) => [section, { ...values, ...(patch[section] ?? {}) }]));
+  return validateConfig({ ...fx.config, failover_manager: merged });
 }

@@ -22,3 +22,15 @@ export async function failureOf(p: Promise<unknown>): Promise<{ type: string | u
   }
   throw new Error('expected the runbook to fail, but it completed');
 }
+
+/** The reason an update was rejected (validator) or failed, as the operator would see it. */
+export async function rejectionOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    let e: unknown = err;
+    while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause: Error }).cause;
+    return e instanceof Error ? e.message : String(e);
+  }
+  throw new Error('expected the update to be rejected, but it was accepted');
+}

@@ -24,7 +24,7 @@ export async function temporalHarness(config: () => Config): Promise<TemporalHar
   const nativeConnection = await NativeConnection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const taskQueue = `test-${randomUUID()}`;
-  const worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger });
+  const worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client });
   const running = worker.run();
   return {
     client,

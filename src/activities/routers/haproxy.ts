@@ -1,6 +1,6 @@
 import type { Routing } from '../../domain/routing';
 import { parseServersState, runtimeCommand, runtimeSet, type RuntimeApiAddress } from './haproxy-runtime';
-import type { RouteChange, Router, RouterReadout } from './types';
+import type { ApplyOptions, RouteChange, Router, RouterReadout } from './types';
 import { GenerationConflictError } from './types';
 
 export interface HaproxyRouterOptions {
@@ -53,7 +53,7 @@ export class HaproxyRouter implements Router {
     return { routing: { generation, weights }, detail };
   }
 
-  async apply(weights: Record<string, number>, expectedGeneration: number): Promise<{ routing: Routing; changes: RouteChange[] }> {
+  async apply(weights: Record<string, number>, expectedGeneration: number, opts: ApplyOptions = {}): Promise<{ routing: Routing; changes: RouteChange[] }> {
     const current = await this.read();
     if (current.routing.generation !== expectedGeneration) {
       // A retry of our own successful write lands here with the weights already in place: report no change.
@@ -64,8 +64,8 @@ export class HaproxyRouter implements Router {
     }
     const changes: RouteChange[] = [];
     const be = this.opts.backend;
-    // Raise before lowering, so there is no instant with nothing ready.
-    const order = Object.entries(weights).sort(([, a], [, b]) => b - a);
+    // Raise before lowering (no instant with nothing ready), unless the caller needs the opposite.
+    const order = Object.entries(weights).sort(([, a], [, b]) => (opts.lowerFirst ? a - b : b - a));
     for (const [destId, weight] of order) {
       const server = this.opts.servers[destId];
       if (!server) throw new Error(`no HAProxy server configured for destination ${destId}`);

@@ -1,0 +1,48 @@
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookWorkflowId } from '../domain/workflow-ids';
+
+export type MutatingRunbook = 'failover' | 'recovery' | 'rollback' | 'maintenance';
+
+/** Another mutating runbook holds the service; names it so the operator knows what to wait for or abort. */
+export class ServiceBusyError extends Error {
+  constructor(
+    readonly service: string,
+    readonly running: { workflowId: string; runId: string; type: string; startTime: Date },
+  ) {
+    super(
+      `service ${service} already has a running runbook: ${running.type} ${running.workflowId} (run ${running.runId}, started ${running.startTime.toISOString()}); wait for it, or abort it, before starting another`,
+    );
+    this.name = 'ServiceBusyError';
+  }
+}
+
+/**
+ * Starts a mutating runbook under the service's lock id, so Temporal itself refuses a second one
+ * while the first runs.
+ */
+export async function startMutatingRunbook(
+  client: Client,
+  opts: { taskQueue: string; type: MutatingRunbook; service: string; input: Record<string, unknown>; trigger?: string; summary?: string },
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  const workflowId = runbookWorkflowId(opts.service);
+  try {
+    return await client.workflow.start(opts.type, {
+      taskQueue: opts.taskQueue,
+      workflowId,
+      args: [{ ...opts.input, service: opts.service }],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: serviceKey, value: opts.service },
+        { key: runbookKindKey, value: opts.type },
+        { key: triggerKey, value: opts.trigger ?? 'manual' },
+      ],
+      staticSummary: opts.summary ?? `${opts.type} of ${opts.service}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    const desc = await client.workflow.getHandle(workflowId).describe();
+    throw new ServiceBusyError(opts.service, { workflowId, runId: desc.runId, type: desc.type, startTime: desc.startTime });
+  }
+}

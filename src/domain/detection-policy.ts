@@ -1,0 +1,44 @@
+import type { HealthEvent } from './health';
+
+export type Decision =
+  | { action: 'failover'; from: string; reason: string }
+  | { action: 'recovery'; destination: string; reason: string }
+  | { action: 'none'; reason: string };
+
+export interface DecisionContext {
+  /** Destination carrying traffic now (active-passive primary). */
+  primary: string | undefined;
+  nowMs: number;
+  cooldownMs: number;
+  /** When a failover away from each destination last started. */
+  lastFailoverFrom: Record<string, number>;
+  automaticFailover: boolean;
+  automaticRecovery: boolean;
+  /** Destinations traffic was moved away from and that have not been recovered since. */
+  failedOver: string[];
+}
+
+/**
+ * What detection does about one health transition. Anti-flap: a cooldown per source destination
+ * after a failover away from it; it never suppresses a *different* destination's failure.
+ */
+export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
+  const { destination: id } = event;
+  if (event.kind === 'down' || event.kind === 'degraded') {
+    if (id !== ctx.primary) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
+    if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must act` };
+    const last = ctx.lastFailoverFrom[id];
+    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+      return { action: 'none', reason: `${id} ${event.kind} again ${Math.round((ctx.nowMs - last) / 1000)}s after a failover away from it; cooldown ${Math.round(ctx.cooldownMs / 1000)}s holds` };
+    }
+    return { action: 'failover', from: id, reason: `${id} ${event.kind}: ${event.reason}` };
+  }
+  // recovered
+  if (!ctx.failedOver.includes(id)) return { action: 'none', reason: `${id} recovered: ${event.reason}` };
+  if (!ctx.automaticRecovery) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
+  const last = ctx.lastFailoverFrom[id];
+  if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+    return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback` };
+  }
+  return { action: 'recovery', destination: id, reason: `${id} recovered: ${event.reason}` };
+}

@@ -1,0 +1,14 @@
+/**
+ * Workflow ids that make Temporal enforce "one of these per service": every mutating runbook of a
+ * service (failover, recovery, rollback, maintenance) uses the same id, so a second one cannot start
+ * while the first runs.
+ */
+export const MUTATING_RUNBOOKS = ['failover', 'recovery', 'rollback', 'maintenance'] as const;
+
+export function runbookWorkflowId(service: string): string {
+  return `runbook-${service}`;
+}
+
+export function detectionWorkflowId(service: string): string {
+  return `detection-${service}`;
+}

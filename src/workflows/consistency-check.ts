@@ -1,0 +1,53 @@
+import * as wf from '@temporalio/workflow';
+import type { Activities, ServiceSnapshot } from '../activities';
+import { requireMs } from '../domain/duration';
+import { consistencyInputSchema, type ConsistencyInput } from '../domain/runbook-input';
+import { describeIssues } from '../domain/validation';
+import { labelRunbook } from './labels';
+
+export interface ConsistencyVerdict {
+  ok: boolean;
+  lag: number;
+  maxLag: number;
+  sourceOffset: number;
+  targetOffset: number;
+  /** The target replicates from the source and its link is live. */
+  linked: boolean;
+  waitedMs: number;
+  verdict: string;
+}
+
+/**
+ * Waits until the target's lag behind the source is within bound on a live replication link, or
+ * the deadline passes; the verdict names the numbers. A replica whose link is down is never
+ * "consistent", whatever lag it last reported.
+ */
+export async function consistencyCheck(input: ConsistencyInput): Promise<ConsistencyVerdict> {
+  const parsed = consistencyInputSchema.safeParse(input ?? {}, { reportInput: true });
+  if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid consistency check input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
+  const req = parsed.data;
+  labelRunbook('consistency-check', req.service, 'manual');
+  const { loadService } = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5 } });
+  const { service, policy }: ServiceSnapshot = await loadService(req.service);
+  const maxLag = req.maxLag ?? policy.failover_execution.consistency_check.max_lag;
+  const timeout = req.timeout ?? policy.failover_execution.consistency_check.timeout;
+  const timeoutMs = requireMs(timeout);
+  const { waitForLag } = wf.proxyActivities<Activities>({
+    startToCloseTimeout: timeoutMs + 30_000,
+    heartbeatTimeout: '10s',
+    retry: { maximumAttempts: 3, initialInterval: '500ms' },
+  });
+  wf.setCurrentDetails(`### consistency check · ${service.name}\n\n${req.target} behind ${req.source}: waiting for lag ≤ ${maxLag} (up to ${timeout})`);
+  const v = await waitForLag(service, req.source, req.target, maxLag, timeoutMs);
+  wf.setCurrentDetails(`### consistency check · ${service.name}\n\n${v.ok ? '✔' : '✘'} ${v.verdict}`);
+  return {
+    ok: v.ok,
+    lag: v.reading.lag,
+    maxLag,
+    sourceOffset: v.reading.sourceOffset,
+    targetOffset: v.reading.targetOffset,
+    linked: v.reading.linked,
+    waitedMs: v.waitedMs,
+    verdict: v.verdict,
+  };
+}

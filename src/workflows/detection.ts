@@ -1,0 +1,220 @@
+import * as wf from '@temporalio/workflow';
+import type { Activities, ServiceSnapshot } from '../activities';
+import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
+import { decide, type Decision } from '../domain/detection-policy';
+import { requireMs } from '../domain/duration';
+import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
+import { primaryOf } from '../domain/routing';
+import { runbookWorkflowId } from '../domain/workflow-ids';
+import { describeIssues } from '../domain/validation';
+import { detectionInputSchema } from '../domain/runbook-input';
+import { labelRunbook } from './labels';
+
+export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
+export const healthQuery = wf.defineQuery<DetectionStatus>('health');
+
+export interface DecisionRecord {
+  at: string;
+  event: HealthEvent;
+  decision: Decision;
+  runbook?: string;
+}
+
+/** What survives continue-as-new. */
+export interface DetectionState {
+  health: Record<string, DestinationHealth>;
+  lastFailoverFrom: Record<string, number>;
+  failedOver: string[];
+  decisions: DecisionRecord[];
+  /** Fingerprint+status of alerts already applied (bounded), to drop duplicate deliveries. */
+  seenAlerts: string[];
+}
+
+export interface DetectionStatus extends DetectionState {
+  service: string;
+  primary?: string;
+  watching: boolean;
+}
+
+export type DetectionInput = { service: string; carried?: DetectionState };
+
+const KEEP_DECISIONS = 20;
+const KEEP_ALERTS = 200;
+
+/** Health bookkeeping and decisions, kept apart from Temporal plumbing. */
+class Detector {
+  readonly state: DetectionState;
+  primary: string | undefined;
+  watching = false;
+  readonly pendingAlerts: Alert[] = [];
+
+  constructor(
+    readonly service: string,
+    destinations: string[],
+    carried: DetectionState | undefined,
+  ) {
+    const health = Object.fromEntries(destinations.map((id) => [id, carried?.health[id] ?? initialHealth()]));
+    this.state = {
+      health,
+      lastFailoverFrom: carried?.lastFailoverFrom ?? {},
+      failedOver: carried?.failedOver ?? [],
+      decisions: carried?.decisions ?? [],
+      seenAlerts: carried?.seenAlerts ?? [],
+    };
+  }
+
+  /** Queues an alert unless this exact delivery (fingerprint + status) was already applied. */
+  offerAlert(alert: Alert): void {
+    const key = `${alert.fingerprint}:${alert.status}`;
+    if (this.state.seenAlerts.includes(key) || this.pendingAlerts.some((a) => `${a.fingerprint}:${a.status}` === key)) return;
+    this.pendingAlerts.push(alert);
+  }
+
+  applyPendingAlerts(): HealthEvent[] {
+    const events: HealthEvent[] = [];
+    for (const alert of this.pendingAlerts.splice(0)) {
+      const key = `${alert.fingerprint}:${alert.status}`;
+      // A new firing clears an old resolution of the same alert, so it can resolve again.
+      this.state.seenAlerts = [...this.state.seenAlerts.filter((k) => k !== `${alert.fingerprint}:${alert.status === 'firing' ? 'resolved' : 'firing'}`), key].slice(-KEEP_ALERTS);
+      const id = alert.destination ?? this.primary;
+      if (!id || !this.state.health[id]) continue;
+      const { health, event } = applyAlert(id, this.state.health[id]!, alert);
+      this.state.health[id] = health;
+      if (event) events.push(event);
+    }
+    return events;
+  }
+
+  record(event: HealthEvent, decision: Decision, runbook?: string): void {
+    this.state.decisions = [...this.state.decisions, { at: new Date().toISOString(), event, decision, ...(runbook ? { runbook } : {}) }].slice(-KEEP_DECISIONS);
+  }
+
+  status(): DetectionStatus {
+    return { service: this.service, ...(this.primary ? { primary: this.primary } : {}), watching: this.watching, ...this.state };
+  }
+}
+
+/**
+ * One per service, long-running: keeps destination health from the `watch` activity and `alert`
+ * signals, and starts failover / recovery runbooks when thresholds are crossed.
+ */
+export async function detection(input: DetectionInput): Promise<void> {
+  const parsed = detectionInputSchema.safeParse(input ?? {}, { reportInput: true });
+  if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid detection input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
+  const { service: serviceName } = parsed.data;
+
+  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
+  const { service, policy }: ServiceSnapshot = await setup.loadService(serviceName);
+  const det = policy.failover_detection;
+  const detector = new Detector(service.name, service.destinations.map((d) => d.id), input.carried);
+
+  wf.setHandler(alertSignal, (raw) => {
+    const alert = alertEvidenceSchema.safeParse(raw, { reportInput: true });
+    if (!alert.success) {
+      wf.log.warn('alert ignored: invalid evidence', { problems: describeIssues(alert.error.issues, 'alert') });
+      return;
+    }
+    detector.offerAlert(alert.data);
+  });
+  wf.setHandler(healthQuery, () => detector.status());
+  labelRunbook('detection', service.name, 'detection');
+  wf.setCurrentDetails(`### detection · ${service.name}\n\nwatching ${service.destinations.length} destinations every ${det.detection_interval}`);
+
+  const intervalMs = requireMs(det.detection_interval);
+  const thresholds: HealthThresholds = {
+    failureThreshold: det.failure_threshold,
+    recoveryThreshold: det.recovery_threshold,
+    healthThreshold: det.health_threshold,
+    maxLatencyMs: requireMs(policy.quality.max_latency),
+    windowSize: Math.max(5, det.failure_threshold * 2),
+  };
+  const watchFor = Math.max(60 * 60_000, intervalMs * 100);
+  const { watchDestinations } = wf.proxyActivities<Activities>({
+    startToCloseTimeout: watchFor + 60_000,
+    heartbeatTimeout: Math.max(10_000, intervalMs * 5),
+    retry: { initialInterval: '1s', maximumInterval: '30s' },
+  });
+  const act = wf.proxyActivities<Activities>({ startToCloseTimeout: '15s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
+
+  const refreshPrimary = async () => {
+    detector.primary = primaryOf((await act.readRouting(service)).routing);
+  };
+  await refreshPrimary();
+
+  for (;;) {
+    let events: HealthEvent[];
+    if (detector.pendingAlerts.length > 0) {
+      events = detector.applyPendingAlerts();
+    } else {
+      // Probe until something changes or an alert arrives, whichever is first.
+      const scope = new wf.CancellationScope();
+      detector.watching = true;
+      const watching = scope.run(() =>
+        watchDestinations({ service, health: detector.state.health, thresholds, intervalMs, probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor }),
+      );
+      const alerted = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0));
+      await Promise.race([watching, alerted]).catch(() => undefined);
+      const result = await (async () => {
+        if (detector.pendingAlerts.length === 0) return watching;
+        scope.cancel();
+        return watching.catch((err) => (wf.isCancellation(err) ? undefined : Promise.reject(err)));
+      })();
+      detector.watching = false;
+      alerted.catch(() => undefined);
+      if (result) detector.state.health = result.health;
+      events = [...(result?.events ?? []), ...detector.applyPendingAlerts()];
+    }
+
+    if (events.length > 0) await refreshPrimary();
+    for (const event of events) {
+      const decision = decide(event, {
+        primary: detector.primary,
+        nowMs: Date.now(),
+        cooldownMs: requireMs(det.cooldown),
+        lastFailoverFrom: detector.state.lastFailoverFrom,
+        automaticFailover: policy.failover_execution.automatic_failover,
+        automaticRecovery: policy.recovery_management.automatic_recovery,
+        failedOver: detector.state.failedOver,
+      });
+      const runbook = await act_on(decision, service.name, detector);
+      detector.record(event, decision, runbook);
+      wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook });
+    }
+
+    if (wf.workflowInfo().continueAsNewSuggested || wf.workflowInfo().historyLength > 2000) {
+      await wf.condition(wf.allHandlersFinished);
+      await wf.continueAsNew<typeof detection>({ service: service.name, carried: detector.state });
+    }
+  }
+}
+
+/** Starts the runbook a decision calls for; returns its workflow id, or a note when one already runs. */
+async function act_on(decision: Decision, service: string, detector: Detector): Promise<string | undefined> {
+  if (decision.action === 'none') return undefined;
+  const workflowId = runbookWorkflowId(service);
+  try {
+    if (decision.action === 'failover') {
+      await wf.startChild('failover', {
+        workflowId,
+        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection' }],
+        parentClosePolicy: 'ABANDON',
+        staticSummary: `failover of ${service} away from ${decision.from} (detection)`,
+      });
+      detector.state.lastFailoverFrom[decision.from] = Date.now();
+      if (!detector.state.failedOver.includes(decision.from)) detector.state.failedOver.push(decision.from);
+    } else {
+      await wf.startChild('recovery', {
+        workflowId,
+        args: [{ service, destination: decision.destination, reason: decision.reason, actor: 'detection', trigger: 'detection' }],
+        parentClosePolicy: 'ABANDON',
+        staticSummary: `recovery of ${decision.destination} in ${service} (detection)`,
+      });
+      detector.state.failedOver = detector.state.failedOver.filter((d) => d !== decision.destination);
+    }
+    return workflowId;
+  } catch (err) {
+    // Matched by name: the class lives in @temporalio/common, which workflow code does not import directly.
+    if (err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError') return `${workflowId} (already running; not started again)`;
+    throw err;
+  }
+}
