@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # binary -> Debian package
-declare -A PKG_FOR=([haproxy]=haproxy [redis-server]=redis-server)
+declare -A PKG_FOR=(
+  [haproxy]=haproxy [redis-server]=redis-server [nats-server]=nats-server
+  [rabbitmq-server]=rabbitmq-server [prometheus]=prometheus [openssl]=openssl
+)
 missing=()
 for bin in "${!PKG_FOR[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("${PKG_FOR[$bin]}")

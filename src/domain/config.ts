@@ -23,15 +23,233 @@ export const redisEndpointSchema = z.strictObject({
   password_env: z.string().optional(),
 });
 
+/** A URL with an http: or https: scheme. */
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name');
+
+/** TLS for HTTPS drivers. The CA file is read at each call, so it can be rotated without a reload. */
+export const tlsSchema = z.strictObject({
+  ca_file: z.string().min(1).optional(),
+  /** Accept any certificate (self-signed, wrong name): for labs only. */
+  insecure_skip_verify: z.boolean().default(false),
+  /** Name sent as SNI and checked against the certificate when it differs from the URL's host. */
+  server_name: z.string().min(1).optional(),
+});
+export type TlsConfig = z.infer<typeof tlsSchema>;
+
+/** A secret header whose value is read from an environment variable: the secret never lives in config or history. */
+const authShape = {
+  auth_header: headerName.default('Authorization'),
+  auth_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+};
+
+const statusMessage = 'expected a status code (200), a class ("2xx") or a range ("200-399")';
+const statusPattern = z.union([z.number(), z.string()], { error: statusMessage }).refine(
+  (v) =>
+    typeof v === 'number'
+      ? Number.isInteger(v) && v >= 100 && v <= 599
+      : /^([1-5]xx|[1-5]\d\d(-[1-5]\d\d)?)$/.test(v) && (!v.includes('-') || Number(v.slice(0, 3)) <= Number(v.slice(4))),
+  { message: statusMessage },
+);
+
+export const httpProbeSchema = z.strictObject({
+  type: z.literal('http'),
+  url: httpUrl,
+  method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'OPTIONS']).default('GET'),
+  headers: z.record(headerName, z.string()).optional(),
+  /** Request body, sent as is. */
+  body: z.string().optional(),
+  /** Statuses counted as up: codes, classes and ranges; one value or a list. */
+  expect_status: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(statusPattern).min(1)).default(['2xx']),
+  /** Substring the response body must contain (first 64 KiB). */
+  expect_body: z.string().min(1).optional(),
+  /** JavaScript regular expression the response body must match (first 64 KiB). */
+  expect_body_regex: z
+    .string()
+    .min(1)
+    .refine(
+      (s) => {
+        try {
+          new RegExp(s);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'expected a valid JavaScript regular expression' },
+    )
+    .optional(),
+  /** A slower answer counts as down (failure "error"), so a destination that is up but too slow is failed over. */
+  max_latency: durationSchema.optional(),
+  tls: tlsSchema.optional(),
+  ...authShape,
+});
+export type HttpProbeConfig = z.infer<typeof httpProbeSchema>;
+
+export const prometheusProbeSchema = z.strictObject({
+  type: z.literal('prometheus'),
+  /** Base URL of the Prometheus HTTP API, the part before `/api/v1`. */
+  url: httpUrl,
+  /** Instant PromQL query; must return one sample (aggregate with sum/max/min if it could return more). */
+  query: z.string().min(1),
+  /** Up when `value <op> threshold` holds: the comparison describes what healthy looks like. */
+  op: z.enum(['>', '<', '>=', '<=', '==', '!=']),
+  threshold: z.number(),
+  /** Verdict when the query returns no sample (metric absent, target gone). */
+  on_empty: z.enum(['down', 'up']).default('down'),
+  tls: tlsSchema.optional(),
+  ...authShape,
+});
+export type PrometheusProbeConfig = z.infer<typeof prometheusProbeSchema>;
+
+/** The embedded default router: a JSON routing table file per service, written atomically. */
+export const fileRouterSchema = z.strictObject({
+  type: z.literal('file'),
+  path: z.string().min(1),
+});
+
+/** Routing held by the user's own service, reached over HTTP (contract: docs/drivers/webhook-router.md). */
+export const webhookRouterSchema = z.strictObject({
+  type: z.literal('http-webhook'),
+  /** Receives `PUT` of the desired weights. */
+  url: httpUrl,
+  /** Answers `GET` with the current routing; defaults to `url`. */
+  read_url: httpUrl.optional(),
+  ...authShape,
+  timeout: durationSchema.default('5s'),
+  tls: tlsSchema.optional(),
+});
+
+/** A NATS server: "nats://host:port", "tls://host:port" or "host:port"; a list for a cluster. */
+const natsServer = z
+  .string()
+  .regex(/^((nats|tls):\/\/)?[^\s/:@]+(:\d{1,5})?$/, 'expected "nats://host:port", "tls://host:port" or "host:port"');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+
+/** How the NATS drivers connect. Secrets come from environment variables, never from config or history. */
+const natsConnectionShape = {
+  url: z.union([natsServer, z.array(natsServer).min(1)]),
+  user: z.string().min(1).optional(),
+  password_env: envName.optional(),
+  token_env: envName.optional(),
+};
+function natsAuthValid(c: { user?: string; password_env?: string; token_env?: string }): boolean {
+  return (c.user === undefined) === (c.password_env === undefined) && !(c.user !== undefined && c.token_env !== undefined);
+}
+const natsAuthMessage = { message: 'expected "user" with "password_env", or "token_env", or neither', path: ['user'] };
+
+/** A JetStream stream name: no whitespace, ".", "*", ">", path separators. */
+const streamName = z.string().regex(/^[^\s.*>/\\]{1,255}$/, 'expected a stream name without whitespace, ".", "*", ">", "/" or "\\"');
+/** A subject, wildcards ("*", a final ">") allowed as whole tokens. */
+const natsSubject = z
+  .string()
+  .regex(/^(?:[^\s.*>]+|\*)(?:\.(?:[^\s.*>]+|\*))*(?:\.>)?$|^>$/, 'expected a subject such as "orders.>" (tokens separated by ".", wildcards as whole tokens)');
+
+export const natsProbeSchema = z
+  .strictObject({
+    type: z.literal('nats'),
+    ...natsConnectionShape,
+    /** Also read this stream: last sequence as offset; for a mirror/sourced stream, its lag and whether it advances. */
+    stream: streamName.optional(),
+    /** A standby that has not heard from its upstream (message or 1s heartbeat) for longer is stalled. */
+    stall_after: durationSchema.default('3s'),
+  })
+  .refine(natsAuthValid, natsAuthMessage);
+export type NatsProbeConfig = z.infer<typeof natsProbeSchema>;
+
+export const natsJetStreamReplicationSchema = z
+  .strictObject({
+    type: z.literal('nats-jetstream'),
+    ...natsConnectionShape,
+    /** This destination's stream: the writable one on the primary, the mirror/sourced one on a standby. */
+    stream: streamName,
+    /** The subjects the stream takes when writable; a standby has none, so promotion needs them from here. */
+    subjects: z.array(natsSubject).min(1),
+    stall_after: durationSchema.default('3s'),
+    /** `recreate`: follow() re-creates the old primary's stream as a standby once all of it is on the new primary; `manual`: it only reports. */
+    follow: z.enum(['recreate', 'manual']).default('recreate'),
+  })
+  .refine(natsAuthValid, natsAuthMessage);
+export type NatsJetStreamReplicationConfig = z.infer<typeof natsJetStreamReplicationSchema>;
+
+/** Routing in a NATS KV bucket key, written with the key's revision as compare-and-set. */
+export const natsKvRouterSchema = z
+  .strictObject({
+    type: z.literal('nats-kv'),
+    ...natsConnectionShape,
+    bucket: z.string().regex(/^[-\w]{1,255}$/, 'expected a bucket name of letters, digits, "_" or "-"'),
+    key: z.string().regex(/^[-/=\w]+(\.[-/=\w]+)*$/, 'expected a key of letters, digits, "-", "/", "_", "=" and "." (not at the ends)'),
+  })
+  .refine(natsAuthValid, natsAuthMessage);
+export type NatsKvRouterConfig = z.infer<typeof natsKvRouterSchema>;
+
+function parsedUrl(s: string): URL | undefined {
+  try {
+    return new URL(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An AMQP 0-9-1 broker: `amqp[s]://host[:port][/vhost]`, credentials from environment variables only. */
+const amqpUrl = z
+  .url({ protocol: /^amqps?$/, error: 'expected an amqp:// or amqps:// URL' })
+  .refine((s) => !parsedUrl(s)?.username && !parsedUrl(s)?.password, {
+    message: 'expected no credentials in the URL; name environment variables in user_env / password_env',
+  })
+  .refine((s) => {
+    const u = parsedUrl(s);
+    return !u || (u.hostname !== '' && u.search === '' && u.hash === '' && !u.pathname.slice(1).includes('/'));
+  }, 'expected amqp://host[:port][/vhost], the vhost URL-encoded ("/" is the default, or %2F)');
+const rabbitmqConnectionShape = {
+  url: amqpUrl,
+  /** Environment variables holding the user name and password; both left out: guest/guest. */
+  user_env: envName.optional(),
+  password_env: envName.optional(),
+};
+const rabbitmqAuthValid = (c: { user_env?: string; password_env?: string }) => (c.user_env === undefined) === (c.password_env === undefined);
+const rabbitmqAuthMessage = { message: 'expected both "user_env" and "password_env", or neither', path: ['user_env'] };
+const queueName = z.string().min(1).max(255);
+
+export const rabbitmqProbeSchema = z
+  .strictObject({
+    type: z.literal('rabbitmq'),
+    ...rabbitmqConnectionShape,
+    /** Also read this queue's depth and consumer count; a missing queue counts as down. */
+    queue: queueName.optional(),
+    /** Management API base URL (e.g. http://host:15672): read the queue there instead of over AMQP. */
+    management_url: httpUrl.optional(),
+  })
+  .refine(rabbitmqAuthValid, rabbitmqAuthMessage);
+export type RabbitmqProbeConfig = z.infer<typeof rabbitmqProbeSchema>;
+
+/** Drain check for independent brokers: lag = messages left in `queues` on the source; the fence is a queue policy. */
+export const rabbitmqReplicationSchema = z
+  .strictObject({
+    type: z.literal('rabbitmq'),
+    ...rabbitmqConnectionShape,
+    /** Management API base URL; the fence is applied through it. */
+    management_url: httpUrl,
+    queues: z.array(queueName).min(1),
+  })
+  .refine(rabbitmqAuthValid, rabbitmqAuthMessage);
+export type RabbitmqReplicationConfig = z.infer<typeof rabbitmqReplicationSchema>;
+
 export const probeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('redis'), ...redisEndpointSchema.shape }),
   z.strictObject({ type: z.literal('tcp'), host, port }),
+  httpProbeSchema,
+  prometheusProbeSchema,
+  natsProbeSchema,
+  rabbitmqProbeSchema,
 ]);
 export type ProbeConfig = z.infer<typeof probeSchema>;
 
 export const replicationSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('redis'), ...redisEndpointSchema.partial({ host: true, port: true }).shape }),
   z.strictObject({ type: z.literal('none') }),
+  natsJetStreamReplicationSchema,
+  rabbitmqReplicationSchema,
 ]);
 export type ReplicationConfig = z.infer<typeof replicationSchema>;
 
@@ -48,6 +266,9 @@ export const routerSchema = z.discriminatedUnion('type', [
     .refine((r) => (r.socket === undefined) !== (r.address === undefined), {
       message: 'expected exactly one of "socket" or "address"',
     }),
+  fileRouterSchema,
+  webhookRouterSchema,
+  natsKvRouterSchema,
 ]);
 export type RouterConfig = z.infer<typeof routerSchema>;
 
@@ -111,6 +332,12 @@ const executionSchema = z.strictObject({
   /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */
   fence_timeout: durationSchema.default('60s'),
   step_timeout: durationSchema.default('30s'),
+  /** Detection-started failovers stay inside the regions already carrying traffic; crossing needs a person. */
+  never_cross_region_automatically: z.boolean().default(false),
+  /** Any failover that starts sending traffic into another region waits for approval. */
+  approval_for_cross_region: z.boolean().default(false),
+  /** How a target is chosen: proximity (zone, region, tier) or intelligent (learned score, proximity breaks ties). */
+  target_selection: z.enum(['proximity', 'intelligent']).default('proximity'),
 });
 
 const recoverySchema = z.strictObject({
@@ -124,6 +351,15 @@ const redundancySchema = z.strictObject({
   redundancy_level: z.number().int().min(0).default(1),
   load_distribution: z.enum(['capacity', 'equal']).default('capacity'),
   max_eject_percent: z.number().int().min(1).max(100).default(50),
+  /** No destination is given more than capacity × this (Envoy's overprovisioning factor); the rest spills to the next tier. */
+  max_load_factor: z.number().min(1).max(10).default(1.4),
+  /** Traffic relative to the preferred tier's full capacity (1 = that tier runs at its nominal capacity). */
+  offered_load: z.number().positive().max(100).default(1),
+  /** Detection intervals over which a returning active-active destination ramps up to its full weight (0 = at once). */
+  slow_start_steps: z.number().int().min(0).max(1000).default(0),
+  /** Healthy backups required outside the primary's zone, and outside its region. */
+  other_zone_backups: z.number().int().min(0).default(0),
+  other_region_backups: z.number().int().min(0).default(0),
 });
 
 const performanceSchema = z.strictObject({

@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager, type StreamSource } from '@nats-io/jetstream';
 import type { Config, ServiceConfig } from '../../src/domain/config';
 import { validateConfig } from '../../src/domain/config';
+import { freePort } from '../../src/devserver/free-port';
 import { startNats, type LocalNats } from '../../src/devserver/local-nats';
 
 /** Forwards TCP to a port; `cut()` drops every connection and refuses new ones, like a network partition. */
@@ -83,8 +84,9 @@ export interface NatsService {
  */
 export async function startNatsService(standby: 'mirror' | 'sources' | 'none' = 'sources'): Promise<NatsService> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-nats-'));
-  let source = await startNats({ dir, name: 'site-a', domain: 'site-a', leafListen: true });
-  const link = await startTcpProxy(source.leafPort!);
+  const leafPort = await freePort();
+  const link = await startTcpProxy(leafPort);
+  let source = await startNats({ dir, name: 'site-a', domain: 'site-a', leafListen: leafPort, leafAdvertise: `127.0.0.1:${link.port}` });
   const backup = await startNats({ dir, name: 'site-b', domain: 'site-b', leafRemotes: [link.port] });
   await backup.waitForLeafnodes(1);
 

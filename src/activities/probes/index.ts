@@ -1,4 +1,8 @@
 import type { ProbeConfig } from '../../domain/config';
+import { probeHttp } from './http';
+import { probeNats } from './nats';
+import { probePrometheus } from './prometheus';
+import { probeRabbitmq } from './rabbitmq';
 import { probeRedis } from './redis';
 import { probeTcp } from './tcp';
 import type { ProbeResult } from './types';
@@ -11,5 +15,13 @@ export function runProbe(config: ProbeConfig, timeoutMs: number): Promise<ProbeR
       return probeRedis(config, timeoutMs);
     case 'tcp':
       return probeTcp(config.host, config.port, timeoutMs);
+    case 'http':
+      return probeHttp(config, timeoutMs);
+    case 'prometheus':
+      return probePrometheus(config, timeoutMs);
+    case 'nats':
+      return probeNats(config, timeoutMs);
+    case 'rabbitmq':
+      return probeRabbitmq(config, timeoutMs);
   }
 }

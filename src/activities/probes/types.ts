@@ -8,6 +8,16 @@ export interface ProbeResult {
   role?: 'primary' | 'replica';
   offset?: number;
   connectedReplicas?: number;
+  /** The measured value, for probes that read a number (a Prometheus query). */
+  value?: number;
+  /** A replica's lag as the destination itself reports it (driver units; JetStream: messages). */
+  lag?: number;
+  /** A replica's link to its upstream is live; false = stalled, and its reported lag is stale whatever it says. */
+  advancing?: boolean;
+  /** Messages ready for delivery in the probed queue (RabbitMQ); unacknowledged ones are not counted. */
+  queueDepth?: number;
+  /** Consumers attached to the probed queue (RabbitMQ). */
+  consumers?: number;
 }
 
 export function classifyError(err: unknown): { error: string; failure: NonNullable<ProbeResult['failure']> } {
