@@ -21,17 +21,23 @@ export function startSequencedWriter(opts: {
   intervalMs?: number;
   maxMessages?: number;
   maxDurationMs?: number;
+  /** Open a fresh connection every N messages (producers with short-lived connections); default: one connection. */
+  reconnectEvery?: number;
 }) {
-  const client = new Redis({
-    host: opts.host,
-    port: opts.port,
-    connectTimeout: 1000,
-    commandTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => 20,
-    enableOfflineQueue: true,
-  });
-  client.on('error', () => {});
+  const connect = () => {
+    const c = new Redis({
+      host: opts.host,
+      port: opts.port,
+      connectTimeout: 1000,
+      commandTimeout: 2000,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => 20,
+      enableOfflineQueue: true,
+    });
+    c.on('error', () => {});
+    return c;
+  };
+  let client = connect();
   const report: WriterReport = { acked: [], attempts: 0, errors: 0, longestGapMs: 0 };
   let stopping = false;
   const started = Date.now();
@@ -50,6 +56,10 @@ export function startSequencedWriter(opts: {
           report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastAck);
           lastAck = Date.now();
           n++;
+          if (opts.reconnectEvery && n % opts.reconnectEvery === 0) {
+            client.disconnect();
+            client = connect();
+          }
         }
       } catch {
         report.errors++;

@@ -56,6 +56,10 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
   try {
     const r = await ramp(ctx, { source: o.source, target: o.target, from: o.before, steps: o.steps, label: 'shift' });
     status.switchedAt = new Date(r.switchedAt).toISOString();
+    // Weights steer new connections; long-lived ones to the drained source are moved by closing them.
+    if ((r.after.weights[o.source] ?? 0) === 0) {
+      await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.service, o.source), () => ({ detail: `connections to ${o.source} closed` }));
+    }
     return { ...r, rpo: { lag: 0, note: 'independent destinations: each acknowledged message stays where it was acknowledged' } };
   } catch (err) {
     if (!(err instanceof RampFailedError)) throw err;
