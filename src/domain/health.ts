@@ -71,7 +71,8 @@ export function observe(
     health.status = 'down';
     return { health, event: { destination: id, kind: 'down', reason: `${health.consecutiveFailures} consecutive failed probes (threshold ${t.failureThreshold}); last ${health.lastError}` } };
   }
-  if (prev.status === 'up' && obs.up && health.window.length >= Math.min(t.windowSize, t.failureThreshold) && health.score < t.healthThreshold) {
+  // A full window before judging by score: a couple of early failures is not yet an error rate.
+  if (prev.status === 'up' && obs.up && health.window.length >= t.windowSize && health.score < t.healthThreshold) {
     health.status = 'degraded';
     return { health, event: { destination: id, kind: 'degraded', reason: `health score ${health.score} < ${t.healthThreshold} (latency ${health.lastLatencyMs}ms, bound ${t.maxLatencyMs}ms)` } };
   }

@@ -103,20 +103,28 @@ export async function detection(input: DetectionInput): Promise<void> {
   if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid detection input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
   const { service: serviceName } = parsed.data;
 
-  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
-  const { service, policy }: ServiceSnapshot = await setup.loadService(serviceName);
-  const det = policy.failover_detection;
-  const detector = new Detector(service.name, service.destinations.map((d) => d.id), input.carried);
-
+  // Handlers first, so a signal-with-start alert or an early query is never lost or refused.
+  let detector: Detector | undefined;
+  const early: Alert[] = [];
   wf.setHandler(alertSignal, (raw) => {
     const alert = alertEvidenceSchema.safeParse(raw, { reportInput: true });
     if (!alert.success) {
       wf.log.warn('alert ignored: invalid evidence', { problems: describeIssues(alert.error.issues, 'alert') });
       return;
     }
-    detector.offerAlert(alert.data);
+    if (detector) detector.offerAlert(alert.data);
+    else early.push(alert.data);
   });
-  wf.setHandler(healthQuery, () => detector.status());
+  wf.setHandler(healthQuery, () =>
+    detector ? detector.status() : { service: serviceName, watching: false, health: {}, lastFailoverFrom: {}, failedOver: [], decisions: [], seenAlerts: [] },
+  );
+
+  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
+  const { service, policy }: ServiceSnapshot = await setup.loadService(serviceName);
+  const det = policy.failover_detection;
+
+  detector = new Detector(service.name, service.destinations.map((d) => d.id), input.carried);
+  for (const alert of early.splice(0)) detector.offerAlert(alert);
   labelRunbook('detection', service.name, 'detection');
   wf.setCurrentDetails(`### detection · ${service.name}\n\nwatching ${service.destinations.length} destinations every ${det.detection_interval}`);
 

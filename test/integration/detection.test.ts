@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routerFor } from '../../src/activities/drivers';
+import { startRedis } from '../../src/devserver/local-redis';
+import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
+import { primaryOf } from '../../src/domain/routing';
+import type { DetectionStatus } from '../../src/workflows/detection';
+import { replayAndRecord } from '../support/histories';
+import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
+import { temporalHarness, type TemporalHarness } from '../support/temporal';
+import { until } from '../support/wait';
+
+const policy = {
+  failover_detection: { detection_interval: '200ms', timeout: '500ms', failure_threshold: 3, recovery_threshold: 3, cooldown: '1m' },
+  failover_execution: { consistency_check: { timeout: '5s' } },
+};
+
+describe('detection runbook', () => {
+  const fixtures: RedisServiceFixture[] = [];
+  let t: TemporalHarness;
+  const configs = new Map<string, RedisServiceFixture>();
+  const ran: string[] = [];
+
+  async function service(name: string) {
+    const fx = await startRedisService(name, policy);
+    fixtures.push(fx);
+    configs.set(name, fx);
+    return fx;
+  }
+  const startDetection = async (name: string) => {
+    const h = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId(name), args: [{ service: name }] });
+    ran.push(h.workflowId);
+    return h;
+  };
+  const health = (name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+  const primary = async (fx: RedisServiceFixture) => primaryOf((await routerFor(fx.service).read()).routing);
+
+  beforeAll(async () => {
+    // One worker serves every service of this file: the config holds them all.
+    t = await temporalHarness(() => {
+      const all = [...configs.values()];
+      return { ...all[0]!.config, services: all.map((f) => f.service) };
+    });
+  });
+  afterAll(async () => {
+    for (const id of ran) await t.client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+    if (t) expect(await replayAndRecord(t.client, ran, 'detection')).toBeGreaterThan(0);
+    await t?.close();
+    for (const fx of fixtures) await fx.stop();
+  });
+
+  it('starts a failover when the primary is killed, and the traffic moves', async () => {
+    const fx = await service('det-kill');
+    await startDetection('det-kill');
+    await until(async () => (await health('det-kill')).watching, 10_000);
+    await fx.topology.redis['redis-a']!.kill('SIGKILL');
+    await until(async () => (await primary(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
+    const s = await health('det-kill');
+    expect(s.health['redis-a']!.status).toBe('down');
+    const decision = s.decisions.find((d) => d.decision.action === 'failover')!;
+    expect(decision.event.reason).toMatch(/3 consecutive failed probes/);
+    expect(decision.runbook).toBe(runbookWorkflowId('det-kill'));
+    const result = await t.client.workflow.getHandle(runbookWorkflowId('det-kill')).result();
+    expect(result).toMatchObject({ source: 'redis-a', target: 'redis-b', emergency: true });
+    ran.push(runbookWorkflowId('det-kill'));
+  });
+
+  it('a flapping primary (down/up every second) causes exactly one failover', async () => {
+    const fx = await service('det-flap');
+    await startDetection('det-flap');
+    await until(async () => (await health('det-flap')).watching, 10_000);
+    const a = fx.topology.redis['redis-a']!;
+    for (let cycle = 0; cycle < 4; cycle++) {
+      await fx.topology.redis['redis-a']!.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 1000));
+      fx.topology.redis['redis-a'] = await startRedis({ port: a.port, dir: fx.dir, name: `redis-a-${cycle}` });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    await until(async () => (await primary(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
+    await new Promise((r) => setTimeout(r, 1500)); // let the last transitions land
+    const s = await health('det-flap');
+    const failovers = s.decisions.filter((d) => d.decision.action === 'failover');
+    expect(failovers).toHaveLength(1);
+    // Later downs of redis-a were seen and deliberately not acted on.
+    expect(s.decisions.filter((d) => d.event.destination === 'redis-a' && d.decision.action === 'none').length).toBeGreaterThan(0);
+    const runs = [];
+    for await (const w of t.client.workflow.list({ query: `WorkflowId = '${runbookWorkflowId('det-flap')}'` })) runs.push(w);
+    expect(runs).toHaveLength(1);
+    ran.push(runbookWorkflowId('det-flap'));
+  });
+
+  it('an alert on the primary starts a failover even while probes pass; duplicate deliveries count once', async () => {
+    const fx = await service('det-alert');
+    const evidence = { fingerprint: 'abc123', status: 'firing', destination: 'redis-a', summary: 'error rate 12% > 1%', source: 'alertmanager' };
+    const h = await t.client.workflow.signalWithStart('detection', {
+      taskQueue: t.taskQueue, workflowId: detectionWorkflowId('det-alert'), args: [{ service: 'det-alert' }], signal: 'alert', signalArgs: [evidence],
+    });
+    ran.push(h.workflowId);
+    await h.signal('alert', evidence);
+    await h.signal('alert', { fingerprint: 'bad' }); // invalid evidence is ignored, not fatal
+    await until(async () => (await primary(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
+    const result = await t.client.workflow.getHandle(runbookWorkflowId('det-alert')).result();
+    // The source was up: the runbook fenced it and lost nothing.
+    expect(result).toMatchObject({ source: 'redis-a', target: 'redis-b', emergency: false, rpo: { lag: 0 } });
+    const s = await health('det-alert');
+    expect(s.decisions.filter((d) => d.decision.action === 'failover')).toHaveLength(1);
+    expect(s.decisions[0]!.event.reason).toBe('alert firing: error rate 12% > 1%');
+    ran.push(runbookWorkflowId('det-alert'));
+  });
+});

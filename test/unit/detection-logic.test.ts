@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { decide, type DecisionContext } from '../../src/domain/detection-policy';
+import { applyAlert, initialHealth, observe, type DestinationHealth, type HealthThresholds } from '../../src/domain/health';
+
+const t: HealthThresholds = { failureThreshold: 3, recoveryThreshold: 2, healthThreshold: 0.6, maxLatencyMs: 100, windowSize: 6 };
+const ok = { up: true, latencyMs: 5 };
+const slow = { up: true, latencyMs: 500 };
+const fail = { up: false, latencyMs: 1000, failure: 'refused', error: 'ECONNREFUSED' };
+
+function run(seq: { up: boolean; latencyMs: number }[], start: DestinationHealth = initialHealth()) {
+  let h = start;
+  const events: string[] = [];
+  for (const o of seq) {
+    const r = observe('x', h, o, t);
+    h = r.health;
+    if (r.event) events.push(r.event.kind);
+  }
+  return { h, events };
+}
+
+describe('health from probes', () => {
+  it('declares down only after failure_threshold consecutive failures', () => {
+    expect(run([fail, fail]).events).toEqual([]);
+    expect(run([fail, fail, ok, fail, fail]).events).toEqual([]);
+    const r = run([fail, fail, fail, fail]);
+    expect(r.events).toEqual(['down']);
+    expect(r.h.status).toBe('down');
+    expect(r.h.lastError).toBe('refused: ECONNREFUSED');
+  });
+
+  it('degrades on an error-rate spike (intermittent failures) once the window is full', () => {
+    expect(run([fail, fail, ok, fail, fail, ok]).events).toEqual(['degraded']);
+  });
+
+  it('recovers after recovery_threshold good probes once the score is back', () => {
+    const down = run([fail, fail, fail]).h;
+    const r = run([ok, ok, ok, ok, ok], down);
+    expect(r.events).toEqual(['recovered']);
+    expect(r.h.status).toBe('up');
+  });
+
+  it('degrades on latency (health score below threshold) while answering', () => {
+    expect(run([slow, slow, slow, slow, slow]).events).toEqual([]); // window not full yet
+    const r = run([slow, slow, slow, slow, slow, slow]);
+    expect(r.events).toEqual(['degraded']);
+    expect(r.h.score).toBe(0.5);
+  });
+
+  it('a firing alert marks down at once; resolution lifts the hold but probes must confirm', () => {
+    const a = applyAlert('x', initialHealth(), { fingerprint: 'f1', status: 'firing', summary: 'error rate' });
+    expect(a.event?.kind).toBe('down');
+    const again = applyAlert('x', a.health, { fingerprint: 'f1', status: 'firing', summary: 'error rate' });
+    expect(again.event).toBeUndefined();
+    // While the alert fires, good probes do not recover it.
+    expect(run([ok, ok, ok], a.health).events).toEqual([]);
+    const resolved = applyAlert('x', a.health, { fingerprint: 'f1', status: 'resolved', summary: '' });
+    expect(resolved.event).toBeUndefined();
+    expect(run([ok, ok, ok], resolved.health).events).toEqual(['recovered']);
+  });
+});
+
+describe('detection decisions', () => {
+  const ctx: DecisionContext = {
+    primary: 'a', nowMs: 1_000_000, cooldownMs: 60_000, lastFailoverFrom: {}, automaticFailover: true, automaticRecovery: false, failedOver: [],
+  };
+  const down = (d: string) => ({ destination: d, kind: 'down' as const, reason: 'probes' });
+
+  it('fails over when the primary goes down', () => {
+    expect(decide(down('a'), ctx)).toMatchObject({ action: 'failover', from: 'a' });
+  });
+
+  it('does nothing for a standby going down, or when automatic failover is off', () => {
+    expect(decide(down('b'), ctx).action).toBe('none');
+    expect(decide(down('a'), { ...ctx, automaticFailover: false }).reason).toMatch(/automatic_failover is off/);
+  });
+
+  it('cooldown suppresses the same destination but never a different one', () => {
+    const after = { ...ctx, lastFailoverFrom: { a: ctx.nowMs - 10_000 } };
+    expect(decide(down('a'), after)).toMatchObject({ action: 'none' });
+    expect(decide(down('a'), after).reason).toMatch(/cooldown 60s holds/);
+    expect(decide(down('b'), { ...after, primary: 'b' })).toMatchObject({ action: 'failover', from: 'b' });
+    expect(decide(down('a'), { ...ctx, lastFailoverFrom: { a: ctx.nowMs - 61_000 } }).action).toBe('failover');
+  });
+
+  it('fails back only when automatic recovery is on and the cooldown has passed', () => {
+    const rec = { destination: 'a', kind: 'recovered' as const, reason: 'probes' };
+    const base = { ...ctx, primary: 'b', failedOver: ['a'], lastFailoverFrom: { a: ctx.nowMs - 10_000 } };
+    expect(decide(rec, base).reason).toMatch(/automatic_recovery is off/);
+    expect(decide(rec, { ...base, automaticRecovery: true }).reason).toMatch(/within the cooldown/);
+    expect(decide(rec, { ...base, automaticRecovery: true, lastFailoverFrom: { a: 0 } })).toMatchObject({ action: 'recovery', destination: 'a' });
+    expect(decide({ ...rec, destination: 'c' }, { ...base, automaticRecovery: true }).action).toBe('none');
+  });
+});
