@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleW
 import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
-export type MutatingRunbook = 'failover' | 'recovery' | 'rollback' | 'maintenance';
+export type MutatingRunbook = 'failover' | 'recovery' | 'rollback' | 'maintenance' | 'rebalance';
 
 /** Another mutating runbook holds the service; names it so the operator knows what to wait for or abort. */
 export class ServiceBusyError extends Error {

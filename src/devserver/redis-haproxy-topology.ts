@@ -14,7 +14,12 @@ export interface LocalTopology {
  * the others as its replicas (or independent servers when they do not replicate), HAProxy routing
  * to the first only.
  */
-export async function startRedisHaproxyTopology(service: ServiceConfig, dir: string): Promise<LocalTopology> {
+export async function startRedisHaproxyTopology(
+  service: ServiceConfig,
+  dir: string,
+  /** Starting HAProxy weights (active-active); default: all on the first destination. */
+  initialWeights?: Record<string, number>,
+): Promise<LocalTopology> {
   const router = service.router;
   if (router.type !== 'haproxy' || !router.address) throw new Error(`${service.name}: local topology needs a haproxy router on a TCP address`);
   const entry = service.entrypoint;
@@ -38,7 +43,7 @@ export async function startRedisHaproxyTopology(service: ServiceConfig, dir: str
       frontendPort: entry.port,
       adminPort: Number(router.address.split(':').pop()),
       backend: router.backend,
-      servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redis[d.id]!.port, weight: i === 0 ? d.weight : 0 })),
+      servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redis[d.id]!.port, weight: initialWeights ? (initialWeights[d.id] ?? 0) : i === 0 ? d.weight : 0 })),
     });
     started.push(haproxy);
     return { redis, haproxy, stop: () => stopAll(started) };

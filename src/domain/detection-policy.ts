@@ -3,6 +3,8 @@ import type { HealthEvent } from './health';
 export type Decision =
   | { action: 'failover'; from: string; reason: string }
   | { action: 'recovery'; destination: string; reason: string }
+  /** Active-active: recompute the weights (a member failed, or came back). */
+  | { action: 'rebalance'; destination: string; reason: string }
   | { action: 'none'; reason: string };
 
 export interface DecisionContext {
@@ -16,6 +18,8 @@ export interface DecisionContext {
   automaticRecovery: boolean;
   /** Destinations traffic was moved away from and that have not been recovered since. */
   failedOver: string[];
+  /** Active-active: weights spread over several destinations; these carry traffic now. */
+  activeActive?: { carrying: string[] };
 }
 
 /**
@@ -24,6 +28,7 @@ export interface DecisionContext {
  */
 export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
   const { destination: id } = event;
+  if (ctx.activeActive) return decideActiveActive(event, ctx, ctx.activeActive.carrying);
   if (event.kind === 'down' || event.kind === 'degraded') {
     if (id !== ctx.primary) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
     if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must act` };
@@ -41,4 +46,18 @@ export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
     return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback` };
   }
   return { action: 'recovery', destination: id, reason: `${id} recovered: ${event.reason}` };
+}
+
+/** Active-active: a failing member's share is redistributed; a recovered one is slow-started back. */
+function decideActiveActive(event: HealthEvent, ctx: DecisionContext, carrying: string[]): Decision {
+  const id = event.destination;
+  if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must rebalance` };
+  if (event.kind === 'recovered') {
+    if (carrying.includes(id)) return { action: 'none', reason: `${id} recovered and still carries traffic` };
+    const last = ctx.lastFailoverFrom[id];
+    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before slow start` };
+    return { action: 'rebalance', destination: id, reason: `${id} recovered: ${event.reason}; slow start back` };
+  }
+  if (!carrying.includes(id)) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic` };
+  return { action: 'rebalance', destination: id, reason: `${id} ${event.kind}: ${event.reason}; its share moves to the rest` };
 }

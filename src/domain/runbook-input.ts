@@ -60,3 +60,19 @@ export const recoveryInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RecoveryInput = z.input<typeof recoveryInputSchema>;
+
+const scopeSchema = z.union([
+  z.strictObject({ zone: name }),
+  z.strictObject({ region: name }),
+  z.strictObject({ destinations: z.array(name).min(1) }),
+], { error: 'expected {"zone": …}, {"region": …} or {"destinations": […]}' });
+
+export const rebalanceInputSchema = z.strictObject({
+  service: name,
+  /** Take a whole zone, region or list of destinations out of service in one plan. */
+  drain: scopeSchema.optional(),
+  reason: z.string().max(500).optional(),
+  actor: z.string().max(200).optional(),
+  trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
+});
+export type RebalanceInput = z.input<typeof rebalanceInputSchema>;

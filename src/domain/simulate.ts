@@ -219,6 +219,8 @@ export function simulate(input: SimulationInput): SimulationResult {
       failedOver = failedOver.filter((id) => id !== dest.id);
       return record({ action: 'recovery', destination: dest.id, ...(primary ? { from: primary } : {}), to: dest.id, why: decision.reason });
     }
+    // The simulator runs active-passive decisions; active-active rebalancing is modelled elsewhere in it.
+    if (decision.action !== 'failover') return record({ action: 'none', destination: event.destination, why: decision.reason });
     const from = decision.from;
     const skip = new Set([...unavailable(), from]);
     const ranked = intelligent ? rankBackups(service, from, ranking, t, { down: skip, params }) : undefined;

@@ -144,8 +144,11 @@ export async function detection(input: DetectionInput): Promise<void> {
   });
   const act = wf.proxyActivities<Activities>({ startToCloseTimeout: '15s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
 
+  let carrying: string[] = [];
   const refreshPrimary = async () => {
-    detector.primary = primaryOf((await act.readRouting(service)).routing);
+    const routing = (await act.readRouting(service)).routing;
+    detector.primary = primaryOf(routing);
+    carrying = Object.entries(routing.weights).filter(([, w]) => w > 0).map(([id]) => id);
   };
   await refreshPrimary();
 
@@ -183,6 +186,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         automaticFailover: policy.failover_execution.automatic_failover,
         automaticRecovery: policy.recovery_management.automatic_recovery,
         failedOver: detector.state.failedOver,
+        ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying } } : {}),
       });
       const runbook = await act_on(decision, service.name, detector);
       detector.record(event, decision, runbook);
@@ -210,6 +214,14 @@ async function act_on(decision: Decision, service: string, detector: Detector): 
       });
       detector.state.lastFailoverFrom[decision.from] = Date.now();
       if (!detector.state.failedOver.includes(decision.from)) detector.state.failedOver.push(decision.from);
+    } else if (decision.action === 'rebalance') {
+      await wf.startChild('rebalance', {
+        workflowId,
+        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection' }],
+        parentClosePolicy: 'ABANDON',
+        staticSummary: `rebalance of ${service}: ${decision.destination} (detection)`,
+      });
+      detector.state.lastFailoverFrom[decision.destination] = Date.now();
     } else {
       await wf.startChild('recovery', {
         workflowId,

@@ -5,3 +5,4 @@ export { statusQuery } from './runbook-frame';
 export { approveUpdate, pauseUpdate, resumeUpdate, abortUpdate } from './controls';
 export { recovery } from './recovery';
 export { rollback } from './rollback';
+export { rebalance } from './rebalance';
