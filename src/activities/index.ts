@@ -266,6 +266,28 @@ export function createActivities(deps: ActivityDeps) {
       return { runId: run, type: desc.type, routingBefore: result.routingBefore, routingAfter: result.routingAfter ?? result.routingBefore };
     },
 
+    /** Current routing and which destinations answer their probe: what the redundancy runbook counts. */
+    async observeService(service: ServiceConfig): Promise<{ routing: Routing; healthy: string[] }> {
+      const [readout, probes] = await Promise.all([
+        routerFor(service).read(),
+        Promise.all(service.destinations.map(async (d) => [d.id, (await runProbe(d.probe, probeTimeout())).up] as const)),
+      ]);
+      return { routing: readout.routing, healthy: probes.filter(([, up]) => up).map(([id]) => id) };
+    },
+
+    /** Redundancy dropped below its level: an audit record, an error log, and the configured webhook. */
+    async raiseRedundancyAlert(service: string, event: Record<string, unknown>, webhook?: string): Promise<void> {
+      logger.error({ audit: true, alert: 'redundancy-below-level', service, ...event }, `${service}: redundancy below level`);
+      if (!webhook) return;
+      const res = await fetch(webhook, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': `${service}-${Context.current().info.workflowExecution?.runId ?? ''}-${Context.current().info.activityId}` },
+        body: JSON.stringify({ alert: 'redundancy-below-level', service, ...event }),
+        signal: AbortSignal.timeout(5000),
+      });
+      if (!res.ok) throw new Error(`redundancy alert webhook answered ${res.status}`);
+    },
+
     /** One structured audit record per runbook step, beside the workflow history. */
     async audit(event: AuditEvent): Promise<void> {
       const info = Context.current().info;

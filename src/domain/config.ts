@@ -360,6 +360,12 @@ const redundancySchema = z.strictObject({
   /** Healthy backups required outside the primary's zone, and outside its region. */
   other_zone_backups: z.number().int().min(0).default(0),
   other_region_backups: z.number().int().min(0).default(0),
+  /** How often the redundancy runbook re-assesses a service. */
+  check_interval: durationSchema.default('1m'),
+  /** Active-active: let the redundancy runbook start a rebalance when weights drift from the plan. */
+  rebalance: z.boolean().default(false),
+  /** Optional URL that receives a JSON POST when a service drops below its redundancy level. */
+  alert_webhook: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
 });
 
 const performanceSchema = z.strictObject({

@@ -6,3 +6,4 @@ export { approveUpdate, pauseUpdate, resumeUpdate, abortUpdate } from './control
 export { recovery } from './recovery';
 export { rollback } from './rollback';
 export { rebalance } from './rebalance';
+export { redundancy, redundancyQuery } from './redundancy';

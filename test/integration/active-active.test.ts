@@ -107,3 +107,50 @@ describe('active-active redundancy on real destinations', () => {
     ran.push(runbookWorkflowId('aa-zones'));
   });
 });
+
+describe('redundancy runbook', () => {
+  let fx: ActiveActiveFixture;
+  let t: TemporalHarness;
+  let webhookHits: unknown[] = [];
+  let server: import('node:http').Server;
+
+  beforeAll(async () => {
+    const http = await import('node:http');
+    const { freePort } = await import('../../src/devserver/free-port');
+    const port = await freePort();
+    server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        webhookHits.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    fx = await startActiveActive('aa-red', [
+      { id: 'p', zone: 'z1', weight: 100 },
+      { id: 'q', zone: 'z2', weight: 100 },
+    ], { ...policy, redundancy_management: { ...policy.redundancy_management, redundancy_level: 1, check_interval: '300ms', alert_webhook: `http://127.0.0.1:${port}/hook` } });
+    t = await temporalHarness(() => fx.config);
+  });
+  afterAll(async () => {
+    await t?.client.workflow.getHandle('redundancy-aa-red').terminate('test done').catch(() => undefined);
+    await t?.close();
+    await fx?.stop();
+    server?.close();
+  });
+
+  it('reports redundancy per scope and raises an alert (webhook) when a service drops below its level', async () => {
+    webhookHits = [];
+    const h = await t.client.workflow.start('redundancy', { taskQueue: t.taskQueue, workflowId: 'redundancy-aa-red', args: [{ service: 'aa-red' }] });
+    await until(async () => (await h.query<{ assessment?: { verdict: string } }>('redundancy')).assessment?.verdict === 'ok', 15_000, 'ok verdict');
+    await fx.topology.redis.q!.kill('SIGKILL');
+    await until(async () => (await h.query<{ assessment?: { verdict: string } }>('redundancy')).assessment?.verdict === 'below-level', 15_000, 'below-level verdict');
+    await until(() => webhookHits.length > 0, 10_000, 'webhook called');
+    expect(webhookHits[0]).toMatchObject({ alert: 'redundancy-below-level', service: 'aa-red', healthyBackups: 0, required: 1 });
+    const s = await h.query<{ events: { to: string; action?: string }[]; assessment: { byZone: { key: string; healthy: string[] }[] } }>('redundancy');
+    expect(s.events.map((e) => e.to)).toEqual(['ok', 'below-level']);
+    expect(s.events[1]!.action).toBe('alert raised');
+    expect(s.assessment.byZone).toEqual([{ key: 'z1', healthy: ['p'], total: 1 }, { key: 'z2', healthy: [], total: 1 }]);
+  });
+});
