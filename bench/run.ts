@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
+import { routerFor } from '../src/activities/drivers';
 import { startMutatingRunbook } from '../src/client/start-runbook';
 import { freePort } from '../src/devserver/free-port';
 import { startRedis } from '../src/devserver/local-redis';
@@ -80,7 +81,7 @@ async function main() {
     // 3. Primary SIGKILLed, failover started by hand right after.
     const crash: number[] = [];
     for (let i = 0; i < crashes; i++) {
-      const primary = (await import('../src/activities/drivers')).routerFor(service);
+      const primary = routerFor(service);
       const weights = (await primary.read()).routing.weights;
       const victim = weights['redis-a']! > 0 ? 'redis-a' : 'redis-b';
       await topo.redis[victim]!.kill('SIGKILL');

@@ -1,4 +1,6 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/devserver/free-port';
 import { routerFor } from '../../src/activities/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import { startRedis } from '../../src/devserver/local-redis';
@@ -112,11 +114,9 @@ describe('redundancy runbook', () => {
   let fx: ActiveActiveFixture;
   let t: TemporalHarness;
   let webhookHits: unknown[] = [];
-  let server: import('node:http').Server;
+  let server: http.Server;
 
   beforeAll(async () => {
-    const http = await import('node:http');
-    const { freePort } = await import('../../src/devserver/free-port');
     const port = await freePort();
     server = http.createServer((req, res) => {
       let body = '';

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
@@ -12,9 +13,22 @@ export const workflowsPath = path.resolve(__dirname, '..', '..', 'src', 'workflo
  * the replay test that guards later changes.
  */
 export async function replayAndRecord(client: Client, workflowIds: string[], prefix: string): Promise<number> {
+  // Every run of each id: mutating runbooks of one service share an id.
+  const runs: { workflowId: string; runId: string }[] = [];
+  for (const workflowId of new Set(workflowIds)) {
+    for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'` })) runs.push({ workflowId, runId: w.runId });
+  }
   const histories = await Promise.all(
-    workflowIds.map(async (workflowId) => ({ workflowId, history: await client.workflow.getHandle(workflowId).fetchHistory() })),
+    runs.map(async ({ workflowId, runId }) => ({ workflowId: `${workflowId}/${runId}`, history: await client.workflow.getHandle(workflowId, runId).fetchHistory() })),
   );
+  // Child runbooks (consistency checks) have ids of their own.
+  const children = histories.flatMap(({ history }) =>
+    (history.events ?? []).flatMap((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId ?? []),
+  );
+  for (const id of new Set(children)) {
+    const h = client.workflow.getHandle(id);
+    if ((await h.describe().catch(() => undefined))?.status.name === 'COMPLETED') histories.push({ workflowId: id, history: await h.fetchHistory() });
+  }
   let replayed = 0;
   for await (const r of Worker.runReplayHistories({ workflowsPath, replayName: prefix }, histories)) {
     if (r.error) throw new Error(`replay of ${r.workflowId} failed: ${r.error.message}`);
@@ -23,14 +37,19 @@ export async function replayAndRecord(client: Client, workflowIds: string[], pre
   if (process.env.RECORD_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
     histories.forEach(({ workflowId, history }, i) => {
-      const name = `${prefix}-${i}-${workflowId.replace(/[^a-z0-9-]/gi, '_')}.json`;
-      fs.writeFileSync(path.join(FIXTURES, name), JSON.stringify(history));
+      const name = `${prefix}-${String(i).padStart(2, '0')}-${workflowId.split('/')[0]!.replace(/[^a-z0-9-]/gi, '_')}.binpb`;
+      fs.writeFileSync(path.join(FIXTURES, name), temporal.api.history.v1.History.encode(history).finish());
     });
   }
   return replayed;
 }
 
-export function recordedHistories(): { workflowId: string; file: string }[] {
+/** Recorded histories (binary protobuf, as the server sends them). */
+export function recordedHistories(): { workflowId: string; history: temporal.api.history.v1.IHistory }[] {
   if (!fs.existsSync(FIXTURES)) return [];
-  return fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort().map((f) => ({ workflowId: f.replace(/\.json$/, ''), file: path.join(FIXTURES, f) }));
+  return fs
+    .readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.binpb'))
+    .sort()
+    .map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), history: temporal.api.history.v1.History.decode(fs.readFileSync(path.join(FIXTURES, f))) }));
 }
