@@ -475,7 +475,9 @@ export function planFailover(input: DryRunInput): DryRunPlan {
   const up = new Set(ids.filter((id) => input.probes[id]?.up === true));
   const down = new Set(ids.filter((id) => !up.has(id)));
   const reasons: string[] = ids.filter((id) => input.probes[id] === undefined).map((id) => `${id}: no probe result, counted as down`);
-  const gradual = exec.gradual_failover.enabled ? exec.gradual_failover.steps : [100];
+  // Single-writer replication switches in one step after fencing (see the failover runbook): no ramp.
+  const singleWriter = exec.data_sync.enabled && service.destinations.some((d) => d.replication.type !== 'none');
+  const gradual = exec.gradual_failover.enabled && !singleWriter ? exec.gradual_failover.steps : [100];
 
   const finish = (verdict: DryRunVerdict, after: Record<string, number>, extra: Partial<DryRunPlan>, steps: PlanStep[] = []): DryRunPlan => ({
     service: service.name,

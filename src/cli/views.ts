@@ -1,0 +1,226 @@
+import type { ProbeResult } from '../activities/probes/types';
+import type { RouterReadout } from '../activities/routers/types';
+import type { RouterConfig } from '../domain/config';
+import type { Routing } from '../domain/routing';
+import type { DetectionStatus } from '../workflows/detection';
+import type { RunbookStatus } from '../workflows/runbook-frame';
+import type { StepRecord } from '../workflows/runbook-steps';
+import { fmtDuration, fmtRouting, fmtRpo, fmtSteps, fmtTime, table } from './format';
+
+/**
+ * Readable text for each command's result. Pure: the same documents are what --json prints, so
+ * these functions are the whole difference between the two outputs.
+ */
+
+export interface RunningRunbook {
+  type: string;
+  workflowId: string;
+  runId: string;
+  startTime: string;
+  trigger?: string;
+}
+
+export interface ServiceSummary {
+  name: string;
+  description?: string;
+  router: string;
+  destinations: { id: string; zone: string; region: string; tier: number; weight: number }[];
+  routing?: { generation: number; weights: Record<string, number>; primary?: string; detail: RouterReadout['detail'] };
+  routingError?: string;
+  /** null: no mutating runbook running. Absent with runbookError: Temporal could not be asked. */
+  runbook?: RunningRunbook | null;
+  runbookError?: string;
+}
+
+export function describeRouter(r: RouterConfig): string {
+  switch (r.type) {
+    case 'haproxy':
+      return `haproxy ${r.address ?? r.socket} backend ${r.backend}`;
+    case 'file':
+      return `file ${r.path}`;
+    case 'http-webhook':
+      return `http-webhook ${r.url}`;
+    case 'nats-kv':
+      return `nats-kv ${[r.url].flat().join(',')} ${r.bucket}/${r.key}`;
+  }
+}
+
+function runbookLine(r: RunningRunbook | null | undefined, error: string | undefined): string {
+  if (r === undefined) return `unknown (${error ?? 'not asked'})`;
+  if (r === null) return 'idle';
+  return `${r.type} running since ${fmtTime(r.startTime)} (${r.workflowId}, run ${r.runId}${r.trigger ? `, trigger ${r.trigger}` : ''})`;
+}
+
+export function servicesView(services: readonly ServiceSummary[]): string {
+  const out: string[] = [];
+  for (const s of services) {
+    if (out.length > 0) out.push('');
+    out.push(`${s.name}${s.description ? ` — ${s.description}` : ''}`);
+    out.push(`  router   ${s.router}`);
+    out.push(
+      s.routing
+        ? `  routing  ${fmtRouting(s.routing)}${s.routing.primary ? `, traffic on ${s.routing.primary}` : ', no destination carries traffic'}`
+        : `  routing  unavailable: ${s.routingError ?? 'not read'}`,
+    );
+    out.push(`  runbook  ${runbookLine(s.runbook, s.runbookError)}`);
+    const rows = s.destinations.map((d) => {
+      const live = s.routing?.detail[d.id];
+      // A server in maintenance is never checked, so its check state says nothing.
+      const state = live ? `${live.state}${live.up === false && live.state !== 'maint' ? ' (check down)' : ''}` : '?';
+      return [d.id, d.zone, d.region, String(d.tier), String(d.weight), s.routing ? String(s.routing.weights[d.id] ?? 0) : '?', state];
+    });
+    out.push(...table(['DESTINATION', 'ZONE', 'REGION', 'TIER', 'WEIGHT', 'ROUTED', 'ROUTER STATE'], rows, '  '));
+  }
+  return out.join('\n');
+}
+
+export interface StatusReport {
+  service: string;
+  detection: { workflowId: string; runId: string; health: DetectionStatus } | null;
+  detectionError?: string;
+  runbook: (RunningRunbook & { status: RunbookStatus }) | null;
+  /** The latest finished runbook, when none runs. */
+  last?: { type: string; status: string; closeTime?: string };
+}
+
+function detectionLines(r: StatusReport): string[] {
+  if (r.detectionError) return [`detection  unknown: ${r.detectionError}`];
+  if (!r.detection) return ['detection  not running'];
+  const h = r.detection.health;
+  const lines = [`detection  running${h.watching ? ', watching' : ''}${h.primary ? `; traffic on ${h.primary}` : ''} (${r.detection.workflowId})`];
+  const rows = Object.entries(h.health).map(([id, d]) => [
+    id,
+    d.status,
+    String(d.score),
+    d.lastLatencyMs !== undefined ? fmtDuration(d.lastLatencyMs) : '-',
+    String(d.consecutiveFailures),
+    d.alerts.length > 0 ? d.alerts.join(',') : '-',
+    d.lastError ?? '',
+  ]);
+  lines.push(...table(['DESTINATION', 'HEALTH', 'SCORE', 'LATENCY', 'FAILS', 'ALERTS', 'LAST ERROR'], rows, '  '));
+  const last = h.decisions[h.decisions.length - 1];
+  if (last) lines.push(`  last decision ${fmtTime(last.at)}: ${last.event.destination} ${last.event.kind} → ${last.decision.action}${last.runbook ? ` (${last.runbook})` : ''}`);
+  return lines;
+}
+
+function controlLines(service: string, c: RunbookStatus['controls']): string[] {
+  const lines: string[] = [];
+  if (c.awaitingApproval) {
+    const a = c.awaitingApproval;
+    lines.push(`  control  awaiting approval since ${fmtTime(a.since)}: ${a.reason} (after ${a.timeout}: ${a.defaultAction})`);
+    lines.push(`           approve: failover approve ${service}   abort: failover abort ${service}`);
+  }
+  if (c.paused) lines.push(`  control  paused by ${c.pausedBy ?? 'operator'}; resume: failover resume ${service}`);
+  if (c.approval) lines.push(`  control  ${c.approval.outcome} by ${c.approval.by}${c.approval.reason ? `: ${c.approval.reason}` : ''}`);
+  if (c.abort) lines.push(`  control  abort requested by ${c.abort.by}: ${c.abort.reason}`);
+  return lines;
+}
+
+export function statusView(r: StatusReport): string {
+  const lines = [r.service, ...detectionLines(r)];
+  if (!r.runbook) {
+    lines.push(`runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`);
+    return lines.join('\n');
+  }
+  const s = r.runbook.status;
+  const kind = `${r.runbook.type}${s.planned ? ' (planned)' : ''}${s.emergency ? ' (emergency)' : ''}`;
+  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}`);
+  lines.push(`  run      ${r.runbook.workflowId} run ${r.runbook.runId}, started ${fmtTime(r.runbook.startTime)}${r.runbook.trigger ? `, trigger ${r.runbook.trigger}` : ''}`);
+  if (s.source || s.target) lines.push(`  move     ${s.source ?? '?'} → ${s.target ?? '?'}`);
+  if (s.routingCurrent) lines.push(`  routing  now ${fmtRouting(s.routingCurrent)}${s.routingBefore ? `; before ${fmtRouting(s.routingBefore)}` : ''}`);
+  if (s.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(s.rtoMs)}`);
+  lines.push(...controlLines(r.service, s.controls));
+  if (s.steps.length > 0) lines.push('  steps', ...fmtSteps(s.steps));
+  return lines.join('\n');
+}
+
+/** What the start command knows of a runbook it waited for. */
+export interface RunOutcome {
+  service: string;
+  kind: string;
+  workflowId: string;
+  runId: string;
+  status: 'completed' | 'failed';
+  result?: RunbookResultLike;
+  failure?: { type?: string; message: string };
+}
+
+/** The fields of failover, recovery and rollback results the views use. */
+export interface RunbookResultLike {
+  outcome?: string;
+  source?: string;
+  target?: string;
+  destination?: string;
+  restored?: Record<string, number>;
+  planned?: boolean;
+  emergency?: boolean;
+  routingBefore?: Routing;
+  routingAfter?: Routing;
+  rtoMs?: number;
+  rpo?: { lag: number | null; note: string };
+  approval?: { by: string; reason?: string; outcome: string };
+  steps?: StepRecord[];
+}
+
+export function outcomeView(o: RunOutcome): string {
+  const head = `${o.kind} of ${o.service}`;
+  if (o.status === 'failed') {
+    return `${head} failed${o.failure?.type ? ` (${o.failure.type})` : ''}: ${o.failure?.message ?? 'unknown failure'}\n  run ${o.workflowId} ${o.runId}`;
+  }
+  const r = o.result ?? {};
+  const move = r.source && r.target ? ` ${r.source} → ${r.target}` : r.destination ? ` ${r.destination}` : '';
+  const lines = [`${head}: ${r.outcome ?? (r.restored ? 'restored' : 'completed')}${move}${r.emergency ? ' (emergency)' : ''}`];
+  lines.push(`  run      ${o.workflowId} ${o.runId}`);
+  if (r.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(r.rtoMs)}`);
+  if (r.rpo) lines.push(`  RPO      ${fmtRpo(r.rpo)}`);
+  if (r.routingBefore && r.routingAfter) lines.push(`  routing  ${fmtRouting(r.routingBefore)} → ${fmtRouting(r.routingAfter)}`);
+  if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);
+  if (r.steps?.length) lines.push('  steps', ...fmtSteps(r.steps));
+  return lines.join('\n');
+}
+
+export interface HistoryRun {
+  workflowId: string;
+  runId: string;
+  type: string;
+  status: string;
+  trigger?: string;
+  startTime: string;
+  closeTime?: string;
+  outcome?: string;
+  source?: string;
+  target?: string;
+  planned?: boolean;
+  rtoMs?: number;
+  rpo?: { lag: number | null; note: string };
+  failure?: string;
+}
+
+function shorten(text: string, max: number): string {
+  const one = text.replace(/\s+/g, ' ');
+  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+}
+
+export function historyView(service: string, runs: readonly HistoryRun[]): string {
+  if (runs.length === 0) return `no runbooks recorded for ${service}`;
+  const rows = runs.map((r) => [
+    fmtTime(r.startTime),
+    fmtTime(r.closeTime),
+    r.type === 'failover' && r.planned ? 'switchover' : r.type,
+    r.trigger ?? '-',
+    r.status.toLowerCase(),
+    r.failure ? shorten(r.failure, 70) : [r.outcome, r.source && r.target ? `${r.source} → ${r.target}` : undefined].filter(Boolean).join(' ') || '-',
+    r.rtoMs !== undefined ? fmtDuration(r.rtoMs) : '-',
+    r.rpo ? (r.rpo.lag === null ? 'unknown' : String(r.rpo.lag)) : '-',
+    r.runId,
+  ]);
+  return table(['STARTED', 'CLOSED', 'KIND', 'TRIGGER', 'STATUS', 'OUTCOME', 'RTO', 'RPO', 'RUN'], rows).join('\n');
+}
+
+export function probesLine(probes: Readonly<Record<string, ProbeResult>>): string {
+  const one = ([id, p]: [string, ProbeResult]) =>
+    p.up
+      ? `${id} up ${fmtDuration(p.latencyMs)}${p.role ? ` ${p.role}` : ''}${p.offset !== undefined ? ` offset ${p.offset}` : ''}`
+      : `${id} down (${p.failure ?? 'error'}${p.error ? `: ${shorten(p.error, 60)}` : ''})`;
+  return `probes: ${Object.entries(probes).map(one).join(', ')}`;
+}
