@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfigText } from '../../src/config-file';
 import { redisEndpointOf } from '../../src/domain/config';
-import { InvalidInputError } from '../../src/domain/validation';
+import { configProblems } from '../support/config-problems';
 
 const minimal = `
 services:
@@ -18,15 +18,7 @@ services:
         replication: { type: redis }
 `;
 
-function problems(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return (err as InvalidInputError).problems;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 describe('config schema', () => {
   it('accepts the example config with every seed section', () => {

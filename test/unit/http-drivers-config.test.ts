@@ -5,7 +5,7 @@ import { compare } from '../../src/activities/probes/prometheus';
 import { FileRouter } from '../../src/activities/routers/file';
 import { WebhookRouter } from '../../src/activities/routers/http-webhook';
 import { parseConfigText } from '../../src/config-file';
-import { InvalidInputError } from '../../src/domain/validation';
+import { configProblems } from '../support/config-problems';
 
 /** One service with the given router and probe, written as YAML flow maps. */
 const config = (router: string, probe: string) => `
@@ -21,15 +21,7 @@ services:
 const fileRouter = '{ type: file, path: /var/lib/failover-manager/hooks.json }';
 const tcpProbe = '{ type: tcp, host: 127.0.0.1, port: 8080 }';
 
-function problems(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return (err as InvalidInputError).problems;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 const probePath = 'services[0].destinations[0].probe';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config-file';
-import { InvalidInputError } from '../../src/domain/validation';
+import { configProblems } from '../support/config-problems';
 
 const valid = `
 services:
@@ -19,15 +19,7 @@ services:
         replication: { type: nats-jetstream, url: "10.0.0.2:4222", stream: ORDERS, subjects: ["orders.*.created", "audit.>"], follow: manual, user: fm, password_env: NATS_PASSWORD }
 `;
 
-function problems(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return (err as InvalidInputError).problems;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 describe('nats driver config', () => {
   it('accepts the nats probe, nats-jetstream replication and nats-kv router, filling defaults', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config-file';
-import { InvalidInputError } from '../../src/domain/validation';
 import { replicatorFor } from '../../src/activities/drivers';
 import { RabbitmqReplicator } from '../../src/activities/replication/rabbitmq';
 import { rabbitmqCredentials, vhostOf } from '../../src/activities/probes/rabbitmq';
+import { configProblems } from '../support/config-problems';
 
 const probe = '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", queue: orders, management_url: "http://10.0.0.5:15672", user_env: RMQ_USER, password_env: RMQ_PASS }';
 const replication = '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", management_url: "http://10.0.0.5:15672", queues: [orders, audit], user_env: RMQ_USER, password_env: RMQ_PASS }';
@@ -22,15 +22,7 @@ services:
 `;
 }
 
-function problems(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return (err as InvalidInputError).problems;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 const at = 'services[0].destinations[0]';
 
