@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 declare -A PKG_FOR=(
   [haproxy]=haproxy [redis-server]=redis-server [nats-server]=nats-server
   [rabbitmq-server]=rabbitmq-server [prometheus]=prometheus [openssl]=openssl
+  [prometheus-alertmanager]=prometheus-alertmanager [chromium]=chromium
 )
 missing=()
 for bin in "${!PKG_FOR[@]}"; do

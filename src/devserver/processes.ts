@@ -58,3 +58,15 @@ function tail(file: string): string {
     return '(no log)';
   }
 }
+
+/** Polls an HTTP readiness URL (e.g. Prometheus' `/-/ready`, which answers only once queries work). */
+export async function waitForHttpReady(url: string, proc: LocalProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited before it was ready (log ${proc.logFile})`);
+    if (Date.now() > deadline) throw new Error(`${proc.name} not ready after ${timeoutMs}ms (log ${proc.logFile})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
