@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { startProcess, waitForPort, type LocalProcess } from './processes';
+import { startProcess, waitForPort, type LocalProcess, waitForHttpReady } from './processes';
 
 export interface LocalPrometheus extends LocalProcess {
   port: number;
@@ -48,18 +48,6 @@ export async function startPrometheus(opts: {
   );
   const url = `http://127.0.0.1:${opts.port}`;
   await waitForPort(opts.port, proc, 30_000);
-  await waitForReady(url, proc);
+  await waitForHttpReady(`${url}/-/ready`, proc);
   return { ...proc, port: opts.port, url };
-}
-
-/** The port opens before the TSDB is loaded; /-/ready answers 200 once queries work. */
-async function waitForReady(url: string, proc: LocalProcess, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ok) return;
-    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited before it was ready (log ${proc.logFile})`);
-    if (Date.now() > deadline) throw new Error(`${proc.name} not ready after ${timeoutMs}ms (log ${proc.logFile})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
