@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { durationSchema } from './duration';
+import { durationSchema, durationToMs } from './duration';
+import { maintenanceWindowSchema } from './runbook-input';
 import { InvalidInputError, describeIssues } from './validation';
 
 /** Seed flags may be written as `true`/`false` or as an object with details. */
@@ -422,10 +423,192 @@ export const serviceSchema = z
   });
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 
+/** A JavaScript regular expression, checked when the config is read. */
+const regexString = z.string().refine(
+  (s) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a valid JavaScript regular expression' },
+);
+const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a label name (letters, digits, "_"; not starting with a digit)');
+/** A label value to match exactly, or `{regex}` matched against the whole value (anchored, as Prometheus does). */
+const labelMatcherSchema = z.union([z.string(), z.strictObject({ regex: regexString })], {
+  error: 'expected a label value (exact match) or {regex: "..."}',
+});
+
+export const alertRouteSchema = z
+  .strictObject({
+    /** Every listed label must match; a missing label matches "" only. */
+    match: z
+      .record(z.string(), labelMatcherSchema)
+      .superRefine((m, ctx) => {
+        for (const key of Object.keys(m)) {
+          if (!labelName.safeParse(key).success) ctx.addIssue({ code: 'custom', path: [key], input: key, message: 'expected a label name (letters, digits, "_"; not starting with a digit)' });
+        }
+      })
+      .default({}),
+    /** The service the alert is about … */
+    service: id.optional(),
+    /** … or the label naming it (alerts without that label do not match this route). */
+    service_label: labelName.optional(),
+    /** Label whose value is the destination id; absent from an alert = the service's current primary. */
+    destination_label: labelName.optional(),
+  })
+  .refine((r) => (r.service === undefined) !== (r.service_label === undefined), {
+    message: 'expected exactly one of "service" or "service_label"',
+    path: ['service'],
+  });
+export type AlertRouteConfig = z.infer<typeof alertRouteSchema>;
+
+export const alertReceiverSchema = z
+  .strictObject({
+    /** host:port to listen on. */
+    listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "host:port"').default('127.0.0.1:9095'),
+    /** Environment variable holding the bearer token senders must present. */
+    token_env: envName.optional(),
+    /** Environment variable holding the HMAC-SHA256 secret the raw body is signed with. */
+    hmac_secret_env: envName.optional(),
+    /** Header carrying the signature, `sha256=<hex>` or bare hex (Grafana: X-Grafana-Alerting-Signature). */
+    hmac_header: headerName.default('X-Signature'),
+    /** When set, the signature covers `<timestamp>:<body>` and the timestamp (unix seconds) must be recent. */
+    hmac_timestamp_header: headerName.optional(),
+    hmac_max_skew: durationSchema.default('5m'),
+    /** Explicit opt-out of authentication (labs only). */
+    allow_unauthenticated: z.boolean().default(false),
+    /** Largest request body in bytes; larger ones are refused with 413. */
+    body_limit: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    /** A repeated delivery of the same alert (fingerprint and status) within this window is acknowledged but not sent again. */
+    dedupe_window: durationSchema.default('10m'),
+    /** Signals to Temporal under way at once. */
+    max_in_flight: z.number().int().min(1).max(10_000).default(64),
+    /** Alerts waiting for a signal slot before new requests are refused with 503 (senders retry). */
+    max_queued: z.number().int().min(1).max(1_000_000).default(10_000),
+  })
+  .refine((r) => r.allow_unauthenticated || r.token_env !== undefined || r.hmac_secret_env !== undefined, {
+    message: 'expected "token_env" and/or "hmac_secret_env" (or allow_unauthenticated: true)',
+    path: ['token_env'],
+  });
+export type AlertReceiverConfig = z.infer<typeof alertReceiverSchema>;
+
+/** Alerts from monitoring (Alertmanager, Grafana) delivered to detection; see docs/alerts.md. */
+export const alertingSchema = z.strictObject({
+  receiver: alertReceiverSchema.prefault({}),
+  /** Tried in order; the first match wins. Default: the `service` and `destination` labels name them. */
+  routes: z.array(alertRouteSchema).default([{ match: {}, service_label: 'service', destination_label: 'destination' }]),
+});
+export type AlertingConfig = z.infer<typeof alertingSchema>;
+
+/** The fields of a cron expression as Temporal reads it (5, 6 or 7 fields). */
+const CRON_FIELDS = {
+  second: { min: 0, max: 59 },
+  minute: { min: 0, max: 59 },
+  hour: { min: 0, max: 23 },
+  'day of month': { min: 1, max: 31 },
+  month: { min: 1, max: 12, names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] },
+  // 0 and 7 are both Sunday.
+  'day of week': { min: 0, max: 7, names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] },
+  year: { min: 1970, max: 2999 },
+} as const;
+type CronField = keyof typeof CRON_FIELDS;
+const CRON_LAYOUTS: Record<number, CronField[]> = {
+  5: ['minute', 'hour', 'day of month', 'month', 'day of week'],
+  6: ['minute', 'hour', 'day of month', 'month', 'day of week', 'year'],
+  7: ['second', 'minute', 'hour', 'day of month', 'month', 'day of week', 'year'],
+};
+const CRON_SHORTHANDS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
+
+function cronValue(field: CronField, text: string): number | undefined {
+  const spec = CRON_FIELDS[field];
+  const names: readonly string[] = 'names' in spec ? spec.names : [];
+  const named = names.indexOf(text.toUpperCase());
+  if (named >= 0) return field === 'month' ? named + 1 : named;
+  if (!/^\d+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= spec.min && n <= spec.max ? n : undefined;
+}
+
+/** What is wrong with a cron expression, or undefined when Temporal will accept it. */
+export function cronProblem(expr: string): string | undefined {
+  const text = expr.trim();
+  if (/^(CRON_)?TZ=/.test(text)) return 'expected no CRON_TZ=/TZ= prefix; give the time zone in its own field';
+  if (text.startsWith('@')) {
+    if (CRON_SHORTHANDS.includes(text)) return undefined;
+    if (/^@every \d+[smhd](\/\d+[smhd])?$/.test(text)) return undefined;
+    return `expected one of ${CRON_SHORTHANDS.join(', ')} or "@every <n><s|m|h|d>"`;
+  }
+  const fields = text.split(/\s+/);
+  const layout = CRON_LAYOUTS[fields.length];
+  if (!layout) return `expected 5 fields (minute hour day-of-month month day-of-week), 6 (+ year) or 7 (second first, + year); got ${fields.length}`;
+  for (const [i, field] of layout.entries()) {
+    const spec = CRON_FIELDS[field];
+    for (const item of fields[i]!.split(',')) {
+      const m = /^(\*|([^-/]+)(?:-([^-/]+))?)(?:\/(\d+))?$/.exec(item);
+      const bad = `${field} "${fields[i]}": expected *, a value ${spec.min}-${spec.max}${'names' in spec ? ` or a name (${spec.names[0]}…)` : ''}, a range a-b, a list a,b or a step */n`;
+      if (!m) return bad;
+      const [, , from, to, step] = m;
+      if (step !== undefined && Number(step) < 1) return bad;
+      if (from === undefined) continue;
+      const a = cronValue(field, from);
+      const b = to === undefined ? a : cronValue(field, to);
+      if (a === undefined || b === undefined || b < a) return bad;
+    }
+  }
+  return undefined;
+}
+
+export const cronSchema = z.string().superRefine((s, ctx) => {
+  const problem = cronProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${problem}` });
+});
+
+/** An IANA time zone name the runtime knows ("Europe/Berlin", "UTC"). */
+export const timeZoneSchema = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an IANA time zone such as "UTC" or "Europe/Berlin"' },
+);
+
+/** An interval of at least a second (Temporal rounds schedule intervals to seconds). */
+export const scheduleEverySchema = durationSchema.refine((s) => (durationToMs(s) ?? 1000) >= 1000, { message: 'expected an interval of at least "1s"' });
+
+/** Planned maintenance on a Temporal Schedule: drain `destination` for `window` at each `cron` (or `every`) time. */
+export const maintenanceScheduleSchema = z
+  .strictObject({
+    service: id,
+    destination: id,
+    window: maintenanceWindowSchema,
+    cron: cronSchema.optional(),
+    every: scheduleEverySchema.optional(),
+    time_zone: timeZoneSchema.default('UTC'),
+    /** Created paused (an operator unpauses it); left out, a sync keeps whatever state the schedule has. */
+    paused: z.boolean().optional(),
+    note: z.string().max(500).optional(),
+    reason: z.string().max(500).optional(),
+  })
+  .refine((m) => (m.cron === undefined) !== (m.every === undefined), {
+    message: 'expected exactly one of "cron" or "every"',
+    path: ['cron'],
+  });
+export type MaintenanceScheduleConfig = z.infer<typeof maintenanceScheduleSchema>;
+
 export const configSchema = z
   .strictObject({
     failover_manager: policySchema.prefault({}),
     services: z.array(serviceSchema).min(1),
+    alerting: alertingSchema.optional(),
+    /** Planned maintenance windows run by Temporal Schedules; see docs/maintenance.md. */
+    maintenance: z.array(maintenanceScheduleSchema).optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -439,6 +622,38 @@ export const configSchema = z
           message: `duplicate service name, already used by services[${first}]`,
         });
       } else seen.set(s.name, i);
+    });
+    cfg.alerting?.routes.forEach((r, i) => {
+      if (r.service !== undefined && !seen.has(r.service)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['alerting', 'routes', i, 'service'],
+          input: r.service,
+          message: `expected a configured service (${[...seen.keys()].join(', ')})`,
+        });
+      }
+    });
+    const windows = new Map<string, number>();
+    cfg.maintenance?.forEach((m, i) => {
+      const svc = cfg.services.find((s) => s.name === m.service);
+      if (!svc) {
+        ctx.addIssue({ code: 'custom', path: ['maintenance', i, 'service'], input: m.service, message: `expected a configured service (${[...seen.keys()].join(', ')})` });
+        return;
+      }
+      if (!svc.destinations.some((d) => d.id === m.destination)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maintenance', i, 'destination'],
+          input: m.destination,
+          message: `expected a destination of service ${m.service} (${svc.destinations.map((d) => d.id).join(', ')})`,
+        });
+      }
+      // One schedule per service and destination: its id is derived from the pair.
+      const key = `${m.service}/${m.destination}`;
+      const first = windows.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['maintenance', i, 'destination'], input: m.destination, message: `duplicate maintenance of ${key}, already scheduled by maintenance[${first}]` });
+      } else windows.set(key, i);
     });
   });
 export type Config = z.infer<typeof configSchema>;

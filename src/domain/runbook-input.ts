@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { durationSchema, durationToMs } from './duration';
 
 const name = z.string().min(1, 'expected a non-empty name');
 
@@ -14,6 +15,8 @@ export const failoverInputSchema = z.strictObject({
   actor: z.string().max(200).optional(),
   /** What started it, for filtering in the Web UI. */
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
+  /** Preferred target order (adaptive ranking, passed by detection); proximity order otherwise. */
+  prefer: z.array(name).max(100).optional(),
 });
 export type FailoverInput = z.input<typeof failoverInputSchema>;
 export type FailoverRequest = z.output<typeof failoverInputSchema>;
@@ -76,3 +79,19 @@ export const rebalanceInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RebalanceInput = z.input<typeof rebalanceInputSchema>;
+
+/** A duration above zero ("30s", "2h"): how long a maintenance keeps its destination drained. */
+export const maintenanceWindowSchema = durationSchema.refine((s) => (durationToMs(s) ?? 1) > 0, { message: 'expected a window longer than zero, such as "30m" or "2h"' });
+
+export const maintenanceInputSchema = z.strictObject({
+  service: name,
+  /** The destination to take out of service. */
+  destination: name,
+  /** How long it stays drained before it is brought back; an `abort` during the window ends it early. */
+  window: maintenanceWindowSchema,
+  reason: z.string().max(500).optional(),
+  actor: z.string().max(200).optional(),
+  trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
+});
+export type MaintenanceInput = z.input<typeof maintenanceInputSchema>;
+export type MaintenanceRequest = z.output<typeof maintenanceInputSchema>;

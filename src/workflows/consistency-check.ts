@@ -4,6 +4,7 @@ import { requireMs } from '../domain/duration';
 import { consistencyInputSchema, type ConsistencyInput } from '../domain/runbook-input';
 import { describeIssues } from '../domain/validation';
 import { labelRunbook } from './labels';
+import type { RunbookContext } from './switching';
 
 export interface ConsistencyVerdict {
   ok: boolean;
@@ -50,4 +51,23 @@ export async function consistencyCheck(input: ConsistencyInput): Promise<Consist
     waitedMs: v.waitedMs,
     verdict: v.verdict,
   };
+}
+
+/**
+ * A runbook's lag gate: runs the consistency check as a child (its own history and UI summary) and
+ * records the verdict with its numbers as the step `step`.
+ */
+export async function lagGate(
+  ctx: Pick<RunbookContext, 'service' | 'log'>,
+  o: { step: string; tag: string; source: string; target: string; maxLag: number; timeout: string },
+): Promise<ConsistencyVerdict> {
+  const verdict = await wf.executeChild(consistencyCheck, {
+    workflowId: `${wf.workflowInfo().workflowId}/${o.tag}-${wf.uuid4().slice(0, 8)}`,
+    args: [{ service: ctx.service.name, source: o.source, target: o.target, maxLag: o.maxLag, timeout: o.timeout }],
+    staticSummary: `${o.tag} gate: ${o.target} behind ${o.source}`,
+  });
+  await ctx.log.note(o.step, verdict.ok ? 'ok' : 'failed', verdict.verdict, {
+    lag: verdict.lag, maxLag: verdict.maxLag, sourceOffset: verdict.sourceOffset, targetOffset: verdict.targetOffset, linked: verdict.linked,
+  });
+  return verdict;
 }

@@ -9,6 +9,8 @@ import { runbookWorkflowId } from '../domain/workflow-ids';
 import { describeIssues } from '../domain/validation';
 import { detectionInputSchema } from '../domain/runbook-input';
 import { labelRunbook } from './labels';
+import { emptyRanking, rankBackups, update as learn, type RankingState } from '../domain/ranking';
+import type { ServiceConfig } from '../domain/config';
 
 export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
 export const healthQuery = wf.defineQuery<DetectionStatus>('health');
@@ -28,6 +30,8 @@ export interface DetectionState {
   decisions: DecisionRecord[];
   /** Fingerprint+status of alerts already applied (bounded), to drop duplicate deliveries. */
   seenAlerts: string[];
+  /** Adaptive ranking learned from every probe and failover outcome; survives restarts as workflow state. */
+  ranking?: RankingState;
 }
 
 export interface DetectionStatus extends DetectionState {
@@ -60,6 +64,7 @@ class Detector {
       failedOver: carried?.failedOver ?? [],
       decisions: carried?.decisions ?? [],
       seenAlerts: carried?.seenAlerts ?? [],
+      ranking: carried?.ranking ?? emptyRanking(),
     };
   }
 
@@ -83,6 +88,10 @@ class Detector {
       if (event) events.push(event);
     }
     return events;
+  }
+
+  learnOutcome(destination: string, outcome: 'success' | 'rollback'): void {
+    this.state.ranking = learn(this.state.ranking ?? emptyRanking(), { destination, kind: 'failover', outcome }, Date.now());
   }
 
   record(event: HealthEvent, decision: Decision, runbook?: string): void {
@@ -161,7 +170,7 @@ export async function detection(input: DetectionInput): Promise<void> {
       const scope = new wf.CancellationScope();
       detector.watching = true;
       const watching = scope.run(() =>
-        watchDestinations({ service, health: detector.state.health, thresholds, intervalMs, probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor }),
+        watchDestinations({ service, health: detector.state.health, ranking: detector.state.ranking!, thresholds, intervalMs, probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor }),
       );
       const alerted = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0));
       await Promise.race([watching, alerted]).catch(() => undefined);
@@ -172,7 +181,10 @@ export async function detection(input: DetectionInput): Promise<void> {
       })();
       detector.watching = false;
       alerted.catch(() => undefined);
-      if (result) detector.state.health = result.health;
+      if (result) {
+        detector.state.health = result.health;
+        detector.state.ranking = result.ranking;
+      }
       events = [...(result?.events ?? []), ...detector.applyPendingAlerts()];
     }
 
@@ -188,7 +200,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         failedOver: detector.state.failedOver,
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying } } : {}),
       });
-      const runbook = await act_on(decision, service.name, detector);
+      const runbook = await act_on(decision, service, detector, policy.failover_execution.target_selection === 'intelligent');
       detector.record(event, decision, runbook);
       wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook });
     }
@@ -201,17 +213,28 @@ export async function detection(input: DetectionInput): Promise<void> {
 }
 
 /** Starts the runbook a decision calls for; returns its workflow id, or a note when one already runs. */
-async function act_on(decision: Decision, service: string, detector: Detector): Promise<string | undefined> {
+async function act_on(decision: Decision, serviceConfig: ServiceConfig, detector: Detector, intelligent: boolean): Promise<string | undefined> {
   if (decision.action === 'none') return undefined;
+  const service = serviceConfig.name;
   const workflowId = runbookWorkflowId(service);
   try {
     if (decision.action === 'failover') {
-      await wf.startChild('failover', {
+      const ranking = detector.state.ranking ?? emptyRanking();
+      const prefer = intelligent ? rankBackups(serviceConfig, decision.from, ranking, Date.now()).map((c) => c.id) : undefined;
+      const child = await wf.startChild('failover', {
         workflowId,
-        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection' }],
+        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection', ...(prefer ? { prefer } : {}) }],
         parentClosePolicy: 'ABANDON',
         staticSummary: `failover of ${service} away from ${decision.from} (detection)`,
       });
+      // Outcomes teach the ranking: a target that held scores up, one that was rolled back scores down.
+      void child.result().then(
+        (r) => detector.learnOutcome((r as { target: string; outcome: string }).target, (r as { outcome: string }).outcome === 'switched' ? 'success' : 'rollback'),
+        (err: unknown) => {
+          const target = (err as { cause?: { details?: [{ target?: string }] } }).cause?.details?.[0]?.target;
+          if (target) detector.learnOutcome(target, 'rollback');
+        },
+      );
       detector.state.lastFailoverFrom[decision.from] = Date.now();
       if (!detector.state.failedOver.includes(decision.from)) detector.state.failedOver.push(decision.from);
     } else if (decision.action === 'rebalance') {

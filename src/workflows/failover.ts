@@ -1,10 +1,10 @@
 import * as wf from '@temporalio/workflow';
 import type { ProbeResult } from '../activities';
-import { rankCandidates } from '../domain/plan';
+import { chooseTarget, failoverTargets, tierRulesOf } from '../domain/tiers';
 import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
 import { AbortedError } from './controls';
-import { consistencyCheck } from './consistency-check';
+import { lagGate } from './consistency-check';
 import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
@@ -69,8 +69,12 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   if (request.planned && !sourceUp) {
     refuse(`planned switchover needs a healthy source, but ${source} is down (${probes[source]!.error}); start an unplanned failover instead`, 'SourceDown');
   }
-  const target = request.to ?? rankCandidates(service, source, down)[0]?.id;
-  if (!target) refuse(`no healthy destination to fail over to from ${source} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
+  // Same zone, other zone, other region; the region rules decide what may be entered and how.
+  const options = failoverTargets(service, source, { unavailable: down, trigger: request.trigger === 'manual' ? 'manual' : 'automatic', rules: tierRulesOf(exec), ...(request.prefer ? { order: request.prefer } : {}) });
+  const chosen = request.to !== undefined ? options.find((o) => o.id === request.to) : chooseTarget(options).target;
+  const target = request.to ?? chosen?.id;
+  if (!target) refuse(`no destination may take the traffic of ${source}: ${chooseTarget(options).reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
+  if (chosen && !chosen.allowed) refuse(`target ${target} refused: ${chosen.reasons.join('; ')}`, 'Blocked');
   if (target === source) refuse(`invalid failover input:\n  - input.to: ${JSON.stringify(target)} already carries the traffic of ${service.name}`);
   if (down.has(target)) refuse(`target ${target} is down (${probes[target]!.error}); refusing to route traffic to it`, 'TargetDown');
   status.target = target;
@@ -104,15 +108,9 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     const approvalReasons: string[] = [];
     let acceptLag: number | undefined;
     if (exec.approval.required) approvalReasons.push('policy requires approval');
+    if (chosen?.approvalRequired) approvalReasons.push(...chosen.reasons);
     if (singleWriter && sourceUp && exec.consistency_check.enabled) {
-      const verdict = await wf.executeChild(consistencyCheck, {
-        workflowId: `${wf.workflowInfo().workflowId}/consistency-${wf.uuid4().slice(0, 8)}`,
-        args: [{ service: service.name, source, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout }],
-        staticSummary: `consistency gate: ${target} behind ${source}`,
-      });
-      await log.note('consistency gate', verdict.ok ? 'ok' : 'failed', verdict.verdict, {
-        lag: verdict.lag, maxLag: verdict.maxLag, sourceOffset: verdict.sourceOffset, targetOffset: verdict.targetOffset, linked: verdict.linked,
-      });
+      const verdict = await lagGate(ctx, { step: 'consistency gate', tag: 'consistency', source, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout });
       if (!verdict.ok) {
         approvalReasons.push(verdict.linked ? `lag ${verdict.lag} exceeds the bound ${verdict.maxLag}` : `replication link down: ${verdict.verdict}`);
         acceptLag = verdict.lag;

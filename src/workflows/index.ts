@@ -7,3 +7,4 @@ export { recovery } from './recovery';
 export { rollback } from './rollback';
 export { rebalance } from './rebalance';
 export { redundancy, redundancyQuery } from './redundancy';
+export { maintenance } from './maintenance';

@@ -1,6 +1,6 @@
 import type { Routing } from '../domain/routing';
 import { refuse, type RunbookStatus } from './runbook-frame';
-import { isSingleWriter, ramp, RampFailedError, restoreRouting, switchSingleWriter, validate, type RunbookContext } from './switching';
+import { isSingleWriter, ramp, RampFailedError, restoreRouting, switchSingleWriter, validate, type RampStep, type RunbookContext } from './switching';
 
 export interface MoveResult {
   after: Routing;
@@ -17,6 +17,8 @@ export interface MoveOptions {
   targetWeight: number;
   /** Gradual steps for independent destinations; [100] = one step. */
   steps: number[];
+  /** Independent destinations: explicit weights per step instead of the source→target shift. */
+  plan?: RampStep[];
   targetOffset?: number;
   acceptLag?: number;
   /** Builds the failure details (the runbook's result) when it ends rolled back. */
@@ -54,7 +56,7 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
 
   status.phase = 'ramping';
   try {
-    const r = await ramp(ctx, { source: o.source, target: o.target, from: o.before, steps: o.steps, label: 'shift' });
+    const r = await ramp(ctx, { source: o.source, target: o.target, from: o.before, steps: o.steps, label: 'shift', ...(o.plan ? { plan: o.plan } : {}) });
     status.switchedAt = new Date(r.switchedAt).toISOString();
     // Weights steer new connections; long-lived ones to the drained source are moved by closing them.
     if ((r.after.weights[o.source] ?? 0) === 0) {

@@ -1,13 +1,12 @@
-import * as wf from '@temporalio/workflow';
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
 import { recoveryInputSchema, type RecoveryInput } from '../domain/runbook-input';
-import { consistencyCheck } from './consistency-check';
+import { lagGate } from './consistency-check';
 import { AbortedError } from './controls';
 import { moveTraffic } from './move-traffic';
-import { openRunbook, parseInput, refuse } from './runbook-frame';
+import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
-import { isSingleWriter } from './switching';
+import { isSingleWriter, type RampStep, type RunbookContext } from './switching';
 
 export interface RecoveryResult {
   service: string;
@@ -26,8 +25,7 @@ export interface RecoveryResult {
 export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
   const req = parseInput(recoveryInputSchema, input, 'recovery');
   const { ctx, status } = await openRunbook('recovery', req);
-  const { service, policy, log } = ctx;
-  const rec = policy.recovery_management;
+  const { service, log } = ctx;
   const ids = service.destinations.map((d) => d.id);
   if (!ids.includes(req.destination)) {
     refuse(`invalid recovery input:\n  - input.destination: no destination ${JSON.stringify(req.destination)} in service ${service.name} (has ${ids.join(', ')})`);
@@ -45,39 +43,11 @@ export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
   });
 
   try {
-    const intervalMs = requireMs(policy.failover_detection.detection_interval);
-    const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(service, req.destination, rec.validation_intervals, intervalMs), (h) => ({
-      detail: h.detail, numbers: { passed: h.passed, required: rec.validation_intervals },
-    }));
-    if (!health.ok) refuse(`${req.destination} is not healthy yet: ${health.detail}`, 'NotHealthy');
-    await ctx.controls.checkpoint();
-
-    const singleWriter = isSingleWriter(ctx);
-    if (singleWriter) {
-      await log.run('resync', () => ctx.act.follow(service, req.destination, primary), (f) => ({ detail: `${req.destination} follows ${primary}: ${f.detail}` }));
-      const verdict = await wf.executeChild(consistencyCheck, {
-        workflowId: `${wf.workflowInfo().workflowId}/resync-${wf.uuid4().slice(0, 8)}`,
-        args: [{ service: service.name, source: primary, target: req.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout }],
-        staticSummary: `resync gate: ${req.destination} behind ${primary}`,
-      });
-      await log.note('lag gate', verdict.ok ? 'ok' : 'failed', verdict.verdict, { lag: verdict.lag, maxLag: verdict.maxLag });
-      if (!verdict.ok) refuse(`${req.destination} did not catch up with ${primary}: ${verdict.verdict}`, 'ResyncFailed');
-    }
-    if (!req.failback) {
-      status.phase = 'done';
-      await log.note('done', 'ok', `${req.destination} is a healthy standby; traffic stays on ${primary}`);
-      return finish('standby-restored', before);
-    }
-
-    const targetWeight = service.destinations.find((d) => d.id === req.destination)!.weight || 100;
-    const moved = await moveTraffic(ctx, status, {
-      source: primary, target: req.destination, sourceUp: true, before, targetWeight,
-      steps: rec.gradual_recovery && policy.failover_execution.gradual_failover.enabled ? policy.failover_execution.gradual_failover.steps : [100],
+    const restored = await restoreDestination(ctx, status, {
+      destination: req.destination, primary, before, failback: req.failback,
       rolledBack: (after) => finish('rolled-back', after),
     });
-    status.phase = 'done';
-    await log.note('done', 'ok', `traffic back on ${req.destination}`);
-    return finish('failed-back', moved.after);
+    return finish(restored.outcome, restored.after);
   } catch (err) {
     if (err instanceof AbortedError) {
       status.phase = 'failed';
@@ -86,4 +56,55 @@ export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
     if (status.phase !== 'rolled-back') status.phase = 'failed';
     throw err;
   }
+}
+
+export interface RestoreOptions {
+  destination: string;
+  /** Where traffic is now: the destination resyncs from it and, on failback, takes its traffic back. */
+  primary: string;
+  before: Routing;
+  /** Move traffic back once resynced, or only restore the destination as a healthy standby. */
+  failback: boolean;
+  /** Independent destinations: explicit weights per failback step (default: a shift from primary to destination). */
+  plan?: RampStep[];
+  /** Builds the failure details when the failback ends rolled back. */
+  rolledBack(after: Routing): unknown;
+}
+
+/**
+ * Brings a destination back: health for N consecutive intervals → (single writer) resync from the
+ * primary and lag gate → optionally move traffic back (gradually where destinations are
+ * independent) with validation, rolled back if it degrades. Shared by recovery and maintenance.
+ */
+export async function restoreDestination(ctx: RunbookContext, status: RunbookStatus, o: RestoreOptions): Promise<{ outcome: 'standby-restored' | 'failed-back'; after: Routing }> {
+  const { service, policy, log } = ctx;
+  const rec = policy.recovery_management;
+  const intervalMs = requireMs(policy.failover_detection.detection_interval);
+  const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(service, o.destination, rec.validation_intervals, intervalMs), (h) => ({
+    detail: h.detail, numbers: { passed: h.passed, required: rec.validation_intervals },
+  }));
+  if (!health.ok) refuse(`${o.destination} is not healthy yet: ${health.detail}`, 'NotHealthy');
+  await ctx.controls.checkpoint();
+
+  if (isSingleWriter(ctx)) {
+    await log.run('resync', () => ctx.act.follow(service, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
+    const verdict = await lagGate(ctx, { step: 'lag gate', tag: 'resync', source: o.primary, target: o.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout });
+    if (!verdict.ok) refuse(`${o.destination} did not catch up with ${o.primary}: ${verdict.verdict}`, 'ResyncFailed');
+  }
+  if (!o.failback) {
+    status.phase = 'done';
+    await log.note('done', 'ok', `${o.destination} is a healthy standby; traffic stays on ${o.primary}`);
+    return { outcome: 'standby-restored', after: o.before };
+  }
+
+  const targetWeight = service.destinations.find((d) => d.id === o.destination)!.weight || 100;
+  const moved = await moveTraffic(ctx, status, {
+    source: o.primary, target: o.destination, sourceUp: true, before: o.before, targetWeight,
+    steps: rec.gradual_recovery && policy.failover_execution.gradual_failover.enabled ? policy.failover_execution.gradual_failover.steps : [100],
+    ...(o.plan ? { plan: o.plan } : {}),
+    rolledBack: (after) => o.rolledBack(after),
+  });
+  status.phase = 'done';
+  await log.note('done', 'ok', `traffic back on ${o.destination}`);
+  return { outcome: 'failed-back', after: moved.after };
 }

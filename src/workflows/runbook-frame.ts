@@ -8,7 +8,7 @@ import { labelRunbook } from './labels';
 import { StepLog, type StepRecord } from './runbook-steps';
 import { stepActivities, waitingActivities, type RunbookContext } from './switching';
 
-export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back';
+export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
 
 export interface RunbookStatus {
   runbook: string;

@@ -118,6 +118,11 @@ export async function switchSingleWriter(
   }
 }
 
+export interface RampStep {
+  percent: number;
+  weights: Record<string, number>;
+}
+
 export class RampFailedError extends Error {
   constructor(
     message: string,
@@ -135,11 +140,11 @@ export class RampFailedError extends Error {
  */
 export async function ramp(
   ctx: RunbookContext,
-  opts: { source: string; target: string; from: Routing; steps: number[]; label: string },
+  opts: { source: string; target: string; from: Routing; steps: number[]; label: string; /** Weights per step when they are not a source→target shift (e.g. one destination drained proportionally). */ plan?: RampStep[] },
 ): Promise<{ after: Routing; firstShiftAt: number; switchedAt: number }> {
   let current = opts.from;
   let firstShiftAt = 0;
-  const plan = rampPlan(opts.from.weights, opts.source, opts.target, opts.steps);
+  const plan = opts.plan ?? rampPlan(opts.from.weights, opts.source, opts.target, opts.steps);
   for (const [i, step] of plan.entries()) {
     try {
       await ctx.controls.checkpoint();

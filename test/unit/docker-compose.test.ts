@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { TEMPORAL_ENV_KEYS, temporalEnv } from '../../src/temporal-settings';
+import { RECEIVER_ENV_KEYS, receiverEnv } from '../../src/triggers/receiver-env';
 
 interface ComposeService {
   image?: string;
@@ -11,6 +12,7 @@ interface ComposeService {
   ports?: string[];
   volumes?: string[];
   command?: string[];
+  healthcheck?: { test?: string[] };
 }
 const compose = parse(fs.readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, ComposeService> };
 const svc = (name: string) => {
@@ -20,8 +22,8 @@ const svc = (name: string) => {
 };
 
 describe('docker-compose.yml matches what the code reads', () => {
-  it('has PostgreSQL-backed Temporal, the Web UI and the worker', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
+  it('has PostgreSQL-backed Temporal, the Web UI, the worker and the alert receiver', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['alert-receiver', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
     expect(svc('temporal').environment!.DB).toBe('postgres12');
     expect(svc('temporal').environment!.POSTGRES_SEEDS).toBe('postgresql');
     expect(svc('worker').build).toBe('.');
@@ -61,5 +63,31 @@ describe('docker-compose.yml matches what the code reads', () => {
     const build = JSON.parse(fs.readFileSync('tsconfig.build.json', 'utf8')) as { compilerOptions: { outDir: string } };
     expect(dockerfile).toContain(`CMD ["node", "${build.compilerOptions.outDir}/worker.js"]`);
     expect(fs.existsSync('src/worker.ts')).toBe(true);
+  });
+
+  it('runs the alert receiver from the worker image, on the compiled entry, with the port it listens on published', () => {
+    const receiver = svc('alert-receiver');
+    expect(receiver.build).toBe(svc('worker').build);
+    const build = JSON.parse(fs.readFileSync('tsconfig.build.json', 'utf8')) as { compilerOptions: { outDir: string } };
+    expect(receiver.command).toEqual(['node', `${build.compilerOptions.outDir}/triggers/main.js`]);
+    expect(fs.existsSync('src/triggers/main.ts')).toBe(true);
+    const listen = receiverEnv(receiver.environment).ALERT_RECEIVER_LISTEN!;
+    expect(listen).toMatch(/^0\.0\.0\.0:\d+$/);
+    const port = listen.split(':')[1];
+    expect(receiver.ports).toContain(`${port}:${port}`);
+    expect(receiver.healthcheck!.test!.join(' ')).toContain(`http://127.0.0.1:${port}/healthz`);
+  });
+
+  it('gives the alert receiver the worker\'s Temporal settings and config, and secrets only from the host', () => {
+    const env = svc('alert-receiver').environment!;
+    const worker = svc('worker').environment!;
+    for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'FAILOVER_CONFIG']) expect(env[k], k).toBe(worker[k]);
+    expect(svc('alert-receiver').volumes).toEqual(svc('worker').volumes);
+    const known = [...TEMPORAL_ENV_KEYS, ...RECEIVER_ENV_KEYS, 'LOG_LEVEL', 'LOG_FORMAT'];
+    const secrets = Object.keys(env).filter((k) => !known.includes(k));
+    expect(secrets.length).toBeGreaterThan(0);
+    // Passed through from the host's environment, never written into the file.
+    for (const k of secrets) expect(env[k], k).toBe(`\${${k}:-}`);
+    expect(temporalEnv(env).TEMPORAL_TASK_QUEUE).toBe('failover-manager');
   });
 });

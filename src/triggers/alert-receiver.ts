@@ -1,0 +1,185 @@
+import type { Client } from '@temporalio/client';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { AlertEvidence } from '../domain/alerts';
+import type { AlertingConfig, ServiceConfig } from '../domain/config';
+import { requireMs } from '../domain/duration';
+import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { detectionWorkflowId } from '../domain/workflow-ids';
+import type { detection } from '../workflows/detection';
+import { authenticate, type ReceiverAuth } from './alert-auth';
+import { AlertDeduper } from './alert-dedupe';
+import { AlertRouter, formatLabels, toEvidence } from './alert-mapping';
+import { PayloadError, parseJson, parsers, type AlertSource, type IncomingAlert } from './alert-payloads';
+import { ConcurrencyLimiter } from './concurrency-limiter';
+import { ReceiverMetrics, type AlertOutcome, type ReceiverStats } from './receiver-metrics';
+
+export interface AlertReceiverOptions {
+  alerting: AlertingConfig;
+  services: ServiceConfig[];
+  client: Client;
+  /** Task queue the detection workflows run on (the worker's). */
+  taskQueue: string;
+  auth: ReceiverAuth;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface AlertReceiver {
+  readonly app: FastifyInstance;
+  /** Starts listening (default: the configured address); resolves the base URL. */
+  listen(address?: string): Promise<string>;
+  stats(): ReceiverStats;
+  /** Stops accepting, lets requests under way finish. */
+  close(): Promise<void>;
+}
+
+export interface AlertResult {
+  fingerprint: string;
+  status: 'firing' | 'resolved';
+  outcome: AlertOutcome;
+  service?: string;
+  destination?: string;
+  reason?: string;
+}
+
+/** "host:port" or "[v6]:port" as fastify's listen() wants it. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  return { host: address.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(i + 1)) };
+}
+
+/**
+ * HTTP endpoint for monitoring webhooks: authenticates, validates, routes each alert to a service
+ * and hands it to that service's detection workflow with signal-with-start. A 2xx means every
+ * routed alert is recorded in Temporal; anything else is safe to resend.
+ */
+export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
+  const { alerting, client, taskQueue, logger } = opts;
+  const cfg = alerting.receiver;
+  const now = opts.now ?? Date.now;
+  const router = new AlertRouter(alerting.routes, opts.services);
+  const deduper = new AlertDeduper(requireMs(cfg.dedupe_window), 100_000, now);
+  const limiter = new ConcurrencyLimiter(cfg.max_in_flight);
+  const metrics = new ReceiverMetrics();
+
+  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: cfg.body_limit, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  // The raw bytes are needed for the HMAC check, so JSON is parsed after authentication.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.countRequest(req.routeOptions.url ?? 'other', reply.statusCode);
+  });
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `body larger than the limit of ${cfg.body_limit} bytes (alerting.receiver.body_limit)` : err.message;
+    if (code >= 500) req.log.error({ err }, 'alert request failed');
+    else req.log.warn({ url: req.url, code, reason }, 'alert request refused');
+    return reply.code(code).send({ error: code === 413 ? 'payload too large' : 'request failed', reason });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: 'not found', reason: `no endpoint ${req.method} ${req.url.split('?')[0]}; alerts go to POST /alerts/alertmanager or POST /alerts/grafana` }),
+  );
+
+  const signal = async (service: string, evidence: AlertEvidence): Promise<void> => {
+    await client.workflow.signalWithStart<typeof detection, [AlertEvidence]>('detection', {
+      workflowId: detectionWorkflowId(service),
+      taskQueue,
+      args: [{ service }],
+      signal: 'alert',
+      signalArgs: [evidence],
+      typedSearchAttributes: [
+        { key: serviceKey, value: service },
+        { key: runbookKindKey, value: 'detection' },
+        { key: triggerKey, value: 'alert' },
+      ],
+      staticSummary: `detection of ${service} (started by an alert)`,
+    });
+  };
+
+  const deliver = async (alert: IncomingAlert): Promise<AlertResult> => {
+    const base = { fingerprint: alert.fingerprint, status: alert.status };
+    const route = router.route(alert.labels);
+    if (!route.matched) {
+      metrics.countAlert(alert.source, 'unmatched');
+      logger.warn({ source: alert.source, fingerprint: alert.fingerprint, status: alert.status, labels: formatLabels(alert.labels), reason: route.reason }, 'alert unmatched');
+      return { ...base, outcome: 'unmatched', reason: route.reason };
+    }
+    const target = { service: route.service, ...(route.destination ? { destination: route.destination } : {}) };
+    const evidence = toEvidence(alert, route.destination);
+    try {
+      const done = await deduper.run(`${route.service}|${alert.fingerprint}`, alert.status, () => limiter.run(() => signal(route.service, evidence)));
+      const outcome: AlertOutcome = done === 'delivered' ? 'signalled' : 'duplicate';
+      metrics.countAlert(alert.source, outcome);
+      if (outcome === 'signalled') {
+        logger.info({ source: alert.source, ...target, fingerprint: alert.fingerprint, status: alert.status, summary: evidence.summary, workflowId: detectionWorkflowId(route.service) }, 'alert signalled');
+      }
+      return { ...base, ...target, outcome };
+    } catch (err) {
+      metrics.countAlert(alert.source, 'failed');
+      logger.error({ source: alert.source, ...target, fingerprint: alert.fingerprint, err }, 'alert not delivered to Temporal');
+      return { ...base, ...target, outcome: 'failed', reason: (err as Error).message };
+    }
+  };
+
+  const handle = (source: AlertSource) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const auth = authenticate(opts.auth, req.headers, body, now());
+    if (!auth.ok) {
+      req.log.warn({ source, remote: req.ip, reason: auth.reason }, 'alert request unauthenticated');
+      return reply.code(401).header('www-authenticate', 'Bearer realm="alerts"').send({ error: 'unauthorized', reason: auth.reason });
+    }
+    let alerts: IncomingAlert[];
+    try {
+      alerts = parsers[source](parseJson(body));
+    } catch (err) {
+      if (!(err instanceof PayloadError)) throw err;
+      req.log.warn({ source, remote: req.ip, problems: err.problems }, 'alert payload invalid');
+      return reply.code(400).send({ error: 'invalid payload', reason: err.problems[0], problems: err.problems });
+    }
+    if (limiter.pending + alerts.length > cfg.max_queued) {
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ error: 'busy', reason: `${limiter.pending} alerts are waiting to be signalled (alerting.receiver.max_queued ${cfg.max_queued}); retry later` });
+    }
+    const results = await Promise.all(alerts.map(deliver));
+    const count = (o: AlertOutcome) => results.filter((r) => r.outcome === o).length;
+    const summary = { received: alerts.length, signalled: count('signalled'), duplicates: count('duplicate'), unmatched: count('unmatched'), failed: count('failed') };
+    req.log.debug({ source, ...summary }, 'alert delivery handled');
+    if (summary.failed > 0) {
+      const reason = results.find((r) => r.outcome === 'failed')!.reason;
+      return reply.code(503).header('retry-after', '5').send({ error: 'temporal unavailable', reason, ...summary, alerts: results });
+    }
+    return reply.code(200).send({ ...summary, alerts: results });
+  };
+
+  app.post('/alerts/alertmanager', handle('alertmanager'));
+  app.post('/alerts/grafana', handle('grafana'));
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await client.connection.withDeadline(now() + 2000, () => client.workflowService.getSystemInfo({}));
+      return { status: 'ready' };
+    } catch (err) {
+      return reply.code(503).send({ status: 'not ready', reason: `Temporal not reachable: ${(err as Error).message}` });
+    }
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.type('text/plain; version=0.0.4').send(metrics.render({ inFlight: limiter.pending, dedupeEntries: deduper.size })),
+  );
+
+  return {
+    app,
+    async listen(address = cfg.listen) {
+      const { host, port } = splitAddress(address);
+      await app.listen({ host, port });
+      const bound = app.server.address();
+      const actual = typeof bound === 'object' && bound ? bound.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
+    },
+    stats: () => metrics.stats(),
+    close: () => app.close(),
+  };
+}
