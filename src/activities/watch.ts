@@ -1,6 +1,7 @@
 import { Context, heartbeat, sleep } from '@temporalio/activity';
 import type { ServiceConfig } from '../domain/config';
 import { observe, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
+import { emptyRanking, update as learn, type RankingState } from '../domain/ranking';
 import { runProbe } from './probes';
 
 export interface WatchInput {
@@ -11,11 +12,14 @@ export interface WatchInput {
   probeTimeoutMs: number;
   /** Return with no change after this long, so the workflow can take stock (e.g. continue-as-new). */
   maxDurationMs: number;
+  /** Adaptive ranking learned so far; every probe updates it. */
+  ranking?: RankingState;
 }
 
 export interface WatchResult {
   health: Record<string, DestinationHealth>;
   events: HealthEvent[];
+  ranking: RankingState;
   ticks: number;
   returned: 'change' | 'max-duration';
 }
@@ -27,8 +31,9 @@ export interface WatchResult {
  */
 export async function watchDestinations(input: WatchInput): Promise<WatchResult> {
   const ctx = Context.current();
-  const resumed = ctx.info.heartbeatDetails as { health: Record<string, DestinationHealth> } | undefined;
+  const resumed = ctx.info.heartbeatDetails as { health: Record<string, DestinationHealth>; ranking?: RankingState } | undefined;
   let health = { ...input.health, ...(resumed?.health ?? {}) };
+  let ranking = resumed?.ranking ?? input.ranking ?? emptyRanking();
   const started = Date.now();
   let ticks = 0;
   for (;;) {
@@ -36,16 +41,18 @@ export async function watchDestinations(input: WatchInput): Promise<WatchResult>
     const results = await Promise.all(input.service.destinations.map(async (d) => [d.id, await runProbe(d.probe, input.probeTimeoutMs)] as const));
     const events: HealthEvent[] = [];
     const next = { ...health };
+    const now = Date.now();
     for (const [id, r] of results) {
+      ranking = learn(ranking, { destination: id, kind: 'probe', up: r.up, latencyMs: r.latencyMs }, now);
       const { health: h, event } = observe(id, next[id]!, r, input.thresholds);
       next[id] = h;
       if (event) events.push(event);
     }
     health = next;
     ticks++;
-    heartbeat({ health });
-    if (events.length > 0) return { health, events, ticks, returned: 'change' };
-    if (Date.now() - started >= input.maxDurationMs) return { health, events, ticks, returned: 'max-duration' };
+    heartbeat({ health, ranking });
+    if (events.length > 0) return { health, events, ranking, ticks, returned: 'change' };
+    if (Date.now() - started >= input.maxDurationMs) return { health, events, ranking, ticks, returned: 'max-duration' };
     await sleep(Math.max(0, input.intervalMs - (Date.now() - tickStart))); // throws when cancelled
   }
 }

@@ -59,6 +59,11 @@ describe('detection runbook', () => {
     const decision = s.decisions.find((d) => d.decision.action === 'failover')!;
     expect(decision.event.reason).toMatch(/3 consecutive failed probes/);
     expect(decision.runbook).toBe(runbookWorkflowId('det-kill'));
+    // Every probe fed the adaptive ranking, kept in workflow state.
+    const learned = s.ranking!.destinations;
+    const rate = (id: string) => learned[id]!.probes.good / learned[id]!.probes.total;
+    expect(learned['redis-b']!.probes.total).toBeGreaterThan(2);
+    expect(rate('redis-a')).toBeLessThan(rate('redis-b'));
     const result = await t.client.workflow.getHandle(runbookWorkflowId('det-kill')).result();
     expect(result).toMatchObject({ source: 'redis-a', target: 'redis-b', emergency: true });
     ran.push(runbookWorkflowId('det-kill'));

@@ -19,7 +19,7 @@ export async function replayAndRecord(client: Client, workflowIds: string[], pre
     for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'` })) runs.push({ workflowId, runId: w.runId });
   }
   const histories = await Promise.all(
-    runs.map(async ({ workflowId, runId }) => ({ workflowId: `${workflowId}/${runId}`, history: await client.workflow.getHandle(workflowId, runId).fetchHistory() })),
+    runs.map(async ({ workflowId, runId }) => ({ workflowId, history: await client.workflow.getHandle(workflowId, runId).fetchHistory() })),
   );
   // Child runbooks (consistency checks) have ids of their own.
   const children = histories.flatMap(({ history }) =>
@@ -37,7 +37,7 @@ export async function replayAndRecord(client: Client, workflowIds: string[], pre
   if (process.env.RECORD_HISTORIES === '1') {
     fs.mkdirSync(FIXTURES, { recursive: true });
     histories.forEach(({ workflowId, history }, i) => {
-      const name = `${prefix}-${String(i).padStart(2, '0')}-${workflowId.split('/')[0]!.replace(/[^a-z0-9-]/gi, '_')}.binpb`;
+      const name = `${prefix}-${String(i).padStart(2, '0')}-${workflowId.replace(/[^a-z0-9-]/gi, '_')}.binpb`;
       fs.writeFileSync(path.join(FIXTURES, name), temporal.api.history.v1.History.encode(history).finish());
     });
   }
@@ -51,5 +51,11 @@ export function recordedHistories(): { workflowId: string; history: temporal.api
     .readdirSync(FIXTURES)
     .filter((f) => f.endsWith('.binpb'))
     .sort()
-    .map((f) => ({ workflowId: f.replace(/\.binpb$/, ''), history: temporal.api.history.v1.History.decode(fs.readFileSync(path.join(FIXTURES, f))) }));
+    .map((f) => {
+      const history = temporal.api.history.v1.History.decode(fs.readFileSync(path.join(FIXTURES, f)));
+      // Replay under the id it ran with: runbooks derive child ids from their own.
+      const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+      const workflowId = (started as { workflowId?: string } | undefined)?.workflowId ?? f.replace(/\.binpb$/, '');
+      return { workflowId, history };
+    });
 }
