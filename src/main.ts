@@ -10,6 +10,7 @@ import { startRedisHaproxyTopology, type LocalTopology } from './devserver/redis
 import { freePort } from './devserver/free-port';
 import { waitForPort } from './devserver/processes';
 import { createLogger } from './logger';
+import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, temporalEnv } from './temporal-settings';
 import { createFailoverWorker, installRuntimeLogging } from './worker';
 
@@ -66,14 +67,16 @@ async function main(): Promise<void> {
     cleanups.push(() => connection.close());
     const clientConnection = await Connection.connect(connectionOptions(env, address));
     cleanups.push(() => clientConnection.close());
+    const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
     const worker = await createFailoverWorker({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       config: () => config,
       logger,
-      client: new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }),
+      client,
     });
+    await syncSchedulesFromConfig(client, config, env.TEMPORAL_TASK_QUEUE);
     const example = config.services[0]!;
     const to = example.destinations[1]?.id ?? example.destinations[0]!.id;
     console.log(

@@ -7,6 +7,7 @@ import { createActivities } from './activities';
 import { loadConfigFile } from './config-file';
 import type { Config } from './domain/config';
 import { createLogger } from './logger';
+import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, temporalEnv } from './temporal-settings';
 
 export interface FailoverWorkerOptions {
@@ -68,6 +69,7 @@ export async function runWorker(settings: { address: string; configFile: string;
   installRuntimeLogging(logger);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
   try {
     const worker = await createFailoverWorker({
       connection,
@@ -75,8 +77,11 @@ export async function runWorker(settings: { address: string; configFile: string;
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       config: () => config,
       logger,
-      client: new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE }),
+      client,
     });
+    // Maintenance windows in the config become Temporal Schedules (created, updated, or removed).
+    const synced = await syncSchedulesFromConfig(client, config, env.TEMPORAL_TASK_QUEUE);
+    logger.info({ schedules: synced }, 'maintenance schedules synced from config');
     logger.info(
       { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, config: path.resolve(settings.configFile), services: config.services.map((s) => s.name) },
       'worker started',

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerControls } from './commands/controls';
 import { registerHistory } from './commands/history';
 import { registerPlan } from './commands/plan';
+import { registerSchedule } from './commands/schedule';
 import { registerServices } from './commands/services';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
@@ -21,7 +22,7 @@ export function buildProgram(cli: Cli): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
       'after',
-      `\nExamples:\n  failover services\n  failover plan orders-bus\n  failover start switchover orders-bus --to redis-b --reason "kernel upgrade" --wait\n  failover status orders-bus\n  failover approve orders-bus --reason "change 42"\n  failover history orders-bus --limit 5 --json\n\n${EXIT_CODES_HELP}`,
+      `\nExamples:\n  failover services\n  failover plan orders-bus\n  failover start switchover orders-bus --to redis-b --reason "kernel upgrade" --wait\n  failover status orders-bus\n  failover approve orders-bus --reason "change 42"\n  failover history orders-bus --limit 5 --json\n  failover schedule maintenance create orders-bus redis-a --window 30m --cron "0 3 * * SUN" --time-zone Europe/Berlin\n\n${EXIT_CODES_HELP}`,
     );
   registerServices(program, cli);
   registerStatus(program, cli);
@@ -29,6 +30,7 @@ export function buildProgram(cli: Cli): Command {
   registerStart(program, cli);
   registerControls(program, cli);
   registerHistory(program, cli);
+  registerSchedule(program, cli);
   return program;
 }
 

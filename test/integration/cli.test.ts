@@ -94,6 +94,33 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(svc!.runbook).toBeNull();
   });
 
+  it('schedule maintenance: create (bad input named), list, pause, unpause, delete', async () => {
+    const bad = await cli('schedule', 'maintenance', 'create', SERVICE, 'redis-b', '--window', '30m', '--cron', '61 * * * *');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/cron/);
+    const unknown = await cli('schedule', 'maintenance', 'create', SERVICE, 'redis-z', '--window', '30m', '--every', '6h');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/redis-z/);
+
+    const created = await cli('schedule', 'maintenance', 'create', SERVICE, 'redis-b', '--window', '30m', '--cron', '0 3 * * SUN', '--time-zone', 'Europe/Berlin', '--paused', '--note', 'CHG-7');
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain(`created maintenance:${SERVICE}:redis-b`);
+    const again = await cli('schedule', 'maintenance', 'create', SERVICE, 'redis-b', '--window', '30m', '--every', '6h');
+    expect(again.code).toBe(1);
+    let listed: { scheduleId: string; paused: boolean; note?: string }[] = [];
+    for (let i = 0; i < 50 && listed.length === 0; i++) {
+      listed = json<typeof listed>(await cli('schedule', 'maintenance', 'list', '--service', SERVICE, '--json'));
+      if (listed.length === 0) await new Promise((r) => setTimeout(r, 200)); // schedule listing is eventually consistent
+    }
+    expect(listed).toMatchObject([{ scheduleId: `maintenance:${SERVICE}:redis-b`, paused: true, note: 'CHG-7' }]);
+    expect((await cli('schedule', 'maintenance', 'unpause', SERVICE, 'redis-b')).code).toBe(0);
+    expect((await cli('schedule', 'maintenance', 'pause', SERVICE, 'redis-b')).code).toBe(0);
+    expect((await cli('schedule', 'maintenance', 'delete', SERVICE, 'redis-b')).code).toBe(0);
+    const gone = await cli('schedule', 'maintenance', 'delete', SERVICE, 'redis-b');
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/no maintenance schedule/);
+  });
+
   it('plan: prints the steps a failover would take from live probes, and changes nothing', async () => {
     const before = await routingNow();
     const text = await cli('plan', SERVICE);
