@@ -1,3 +1,4 @@
+import * as wf from '@temporalio/workflow';
 import type { Routing } from '../domain/routing';
 import { refuse, type RunbookStatus } from './runbook-frame';
 import { isSingleWriter, ramp, RampFailedError, restoreRouting, switchSingleWriter, validate, type RampStep, type RunbookContext } from './switching';
@@ -47,10 +48,13 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
     if (!exec.rollback_support.enabled) refuse(`validation failed after the switch to ${o.target}: ${v.detail}; rollback_support is off`, 'ValidationFailed');
     // Past the point of no return the way back is a reverse switchover: the target may hold new writes.
     status.phase = 'rolling-back';
-    const targetNow = await ctx.act.probe(ctx.service, o.target);
-    const back = await switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: o.before.weights[o.source] || 100 });
-    status.phase = 'rolled-back';
-    await ctx.log.note('rolled back', 'compensated', `validation failed on ${o.target} (${v.detail}); traffic back on ${o.source}`);
+    const back = await wf.CancellationScope.nonCancellable(async () => {
+      const targetNow = await ctx.act.probe(ctx.service, o.target);
+      const r = await switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: o.before.weights[o.source] || 100 });
+      status.phase = 'rolled-back';
+      await ctx.log.note('rolled back', 'compensated', `validation failed on ${o.target} (${v.detail}); traffic back on ${o.source}`);
+      return r;
+    });
     refuse(`validation failed after the switch to ${o.target}: ${v.detail}; rolled back to ${o.source}`, 'RolledBack', o.rolledBack(back.after, sw.switchedAt, sw.rpo));
   }
 
@@ -67,10 +71,14 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
     if (!(err instanceof RampFailedError)) throw err;
     if (!exec.rollback_support.enabled) refuse(`${err.message}; rollback_support is off, routing left at ${JSON.stringify(err.current.weights)}`, 'RampFailed');
     status.phase = 'rolling-back';
-    const t = await ctx.act.probe(ctx.service, o.target);
-    const after = await restoreRouting(ctx, o.before, err.current, t.up);
-    status.phase = 'rolled-back';
-    await ctx.log.note('rolled back', 'compensated', `routing restored to ${JSON.stringify(o.before.weights)} (${t.up ? 'gradually' : 'at once: target down'})`);
+    // Runs even when the runbook is being cancelled (Request Cancellation in the UI): routing must go back.
+    const after = await wf.CancellationScope.nonCancellable(async () => {
+      const t = await ctx.act.probe(ctx.service, o.target);
+      const restored = await restoreRouting(ctx, o.before, err.current, t.up);
+      status.phase = 'rolled-back';
+      await ctx.log.note('rolled back', 'compensated', `routing restored to ${JSON.stringify(o.before.weights)} (${t.up ? 'gradually' : 'at once: target down'})`);
+      return restored;
+    });
     refuse(`${err.message}; rolled back to the starting routing`, 'RolledBack', o.rolledBack(after, Date.now(), { lag: 0, note: 'no traffic moved for good' }));
   }
 }

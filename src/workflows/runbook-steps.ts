@@ -108,14 +108,17 @@ export class Compensations {
     this.stack.length = 0;
   }
 
+  /** Runs even when the runbook itself is being cancelled: an unfenced source must not stay fenced. */
   async unwind(log: StepLog) {
-    while (this.stack.length > 0) {
-      const { name, undo } = this.stack.pop()!;
-      try {
-        await log.run(`undo ${name}`, undo, () => ({ detail: 'compensated' }));
-      } catch {
-        // Recorded by the step log; keep unwinding the rest.
+    await wf.CancellationScope.nonCancellable(async () => {
+      while (this.stack.length > 0) {
+        const { name, undo } = this.stack.pop()!;
+        try {
+          await log.run(`undo ${name}`, undo, () => ({ detail: 'compensated' }));
+        } catch {
+          // Recorded by the step log; keep unwinding the rest.
+        }
       }
-    }
+    });
   }
 }

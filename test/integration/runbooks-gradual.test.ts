@@ -145,4 +145,14 @@ describe('gradual failover between independent destinations (two queues behind H
     expect(f.message).toMatch(/aborted by dana: customer complaints/);
     expect((await routing()).weights).toEqual(before.weights);
   });
+
+  it('a cancellation request from the UI mid-ramp still restores the starting routing', async () => {
+    const before = await routing();
+    const h = await start({ to: 'redis-b' });
+    await statusUntil(h, (s) => s.routingCurrent?.weights['redis-b'] === 25);
+    await h.cancel();
+    const f = await failureOf(h.result());
+    expect(f.type).toBe('RolledBack');
+    expect((await routing()).weights).toEqual(before.weights);
+  });
 });
