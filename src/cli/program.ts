@@ -3,6 +3,7 @@ import { registerControls } from './commands/controls';
 import { registerHistory } from './commands/history';
 import { registerPlan } from './commands/plan';
 import { registerSchedule } from './commands/schedule';
+import { registerSimulate } from './commands/simulate';
 import { registerServices } from './commands/services';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
@@ -31,6 +32,7 @@ export function buildProgram(cli: Cli): Command {
   registerControls(program, cli);
   registerHistory(program, cli);
   registerSchedule(program, cli);
+  registerSimulate(program, cli);
   return program;
 }
 

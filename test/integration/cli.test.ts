@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -119,6 +120,21 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     const gone = await cli('schedule', 'maintenance', 'delete', SERVICE, 'redis-b');
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/no maintenance schedule/);
+  });
+
+  it('simulate: prints the decisions over a scripted scenario; a bad scenario names the field', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'scenario-'));
+    const good = path.join(dir, 'good.yaml');
+    fs.writeFileSync(good, '- { at: 10s, destination: redis-a, event: down }\n- { at: 30s, destination: redis-a, event: up }\n');
+    const run = await cli('simulate', SERVICE, good);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/1 failover\(s\)/);
+    expect(run.stdout).toMatch(/failover\s+redis-a → redis-b/);
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, '- { at: soon, destination: redis-a, event: down }\n');
+    const refused = await cli('simulate', SERVICE, bad);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('scenario.events[0].at: expected a duration');
   });
 
   it('plan: prints the steps a failover would take from live probes, and changes nothing', async () => {
