@@ -10,8 +10,8 @@ export interface WriterReport {
 }
 
 /**
- * Sends `SET <prefix>:<n> n` for n = 1, 2, … through an entrypoint (HAProxy), one at a time,
- * retrying a sequence number until it is acknowledged. Stops at `stop()`, after `maxMessages`, or
+ * Sends `SET <prefix>:<n> n` plus `RPUSH <prefix>:log n` (one transaction) for n = 1, 2, … through
+ * an entrypoint (HAProxy), one at a time, retrying a sequence number until it is acknowledged. Stops at `stop()`, after `maxMessages`, or
  * after `maxDurationMs`, whichever comes first.
  */
 export function startSequencedWriter(opts: {
@@ -50,8 +50,9 @@ export function startSequencedWriter(opts: {
     while (!stopping && n <= maxMessages && Date.now() - started < maxDurationMs) {
       report.attempts++;
       try {
-        const answer = await client.set(`${opts.prefix}:${n}`, String(n));
-        if (answer === 'OK') {
+        // The key says whether n arrived; the log list says how often and in what order.
+        const answer = await client.multi().set(`${opts.prefix}:${n}`, String(n)).rpush(`${opts.prefix}:log`, String(n)).exec();
+        if (answer && answer.every(([err]) => err === null)) {
           report.acked.push(n);
           report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastAck);
           lastAck = Date.now();
@@ -89,6 +90,10 @@ export interface AuditReport {
   present: number;
   /** Acknowledged but not found at the destination: lost writes. */
   missing: number[];
+  /** Sequence numbers logged more than once (a retry of a write whose acknowledgement was lost). */
+  duplicates: number[];
+  /** Log entries smaller than one logged before them. */
+  reordered: number;
 }
 
 /** Reads every acknowledged sequence number back from a destination (the new primary). */
@@ -103,7 +108,17 @@ export async function auditSequencedWrites(opts: { host: string; port: number; p
         if (v !== String(batch[j])) missing.push(batch[j]!);
       });
     }
-    return { acked: acked.length, present: acked.length - missing.length, missing };
+    const log = (await client.lrange(`${opts.prefix}:log`, 0, -1)).map(Number);
+    const seen = new Map<number, number>();
+    let reordered = 0;
+    let highest = 0;
+    for (const n of log) {
+      seen.set(n, (seen.get(n) ?? 0) + 1);
+      if (n < highest) reordered++;
+      highest = Math.max(highest, n);
+    }
+    const duplicates = [...seen].filter(([, c]) => c > 1).map(([n]) => n);
+    return { acked: acked.length, present: acked.length - missing.length, missing, duplicates, reordered };
   } finally {
     client.disconnect();
   }

@@ -70,7 +70,8 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
     const audit = await auditSequencedWrites({ host: '127.0.0.1', port: portOf(fx, 'redis-b'), prefix: 'seq-planned' }, report.acked);
     expect(audit.acked).toBeGreaterThan(400);
     expect(audit.missing).toEqual([]);
-    console.log(`planned switchover: ${audit.acked} acked writes, 0 lost, ${report.errors} client errors, longest gap ${report.longestGapMs}ms, RTO ${result.rtoMs}ms`);
+    expect(audit.reordered).toBe(0);
+    console.log(`planned switchover: ${audit.acked} acked writes, 0 lost, ${audit.duplicates.length} duplicated by retries, 0 reordered, ${report.errors} client errors, longest gap ${report.longestGapMs}ms, RTO ${result.rtoMs}ms`);
 
     const routing = await routerFor(fx.service).read();
     expect(routing.routing.weights).toEqual({ 'redis-a': 0, 'redis-b': 100 });
