@@ -1,5 +1,4 @@
 import * as wf from '@temporalio/workflow';
-import type { ProbeResult } from '../activities';
 import { chooseTarget, failoverTargets, tierRulesOf } from '../domain/tiers';
 import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
@@ -8,7 +7,7 @@ import { lagGate } from './consistency-check';
 import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
-import { isSingleWriter } from './switching';
+import { isSingleWriter, readRoutingAndProbe } from './switching';
 
 export interface FailoverResult {
   service: string;
@@ -50,21 +49,10 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   }
 
   // Plan: where traffic is now, who is up, where it goes.
-  const before = await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({
-    detail: `generation ${r.routing.generation}: ${Object.entries(r.routing.weights).map(([k, v]) => `${k}=${v}`).join(' ')}`,
-    numbers: { generation: r.routing.generation },
-  }));
-  status.routingBefore = before.routing;
-  status.routingCurrent = before.routing;
-  const source = primaryOf(before.routing);
+  const { before, probes, down } = await readRoutingAndProbe(ctx, status);
+  const source = primaryOf(before);
   if (!source) refuse(`service ${service.name} has no destination carrying traffic; nothing to fail over from`, 'NoSource');
   status.source = source;
-  const probes: Record<string, ProbeResult> = {};
-  await log.run('probe destinations', async () => {
-    await Promise.all(ids.map(async (id) => (probes[id] = await ctx.act.probe(service, id))));
-    return probes;
-  }, (p) => ({ detail: ids.map((id) => `${id} ${p[id]!.up ? `up ${Math.round(p[id]!.latencyMs)}ms` : `down (${p[id]!.failure})`}`).join(', ') }));
-  const down = new Set(ids.filter((id) => !probes[id]!.up));
   const sourceUp = !down.has(source);
   if (request.planned && !sourceUp) {
     refuse(`planned switchover needs a healthy source, but ${source} is down (${probes[source]!.error}); start an unplanned failover instead`, 'SourceDown');
@@ -95,7 +83,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     planned: request.planned,
     emergency: !sourceUp,
     outcome,
-    routingBefore: before.routing,
+    routingBefore: before,
     routingAfter: after,
     rtoMs: switchedAt - startedAtMs,
     rpo,
@@ -124,7 +112,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     }
 
     const moved = await moveTraffic(ctx, status, {
-      source, target, sourceUp, before: before.routing, targetWeight,
+      source, target, sourceUp, before: before, targetWeight,
       steps: !sourceUp || !exec.gradual_failover.enabled ? [100] : exec.gradual_failover.steps,
       ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
       ...(acceptLag !== undefined ? { acceptLag } : {}),

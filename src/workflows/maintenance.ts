@@ -1,5 +1,4 @@
 import * as wf from '@temporalio/workflow';
-import type { ProbeResult } from '../activities';
 import { requireMs } from '../domain/duration';
 import { mayDrainWithoutApproval } from '../domain/redundancy';
 import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
@@ -14,7 +13,7 @@ import { moveTraffic } from './move-traffic';
 import { restoreDestination } from './recovery';
 import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import { errorMessage, type StepRecord } from './runbook-steps';
-import { fmtWeights, isSingleWriter, type RampStep, type RunbookContext } from './switching';
+import { fmtWeights, isSingleWriter, readRoutingAndProbe, type RampStep, type RunbookContext } from './switching';
 
 /**
  * How the destination is drained: `switchover` (single writer: fenced, zero-lag switch to a
@@ -124,18 +123,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   wf.upsertMemo({ destination: dest, window: req.window });
 
   // Plan: where traffic is, who is up, where the destination's traffic goes.
-  const before = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({
-    detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
-    numbers: { generation: r.routing.generation },
-  }))).routing;
-  status.routingBefore = before;
-  status.routingCurrent = before;
-  const probes: Record<string, ProbeResult> = {};
-  await log.run('probe destinations', async () => {
-    await Promise.all(ids.map(async (id) => (probes[id] = await ctx.act.probe(service, id))));
-    return probes;
-  }, (p) => ({ detail: ids.map((id) => `${id} ${p[id]!.up ? `up ${Math.round(p[id]!.latencyMs)}ms` : `down (${p[id]!.failure})`}`).join(', ') }));
-  const down = new Set(ids.filter((id) => !probes[id]!.up));
+  const { before, probes, down } = await readRoutingAndProbe(ctx, status);
   const singleWriter = isSingleWriter(ctx);
   const drainPlan = planDrain(ctx, before, dest, down, singleWriter, req.trigger === 'manual' ? 'manual' : 'automatic');
   m.mode = drainPlan.mode;

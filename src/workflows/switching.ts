@@ -1,5 +1,5 @@
 import * as wf from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { Activities, ProbeResult } from '../activities';
 import type { Policy, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
 import { sameWeights, type Routing } from '../domain/routing';
@@ -193,4 +193,27 @@ export function lagNumbers(v: { ok: boolean; verdict: string; waitedMs: number; 
     detail: v.verdict,
     numbers: { lag: v.reading.lag, sourceOffset: v.reading.sourceOffset, targetOffset: v.reading.targetOffset, waitedMs: v.waitedMs },
   };
+}
+
+/**
+ * Where traffic is now and who answers: the opening steps of every runbook that moves traffic.
+ * Records the starting routing in `status`.
+ */
+export async function readRoutingAndProbe(
+  ctx: RunbookContext,
+  status: { routingBefore?: Routing; routingCurrent?: Routing },
+): Promise<{ before: Routing; probes: Record<string, ProbeResult>; down: Set<string> }> {
+  const ids = ctx.service.destinations.map((d) => d.id);
+  const before = (await ctx.log.run('read routing', () => ctx.act.readRouting(ctx.service), (r) => ({
+    detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
+    numbers: { generation: r.routing.generation },
+  }))).routing;
+  status.routingBefore = before;
+  status.routingCurrent = before;
+  const probes: Record<string, ProbeResult> = {};
+  await ctx.log.run('probe destinations', async () => {
+    await Promise.all(ids.map(async (id) => (probes[id] = await ctx.act.probe(ctx.service, id))));
+    return probes;
+  }, (p) => ({ detail: ids.map((id) => `${id} ${p[id]!.up ? `up ${Math.round(p[id]!.latencyMs)}ms` : `down (${p[id]!.failure})`}`).join(', ') }));
+  return { before, probes, down: new Set(ids.filter((id) => !probes[id]!.up)) };
 }

@@ -4,6 +4,7 @@ import { cronProblem } from '../../src/domain/config';
 import { maintenanceInputSchema } from '../../src/domain/runbook-input';
 import { InvalidInputError } from '../../src/domain/validation';
 import { checkAgainstConfig, maintenanceScheduleId, maintenanceScheduleOptions, parseMaintenanceSchedule } from '../../src/triggers/schedules';
+import { configProblems } from '../support/config-problems';
 
 const base = { service: 'orders-bus', destination: 'redis-a', window: '30m', taskQueue: 'failover' };
 
@@ -26,15 +27,6 @@ services:
       - { id: redis-b, zone: b, region: r, probe: { type: redis, host: 127.0.0.1, port: 6380 }, replication: { type: redis } }
 `;
 
-function configProblems(text: string): string[] {
-  try {
-    parseConfigText(text, 'test.yaml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidInputError);
-    return (err as InvalidInputError).problems;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 describe('cron expressions', () => {
   it.each([
