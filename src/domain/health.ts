@@ -8,6 +8,8 @@ export type HealthStatus = 'up' | 'degraded' | 'down';
 export interface Observation {
   up: boolean;
   latencyMs: number;
+  /** Replication offset the probe read (Redis), kept as the last observation for RPO estimates. */
+  offset?: number;
   failure?: string;
   error?: string;
 }
@@ -21,6 +23,8 @@ export interface DestinationHealth {
   score: number;
   lastLatencyMs?: number;
   lastError?: string;
+  /** Last replication offset seen while the destination answered. */
+  lastOffset?: number;
   /** Alert evidence currently firing for this destination (fingerprints). */
   alerts: string[];
 }
@@ -63,6 +67,7 @@ export function observe(
     window,
     score: scoreOf(window),
     lastLatencyMs: Math.round(obs.latencyMs),
+    ...(obs.up && obs.offset !== undefined ? { lastOffset: obs.offset } : {}),
     ...(obs.up ? { lastError: undefined } : { lastError: `${obs.failure ?? 'error'}: ${obs.error ?? 'probe failed'}` }),
   };
   if (health.lastError === undefined) delete health.lastError;

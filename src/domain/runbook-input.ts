@@ -17,6 +17,8 @@ export const failoverInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
   /** Preferred target order (adaptive ranking, passed by detection); proximity order otherwise. */
   prefer: z.array(name).max(100).optional(),
+  /** Replication offsets detection last saw per destination: the RPO estimate when the source is down. */
+  lastSeenOffsets: z.record(z.string(), z.number().int().min(0)).optional(),
 });
 export type FailoverInput = z.input<typeof failoverInputSchema>;
 export type FailoverRequest = z.output<typeof failoverInputSchema>;

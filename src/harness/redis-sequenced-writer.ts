@@ -3,6 +3,8 @@ import Redis from 'ioredis';
 export interface WriterReport {
   /** Sequence numbers whose write was acknowledged (OK received). */
   acked: number[];
+  /** When each of them was acknowledged (ms since epoch), same order. */
+  ackedAt: number[];
   attempts: number;
   errors: number;
   /** Longest stretch without an acknowledged write, in ms: what producers felt of the switch. */
@@ -38,7 +40,7 @@ export function startSequencedWriter(opts: {
     return c;
   };
   let client = connect();
-  const report: WriterReport = { acked: [], attempts: 0, errors: 0, longestGapMs: 0 };
+  const report: WriterReport = { acked: [], ackedAt: [], attempts: 0, errors: 0, longestGapMs: 0 };
   let stopping = false;
   const started = Date.now();
   const maxMessages = opts.maxMessages ?? 100_000;
@@ -54,6 +56,7 @@ export function startSequencedWriter(opts: {
         const answer = await client.multi().set(`${opts.prefix}:${n}`, String(n)).rpush(`${opts.prefix}:log`, String(n)).exec();
         if (answer && answer.every(([err]) => err === null)) {
           report.acked.push(n);
+          report.ackedAt.push(Date.now());
           report.longestGapMs = Math.max(report.longestGapMs, Date.now() - lastAck);
           lastAck = Date.now();
           n++;

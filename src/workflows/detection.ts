@@ -223,7 +223,7 @@ async function act_on(decision: Decision, serviceConfig: ServiceConfig, detector
       const prefer = intelligent ? rankBackups(serviceConfig, decision.from, ranking, Date.now()).map((c) => c.id) : undefined;
       const child = await wf.startChild('failover', {
         workflowId,
-        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection', ...(prefer ? { prefer } : {}) }],
+        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection', ...(prefer ? { prefer } : {}), lastSeenOffsets: lastSeenOffsets(detector.state.health) }],
         parentClosePolicy: 'ABANDON',
         staticSummary: `failover of ${service} away from ${decision.from} (detection)`,
       });
@@ -260,4 +260,8 @@ async function act_on(decision: Decision, serviceConfig: ServiceConfig, detector
     if (err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError') return `${workflowId} (already running; not started again)`;
     throw err;
   }
+}
+
+function lastSeenOffsets(health: Record<string, DestinationHealth>): Record<string, number> {
+  return Object.fromEntries(Object.entries(health).flatMap(([id, h]) => (h.lastOffset !== undefined ? [[id, h.lastOffset]] : [])));
 }

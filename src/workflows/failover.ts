@@ -116,6 +116,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       steps: !sourceUp || !exec.gradual_failover.enabled ? [100] : exec.gradual_failover.steps,
       ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
       ...(acceptLag !== undefined ? { acceptLag } : {}),
+      ...(request.lastSeenOffsets?.[source] !== undefined ? { sourceLastSeen: request.lastSeenOffsets[source] } : {}),
       rolledBack: (after, switchedAt, rpo) => finish('rolled-back', after, switchedAt, rpo),
     });
     status.phase = 'done';

@@ -22,6 +22,7 @@ export interface MoveOptions {
   plan?: RampStep[];
   targetOffset?: number;
   acceptLag?: number;
+  sourceLastSeen?: number;
   /** Builds the failure details (the runbook's result) when it ends rolled back. */
   rolledBack(after: Routing, switchedAt: number, rpo: MoveResult['rpo']): unknown;
 }
@@ -40,6 +41,7 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
       source: o.source, target: o.target, sourceUp: o.sourceUp, before: o.before, targetWeight: o.targetWeight,
       ...(o.targetOffset !== undefined ? { targetOffset: o.targetOffset } : {}),
       ...(o.acceptLag !== undefined ? { acceptLag: o.acceptLag } : {}),
+      ...(o.sourceLastSeen !== undefined ? { sourceLastSeen: o.sourceLastSeen } : {}),
     });
     status.switchedAt = new Date(sw.switchedAt).toISOString();
     status.phase = 'validating';

@@ -76,7 +76,7 @@ export interface SwitchResult {
  */
 export async function switchSingleWriter(
   ctx: RunbookContext,
-  opts: { source: string; target: string; sourceUp: boolean; before: Routing; targetWeight: number; targetOffset?: number; /** Set when an approval accepted lag above the bound. */ acceptLag?: number },
+  opts: { source: string; target: string; sourceUp: boolean; before: Routing; targetWeight: number; targetOffset?: number; /** Set when an approval accepted lag above the bound. */ acceptLag?: number; /** Source offset at the last observation (emergency RPO). */ sourceLastSeen?: number },
 ): Promise<SwitchResult> {
   const { source, target } = opts;
   const exec = ctx.policy.failover_execution;
@@ -98,7 +98,14 @@ export async function switchSingleWriter(
         ? { lag: 0, note: `target at source offset ${caught.reading.sourceOffset} with writes fenced` }
         : { lag: caught.reading.lag, note: `lag ${caught.reading.lag} accepted by approval (${caught.verdict})` };
     } else {
-      rpo = { lag: null, note: `source ${source} unreachable; writes acknowledged after the target's last offset ${opts.targetOffset ?? '?'} may be lost` };
+      // The estimate is the lag at the last observation; writes acknowledged after it are not in it.
+      rpo =
+        opts.sourceLastSeen !== undefined && opts.targetOffset !== undefined
+          ? {
+              lag: Math.max(0, opts.sourceLastSeen - opts.targetOffset),
+              note: `source ${source} unreachable; lag at the last observation: source offset ${opts.sourceLastSeen} (last seen by detection) − target offset ${opts.targetOffset}; writes acknowledged after that observation are not counted`,
+            }
+          : { lag: null, note: `source ${source} unreachable and never observed; writes acknowledged after the target's offset ${opts.targetOffset ?? '?'} may be lost` };
       await ctx.log.note('fence source', 'skipped', 'source unreachable; fenced at the router by the switch below');
     }
     await ctx.controls.checkpoint();

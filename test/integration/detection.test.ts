@@ -4,6 +4,7 @@ import { startRedis } from '../../src/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { primaryOf } from '../../src/domain/routing';
 import type { DetectionStatus } from '../../src/workflows/detection';
+import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
 import { replayAndRecord } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
@@ -48,12 +49,17 @@ describe('detection runbook', () => {
     for (const fx of fixtures) await fx.stop();
   });
 
-  it('starts a failover when the primary is killed, and the traffic moves', async () => {
+  it('starts a failover when the primary is killed, the traffic moves, and the measured loss is within the RPO estimate', async () => {
     const fx = await service('det-kill');
     await startDetection('det-kill');
     await until(async () => (await health('det-kill')).watching, 10_000);
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx.topology.haproxy.frontendPort, prefix: 'kill', maxDurationMs: 60_000 });
+    await until(() => writer.ackedCount > 300);
+    await new Promise((r) => setTimeout(r, 2500)); // most writes then predate the last observation window
+    const killedAt = Date.now();
     await fx.topology.redis['redis-a']!.kill('SIGKILL');
     await until(async () => (await primary(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
+    const report = await writer.stop();
     const s = await health('det-kill');
     expect(s.health['redis-a']!.status).toBe('down');
     const decision = s.decisions.find((d) => d.decision.action === 'failover')!;
@@ -67,6 +73,18 @@ describe('detection runbook', () => {
     const result = await t.client.workflow.getHandle(runbookWorkflowId('det-kill')).result();
     expect(result).toMatchObject({ source: 'redis-a', target: 'redis-b', emergency: true });
     ran.push(runbookWorkflowId('det-kill'));
+
+    // RPO: the estimate is the replication lag at detection's last observation of the source (bytes);
+    // writes acknowledged after that observation (at most one probe interval plus the probe itself) are not in it.
+    const rpo = (result as { rpo: { lag: number | null; note: string } }).rpo;
+    expect(rpo.lag).not.toBeNull();
+    expect(rpo.note).toMatch(/lag at the last observation/);
+    const beforeKill = report.acked.filter((_, i) => report.ackedAt[i]! <= killedAt);
+    const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis['redis-b']!.port, prefix: 'kill' }, beforeKill);
+    const bytesPerWrite = 60; // one MULTI of SET + RPUSH in the replication stream is larger than this
+    const unobserved = beforeKill.filter((_, i) => report.ackedAt[i]! > killedAt - 2 * 200 - 500).length;
+    expect(audit.missing.length).toBeLessThanOrEqual(Math.ceil(rpo.lag! / bytesPerWrite) + unobserved);
+    console.log(`unplanned (detection): ${beforeKill.length} writes acked before the kill, ${audit.missing.length} lost; RPO estimate ${rpo.lag} bytes at the last observation; ${unobserved} writes acked after it`);
   });
 
   it('a flapping primary (down/up every second) causes exactly one failover', async () => {
