@@ -5,7 +5,8 @@ export type Decision =
   | { action: 'recovery'; destination: string; reason: string }
   /** Active-active: recompute the weights (a member failed, or came back). */
   | { action: 'rebalance'; destination: string; reason: string }
-  | { action: 'none'; reason: string };
+  /** `retryAtMs`: the same event deserves another look then (e.g. a recovery held by the cooldown). */
+  | { action: 'none'; reason: string; retryAtMs?: number };
 
 export interface DecisionContext {
   /** Destination carrying traffic now (active-passive primary). */
@@ -43,7 +44,7 @@ export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
   if (!ctx.automaticRecovery) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
   const last = ctx.lastFailoverFrom[id];
   if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
-    return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback` };
+    return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback`, retryAtMs: last + ctx.cooldownMs };
   }
   return { action: 'recovery', destination: id, reason: `${id} recovered: ${event.reason}` };
 }
@@ -55,7 +56,9 @@ function decideActiveActive(event: HealthEvent, ctx: DecisionContext, carrying: 
   if (event.kind === 'recovered') {
     if (carrying.includes(id)) return { action: 'none', reason: `${id} recovered and still carries traffic` };
     const last = ctx.lastFailoverFrom[id];
-    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before slow start` };
+    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+      return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before slow start`, retryAtMs: last + ctx.cooldownMs };
+    }
     return { action: 'rebalance', destination: id, reason: `${id} recovered: ${event.reason}; slow start back` };
   }
   if (!carrying.includes(id)) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic` };

@@ -32,6 +32,8 @@ export interface DetectionState {
   seenAlerts: string[];
   /** Adaptive ranking learned from every probe and failover outcome; survives restarts as workflow state. */
   ranking?: RankingState;
+  /** Events to look at again later: a recovery held by the cooldown, a runbook refused because another held the service. */
+  revisit?: { at: number; event: HealthEvent }[];
 }
 
 export interface DetectionStatus extends DetectionState {
@@ -65,6 +67,7 @@ class Detector {
       decisions: carried?.decisions ?? [],
       seenAlerts: carried?.seenAlerts ?? [],
       ranking: carried?.ranking ?? emptyRanking(),
+      revisit: carried?.revisit ?? [],
     };
   }
 
@@ -88,6 +91,23 @@ class Detector {
       if (event) events.push(event);
     }
     return events;
+  }
+
+  /** Due revisits whose condition still holds, as events to decide on again. */
+  dueRevisits(now: number): HealthEvent[] {
+    const due = (this.state.revisit ?? []).filter((r) => r.at <= now);
+    this.state.revisit = (this.state.revisit ?? []).filter((r) => r.at > now);
+    return due
+      .filter(({ event }) => {
+        const status = this.state.health[event.destination]?.status;
+        return event.kind === 'recovered' ? status === 'up' : status === 'down' || status === 'degraded';
+      })
+      .map(({ event }) => ({ ...event, reason: `${event.reason} (looked at again)` }));
+  }
+
+  revisitAt(at: number, event: HealthEvent): void {
+    const rest = (this.state.revisit ?? []).filter((r) => r.event.destination !== event.destination);
+    this.state.revisit = [...rest, { at, event }];
   }
 
   learnOutcome(destination: string, outcome: 'success' | 'rollback'): void {
@@ -173,19 +193,26 @@ export async function detection(input: DetectionInput): Promise<void> {
         watchDestinations({ service, health: detector.state.health, ranking: detector.state.ranking!, thresholds, intervalMs, probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor }),
       );
       const alerted = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0));
-      await Promise.race([watching, alerted]).catch(() => undefined);
+      // Also wake for the earliest revisit (a recovery held by the cooldown must not wait for another change).
+      const nextRevisit = Math.min(...(detector.state.revisit ?? []).map((r) => r.at));
+      let revisitDue = false;
+      const timer = Number.isFinite(nextRevisit)
+        ? scope.run(() => wf.sleep(Math.max(1, nextRevisit - Date.now()))).then(() => void (revisitDue = true))
+        : undefined;
+      await Promise.race([watching, alerted, ...(timer ? [timer] : [])]).catch(() => undefined);
       const result = await (async () => {
-        if (detector.pendingAlerts.length === 0) return watching;
+        if (detector.pendingAlerts.length === 0 && !revisitDue) return watching;
         scope.cancel();
         return watching.catch((err) => (wf.isCancellation(err) ? undefined : Promise.reject(err)));
       })();
       detector.watching = false;
       alerted.catch(() => undefined);
+      timer?.catch(() => undefined);
       if (result) {
         detector.state.health = result.health;
         detector.state.ranking = result.ranking;
       }
-      events = [...(result?.events ?? []), ...detector.applyPendingAlerts()];
+      events = [...(result?.events ?? []), ...detector.applyPendingAlerts(), ...detector.dueRevisits(Date.now())];
     }
 
     if (events.length > 0) await refreshPrimary();
@@ -201,6 +228,9 @@ export async function detection(input: DetectionInput): Promise<void> {
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying } } : {}),
       });
       const runbook = await act_on(decision, service, detector, policy.failover_execution.target_selection === 'intelligent');
+      if (decision.action === 'none' && decision.retryAtMs !== undefined) detector.revisitAt(decision.retryAtMs, event);
+      // Another runbook holds the service: try again once it may have finished.
+      if (runbook?.endsWith('(already running; not started again)')) detector.revisitAt(Date.now() + Math.max(5_000, intervalMs * 5), event);
       detector.record(event, decision, runbook);
       wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook });
     }

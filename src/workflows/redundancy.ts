@@ -56,12 +56,14 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
     wf.setCurrentDetails(`### redundancy · ${service.name}\n\n**${assessment.verdict}**: ${assessment.backups.total} healthy backups of ${assessment.required.total} required\n\n${assessment.reasons.map((r) => `- ${r}`).join('\n')}`);
 
     if (assessment.verdict !== previous) {
+      // Recorded first, so the query shows the change while the alert is being raised.
       const event: RedundancyEvent = { at: status.checkedAt, from: previous, to: assessment.verdict, reasons: assessment.reasons };
+      status.events = [...status.events, event].slice(-20);
       if (assessment.verdict === 'below-level') {
+        event.action = 'raising alert';
         await act.raiseRedundancyAlert(service.name, { verdict: assessment.verdict, reasons: assessment.reasons, healthyBackups: assessment.backups.total, required: assessment.required.total }, red.alert_webhook);
         event.action = 'alert raised';
       }
-      status.events = [...status.events, event].slice(-20);
     }
 
     if (red.rebalance && policy.failover_execution.failover_strategy === 'active-active') {

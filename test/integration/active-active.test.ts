@@ -147,6 +147,7 @@ describe('redundancy runbook', () => {
     await fx.topology.redis.q!.kill('SIGKILL');
     await until(async () => (await h.query<{ assessment?: { verdict: string } }>('redundancy')).assessment?.verdict === 'below-level', 15_000, 'below-level verdict');
     await until(() => webhookHits.length > 0, 10_000, 'webhook called');
+    await until(async () => (await h.query<{ events: { action?: string }[] }>('redundancy')).events.some((e) => e.action === 'alert raised'), 10_000, 'alert recorded');
     expect(webhookHits[0]).toMatchObject({ alert: 'redundancy-below-level', service: 'aa-red', healthyBackups: 0, required: 1 });
     const s = await h.query<{ events: { to: string; action?: string }[]; assessment: { byZone: { key: string; healthy: string[] }[] } }>('redundancy');
     expect(s.events.map((e) => e.to)).toEqual(['ok', 'below-level']);

@@ -86,6 +86,7 @@ describe('detection decisions', () => {
     const rec = { destination: 'a', kind: 'recovered' as const, reason: 'probes' };
     const base = { ...ctx, primary: 'b', failedOver: ['a'], lastFailoverFrom: { a: ctx.nowMs - 10_000 } };
     expect(decide(rec, base).reason).toMatch(/automatic_recovery is off/);
+    expect(decide(rec, { ...base, automaticRecovery: true })).toMatchObject({ action: 'none', retryAtMs: ctx.nowMs - 10_000 + 60_000 });
     expect(decide(rec, { ...base, automaticRecovery: true }).reason).toMatch(/within the cooldown/);
     expect(decide(rec, { ...base, automaticRecovery: true, lastFailoverFrom: { a: 0 } })).toMatchObject({ action: 'recovery', destination: 'a' });
     expect(decide({ ...rec, destination: 'c' }, { ...base, automaticRecovery: true }).action).toBe('none');
