@@ -167,7 +167,7 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
     }
   });
   app.get('/metrics', async (_req, reply) =>
-    reply.type('text/plain; version=0.0.4').send(metrics.render({ inFlight: limiter.pending, dedupeEntries: deduper.size })),
+    reply.type(metrics.registry.contentType).send(await metrics.render({ inFlight: limiter.pending, dedupeEntries: deduper.size })),
   );
 
   return {

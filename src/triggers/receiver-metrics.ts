@@ -1,3 +1,5 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+
 /** Outcome of one alert in a delivery. */
 export type AlertOutcome = 'signalled' | 'duplicate' | 'unmatched' | 'failed';
 
@@ -11,21 +13,46 @@ export interface ReceiverStats {
 }
 
 /**
- * Counters of the receiver, readable as an object and in the Prometheus text format. Hand-written:
- * a few counters do not justify a metrics library in the production image.
+ * Counters of the receiver: a plain summary for logs and tests (`stats()`), and the same counts as
+ * Prometheus metrics (prom-client) for `/metrics`.
  */
 export class ReceiverMetrics {
+  readonly registry = new Registry();
   private readonly requests = new Map<string, number>();
   private readonly alerts = new Map<string, number>();
+  private readonly requestsTotal = new Counter({
+    name: 'failover_alert_receiver_requests_total',
+    help: 'Webhook requests answered, by endpoint and HTTP status.',
+    labelNames: ['endpoint', 'code'],
+    registers: [this.registry],
+  });
+  private readonly alertsTotal = new Counter({
+    name: 'failover_alert_receiver_alerts_total',
+    help: 'Alerts received, by source and outcome (signalled, duplicate, unmatched, failed).',
+    labelNames: ['source', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly signalsPending = new Gauge({
+    name: 'failover_alert_receiver_signals_pending',
+    help: 'Signals to Temporal under way or waiting for a slot.',
+    registers: [this.registry],
+  });
+  private readonly dedupeEntries = new Gauge({
+    name: 'failover_alert_receiver_dedupe_entries',
+    help: 'Alert states remembered for deduplication.',
+    registers: [this.registry],
+  });
 
   countRequest(endpoint: string, code: number): void {
     const key = `${endpoint}\u0000${code}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    this.requestsTotal.inc({ endpoint, code: String(code) });
   }
 
   countAlert(source: string, outcome: AlertOutcome): void {
     const key = `${source}\u0000${outcome}`;
     this.alerts.set(key, (this.alerts.get(key) ?? 0) + 1);
+    this.alertsTotal.inc({ source, outcome });
   }
 
   stats(): ReceiverStats {
@@ -40,29 +67,10 @@ export class ReceiverMetrics {
     return { requests, alerts, bySource };
   }
 
-  /** Prometheus exposition format, version 0.0.4. */
-  render(gauges: { inFlight: number; dedupeEntries: number }): string {
-    const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-    const lines = [
-      '# HELP failover_alert_receiver_requests_total Webhook requests answered, by endpoint and HTTP status.',
-      '# TYPE failover_alert_receiver_requests_total counter',
-      ...[...this.requests].map(([k, n]) => {
-        const [endpoint, code] = k.split('\u0000');
-        return `failover_alert_receiver_requests_total{endpoint="${esc(endpoint!)}",code="${code}"} ${n}`;
-      }),
-      '# HELP failover_alert_receiver_alerts_total Alerts received, by source and outcome (signalled, duplicate, unmatched, failed).',
-      '# TYPE failover_alert_receiver_alerts_total counter',
-      ...[...this.alerts].map(([k, n]) => {
-        const [source, outcome] = k.split('\u0000');
-        return `failover_alert_receiver_alerts_total{source="${esc(source!)}",outcome="${outcome}"} ${n}`;
-      }),
-      '# HELP failover_alert_receiver_signals_pending Signals to Temporal under way or waiting for a slot.',
-      '# TYPE failover_alert_receiver_signals_pending gauge',
-      `failover_alert_receiver_signals_pending ${gauges.inFlight}`,
-      '# HELP failover_alert_receiver_dedupe_entries Alert states remembered for deduplication.',
-      '# TYPE failover_alert_receiver_dedupe_entries gauge',
-      `failover_alert_receiver_dedupe_entries ${gauges.dedupeEntries}`,
-    ];
-    return `${lines.join('\n')}\n`;
+  /** The Prometheus exposition of all of it, with the gauges read now. */
+  async render(gauges: { inFlight: number; dedupeEntries: number }): Promise<string> {
+    this.signalsPending.set(gauges.inFlight);
+    this.dedupeEntries.set(gauges.dedupeEntries);
+    return this.registry.metrics();
   }
 }
