@@ -3,15 +3,8 @@ import { policySchema, serviceSchema, type ServiceConfig } from '../../src/domai
 import { emptyRanking, update } from '../../src/domain/ranking';
 import { assessRedundancy, mayDrainWithoutApproval, selectBackups, type RedundancyInput } from '../../src/domain/redundancy';
 import type { Routing } from '../../src/domain/routing';
+import { service } from '../support/service-builder';
 
-const tcp = { type: 'tcp', host: 'h', port: 1 };
-function service(dests: Array<[id: string, zone: string, region: string, tier: number, weight?: number]>): ServiceConfig {
-  return serviceSchema.parse({
-    name: 's',
-    router: { type: 'haproxy', socket: '/x', backend: 'b' },
-    destinations: dests.map(([id, zone, region, tier, weight]) => ({ id, zone, region, tier, weight: weight ?? 100, probe: tcp })),
-  });
-}
 const redundancy = (r: Record<string, unknown> = {}) => policySchema.parse({ redundancy_management: r }).redundancy_management;
 const routing = (weights: Record<string, number>): Routing => ({ generation: 1, weights });
 

@@ -14,15 +14,8 @@ import {
   type TierRules,
 } from '../../src/domain/tiers';
 import { InvalidInputError } from '../../src/domain/validation';
+import { service } from '../support/service-builder';
 
-const tcp = { type: 'tcp', host: 'h', port: 1 };
-function service(dests: Array<[id: string, zone: string, region: string, tier: number, weight?: number]>): ServiceConfig {
-  return serviceSchema.parse({
-    name: 's',
-    router: { type: 'haproxy', socket: '/x', backend: 'b' },
-    destinations: dests.map(([id, zone, region, tier, weight]) => ({ id, zone, region, tier, weight: weight ?? 100, probe: tcp })),
-  });
-}
 const routing = (weights: Record<string, number>): Routing => ({ generation: 7, weights });
 const free: TierRules = { neverCrossRegionAutomatically: false, approvalForCrossRegion: false };
 const strict: TierRules = { neverCrossRegionAutomatically: true, approvalForCrossRegion: false };
