@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +21,7 @@ import { alertSignals, alertmanagerBody, grafanaBody, hmacHex, postRaw, workflow
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, testLogger, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
+import { runEntry } from '../support/entry-process';
 
 const tcpDestination = (id: string) => ({ id, zone: 'z1', region: 'r1', probe: { type: 'tcp', host: '127.0.0.1', port: 1 } });
 
@@ -323,20 +324,7 @@ describe('alert receiver under load and against bad requests', () => {
 });
 
 describe('alert receiver process (npm run alerts)', () => {
-  const run = (env: Record<string, string>, onOutput?: (out: string, child: ChildProcess) => void) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/triggers/main.ts'], {
-      env: { ...process.env, LOG_FORMAT: 'json', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      onOutput?.(out, child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    return new Promise<{ code: number | null; out: string }>((resolve) => child.on('exit', (code) => resolve({ code, out })));
-  };
+  const run = (env: Record<string, string>, onOutput?: (out: string, child: ChildProcess) => void) => runEntry('src/triggers/main.ts', env, onOutput);
   const tag = randomUUID().slice(0, 8);
   const name = `proc-${tag}`;
   let file: string;

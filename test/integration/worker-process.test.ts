@@ -1,22 +1,13 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { runEntry } from '../support/entry-process';
 
 function runWorker(env: Record<string, string>, stopAfter?: RegExp) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-    env: { ...process.env, LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const onData = (d: Buffer) => {
-    out += d.toString();
+  return runEntry('src/worker.ts', env, (out, child) => {
     if (stopAfter?.test(out) && !child.killed) child.kill('SIGTERM');
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  return new Promise<{ code: number | null; out: string }>((resolve) => child.on('exit', (code) => resolve({ code, out })));
+  });
 }
 
 describe('worker process', () => {
