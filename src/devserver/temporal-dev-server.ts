@@ -28,6 +28,8 @@ export interface DevServerOptions {
   /** Where the server's own log goes; default: a file beside the database. */
   logFile?: string;
   startTimeoutMs?: number;
+  /** Where ports not given above come from; default: a free loopback port. */
+  choosePort?: () => Promise<number>;
 }
 
 export interface DevServer {
@@ -42,8 +44,24 @@ export interface DevServer {
 /** Starts `temporal server start-dev` on loopback, registers search attributes, waits until it answers. */
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const cli = ensureTemporalCli();
-  const port = opts.port ?? (await freePort());
-  const uiPort = opts.headless ? undefined : (opts.uiPort ?? (await freePort()));
+  // The server also picks internal ports itself; when one of those (or ours) was taken in the
+  // meantime it exits at once, and fresh ports fix it. Ports the caller chose are not retried.
+  const portsChosenHere = opts.port === undefined && (opts.headless || opts.uiPort === undefined);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(cli, opts);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || !portsChosenHere || attempt >= 3) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function startDevServerOnce(cli: string, opts: DevServerOptions): Promise<DevServer> {
+  const choosePort = opts.choosePort ?? freePort;
+  const port = opts.port ?? (await choosePort());
+  const uiPort = opts.headless ? undefined : (opts.uiPort ?? (await choosePort()));
   const namespace = opts.namespace ?? 'default';
   const dbFile = opts.dbFile ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'temporal-')), 'temporal.sqlite');
   const logFile = opts.logFile ?? `${dbFile}.log`;
@@ -61,28 +79,23 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const log = fs.openSync(logFile, 'a');
   const child = spawn(cli, args, { stdio: ['ignore', log, log], detached: false });
   fs.closeSync(log);
-  let exited: string | undefined;
-  child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
+  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`exited with ${code ?? signal}`)));
 
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited) throw new Error(`temporal dev server ${exited}; see ${logFile}`);
-    try {
-      const conn = await Connection.connect({ address, connectTimeout: 1000 });
-      try {
-        await conn.workflowService.describeNamespace({ namespace });
-      } finally {
-        await conn.close();
-      }
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        throw new Error(`temporal dev server did not answer on ${address} in time: ${(err as Error).message}; see ${logFile}`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
+    // Whatever holds a taken port may accept and never answer: the exit must win over a hung attempt.
+    const outcome = await Promise.race([answers(address, namespace), exited]);
+    if (outcome === true) break;
+    if (typeof outcome === 'string') {
+      const message = `temporal dev server ${outcome}; see ${logFile}`;
+      throw /address already in use/.test(readTail(logFile)) ? new PortTakenError(message) : new Error(message);
     }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`temporal dev server did not answer on ${address} in time: ${outcome.message}; see ${logFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
   }
 
   return {
@@ -93,6 +106,29 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     process: child,
     stop: () => stopChild(child),
   };
+}
+
+/** true once the frontend serves the namespace, else the reason it did not (within about 2 s). */
+async function answers(address: string, namespace: string): Promise<true | Error> {
+  try {
+    const conn = await Connection.connect({ address, connectTimeout: 1000 });
+    try {
+      await conn.withDeadline(Date.now() + 1000, () => conn.workflowService.describeNamespace({ namespace }));
+      return true;
+    } finally {
+      await conn.close();
+    }
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+function readTail(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').slice(-4000);
+  } catch {
+    return '';
+  }
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within the grace period. */
