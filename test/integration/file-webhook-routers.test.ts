@@ -187,7 +187,9 @@ describe('file router', () => {
       const { file, stopFile } = JSON.parse(process.env.FM_READER);
       let reads = 0, bad = 0, backwards = 0, last = 0, wide = 0;
       const deadline = Date.now() + 30000;
-      while (!fs.existsSync(stopFile) && reads < 2000000 && Date.now() < deadline) {
+      // The stop file is written after the last rename, so the read that follows seeing it sees the final table.
+      for (let stopping = false; !stopping; ) {
+        stopping = fs.existsSync(stopFile) || reads >= 2000000 || Date.now() > deadline;
         try {
           const t = parseRoutingTable(fs.readFileSync(file, 'utf8'), file);
           if (t.generation < last) backwards++;
