@@ -46,7 +46,8 @@ export async function startRedisHaproxyTopology(
       servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redis[d.id]!.port, weight: initialWeights ? (initialWeights[d.id] ?? 0) : i === 0 ? d.weight : 0 })),
     });
     started.push(haproxy);
-    return { redis, haproxy, stop: () => stopAll(started) };
+    // `redis` is the live map: a server restarted in place (after a kill) is stopped too.
+    return { redis, haproxy, stop: () => stopAll([...new Set([...started, ...Object.values(redis)])]) };
   } catch (err) {
     await stopAll(started);
     throw err;

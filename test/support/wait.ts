@@ -2,10 +2,10 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { RunbookStatus } from '../../src/workflows/runbook-frame';
 
 /** Polls a predicate (bounded). */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, what = 'condition'): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, what: string | (() => string) = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs}ms`);
+    if (Date.now() > deadline) throw new Error(`${typeof what === 'function' ? what() : what} not met within ${timeoutMs}ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -16,6 +16,6 @@ export async function statusUntil(handle: WorkflowHandle, pred: (s: RunbookStatu
   await until(async () => {
     last = await handle.query<RunbookStatus>('status').catch(() => undefined);
     return !!last && pred(last);
-  }, timeoutMs, `status predicate (last phase ${last?.phase}, step ${last?.step})`);
+  }, timeoutMs, () => `status predicate (last phase ${last?.phase}, step ${last?.step})`);
   return last!;
 }
