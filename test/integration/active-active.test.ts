@@ -15,7 +15,7 @@ import { until } from '../support/wait';
 
 const policy = {
   failover_detection: { detection_interval: '200ms', timeout: '500ms', failure_threshold: 3, recovery_threshold: 3, cooldown: '1s' },
-  failover_execution: { gradual_failover: { soak: '300ms' } },
+  failover_execution: { gradual_failover: { soak: '1s' } },
   redundancy_management: { slow_start_steps: 3, max_load_factor: 2 },
 };
 
@@ -44,9 +44,12 @@ describe('active-active redundancy on real destinations', () => {
   });
   afterAll(async () => {
     for (const name of fixtures.keys()) await t.client.workflow.getHandle(detectionWorkflowId(name)).terminate('test done').catch(() => undefined);
-    if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'active-active')).toBeGreaterThan(0);
-    await t?.close();
-    for (const f of fixtures.values()) await f.stop();
+    try {
+      if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'active-active')).toBeGreaterThan(0);
+    } finally {
+      await t?.close();
+      for (const f of fixtures.values()) await f.stop();
+    }
   });
 
   it('loses one of three destinations and gets it back: share moves by capacity, then slow start', async () => {
@@ -80,8 +83,9 @@ describe('active-active redundancy on real destinations', () => {
     expect((await router.read()).routing.weights).toEqual(fx.initial);
     // Slow start: c held an intermediate weight on the way back.
     expect(seen.some((w) => w > 0 && w < fx.initial.c!)).toBe(true);
-    const s = await det.query<{ decisions: { decision: { action: string } }[] }>('health');
-    expect(s.decisions.map((d) => d.decision.action).filter((a) => a === 'rebalance')).toHaveLength(2);
+    // One rebalance for c's loss, one for its return (a slow probe of a or b on a busy machine may add its own).
+    const s = await det.query<{ decisions: { decision: { action: string }; event: { destination: string } }[] }>('health');
+    expect(s.decisions.filter((d) => d.decision.action === 'rebalance' && d.event.destination === 'c')).toHaveLength(2);
     console.log(`active-active: initial ${JSON.stringify(fx.initial)}, after losing c ${JSON.stringify(afterLoss)}, slow-start weights of c seen ${JSON.stringify([...new Set(seen)])}`);
   });
 

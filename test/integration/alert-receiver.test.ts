@@ -113,6 +113,8 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
       return h.seenAlerts.includes(`${fingerprint}:resolved`) && h.health['redis-a']!.alerts.length === 0;
     }, 30_000, 'resolution applied');
 
+    // The workflow can show the signal before the receiver has counted its own answer.
+    await until(() => receiver.stats().alerts.signalled >= 2, 10_000, 'the receiver to count both signals');
     const stats = receiver.stats();
     expect(stats.alerts.signalled).toBe(2);
     expect(stats.alerts.failed).toBe(0);

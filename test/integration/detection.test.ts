@@ -44,9 +44,12 @@ describe('detection runbook', () => {
   });
   afterAll(async () => {
     for (const id of ran) await t.client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
-    if (t) expect(await replayAndRecord(t.client, ran, 'detection')).toBeGreaterThan(0);
-    await t?.close();
-    for (const fx of fixtures) await fx.stop();
+    try {
+      if (t) expect(await replayAndRecord(t.client, ran, 'detection')).toBeGreaterThan(0);
+    } finally {
+      await t?.close();
+      for (const fx of fixtures) await fx.stop();
+    }
   });
 
   it('starts a failover when the primary is killed, the traffic moves, and the measured loss is within the RPO estimate', async () => {

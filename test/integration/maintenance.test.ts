@@ -63,9 +63,12 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     config = fx.config;
   });
   afterAll(async () => {
-    if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'maintenance')).toBeGreaterThan(0);
-    await t?.close();
-    await fx?.stop();
+    try {
+      if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'maintenance')).toBeGreaterThan(0);
+    } finally {
+      await t?.close();
+      await fx?.stop();
+    }
   });
 
   it('drains the primary by a zero-loss switchover after approval (redundancy would drop below its level), holds the window, fails back', async () => {
@@ -190,12 +193,17 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     const original = await primaryNow();
     const ref = { service: SERVICE, destination: original };
     const { handle } = await createMaintenanceSchedule(t.client, {
-      ...ref, window: '3s', cron: '0 3 * * SUN', timeZone: 'Europe/Berlin', taskQueue: t.taskQueue, paused: true, note: 'CHG-7',
+      ...ref, window: '6s', cron: '0 3 * * SUN', timeZone: 'Europe/Berlin', taskQueue: t.taskQueue, paused: true, note: 'CHG-7',
     });
-    await until(async () => (await listSchedules(t.client, { service: SERVICE })).some((s) => s.scheduleId === maintenanceScheduleId(SERVICE, original)), 20_000, 'the schedule to be listed');
-    const [listed] = await listSchedules(t.client, { service: SERVICE });
-    expect(listed).toMatchObject({ service: SERVICE, destination: original, window: '3s', paused: true, note: 'CHG-7' });
-    expect(listed!.nextActionTimes.length).toBeGreaterThan(0);
+    // Listing goes through visibility, which lags: the schedule the last test deleted (same id) can
+    // still show for a moment, and this one not yet.
+    let listed: Awaited<ReturnType<typeof listSchedules>> = [];
+    await until(async () => {
+      listed = await listSchedules(t.client, { service: SERVICE });
+      return listed.length === 1 && listed[0]!.scheduleId === maintenanceScheduleId(SERVICE, original) && listed[0]!.note === 'CHG-7';
+    }, 20_000, 'the schedule, alone, to be listed');
+    expect(listed[0]).toMatchObject({ service: SERVICE, destination: original, window: '6s', paused: true, note: 'CHG-7' });
+    expect(listed[0]!.nextActionTimes.length).toBeGreaterThan(0);
     expect((await handle.describe()).policies.overlap).toBe('SKIP');
 
     await unpauseSchedule(t.client, ref);
@@ -293,7 +301,7 @@ describe('maintenance runbook on independent destinations (two queues behind HAP
   beforeAll(async () => {
     fx = await startRedisService(
       SERVICE,
-      { failover_execution: { gradual_failover: { steps: [50, 100], soak: '300ms' } }, redundancy_management: { redundancy_level: 0 }, recovery_management: { validation_intervals: 2 } },
+      { failover_execution: { gradual_failover: { steps: [50, 100], soak: '1s' } }, redundancy_management: { redundancy_level: 0 }, recovery_management: { validation_intervals: 2 } },
       { replicated: false },
     );
     t = await temporalHarness(() => fx.config);
@@ -303,9 +311,12 @@ describe('maintenance runbook on independent destinations (two queues behind HAP
     await setWeights({ 'redis-a': 100, 'redis-b': 0 });
   });
   afterAll(async () => {
-    if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'maintenance-independent')).toBeGreaterThan(0);
-    await t?.close();
-    await fx?.stop();
+    try {
+      if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'maintenance-independent')).toBeGreaterThan(0);
+    } finally {
+      await t?.close();
+      await fx?.stop();
+    }
   });
 
   /** Every acknowledged write is on one of the two queues. */

@@ -46,9 +46,12 @@ describe('runbooks on a single-writer service (Redis primary/replica behind HAPr
   });
   afterAll(async () => {
     // Every history these tests wrote replays deterministically against the current code.
-    if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'single-writer')).toBeGreaterThan(0);
-    await t?.close();
-    await fx?.stop();
+    try {
+      if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'single-writer')).toBeGreaterThan(0);
+    } finally {
+      await t?.close();
+      await fx?.stop();
+    }
   });
 
   it('never has two writable primaries reachable by clients during a switchover (fence before promote)', async () => {

@@ -103,9 +103,10 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
       await page.getByRole('button', { name: 'Start Workflow' }).click();
       const toast = page.getByText('Workflow started successfully');
       await toast.waitFor();
-      await shot('started');
-      await toast.click(); // the toast links to the new run, and it goes away after a few seconds
+      // The toast links to the new run and goes away after a few seconds: click before anything slow.
+      await toast.click();
       await page.getByRole('heading', { name: WORKFLOW_ID, level: 1 }).waitFor();
+      await shot('started');
     });
 
     // Through the client: it ran to the end, moved traffic, and carries the typed summary.
@@ -125,7 +126,7 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
 
     await step('workflow-page', async () => {
       const closeToast = page.getByRole('log').getByRole('button', { name: 'Close' }).first();
-      if (await closeToast.isVisible()) await closeToast.click();
+      await closeToast.click({ timeout: 1000 }).catch(() => undefined); // it may have gone by itself
       await visibleWithReload(page, page.getByRole('main').getByText('Completed', { exact: true }), 15_000, 'status Completed');
       await page.getByRole('tab', { name: 'User Metadata' }).click();
       await page.getByRole('heading', { name: 'Current Details' }).waitFor();
