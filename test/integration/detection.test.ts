@@ -5,7 +5,7 @@ import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflo
 import { primaryOf } from '../../src/domain/routing';
 import type { DetectionStatus } from '../../src/workflows/detection';
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
-import { replayAndRecord } from '../support/histories';
+import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
@@ -44,12 +44,9 @@ describe('detection runbook', () => {
   });
   afterAll(async () => {
     for (const id of ran) await t.client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
-    try {
-      if (t) expect(await replayAndRecord(t.client, ran, 'detection')).toBeGreaterThan(0);
-    } finally {
-      await t?.close();
+    await replayThenCleanUp(t, ran, 'detection', async () => {
       for (const fx of fixtures) await fx.stop();
-    }
+    });
   });
 
   it('starts a failover when the primary is killed, the traffic moves, and the measured loss is within the RPO estimate', async () => {

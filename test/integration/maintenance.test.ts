@@ -21,7 +21,7 @@ import {
   unpauseSchedule,
 } from '../../src/triggers/schedules';
 import type { MaintenanceResult, MaintenanceSkipped } from '../../src/workflows/maintenance';
-import { replayAndRecord } from '../support/histories';
+import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
@@ -63,12 +63,7 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     config = fx.config;
   });
   afterAll(async () => {
-    try {
-      if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'maintenance')).toBeGreaterThan(0);
-    } finally {
-      await t?.close();
-      await fx?.stop();
-    }
+    await replayThenCleanUp(t, ran, 'maintenance', () => fx?.stop());
   });
 
   it('drains the primary by a zero-loss switchover after approval (redundancy would drop below its level), holds the window, fails back', async () => {
@@ -311,12 +306,7 @@ describe('maintenance runbook on independent destinations (two queues behind HAP
     await setWeights({ 'redis-a': 100, 'redis-b': 0 });
   });
   afterAll(async () => {
-    try {
-      if (t) expect(await replayAndRecord(t.client, [...new Set(ran)], 'maintenance-independent')).toBeGreaterThan(0);
-    } finally {
-      await t?.close();
-      await fx?.stop();
-    }
+    await replayThenCleanUp(t, ran, 'maintenance-independent', () => fx?.stop());
   });
 
   /** Every acknowledged write is on one of the two queues. */

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { expect } from 'vitest';
+import type { TemporalHarness } from './temporal';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
 export const workflowsPath = path.resolve(__dirname, '..', '..', 'src', 'workflows', 'index.ts');
@@ -12,6 +14,19 @@ export const workflowsPath = path.resolve(__dirname, '..', '..', 'src', 'workflo
  * nondeterminism error fails the test), and with RECORD_HISTORIES=1 saves them as fixtures for
  * the replay test that guards later changes.
  */
+/**
+ * The end of a file that ran runbooks: every history they wrote must replay (see replayAndRecord),
+ * and the worker and the file's own processes are stopped even when that fails.
+ */
+export async function replayThenCleanUp(t: TemporalHarness | undefined, workflowIds: string[], prefix: string, cleanUp: () => unknown): Promise<void> {
+  try {
+    if (t) expect(await replayAndRecord(t.client, workflowIds, prefix)).toBeGreaterThan(0);
+  } finally {
+    await t?.close();
+    await cleanUp();
+  }
+}
+
 export async function replayAndRecord(client: Client, workflowIds: string[], prefix: string): Promise<number> {
   // Every run of each id: mutating runbooks of one service share an id.
   const runs: { workflowId: string; runId: string }[] = [];
