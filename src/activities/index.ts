@@ -11,12 +11,27 @@ import type { LagReading } from './replication/types';
 import { GenerationConflictError, type ApplyOptions, type RouteChange, type RouterReadout } from './routers/types';
 import type { Routing } from '../domain/routing';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure as Failure, TerminatedFailure, CancelledFailure } from '@temporalio/common';
+import { sendAlert, type AlertEvent } from './alerts';
+import type { Divergence } from './replication/types';
+import type { ReplicationObservation } from '../domain/sync';
 import { watchDestinations } from './watch';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
 export type { ProbeResult } from './probes';
 export type { LagReading } from './replication/types';
 export type { RouteChange, RouterReadout } from './routers/types';
+export type { AlertEvent } from './alerts';
+export type { Divergence } from './replication/types';
+
+/** How a runbook run stands, as another workflow sees it from outside. */
+export type RunbookOutcomeReading =
+  | { status: 'running' }
+  | { status: 'completed'; result: Record<string, unknown> }
+  | { status: 'failed'; type?: string; message: string; details?: Record<string, unknown> };
 
 export interface ActivityDeps {
   /** The current config; a function so a reload is seen by the next runbook. */
@@ -59,6 +74,11 @@ function replicatorOrFail(service: ServiceConfig, timeoutMs: number) {
   const r = replicatorFor(service, timeoutMs);
   if (!r) throw ApplicationFailure.nonRetryable(`service ${service.name} has no replication configured`, 'NoReplication');
   return r;
+}
+
+function idempotencyKey(): string {
+  const info = Context.current().info;
+  return `${info.workflowExecution?.runId ?? ''}-${info.activityId}`;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -267,25 +287,64 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Current routing and which destinations answer their probe: what the redundancy runbook counts. */
-    async observeService(service: ServiceConfig): Promise<{ routing: Routing; healthy: string[] }> {
+    async observeService(service: ServiceConfig): Promise<{ routing: Routing; healthy: string[]; replication: Record<string, ReplicationObservation> }> {
       const [readout, probes] = await Promise.all([
         routerFor(service).read(),
-        Promise.all(service.destinations.map(async (d) => [d.id, (await runProbe(d.probe, probeTimeout())).up] as const)),
+        Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, probeTimeout())] as const)),
       ]);
-      return { routing: readout.routing, healthy: probes.filter(([, up]) => up).map(([id]) => id) };
+      return {
+        routing: readout.routing,
+        healthy: probes.filter(([, p]) => p.up).map(([id]) => id),
+        replication: Object.fromEntries(probes.flatMap(([id, p]) => (p.up && p.replication ? [[id, p.replication]] : []))),
+      };
     },
 
     /** Redundancy dropped below its level: an audit record, an error log, and the configured webhook. */
     async raiseRedundancyAlert(service: string, event: Record<string, unknown>, webhook?: string): Promise<void> {
-      logger.error({ audit: true, alert: 'redundancy-below-level', service, ...event }, `${service}: redundancy below level`);
-      if (!webhook) return;
-      const res = await fetch(webhook, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': `${service}-${Context.current().info.workflowExecution?.runId ?? ''}-${Context.current().info.activityId}` },
-        body: JSON.stringify({ alert: 'redundancy-below-level', service, ...event }),
-        signal: AbortSignal.timeout(5000),
-      });
-      if (!res.ok) throw new Error(`redundancy alert webhook answered ${res.status}`);
+      await sendAlert(logger, { name: 'redundancy-below-level', severity: 'critical', service, summary: `${service}: redundancy below level`, details: event, targets: { webhook } }, idempotencyKey());
+    },
+
+    /** An alert event (audit + log + webhook + Alertmanager), see ./alerts.ts. */
+    async raiseAlert(event: AlertEvent): Promise<void> {
+      await sendAlert(logger, event, idempotencyKey());
+    },
+
+    /** How a runbook run ended, or that it still runs: detection learns the end of runbooks started before a restart. */
+    async runbookOutcome(workflowId: string, runId: string): Promise<RunbookOutcomeReading> {
+      if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client to read runbooks with', 'NoClient');
+      const handle = deps.client.workflow.getHandle(workflowId, runId);
+      const desc = await handle.describe();
+      if (desc.status.name === 'RUNNING') return { status: 'running' };
+      try {
+        return { status: 'completed', result: ((await handle.result()) ?? {}) as Record<string, unknown> };
+      } catch (err) {
+        const cause = err instanceof WorkflowFailedError ? err.cause : err;
+        if (cause instanceof Failure) {
+          const details = cause.details?.[0];
+          return { status: 'failed', message: cause.message, ...(cause.type ? { type: cause.type } : {}), ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}) };
+        }
+        if (cause instanceof TerminatedFailure) return { status: 'failed', type: 'Terminated', message: cause.message };
+        if (cause instanceof CancelledFailure) return { status: 'failed', type: 'Cancelled', message: cause.message };
+        return { status: 'failed', type: desc.status.name, message: cause instanceof Error ? cause.message : String(cause) };
+      }
+    },
+
+    /** What `destination` holds that `primary` lacks, before a resync discards it (unknown for drivers that cannot tell). */
+    async inspectDivergence(service: ServiceConfig, destination: string, primary: string): Promise<Divergence | null> {
+      const r = replicatorOrFail(service, probeTimeout());
+      return r.divergence ? r.divergence(destination, primary) : null;
+    },
+
+    /** Saves everything `destination` holds into `dir` (on this worker's host) so lost writes can be recovered by hand. */
+    async keepDivergentCopy(service: ServiceConfig, destination: string, dir: string): Promise<{ file: string; bytes: number } | null> {
+      const r = replicatorOrFail(service, probeTimeout());
+      if (!r.snapshot) return null;
+      fs.mkdirSync(dir, { recursive: true });
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const file = path.resolve(dir, `${service.name}-${destination}-${stamp}.rdb`);
+      const { bytes } = await r.snapshot(destination, file, (b) => heartbeat({ bytes: b }));
+      logger.warn({ audit: true, service: service.name, destination, file, bytes }, 'divergent copy kept before resync');
+      return { file, bytes };
     },
 
     /** One structured audit record per runbook step, beside the workflow history. */

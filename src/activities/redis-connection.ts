@@ -49,6 +49,13 @@ export interface RedisReplicationInfo {
   linkUp?: boolean;
   connectedReplicas: number;
   runId: string;
+  /** The replication history this node is on, and the one before its last promotion (Redis PSYNC ids). */
+  replId: string;
+  replId2: string;
+  /** Offset up to which replId2 is accepted (its promotion point + 1); -1 when there is none. */
+  secondOffset: number;
+  /** A replica whose link is down: for how long (master_link_down_since_seconds), in ms. */
+  linkDownForMs?: number;
 }
 
 export async function replicationInfo(r: Redis): Promise<RedisReplicationInfo> {
@@ -56,13 +63,24 @@ export async function replicationInfo(r: Redis): Promise<RedisReplicationInfo> {
   const server = parseInfo(await r.info('server'));
   const role = info.role === 'slave' ? 'slave' : 'master';
   const offset = Number(role === 'slave' ? (info.slave_repl_offset ?? info.master_repl_offset) : info.master_repl_offset);
+  const linkUp = info.master_link_status === 'up';
+  const downFor = Number(info.master_link_down_since_seconds);
   return {
     role,
     offset: Number.isFinite(offset) ? offset : 0,
     ...(role === 'slave'
-      ? { masterHost: info.master_host, masterPort: Number(info.master_port), linkUp: info.master_link_status === 'up' }
+      ? {
+          masterHost: info.master_host,
+          masterPort: Number(info.master_port),
+          linkUp,
+          // -1 (never connected since start) says nothing about how long: leave it out.
+          ...(!linkUp && Number.isFinite(downFor) && downFor >= 0 ? { linkDownForMs: downFor * 1000 } : {}),
+        }
       : {}),
     connectedReplicas: Number(info.connected_slaves ?? 0),
     runId: server.run_id ?? '',
+    replId: info.master_replid ?? '',
+    replId2: info.master_replid2 ?? '',
+    secondOffset: Number(info.second_repl_offset ?? -1),
   };
 }

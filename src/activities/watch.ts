@@ -1,6 +1,7 @@
 import { Context, heartbeat, sleep } from '@temporalio/activity';
 import type { ServiceConfig } from '../domain/config';
-import { observe, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
+import { observe, observeSync, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
+import { syncStates, type ReplicationObservation } from '../domain/sync';
 import { emptyRanking, update as learn, type RankingState } from '../domain/ranking';
 import { runProbe } from './probes';
 
@@ -14,6 +15,10 @@ export interface WatchInput {
   maxDurationMs: number;
   /** Adaptive ranking learned so far; every probe updates it. */
   ranking?: RankingState;
+  /** The routed primary: backups are classified against it (in sync, catching up, diverged). */
+  primary?: string;
+  /** Lag bound for "in sync" (consistency_check.max_lag). */
+  maxLag?: number;
 }
 
 export interface WatchResult {
@@ -42,16 +47,31 @@ export async function watchDestinations(input: WatchInput): Promise<WatchResult>
     const events: HealthEvent[] = [];
     const next = { ...health };
     const now = Date.now();
+    const replication: Record<string, ReplicationObservation | undefined> = {};
     for (const [id, r] of results) {
       ranking = learn(ranking, { destination: id, kind: 'probe', up: r.up, latencyMs: r.latencyMs }, now);
-      const { health: h, event } = observe(id, next[id]!, r, input.thresholds);
+      const { health: h, event } = observe(id, next[id]!, { ...r, atMs: now }, input.thresholds);
       next[id] = h;
       if (event) events.push(event);
+      if (r.up) replication[id] = r.replication;
+    }
+    // Whether each backup is a copy of the primary: settling into another state is a change worth
+    // returning for (status and decisions read it), and a backup that answers but stopped copying is an event.
+    let syncChanged = false;
+    for (const [id, verdict] of Object.entries(syncStates(input.service, input.primary, replication, input.maxLag ?? 0))) {
+      const { health: h, event, settled } = observeSync(id, next[id]!, verdict, input.thresholds, health[id]!.status === 'up');
+      next[id] = h;
+      syncChanged ||= settled;
+      if (event) events.push(event);
+    }
+    if (input.primary && next[input.primary]?.sync !== undefined) {
+      const { sync: _s, syncReason: _r, syncPending: _p, ...rest } = next[input.primary]!;
+      next[input.primary] = rest; // the primary is not a backup
     }
     health = next;
     ticks++;
     heartbeat({ health, ranking });
-    if (events.length > 0) return { health, events, ranking, ticks, returned: 'change' };
+    if (events.length > 0 || syncChanged) return { health, events, ranking, ticks, returned: 'change' };
     if (Date.now() - started >= input.maxDurationMs) return { health, events, ranking, ticks, returned: 'max-duration' };
     await sleep(Math.max(0, input.intervalMs - (Date.now() - tickStart))); // throws when cancelled
   }

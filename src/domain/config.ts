@@ -339,6 +339,11 @@ const executionSchema = z.strictObject({
   approval_for_cross_region: z.boolean().default(false),
   /** How a target is chosen: proximity (zone, region, tier) or intelligent (learned score, proximity breaks ties). */
   target_selection: z.enum(['proximity', 'intelligent']).default('proximity'),
+  /**
+   * Emergency failover with no observation of the source: a replica whose link to it has been down
+   * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
+   */
+  max_link_down: durationSchema.default('30s'),
 });
 
 const recoverySchema = z.strictObject({
@@ -346,6 +351,18 @@ const recoverySchema = z.strictObject({
   gradual_recovery: z.boolean().default(true),
   validation_intervals: z.number().int().min(1).default(5),
   resync_timeout: durationSchema.default('5m'),
+  /**
+   * A backup that answers but does not replicate from the current primary (a returned old primary,
+   * a standby restarted empty) is re-attached as its replica at once, whatever automatic_recovery says.
+   */
+  resync_returning: z.boolean().default(true),
+  /** Before a resync discards data the primary lacks, keep an RDB snapshot of the node in this directory (on the worker's host). */
+  divergent_copy_dir: z.string().min(1).optional(),
+  /** A failed automatic resync or failback is tried again after this, doubling up to retry_backoff_max. */
+  retry_backoff: durationSchema.default('10s'),
+  retry_backoff_max: durationSchema.default('5m'),
+  /** Failed attempts in a row after which an alert event is raised (and retries go on). */
+  alert_after_attempts: z.number().int().min(1).default(3),
 });
 
 const redundancySchema = z.strictObject({
@@ -378,6 +395,16 @@ const qualitySchema = z.strictObject({
   max_latency: durationSchema.default('500ms'),
 });
 
+/** Where alert events go (approval needed, an automatic runbook failing, redundancy below level, a runbook held by the brakes). */
+const notificationsSchema = z.strictObject({
+  /** Receives a JSON POST per alert event. */
+  webhook: httpUrl.optional(),
+  /** Alertmanager base URLs (http://host:9093): events are posted to their v2 API and route like any alert. */
+  alertmanager: z.array(httpUrl).default([]),
+  /** How the commands printed in notices start (`failover` when installed as a binary). */
+  cli: z.string().min(1).max(200).default('npm run -s cli --'),
+});
+
 export const policySchema = z.strictObject({
   failover_detection: detectionSchema.prefault({}),
   failover_execution: executionSchema.prefault({}),
@@ -385,6 +412,7 @@ export const policySchema = z.strictObject({
   redundancy_management: redundancySchema.prefault({}),
   performance: performanceSchema.prefault({}),
   quality: qualitySchema.prefault({}),
+  notifications: notificationsSchema.prefault({}),
 });
 export type Policy = z.infer<typeof policySchema>;
 

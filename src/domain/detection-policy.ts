@@ -1,8 +1,13 @@
 import type { HealthEvent } from './health';
+import type { SyncVerdict } from './sync';
 
 export type Decision =
   | { action: 'failover'; from: string; reason: string }
-  | { action: 'recovery'; destination: string; reason: string }
+  /**
+   * Start a recovery runbook: `failback` moves traffic back after the resync; without it the
+   * destination is only resynced as a standby. `retryAtMs`: look again then (failback after the cooldown).
+   */
+  | { action: 'recovery'; destination: string; failback: boolean; reason: string; retryAtMs?: number }
   /** Active-active: recompute the weights (a member failed, or came back). */
   | { action: 'rebalance'; destination: string; reason: string }
   /** `retryAtMs`: the same event deserves another look then (e.g. a recovery held by the cooldown). */
@@ -21,6 +26,12 @@ export interface DecisionContext {
   failedOver: string[];
   /** Active-active: weights spread over several destinations; these carry traffic now. */
   activeActive?: { carrying: string[] };
+  /** Single writer: each backup against the primary (see syncStateOf). */
+  sync?: Record<string, SyncVerdict>;
+  /** recovery_management.resync_returning: re-attach a diverged backup at once. */
+  resyncReturning?: boolean;
+  /** A failed resync/failback of a destination is backed off until then (ms). */
+  repairNotBefore?: Record<string, number>;
 }
 
 /**
@@ -39,19 +50,45 @@ export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
     }
     return { action: 'failover', from: id, reason: `${id} ${event.kind}: ${event.reason}` };
   }
-  // recovered
-  if (!ctx.failedOver.includes(id)) return { action: 'none', reason: `${id} recovered: ${event.reason}` };
-  if (!ctx.automaticRecovery) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
-  const last = ctx.lastFailoverFrom[id];
-  if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
-    return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback`, retryAtMs: last + ctx.cooldownMs };
+  return decideReturning(event, ctx);
+}
+
+/**
+ * A backup answers again (`recovered`) or stopped copying the primary (`diverged`). Resync comes
+ * first and needs no cooldown: a standby that holds none of the data must not stay one. Failback
+ * (traffic back to a failed-over destination) is automatic_recovery's and waits for the cooldown.
+ */
+function decideReturning(event: HealthEvent, ctx: DecisionContext): Decision {
+  const id = event.destination;
+  if (id === ctx.primary) return { action: 'none', reason: `${id} ${event.kind}: ${event.reason}; it carries the traffic` };
+  const sync = ctx.sync?.[id];
+  const diverged = sync?.state === 'diverged';
+  const resync = diverged && ctx.resyncReturning === true;
+  const failback = ctx.failedOver.includes(id) && ctx.automaticRecovery;
+  const notBefore = ctx.repairNotBefore?.[id];
+  if ((resync || failback) && notBefore !== undefined && ctx.nowMs < notBefore) {
+    return { action: 'none', reason: `${id} ${event.kind}; its last resync/failback failed, next attempt in ${Math.ceil((notBefore - ctx.nowMs) / 1000)}s`, retryAtMs: notBefore };
   }
-  return { action: 'recovery', destination: id, reason: `${id} recovered: ${event.reason}` };
+  const why = `${id} ${event.kind}: ${diverged ? sync!.reason : event.reason}`;
+  if (failback) {
+    const last = ctx.lastFailoverFrom[id];
+    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+      const retryAtMs = last + ctx.cooldownMs;
+      if (resync) return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby now, fail back after the cooldown`, retryAtMs };
+      return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback`, retryAtMs };
+    }
+    return { action: 'recovery', destination: id, failback: true, reason: why };
+  }
+  if (resync) return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby of ${ctx.primary}` };
+  if (diverged) return { action: 'none', reason: `${why}; resync_returning is off: resync it by hand (start recovery <service> --destination ${id} --standby)` };
+  if (ctx.failedOver.includes(id)) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
+  return { action: 'none', reason: `${id} ${event.kind}: ${event.reason}` };
 }
 
 /** Active-active: a failing member's share is redistributed; a recovered one is slow-started back. */
 function decideActiveActive(event: HealthEvent, ctx: DecisionContext, carrying: string[]): Decision {
   const id = event.destination;
+  if (event.kind === 'diverged') return { action: 'none', reason: `${id} diverged (${event.reason}); active-active destinations are independent` };
   if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must rebalance` };
   if (event.kind === 'recovered') {
     if (carrying.includes(id)) return { action: 'none', reason: `${id} recovered and still carries traffic` };

@@ -3,6 +3,8 @@
  * thresholds, a health score over a sliding window, and the transitions detection acts on.
  * Pure, so the watch activity, the detection workflow and tests share one definition.
  */
+import type { ReplicationObservation, SyncState, SyncVerdict } from './sync';
+
 export type HealthStatus = 'up' | 'degraded' | 'down';
 
 export interface Observation {
@@ -12,6 +14,10 @@ export interface Observation {
   offset?: number;
   failure?: string;
   error?: string;
+  /** What the destination said of its replication. */
+  replication?: ReplicationObservation;
+  /** When the probe ran (ms since epoch). */
+  atMs?: number;
 }
 
 export interface DestinationHealth {
@@ -27,6 +33,15 @@ export interface DestinationHealth {
   lastOffset?: number;
   /** Alert evidence currently firing for this destination (fingerprints). */
   alerts: string[];
+  /** When a probe last passed (ms since epoch): the age of lastOffset and replication. */
+  lastUpAtMs?: number;
+  /** Its replication at the last passing probe. */
+  replication?: ReplicationObservation;
+  /** Whether it is a copy of the primary, settled over recovery_threshold probes (see observeSync). */
+  sync?: SyncState;
+  syncReason?: string;
+  /** A different verdict seen for `count` probes in a row, not settled yet. */
+  syncPending?: { state: SyncState; count: number };
 }
 
 export interface HealthThresholds {
@@ -40,7 +55,9 @@ export interface HealthThresholds {
 export type HealthEvent =
   | { destination: string; kind: 'down'; reason: string }
   | { destination: string; kind: 'degraded'; reason: string }
-  | { destination: string; kind: 'recovered'; reason: string };
+  | { destination: string; kind: 'recovered'; reason: string }
+  /** An answering backup is no longer a copy of the primary (not replicating from it). */
+  | { destination: string; kind: 'diverged'; reason: string };
 
 export function initialHealth(): DestinationHealth {
   return { status: 'up', consecutiveFailures: 0, consecutiveSuccesses: 0, window: [], score: 1, alerts: [] };
@@ -68,6 +85,8 @@ export function observe(
     score: scoreOf(window),
     lastLatencyMs: Math.round(obs.latencyMs),
     ...(obs.up && obs.offset !== undefined ? { lastOffset: obs.offset } : {}),
+    ...(obs.up && obs.atMs !== undefined ? { lastUpAtMs: obs.atMs } : {}),
+    ...(obs.up && obs.replication ? { replication: obs.replication } : {}),
     ...(obs.up ? { lastError: undefined } : { lastError: `${obs.failure ?? 'error'}: ${obs.error ?? 'probe failed'}` }),
   };
   if (health.lastError === undefined) delete health.lastError;
@@ -103,4 +122,28 @@ export function applyAlert(
   }
   // Resolution is evidence of recovery, but probes must still confirm it (recovery_threshold).
   return { health: { ...prev, alerts: prev.alerts.filter((f) => f !== alert.fingerprint) } };
+}
+
+/**
+ * Folds one sync verdict (see syncStateOf) into a destination's health: a new verdict settles after
+ * recovery_threshold probes in a row, so the instant between a promote and a demote is not acted
+ * on. `settled` says the settled state changed (worth reporting); settling into `diverged` while
+ * the destination was already answering before this probe is an event: it needs a resync. (One
+ * coming back is looked at by its `recovered` event.)
+ */
+export function observeSync(
+  id: string,
+  prev: DestinationHealth,
+  verdict: SyncVerdict,
+  t: Pick<HealthThresholds, 'recoveryThreshold'>,
+  wasUp: boolean,
+): { health: DestinationHealth; event?: HealthEvent; settled: boolean } {
+  if (verdict.state === 'unknown') return { health: prev, settled: false };
+  const { syncPending: _, ...rest } = prev;
+  if (verdict.state === prev.sync) return { health: { ...rest, syncReason: verdict.reason }, settled: false };
+  const count = prev.syncPending?.state === verdict.state ? prev.syncPending.count + 1 : 1;
+  if (count < t.recoveryThreshold) return { health: { ...prev, syncPending: { state: verdict.state, count } }, settled: false };
+  const health: DestinationHealth = { ...rest, sync: verdict.state, syncReason: verdict.reason };
+  if (verdict.state === 'diverged' && wasUp) return { health, event: { destination: id, kind: 'diverged', reason: verdict.reason }, settled: true };
+  return { health, settled: true };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { detectionStateSchema } from './detection-state';
 import { durationSchema, durationToMs } from './duration';
 
 const name = z.string().min(1, 'expected a non-empty name');
@@ -19,6 +20,13 @@ export const failoverInputSchema = z.strictObject({
   prefer: z.array(name).max(100).optional(),
   /** Replication offsets detection last saw per destination: the RPO estimate when the source is down. */
   lastSeenOffsets: z.record(z.string(), z.number().int().min(0)).optional(),
+  /** When detection last saw each destination answer (ms since epoch): the age of lastSeenOffsets. */
+  lastSeenAt: z.record(z.string(), z.number().int().min(0)).optional(),
+  /** Promote a target known not to hold all of the source's data; the estimated loss is recorded. */
+  acceptDataLoss: z.boolean().optional(),
+}).refine((r) => !(r.planned && r.acceptDataLoss), {
+  message: 'a planned switchover loses nothing: drop "acceptDataLoss" or "planned"',
+  path: ['acceptDataLoss'],
 });
 export type FailoverInput = z.input<typeof failoverInputSchema>;
 export type FailoverRequest = z.output<typeof failoverInputSchema>;
@@ -26,7 +34,18 @@ export type FailoverRequest = z.output<typeof failoverInputSchema>;
 export const detectionInputSchema = z.strictObject({
   service: name,
   /** State carried over continue-as-new; never typed by a person. */
-  carried: z.unknown().optional(),
+  carried: detectionStateSchema.optional(),
+});
+export type DetectionInput = z.input<typeof detectionInputSchema>;
+
+export const redundancyInputSchema = z.strictObject({
+  service: name,
+  /** Verdict changes carried over continue-as-new. */
+  carried: z
+    .object({
+      events: z.array(z.looseObject({ at: z.string(), to: z.string(), reasons: z.array(z.string()) })).max(100),
+    })
+    .optional(),
 });
 
 export const consistencyInputSchema = z.strictObject({

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { Policy, ServiceConfig } from './config';
 import { decide } from './detection-policy';
 import { apportion, distribute, type Distribution } from './distribution';
-import { durationSchema, requireMs } from './duration';
+import { durationSchema, durationToMs, requireMs } from './duration';
+import { checkFailoverTarget, type ReplicationObservation, type TargetCheck } from './sync';
 import { initialHealth, observe, type DestinationHealth, type HealthEvent, type HealthStatus, type HealthThresholds } from './health';
 import { defaultRankingParams, emptyRanking, latencyThreshold, rankBackups, update, type RankingParams, type RankingState } from './ranking';
 import { assessRedundancy, type RedundancyAssessment, type RedundancyVerdict } from './redundancy';
@@ -213,7 +214,8 @@ export function simulate(input: SimulationInput): SimulationResult {
       failedOver,
     });
     if (decision.action === 'none') return record({ action: 'none', destination: event.destination, why: decision.reason });
-    if (decision.action === 'recovery') {
+    // The scenario has no replication: a resync-only recovery cannot arise here.
+    if (decision.action === 'recovery' && decision.failback) {
       const dest = service.destinations.find((d) => d.id === decision.destination)!;
       apply(allTo(routing, dest.id, dest.weight || 100));
       failedOver = failedOver.filter((id) => id !== dest.id);
@@ -395,6 +397,7 @@ export function formatSimulation(r: SimulationResult): string {
 export interface ProbeReading {
   up: boolean;
   latencyMs?: number;
+  replication?: ReplicationObservation;
 }
 
 export interface PlanDestination {
@@ -516,6 +519,11 @@ export function planFailover(input: DryRunInput): DryRunPlan {
     return finish('blocked', routing.weights, {});
   }
   const sourceDest = service.destinations.find((d) => d.id === source)!;
+  const checkTarget = (from: string, id: string): TargetCheck =>
+    checkFailoverTarget({
+      service, source: from, target: id, sourceUp: up.has(from), maxLag: exec.consistency_check.max_lag, maxLinkDownMs: durationToMs(exec.max_link_down) ?? 30_000, nowMs: Date.now(),
+      ...(input.probes[id]?.replication ? { targetObs: input.probes[id]!.replication } : {}),
+    });
   let target: string | undefined;
   let approval = false;
   if (input.to !== undefined) {
@@ -538,13 +546,24 @@ export function planFailover(input: DryRunInput): DryRunPlan {
       exec.target_selection === 'intelligent' && input.ranking
         ? rankBackups(service, source, input.ranking.state, input.ranking.now, { down: skip, ...(input.ranking.params ? { params: input.ranking.params } : {}) }).map((c) => c.id)
         : undefined;
-    const choice = chooseTarget(failoverTargets(service, source, { unavailable: skip, trigger, rules, ...(order ? { order } : {}) }));
+    const candidates = failoverTargets(service, source, { unavailable: skip, trigger, rules, ...(order ? { order } : {}) });
+    // Backups that are not a copy of the source come after every one that is (the runbook does the same).
+    const safe = candidates.filter((c) => !singleWriter || checkTarget(source, c.id).safe);
+    const choice = chooseTarget(safe).target ? chooseTarget(safe) : chooseTarget(candidates);
     reasons.push(...choice.reasons);
     if (!choice.target) return finish(choice.reasons[0]?.startsWith('no healthy') ? 'no-target' : 'blocked', routing.weights, { source });
     target = choice.target.id;
     approval = choice.target.approvalRequired;
   }
 
+  // Single writer: a target must be a copy of the source, as the runbook checks it.
+  if (singleWriter) {
+    const check = checkTarget(source, target);
+    if (!check.safe) {
+      reasons.push(`${check.reasons.join('; ')}: not promoted without --accept-data-loss (an automatic failover waits for approval)`);
+      return finish('blocked', routing.weights, { source, target });
+    }
+  }
   const targetDest = service.destinations.find((d) => d.id === target)!;
   const full = targetDest.weight || 100;
   const after = allTo(routing, target, full);

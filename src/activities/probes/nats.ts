@@ -148,12 +148,16 @@ export async function probeNats(config: NatsProbeConfig, timeoutMs: number): Pro
         throw err;
       }
       const replica = state.kind === 'mirror' || state.kind === 'sources';
+      const lag = replica ? Math.max(0, ...state.upstreams.map((u) => u.lag)) : undefined;
       return {
         up: true,
         latencyMs,
         role: replica ? ('replica' as const) : ('primary' as const),
         offset: state.lastSeq,
-        ...(replica ? { lag: Math.max(0, ...state.upstreams.map((u) => u.lag)), advancing: state.advancing ?? false } : {}),
+        ...(replica ? { lag, advancing: state.advancing ?? false } : {}),
+        replication: replica
+          ? { role: 'replica' as const, offset: state.lastSeq, linkUp: state.advancing ?? false, ...(lag !== undefined ? { lag } : {}) }
+          : { role: 'primary' as const, offset: state.lastSeq },
       };
     });
   } catch (err) {

@@ -15,6 +15,13 @@ export async function probeRedis(endpoint: RedisEndpoint, timeoutMs: number): Pr
         role: repl.role === 'master' ? ('primary' as const) : ('replica' as const),
         offset: repl.offset,
         connectedReplicas: repl.connectedReplicas,
+        replication: {
+          role: repl.role === 'master' ? ('primary' as const) : ('replica' as const),
+          offset: repl.offset,
+          ...(repl.role === 'slave'
+            ? { upstream: `${repl.masterHost}:${repl.masterPort}`, linkUp: repl.linkUp === true, ...(repl.linkDownForMs !== undefined ? { linkDownForMs: repl.linkDownForMs } : {}) }
+            : {}),
+        },
       };
     });
   } catch (err) {

@@ -1,3 +1,5 @@
+import type { ReplicationObservation } from '../../domain/sync';
+
 /** One measurement of one destination. */
 export interface ProbeResult {
   up: boolean;
@@ -18,6 +20,8 @@ export interface ProbeResult {
   queueDepth?: number;
   /** Consumers attached to the probed queue (RabbitMQ). */
   consumers?: number;
+  /** What the destination says of its own replication (role, upstream, link): whether it is a copy of the primary. */
+  replication?: ReplicationObservation;
 }
 
 export function classifyError(err: unknown): { error: string; failure: NonNullable<ProbeResult['failure']> } {

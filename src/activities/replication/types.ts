@@ -8,6 +8,17 @@ export interface LagReading {
   detail?: string;
 }
 
+/** What a destination holds that the primary does not, measured before a resync discards it. */
+export interface Divergence {
+  /** The destination's replication offset and number of keys/messages. */
+  offset: number;
+  items: number;
+  primaryOffset: number;
+  /** Replication units the destination holds beyond the primary's history; null = unrelated histories, all of it may be unique. */
+  tail: number | null;
+  detail: string;
+}
+
 /** Lag, fence, promote, resync for one replication technology. All calls are idempotent. */
 export interface Replicator {
   lag(source: string, target: string): Promise<LagReading>;
@@ -17,4 +28,8 @@ export interface Replicator {
   promote(dest: string): Promise<{ detail: string }>;
   /** Make `dest` follow `primary` (resync), then let its clients go (they now get read-only errors). */
   follow(dest: string, primary: string): Promise<{ detail: string }>;
+  /** What `dest` holds that `primary` lacks (drivers that can tell). */
+  divergence?(dest: string, primary: string): Promise<Divergence>;
+  /** Saves everything `dest` holds to `file` on this host (drivers that can). */
+  snapshot?(dest: string, file: string, progress: (bytes: number) => void): Promise<{ bytes: number }>;
 }
