@@ -18,10 +18,12 @@ export interface FailoverWorkerOptions {
   logger: Logger;
   /** Lets activities read other runbooks (rollback by workflow id). */
   client?: Client;
+  /** Workflow code bundled already (see bundleWorkflowCode); bundled from source at creation otherwise. */
+  workflowBundle?: { code: string };
 }
 
 /** The workflows' entry: TypeScript source under tsx/vitest, compiled JS under dist/. */
-function workflowsEntry(): string {
+export function workflowsEntry(): string {
   const ts = path.join(__dirname, 'workflows', 'index.ts');
   return fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'index.js');
 }
@@ -32,7 +34,7 @@ export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worke
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    workflowsPath: workflowsEntry(),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
     activities: createActivities({ config: opts.config, logger: opts.logger, ...(opts.client ? { client: opts.client } : {}) }),
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,

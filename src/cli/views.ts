@@ -88,18 +88,26 @@ function detectionLines(r: StatusReport): string[] {
   if (!r.detection) return ['detection  not running'];
   const h = r.detection.health;
   const lines = [`detection  running${h.watching ? ', watching' : ''}${h.primary ? `; traffic on ${h.primary}` : ''} (${r.detection.workflowId})`];
+  // A backup that answers is a usable one only when it is a copy of the primary.
+  const syncOf = (id: string) => (id === h.primary ? 'primary' : (h.sync?.[id]?.state ?? '-'));
   const rows = Object.entries(h.health).map(([id, d]) => [
     id,
     d.status,
+    syncOf(id),
     String(d.score),
     d.lastLatencyMs !== undefined ? fmtDuration(d.lastLatencyMs) : '-',
     String(d.consecutiveFailures),
     d.alerts.length > 0 ? d.alerts.join(',') : '-',
-    d.lastError ?? '',
+    d.lastError ?? (h.sync?.[id] && h.sync[id].state !== 'in-sync' ? h.sync[id].reason : ''),
   ]);
-  lines.push(...table(['DESTINATION', 'HEALTH', 'SCORE', 'LATENCY', 'FAILS', 'ALERTS', 'LAST ERROR'], rows, '  '));
+  lines.push(...table(['DESTINATION', 'HEALTH', 'SYNC', 'SCORE', 'LATENCY', 'FAILS', 'ALERTS', 'NOTE'], rows, '  '));
+  for (const [id, r] of Object.entries(h.retries ?? {})) {
+    lines.push(`  retry    ${r.kind} of ${id}: ${r.attempts} failed (${r.lastError ?? 'no detail'}); next attempt ${fmtTime(new Date(r.nextAtMs).toISOString())}`);
+  }
   const last = h.decisions[h.decisions.length - 1];
-  if (last) lines.push(`  last decision ${fmtTime(last.at)}: ${last.event.destination} ${last.event.kind} → ${last.decision.action}${last.runbook ? ` (${last.runbook})` : ''}`);
+  if (last) {
+    lines.push(`  last decision ${fmtTime(last.at)}: ${last.event.destination} ${last.event.kind} → ${last.decision.action}${last.runbook ? ` (${last.runbook}${last.outcome ? `: ${last.outcome}` : ''})` : ''}`);
+  }
   return lines;
 }
 

@@ -5,14 +5,18 @@ export interface LocalRedis extends LocalProcess {
   port: number;
 }
 
-/** A throwaway redis-server on 127.0.0.1 (no persistence), optionally a replica of another. */
-export async function startRedis(opts: { port: number; dir: string; replicaOfPort?: number; name?: string }): Promise<LocalRedis> {
+/**
+ * A throwaway redis-server on 127.0.0.1, optionally a replica of another. No persistence, unless
+ * `appendonly`: then every write is fsynced to an AOF under `dir` named after `name`, so a restart
+ * under the same name comes back with everything it acknowledged.
+ */
+export async function startRedis(opts: { port: number; dir: string; replicaOfPort?: number; name?: string; appendonly?: boolean }): Promise<LocalRedis> {
   const name = opts.name ?? `redis-${opts.port}`;
   const args = [
     '--port', String(opts.port),
     '--bind', '127.0.0.1',
     '--save', '',
-    '--appendonly', 'no',
+    ...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always', '--appenddirname', `${name}-aof`] : ['--appendonly', 'no']),
     '--dir', opts.dir,
     '--dbfilename', `${name}.rdb`,
     // Initial sync without a disk round trip and without waiting for more replicas.

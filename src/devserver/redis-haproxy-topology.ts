@@ -19,6 +19,8 @@ export async function startRedisHaproxyTopology(
   dir: string,
   /** Starting HAProxy weights (active-active); default: all on the first destination. */
   initialWeights?: Record<string, number>,
+  /** Destinations whose redis-server keeps an fsynced AOF (comes back with its data after a restart under the same name). */
+  appendonly: readonly string[] = [],
 ): Promise<LocalTopology> {
   const router = service.router;
   if (router.type !== 'haproxy' || !router.address) throw new Error(`${service.name}: local topology needs a haproxy router on a TCP address`);
@@ -30,12 +32,12 @@ export async function startRedisHaproxyTopology(
   const started: { stop(): Promise<void> }[] = [];
   try {
     const primaryPort = primary.probe.type === 'redis' ? primary.probe.port : redisEndpointOf(primary).port;
-    redis[primary.id] = await startRedis({ port: primaryPort, dir, name: primary.id });
+    redis[primary.id] = await startRedis({ port: primaryPort, dir, name: primary.id, appendonly: appendonly.includes(primary.id) });
     started.push(redis[primary.id]!);
     for (const d of replicas) {
       const port = d.replication.type === 'redis' ? redisEndpointOf(d).port : d.probe.type === 'redis' ? d.probe.port : undefined;
       if (!port) throw new Error(`${service.name}: destination ${d.id} has no redis port`);
-      redis[d.id] = await startRedis({ port, dir, name: d.id, ...(d.replication.type === 'redis' ? { replicaOfPort: primaryPort } : {}) });
+      redis[d.id] = await startRedis({ port, dir, name: d.id, appendonly: appendonly.includes(d.id), ...(d.replication.type === 'redis' ? { replicaOfPort: primaryPort } : {}) });
       started.push(redis[d.id]!);
     }
     const haproxy = await startHaproxy({

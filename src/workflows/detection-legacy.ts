@@ -1,7 +1,6 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
-import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
-import { decide, type Decision } from '../domain/detection-policy';
+import { alertEvidenceSchema, type Alert } from '../domain/alerts';
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
 import { primaryOf } from '../domain/routing';
@@ -12,37 +11,7 @@ import { labelRunbook } from './labels';
 import { emptyRanking, rankBackups, update as learn, type RankingState } from '../domain/ranking';
 import type { ServiceConfig } from '../domain/config';
 
-export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
-export const healthQuery = wf.defineQuery<DetectionStatus>('health');
-
-export interface DecisionRecord {
-  at: string;
-  event: HealthEvent;
-  decision: Decision;
-  runbook?: string;
-}
-
-/** What survives continue-as-new. */
-export interface DetectionState {
-  health: Record<string, DestinationHealth>;
-  lastFailoverFrom: Record<string, number>;
-  failedOver: string[];
-  decisions: DecisionRecord[];
-  /** Fingerprint+status of alerts already applied (bounded), to drop duplicate deliveries. */
-  seenAlerts: string[];
-  /** Adaptive ranking learned from every probe and failover outcome; survives restarts as workflow state. */
-  ranking?: RankingState;
-  /** Events to look at again later: a recovery held by the cooldown, a runbook refused because another held the service. */
-  revisit?: { at: number; event: HealthEvent }[];
-}
-
-export interface DetectionStatus extends DetectionState {
-  service: string;
-  primary?: string;
-  watching: boolean;
-}
-
-export type DetectionInput = { service: string; carried?: DetectionState };
+import { alertSignal, healthQuery, type DetectionInput, type DetectionState, type DetectionStatus, type DecisionRecord } from './detection';
 
 const KEEP_DECISIONS = 20;
 const KEEP_ALERTS = 200;
@@ -115,7 +84,8 @@ class Detector {
   }
 
   record(event: HealthEvent, decision: Decision, runbook?: string): void {
-    this.state.decisions = [...this.state.decisions, { at: new Date().toISOString(), event, decision, ...(runbook ? { runbook } : {}) }].slice(-KEEP_DECISIONS);
+    const rec = { at: new Date().toISOString(), event, decision, ...(runbook ? { runbook } : {}) } as DecisionRecord;
+    this.state.decisions = [...this.state.decisions, rec].slice(-KEEP_DECISIONS);
   }
 
   status(): DetectionStatus {
@@ -124,10 +94,11 @@ class Detector {
 }
 
 /**
- * One per service, long-running: keeps destination health from the `watch` activity and `alert`
- * signals, and starts failover / recovery runbooks when thresholds are crossed.
+ * Detection as it ran before the `detection-v2` patch (resync of returned backups, runbook outcomes,
+ * brakes, live config). Kept only so that histories of runs started before it replay; new runs
+ * take the v2 path in ./detection.ts.
  */
-export async function detection(input: DetectionInput): Promise<void> {
+export async function legacyDetection(input: DetectionInput): Promise<void> {
   const parsed = detectionInputSchema.safeParse(input ?? {}, { reportInput: true });
   if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid detection input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
   const { service: serviceName } = parsed.data;
@@ -152,7 +123,7 @@ export async function detection(input: DetectionInput): Promise<void> {
   const { service, policy }: ServiceSnapshot = await setup.loadService(serviceName);
   const det = policy.failover_detection;
 
-  detector = new Detector(service.name, service.destinations.map((d) => d.id), input.carried);
+  detector = new Detector(service.name, service.destinations.map((d) => d.id), input.carried as DetectionState | undefined);
   for (const alert of early.splice(0)) detector.offerAlert(alert);
   labelRunbook('detection', service.name, 'detection');
   wf.setCurrentDetails(`### detection · ${service.name}\n\nwatching ${service.destinations.length} destinations every ${det.detection_interval}`);
@@ -237,7 +208,7 @@ export async function detection(input: DetectionInput): Promise<void> {
 
     if (wf.workflowInfo().continueAsNewSuggested || wf.workflowInfo().historyLength > 2000) {
       await wf.condition(wf.allHandlersFinished);
-      await wf.continueAsNew<typeof detection>({ service: service.name, carried: detector.state });
+      await wf.continueAsNew<typeof legacyDetection>({ service: service.name, carried: detector.state });
     }
   }
 }
@@ -294,4 +265,70 @@ async function act_on(decision: Decision, serviceConfig: ServiceConfig, detector
 
 function lastSeenOffsets(health: Record<string, DestinationHealth>): Record<string, number> {
   return Object.fromEntries(Object.entries(health).flatMap(([id, h]) => (h.lastOffset !== undefined ? [[id, h.lastOffset]] : [])));
+}
+
+// The decision rules as they were before the patch (frozen with the rest of this file).
+type Decision =
+  | { action: 'failover'; from: string; reason: string }
+  | { action: 'recovery'; destination: string; reason: string }
+  /** Active-active: recompute the weights (a member failed, or came back). */
+  | { action: 'rebalance'; destination: string; reason: string }
+  /** `retryAtMs`: the same event deserves another look then (e.g. a recovery held by the cooldown). */
+  | { action: 'none'; reason: string; retryAtMs?: number };
+
+interface LegacyContext {
+  /** Destination carrying traffic now (active-passive primary). */
+  primary: string | undefined;
+  nowMs: number;
+  cooldownMs: number;
+  /** When a failover away from each destination last started. */
+  lastFailoverFrom: Record<string, number>;
+  automaticFailover: boolean;
+  automaticRecovery: boolean;
+  /** Destinations traffic was moved away from and that have not been recovered since. */
+  failedOver: string[];
+  /** Active-active: weights spread over several destinations; these carry traffic now. */
+  activeActive?: { carrying: string[] };
+}
+
+/**
+ * What detection does about one health transition. Anti-flap: a cooldown per source destination
+ * after a failover away from it; it never suppresses a *different* destination's failure.
+ */
+function decide(event: HealthEvent, ctx: LegacyContext): Decision {
+  const { destination: id } = event;
+  if (ctx.activeActive) return decideActiveActive(event, ctx, ctx.activeActive.carrying);
+  if (event.kind === 'down' || event.kind === 'degraded') {
+    if (id !== ctx.primary) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
+    if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must act` };
+    const last = ctx.lastFailoverFrom[id];
+    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+      return { action: 'none', reason: `${id} ${event.kind} again ${Math.round((ctx.nowMs - last) / 1000)}s after a failover away from it; cooldown ${Math.round(ctx.cooldownMs / 1000)}s holds` };
+    }
+    return { action: 'failover', from: id, reason: `${id} ${event.kind}: ${event.reason}` };
+  }
+  // recovered
+  if (!ctx.failedOver.includes(id)) return { action: 'none', reason: `${id} recovered: ${event.reason}` };
+  if (!ctx.automaticRecovery) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
+  const last = ctx.lastFailoverFrom[id];
+  if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+    return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback`, retryAtMs: last + ctx.cooldownMs };
+  }
+  return { action: 'recovery', destination: id, reason: `${id} recovered: ${event.reason}` };
+}
+
+/** Active-active: a failing member's share is redistributed; a recovered one is slow-started back. */
+function decideActiveActive(event: HealthEvent, ctx: LegacyContext, carrying: string[]): Decision {
+  const id = event.destination;
+  if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must rebalance` };
+  if (event.kind === 'recovered') {
+    if (carrying.includes(id)) return { action: 'none', reason: `${id} recovered and still carries traffic` };
+    const last = ctx.lastFailoverFrom[id];
+    if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
+      return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before slow start`, retryAtMs: last + ctx.cooldownMs };
+    }
+    return { action: 'rebalance', destination: id, reason: `${id} recovered: ${event.reason}; slow start back` };
+  }
+  if (!carrying.includes(id)) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic` };
+  return { action: 'rebalance', destination: id, reason: `${id} ${event.kind}: ${event.reason}; its share moves to the rest` };
 }

@@ -8,6 +8,8 @@ import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-f
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
 import { isSingleWriter, readRoutingAndProbe } from './switching';
+import { requireMs } from '../domain/duration';
+import { checkFailoverTarget, type ReplicationObservation, type TargetCheck } from '../domain/sync';
 
 export interface FailoverResult {
   service: string;
@@ -21,7 +23,15 @@ export interface FailoverResult {
   /** Trigger (runbook start) to traffic moved, in ms. */
   rtoMs: number;
   /** What the switch may have lost, in the replication driver's units; null when it could not be measured. */
-  rpo: { lag: number | null; note: string };
+  rpo: {
+    lag: number | null;
+    note: string;
+    /** The observations the estimate and the target choice rest on. */
+    source?: { offset: number; atMs: number };
+    target?: ReplicationObservation;
+    /** A target known not to hold all of the source's data was promoted: who accepted it. */
+    acceptedLoss?: { by: string; estimate: number | null };
+  };
   approval?: RunbookStatus['controls']['approval'];
   steps: StepRecord[];
 }
@@ -59,7 +69,17 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   }
   // Same zone, other zone, other region; the region rules decide what may be entered and how.
   const options = failoverTargets(service, source, { unavailable: down, trigger: request.trigger === 'manual' ? 'manual' : 'automatic', rules: tierRulesOf(exec), ...(request.prefer ? { order: request.prefer } : {}) });
-  const chosen = request.to !== undefined ? options.find((o) => o.id === request.to) : chooseTarget(options).target;
+  // Single writer: a target must be a copy of the source (a returned old primary, an empty restart, a replica whose link broke long ago is not).
+  const sourceLastSeen = request.lastSeenOffsets?.[source] !== undefined ? { offset: request.lastSeenOffsets[source]!, atMs: request.lastSeenAt?.[source] ?? wf.workflowInfo().startTime.getTime() } : undefined;
+  const syncChecked = isSingleWriter(ctx) && wf.patched('failover-target-sync');
+  const checkTarget = (id: string): TargetCheck =>
+    checkFailoverTarget({
+      service, source, target: id, sourceUp, maxLag: exec.consistency_check.max_lag, maxLinkDownMs: requireMs(exec.max_link_down), nowMs: Date.now(),
+      ...(probes[id]?.replication ? { targetObs: probes[id]!.replication } : {}),
+      ...(sourceLastSeen ? { sourceLastSeen } : {}),
+    });
+  let chosen = request.to !== undefined ? options.find((o) => o.id === request.to) : chooseTarget(options).target;
+  if (syncChecked && request.to === undefined) chosen = chooseTarget(options.filter((o) => checkTarget(o.id).safe)).target ?? chosen;
   const target = request.to ?? chosen?.id;
   if (!target) refuse(`no destination may take the traffic of ${source}: ${chooseTarget(options).reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
   if (chosen && !chosen.allowed) refuse(`target ${target} refused: ${chosen.reasons.join('; ')}`, 'Blocked');
@@ -74,6 +94,23 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   if (unsafe) refuse(unsafe, 'UnsafeRouting');
   await log.note('plan', 'ok', `${source} → ${target}${status.emergency ? ' (emergency: source down, no gradual steps)' : ''}${request.planned ? ' (planned)' : ''}${singleWriter ? ' (single writer)' : ''}`);
   wf.upsertMemo({ source, target });
+  const targetCheck = syncChecked ? checkTarget(target) : undefined;
+  let acceptedLoss: FailoverResult['rpo']['acceptedLoss'];
+  if (targetCheck) {
+    const loss = targetCheck.estimatedLoss;
+    await log.note('target check', targetCheck.safe ? 'ok' : 'failed', targetCheck.reasons.join('; '), { estimatedLoss: loss, maxLag: exec.consistency_check.max_lag });
+    if (!targetCheck.safe && request.acceptDataLoss) {
+      acceptedLoss = { by: request.actor ?? 'operator', estimate: loss };
+      await log.note('accept data loss', 'ok', `promoting ${target} anyway, accepted by ${acceptedLoss.by}: estimated loss ${loss ?? 'unknown'}`, { estimatedLoss: loss });
+    } else if (!targetCheck.safe && request.trigger === 'manual') {
+      refuse(
+        `target ${target} does not hold all of ${source}'s data: ${targetCheck.reasons.join('; ')}; promoting it would lose ${loss === null ? 'an unknown amount of' : `an estimated ${loss} bytes of`} acknowledged writes. ` +
+          'To promote it anyway, start again with --accept-data-loss (input "acceptDataLoss": true); nothing was changed',
+        'TargetUnsynced',
+      );
+    }
+  }
+  const observed = { ...(sourceLastSeen ? { source: sourceLastSeen } : {}), ...(probes[target]?.replication ? { target: probes[target]!.replication } : {}) };
 
   const startedAtMs = wf.workflowInfo().startTime.getTime();
   const finish = (outcome: FailoverResult['outcome'], after: Routing, switchedAt: number, rpo: FailoverResult['rpo']): FailoverResult => ({
@@ -86,7 +123,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
     routingBefore: before,
     routingAfter: after,
     rtoMs: switchedAt - startedAtMs,
-    rpo,
+    rpo: { ...rpo, ...(targetCheck ? observed : {}), ...(acceptedLoss ? { acceptedLoss } : {}) },
     ...(status.controls.approval ? { approval: status.controls.approval } : {}),
     steps: log.steps,
   });
@@ -104,9 +141,17 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
         acceptLag = verdict.lag;
       }
     }
+    // Detection-started: an unsafe target waits for a person, and silence never promotes it.
+    const unsafeTarget = targetCheck && !targetCheck.safe && !acceptedLoss;
+    if (unsafeTarget) {
+      const loss = targetCheck.estimatedLoss;
+      approvalReasons.push(`${targetCheck.reasons.join('; ')}; promoting ${target} would lose ${loss === null ? 'an unknown amount of' : `an estimated ${loss} bytes of`} acknowledged writes`);
+      acceptLag = loss ?? 0;
+    }
     if (approvalReasons.length > 0) {
       status.phase = 'awaiting-approval';
-      await log.run('approval', () => ctx.controls.awaitApproval(approvalReasons.join('; '), exec.approval.timeout, exec.approval.default_action), (a) => ({
+      const onTimeout = unsafeTarget ? 'abort' : exec.approval.default_action;
+      await log.run('approval', () => ctx.controls.awaitApproval(approvalReasons.join('; '), exec.approval.timeout, onTimeout), (a) => ({
         detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${approvalReasons.join('; ')})`,
       }));
     }
@@ -115,7 +160,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       source, target, sourceUp, before: before, targetWeight,
       steps: !sourceUp || !exec.gradual_failover.enabled ? [100] : exec.gradual_failover.steps,
       ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
-      ...(acceptLag !== undefined ? { acceptLag } : {}),
+      ...(acceptLag !== undefined ? { acceptLag } : acceptedLoss ? { acceptLag: acceptedLoss.estimate ?? 0 } : {}),
       ...(request.lastSeenOffsets?.[source] !== undefined ? { sourceLastSeen: request.lastSeenOffsets[source] } : {}),
       rolledBack: (after, switchedAt, rpo) => finish('rolled-back', after, switchedAt, rpo),
     });

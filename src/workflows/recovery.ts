@@ -1,3 +1,4 @@
+import * as wf from '@temporalio/workflow';
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
 import { recoveryInputSchema, type RecoveryInput } from '../domain/runbook-input';
@@ -87,6 +88,7 @@ export async function restoreDestination(ctx: RunbookContext, status: RunbookSta
   await ctx.controls.checkpoint();
 
   if (isSingleWriter(ctx)) {
+    if (wf.patched('resync-divergence')) await recordDivergence(ctx, o.destination, o.primary);
     await log.run('resync', () => ctx.act.follow(service, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
     const verdict = await lagGate(ctx, { step: 'lag gate', tag: 'resync', source: o.primary, target: o.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout });
     if (!verdict.ok) refuse(`${o.destination} did not catch up with ${o.primary}: ${verdict.verdict}`, 'ResyncFailed');
@@ -107,4 +109,27 @@ export async function restoreDestination(ctx: RunbookContext, status: RunbookSta
   status.phase = 'done';
   await log.note('done', 'ok', `traffic back on ${o.destination}`);
   return { outcome: 'failed-back', after: moved.after };
+}
+
+/**
+ * A resync discards whatever the destination holds that the primary lacks (writes a returned old
+ * primary acknowledged after its replica lost it): record how much, and keep a copy when
+ * `divergent_copy_dir` is set, so an operator can recover them by hand.
+ */
+async function recordDivergence(ctx: RunbookContext, destination: string, primary: string): Promise<void> {
+  const { service, policy, log } = ctx;
+  const div = await log.run('divergence', () => ctx.act.inspectDivergence(service, destination, primary), (d) =>
+    d
+      ? { detail: d.detail, numbers: { offset: d.offset, items: d.items, primaryOffset: d.primaryOffset, tail: d.tail } }
+      : { detail: 'the replication driver cannot tell what the resync discards' },
+  );
+  const dir = policy.recovery_management.divergent_copy_dir;
+  if (!div || div.items === 0 || div.tail === 0) return;
+  if (!dir) {
+    await log.note('keep divergent copy', 'skipped', `recovery_management.divergent_copy_dir is not set: what only ${destination} held is discarded`);
+    return;
+  }
+  await log.run('keep divergent copy', () => ctx.waiting.keepDivergentCopy(service, destination, dir), (c) =>
+    c ? { detail: `${c.bytes} bytes of ${destination} saved to ${c.file}`, numbers: { bytes: c.bytes, file: c.file } } : { detail: 'the replication driver cannot save a copy' },
+  );
 }

@@ -2,8 +2,9 @@ import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
 import { distribute } from '../domain/distribution';
 import { assessRedundancy, type RedundancyAssessment, type RedundancyVerdict } from '../domain/redundancy';
-import { sameWeights } from '../domain/routing';
-import { detectionInputSchema } from '../domain/runbook-input';
+import { primaryOf, sameWeights } from '../domain/routing';
+import { isResyncing, syncStates } from '../domain/sync';
+import { redundancyInputSchema } from '../domain/runbook-input';
 import { describeIssues } from '../domain/validation';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { labelRunbook } from './labels';
@@ -35,7 +36,7 @@ const requiredBackupsGauge = wf.metricMeter.createGauge('failover_redundancy_req
  * services with `rebalance: true` — starts a rebalance when the weights drift from the plan.
  */
 export async function redundancy(input: { service: string; carried?: RedundancyStatus }): Promise<void> {
-  const parsed = detectionInputSchema.safeParse(input ?? {}, { reportInput: true });
+  const parsed = redundancyInputSchema.safeParse(input ?? {}, { reportInput: true });
   if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid redundancy input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
   const status: RedundancyStatus = { service: parsed.data.service, events: input.carried?.events ?? [] };
   wf.setHandler(redundancyQuery, () => status);
@@ -47,7 +48,13 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
 
   for (let round = 0; ; round++) {
     const seen = await act.observeService(service);
-    const assessment = assessRedundancy({ service, routing: seen.routing, healthy: new Set(seen.healthy), strategy: policy.failover_execution.failover_strategy, policy: red });
+    // A backup that answers but is not a copy of the primary (resyncing, diverged) is not a healthy backup.
+    const resyncing = wf.patched('redundancy-sync')
+      ? Object.entries(syncStates(service, primaryOf(seen.routing), seen.replication ?? {}, policy.failover_execution.consistency_check.max_lag)).filter(([, v]) => isResyncing(v.state))
+      : [];
+    const healthy = new Set(seen.healthy.filter((id) => !resyncing.some(([r]) => r === id)));
+    const assessment = assessRedundancy({ service, routing: seen.routing, healthy, strategy: policy.failover_execution.failover_strategy, policy: red });
+    assessment.reasons.push(...resyncing.map(([id, v]) => `${id} answers but is not a healthy backup: ${v.state} (${v.reason})`));
     const previous = status.assessment?.verdict ?? 'unknown';
     status.assessment = assessment;
     status.checkedAt = new Date().toISOString();
@@ -67,7 +74,7 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
     }
 
     if (red.rebalance && policy.failover_execution.failover_strategy === 'active-active') {
-      const down = service.destinations.map((d) => d.id).filter((id) => !seen.healthy.includes(id));
+      const down = service.destinations.map((d) => d.id).filter((id) => !healthy.has(id));
       const plan = distribute({ destinations: service.destinations, unhealthy: down, mode: red.load_distribution, maxEjectPercent: red.max_eject_percent, maxLoadFactor: red.max_load_factor, offeredLoad: red.offered_load });
       if (!sameWeights(plan.weights, seen.routing.weights)) {
         try {

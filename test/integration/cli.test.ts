@@ -253,8 +253,8 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
       const text = await cli('status', SERVICE);
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/detection\s+running, watching; traffic on redis-/);
-      expect(text.stdout).toMatch(/redis-a\s+up\s+1\b/);
-      expect(text.stdout).toMatch(/redis-b\s+up\s+1\b/);
+      expect(text.stdout).toMatch(/redis-a\s+up\s+primary\s+1\b/);
+      expect(text.stdout).toMatch(/redis-b\s+up\s+in-sync\s+1\b/);
       expect(text.stdout).toMatch(/runbook\s+idle \(last: failover (completed|failed) at /);
       const doc = json<{ detection: { health: DetectionStatus }; runbook: unknown }>(await cli('status', SERVICE, '--json'));
       expect(Object.keys(doc.detection.health.health).sort()).toEqual(['redis-a', 'redis-b']);

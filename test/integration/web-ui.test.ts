@@ -222,9 +222,18 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
     expect((await routerFor(fx.service).read()).routing.weights).toEqual({ 'redis-a': 100, 'redis-b': 0 });
 
     await step('approved-page', async () => {
-      await page.reload();
-      await visibleWithReload(page, page.getByRole('main').getByText('Completed', { exact: true }), 15_000, 'status Completed');
-      const details = await frameTextContaining(page.frameLocator('#user-metadata-current-details'), '✔ done');
+      // A closed run's details come from a worker replaying it: on a busy machine the first answer
+      // can miss, and the page shows "No Current Details" until it is reloaded.
+      let details = '';
+      const deadline = Date.now() + 40_000;
+      while (!details) {
+        await page.reload();
+        await visibleWithReload(page, page.getByRole('main').getByText('Completed', { exact: true }), 15_000, 'status Completed');
+        details = await frameTextContaining(page.frameLocator('#user-metadata-current-details'), '✔ done').catch((err: Error) => {
+          if (Date.now() > deadline) throw err;
+          return '';
+        });
+      }
       expect(details).toContain('✔ approval: approved by ui-operator: change window CHG-42');
       await shot('approved-completed');
     });

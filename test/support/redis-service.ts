@@ -23,7 +23,7 @@ export interface RedisServiceFixture {
 export async function startRedisService(
   name = 'orders-bus',
   policy: Record<string, unknown> = {},
-  opts: { replicated?: boolean; validation?: unknown[] } = {},
+  opts: { replicated?: boolean; validation?: unknown[]; /** Destinations whose redis keeps an fsynced AOF. */ appendonly?: string[] } = {},
 ): Promise<RedisServiceFixture> {
   const replicated = opts.replicated ?? true;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fm-${name}-`));
@@ -47,7 +47,7 @@ export async function startRedisService(
     ],
   });
   const service = config.services[0]!;
-  const topology = await startRedisHaproxyTopology(service, dir);
+  const topology = await startRedisHaproxyTopology(service, dir, undefined, opts.appendonly);
   if (replicated) await waitForReplicaLink(portB);
   return { config, service, topology, dir, stop: () => topology.stop() };
 }

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Logger } from '@temporalio/common';
+import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { inject } from 'vitest';
 import type { Config } from '../../src/domain/config';
-import { createFailoverWorker, installRuntimeLogging } from '../../src/worker';
+import { createFailoverWorker, installRuntimeLogging, workflowsEntry } from '../../src/worker';
 
 export interface TemporalHarness {
   client: Client;
@@ -16,6 +17,14 @@ export interface TemporalHarness {
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
+/** The workflow bundle, built once per test file (process) however many workers it starts. */
+let bundle: Promise<{ code: string }> | undefined;
+function workflowBundle(): Promise<{ code: string }> {
+  const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quiet });
+  return bundle;
+}
+
 /** A client and a real worker, running until close(), on a fresh task queue of the shared dev server. */
 export async function temporalHarness(config: () => Config): Promise<TemporalHarness> {
   installRuntimeLogging(testLogger);
@@ -24,7 +33,7 @@ export async function temporalHarness(config: () => Config): Promise<TemporalHar
   const nativeConnection = await NativeConnection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const taskQueue = `test-${randomUUID()}`;
-  const worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client });
+  const worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client, workflowBundle: await workflowBundle() });
   const running = worker.run();
   return {
     client,

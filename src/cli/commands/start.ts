@@ -67,10 +67,12 @@ export function registerStart(program: Command, cli: Cli): void {
     .description('start a mutating runbook (one at a time per service)')
     .addHelpText('after', '\nExit code 3 when another runbook of the service is running; the message names it.');
 
-  const failoverLike = (kind: 'failover' | 'switchover', description: string) =>
-    common(start.command(kind).description(description))
-      .option('--to <destination>', 'destination to move traffic to (default: best healthy candidate)')
-      .action((name: string, flags: CommonFlags & { to?: string }, cmd: Command) =>
+  const failoverLike = (kind: 'failover' | 'switchover', description: string) => {
+    const command = common(start.command(kind).description(description)).option('--to <destination>', 'destination to move traffic to (default: best healthy candidate)');
+    if (kind === 'failover') {
+      command.option('--accept-data-loss', 'promote a target known not to hold all of the source\'s data (a returned or unsynced node); the estimated loss is recorded');
+    }
+    return command.action((name: string, flags: CommonFlags & { to?: string; acceptDataLoss?: boolean }, cmd: Command) =>
         cli.run(cmd, async (ctx) => {
           const service = ctx.service(name);
           if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
@@ -78,12 +80,14 @@ export function registerStart(program: Command, cli: Cli): void {
             service: service.name,
             ...(flags.to !== undefined ? { to: flags.to } : {}),
             planned: kind === 'switchover',
+            ...(flags.acceptDataLoss ? { acceptDataLoss: true } : {}),
             ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
             actor: actorOf(flags),
           });
           return launch(ctx, { kind, type: 'failover', service, input, wait: flags.wait === true });
         }),
       );
+  };
   failoverLike('failover', 'move traffic off the current destination (works with the source down: emergency path)');
   failoverLike('switchover', 'planned failover: the source must be healthy and nothing acknowledged may be lost');
 
