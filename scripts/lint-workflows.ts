@@ -4,8 +4,8 @@ import ts from 'typescript';
 
 /**
  * Workflow code runs in Temporal's deterministic sandbox. This check fails when src/workflows
- * imports anything but @temporalio/workflow, src/domain and *types* from src/activities, or when
- * src/domain (which workflows import) pulls in Node or I/O.
+ * imports anything but @temporalio/workflow, src/domain, src/api and *types* from src/activities,
+ * or when src/domain or src/api (which workflows import) pull in Node or I/O.
  */
 export interface Violation {
   file: string;
@@ -19,7 +19,9 @@ export function lintFile(file: string, root: string): Violation[] {
   const rel = path.relative(root, file).split(path.sep).join('/');
   const inWorkflows = rel.startsWith('src/workflows/');
   const inDomain = rel.startsWith('src/domain/');
-  if (!inWorkflows && !inDomain) return [];
+  // The contract (message definitions, input schemas) is shared by workflows and their clients.
+  const inApi = rel.startsWith('src/api/');
+  if (!inWorkflows && !inDomain && !inApi) return [];
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
   const out: Violation[] = [];
   const report = (node: ts.Node, message: string) =>
@@ -30,10 +32,15 @@ export function lintFile(file: string, root: string): Violation[] {
     if (inWorkflows) {
       // Type-only imports are erased at compile time: nothing of them reaches the sandbox.
       if (spec === '@temporalio/workflow' || typeOnly) return;
-      if (resolved?.startsWith('src/workflows') || resolved?.startsWith('src/domain')) return;
+      if (resolved?.startsWith('src/workflows') || resolved?.startsWith('src/domain') || resolved?.startsWith('src/api')) return;
       if (resolved?.startsWith('src/activities') && typeOnly) return;
       if (resolved?.startsWith('src/activities')) return report(node, `imports activity code "${spec}"; use "import type"`);
-      return report(node, `imports "${spec}": workflow code may import only @temporalio/workflow, src/domain and types of activities`);
+      return report(node, `imports "${spec}": workflow code may import only @temporalio/workflow, src/domain, src/api and types of activities`);
+    }
+    if (inApi) {
+      if (spec === '@temporalio/workflow' || typeOnly || resolved?.startsWith('src/domain') || resolved?.startsWith('src/api')) return;
+      if (!resolved && DOMAIN_PACKAGES.some((p) => p.test(spec))) return;
+      return report(node, `imports "${spec}": src/api is the contract workflows import: @temporalio/workflow, zod, src/domain and itself only`);
     }
     if (resolved?.startsWith('src/domain')) return;
     if (!resolved && DOMAIN_PACKAGES.some((p) => p.test(spec))) return;
@@ -71,6 +78,7 @@ export function lintTree(root: string): Violation[] {
   };
   walk(path.join(root, 'src', 'workflows'));
   walk(path.join(root, 'src', 'domain'));
+  walk(path.join(root, 'src', 'api'));
   return files.flatMap((f) => lintFile(f, root));
 }
 
@@ -81,5 +89,5 @@ if (require.main === module) {
     console.error(`lint-workflows: ${violations.length} problem(s)`);
     process.exit(1);
   }
-  console.log('lint-workflows: workflow and domain imports are deterministic');
+  console.log('lint-workflows: workflow, domain and api imports are deterministic');
 }

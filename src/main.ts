@@ -2,17 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { NativeConnection } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
 import { loadConfigFile } from './config-file';
 import { startDevServer, type DevServer } from './devserver/temporal-dev-server';
 import { startRedisHaproxyTopology, type LocalTopology } from './devserver/redis-haproxy-topology';
 import { freePort } from './devserver/free-port';
 import { waitForPort } from './devserver/processes';
 import { createLogger } from './logger';
-import { syncSchedulesFromConfig } from './triggers/schedules';
-import { connectionOptions, temporalEnv } from './temporal-settings';
-import { createFailoverWorker, installRuntimeLogging } from './worker';
+import { supervisionReady } from './control-plane';
+import { temporalEnv } from './temporal-settings';
+import { runWorker } from './worker';
 
 const USAGE = `usage: npm start -- [--config FILE] [--demo | --no-demo]
   --config FILE  runbook config (default: $FAILOVER_CONFIG or config/example.yaml)
@@ -62,39 +60,38 @@ async function main(): Promise<void> {
       }
     }
 
-    installRuntimeLogging(logger);
-    const connection = await NativeConnection.connect(connectionOptions(env, address));
-    cleanups.push(() => connection.close());
-    const clientConnection = await Connection.connect(connectionOptions(env, address));
-    cleanups.push(() => clientConnection.close());
-    const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
-    const worker = await createFailoverWorker({
-      connection,
-      namespace: env.TEMPORAL_NAMESPACE,
-      taskQueue: env.TEMPORAL_TASK_QUEUE,
-      config: () => config,
+    await runWorker({
+      address,
+      configFile,
       logger,
-      client,
+      // The file you edit is the config: every save is validated and applied as a new version.
+      watchConfig: true,
+      onReady: async ({ client, taskQueue, namespace, supervised }) => {
+        const example = config.services[0]!;
+        const primary = example.destinations[0]!.id;
+        const primaryPort = example.destinations[0]!.probe.type === 'redis' ? example.destinations[0]!.probe.port : undefined;
+        const to = example.destinations[1]?.id ?? primary;
+        const cli = 'npm run -s cli --';
+        const watched = supervised ? await supervisionReady(client, taskQueue).then(() => true, () => false) : false;
+        console.log(
+          [
+            '',
+            `Temporal:   ${address} (namespace ${namespace}, task queue ${taskQueue})`,
+            ...(server?.uiUrl ? [`Web UI:     ${server.uiUrl}`] : []),
+            `Config:     ${path.resolve(configFile)} (${config.services.map((s) => s.name).join(', ')}); edits are applied live`,
+            `Detection:  ${watched ? `running for ${config.services.map((s) => s.name).join(', ')} (detection-<service>)` : supervised ? 'starting (see the supervisor in the Web UI)' : 'off (supervision.enabled: false)'}`,
+            '',
+            'From another terminal:',
+            `  ${cli} status ${example.name}                      # detection health, the running runbook`,
+            ...(demo && primaryPort ? [`  pkill -9 -f 'redis-server 127.0.0.1:${primaryPort}'   # kill the demo primary ${primary}: detection fails over by itself`] : []),
+            `  ${cli} start switchover ${example.name} --to ${to} --wait   # a planned switchover`,
+            `  ${cli} suspend --all --reason "…"                  # stop automatic runbooks at once (resume --all)`,
+            'Ctrl-C stops everything.',
+            '',
+          ].join('\n'),
+        );
+      },
     });
-    await syncSchedulesFromConfig(client, config, env.TEMPORAL_TASK_QUEUE);
-    const example = config.services[0]!;
-    const to = example.destinations[1]?.id ?? example.destinations[0]!.id;
-    console.log(
-      [
-        '',
-        `Temporal:   ${address} (namespace ${env.TEMPORAL_NAMESPACE}, task queue ${env.TEMPORAL_TASK_QUEUE})`,
-        ...(server?.uiUrl ? [`Web UI:     ${server.uiUrl}`] : []),
-        `Config:     ${path.resolve(configFile)} (${config.services.map((s) => s.name).join(', ')})`,
-        '',
-        'Start a planned switchover from another terminal:',
-        `  temporal workflow start --address ${address} --task-queue ${env.TEMPORAL_TASK_QUEUE} --type failover \\`,
-        `    --workflow-id runbook-${example.name} --input '{"service":"${example.name}","to":"${to}","planned":true}'`,
-        'or from the Web UI: Start Workflow → Workflow Type "failover", Task Queue as above, that input.',
-        'Ctrl-C stops everything.',
-        '',
-      ].join('\n'),
-    );
-    await worker.run();
   } finally {
     await cleanup();
   }

@@ -15,6 +15,8 @@ const envShape = {
   TEMPORAL_TLS_CA: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   FAILOVER_CONFIG: z.string().min(1).default('config/example.yaml'),
+  /** "true": the worker applies the config file to the live config whenever it changes (as on SIGHUP). */
+  FAILOVER_CONFIG_WATCH: z.enum(['true', 'false']).default('false'),
 };
 /** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
 export const TEMPORAL_ENV_KEYS = Object.keys(envShape);
@@ -26,7 +28,7 @@ export type TemporalEnv = z.infer<typeof envSchema>;
 
 /** Connection settings from the environment; a bad value fails naming the variable. */
 export function temporalEnv(env: NodeJS.ProcessEnv = process.env): TemporalEnv {
-  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k === 'FAILOVER_CONFIG') && v !== ''));
+  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k.startsWith('FAILOVER_CONFIG')) && v !== ''));
   return parseOrThrow(envSchema, picked, 'environment');
 }
 

@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from './activities';
 import { loadConfigFile } from './config-file';
-import type { Config } from './domain/config';
+import { validateConfig, type Config } from './domain/config';
+import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
+import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
 import { createLogger } from './logger';
 import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, temporalEnv } from './temporal-settings';
@@ -20,6 +22,8 @@ export interface FailoverWorkerOptions {
   client?: Client;
   /** Workflow code bundled already (see bundleWorkflowCode); bundled from source at creation otherwise. */
   workflowBundle?: { code: string };
+  /** The live config at a version or newer (workers following the supervisor). */
+  configAt?: (minVersion?: number) => Promise<{ version: number; config: Config }>;
 }
 
 /** The workflows' entry: TypeScript source under tsx/vitest, compiled JS under dist/. */
@@ -35,7 +39,12 @@ export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worke
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
-    activities: createActivities({ config: opts.config, logger: opts.logger, ...(opts.client ? { client: opts.client } : {}) }),
+    activities: createActivities({
+      config: opts.config,
+      logger: opts.logger,
+      ...(opts.client ? { client: opts.client } : {}),
+      ...(opts.configAt ? { configAt: opts.configAt } : {}),
+    }),
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
   });
@@ -63,34 +72,69 @@ export function installRuntimeLogging(logger: Logger): void {
   });
 }
 
-/** Runs a worker until SIGINT/SIGTERM, then drains running activities and exits. */
-export async function runWorker(settings: { address: string; configFile: string; logger?: Logger }): Promise<void> {
+export interface WorkerSettings {
+  address: string;
+  configFile: string;
+  logger?: Logger;
+  /** Apply the config file to the live config whenever it changes (as SIGHUP does). */
+  watchConfig?: boolean;
+  /** Called once the worker polls and (when supervised) the control plane is up. */
+  onReady?: (ready: { client: Client; taskQueue: string; namespace: string; config: Config; supervised: boolean }) => Promise<void> | void;
+}
+
+/**
+ * Runs a worker until SIGINT/SIGTERM, then drains running activities and exits. With
+ * `supervision.enabled` (the default) it follows the live config and makes sure the supervisor
+ * runs, so every configured service is watched without anyone starting anything.
+ */
+export async function runWorker(settings: WorkerSettings): Promise<void> {
   const env = temporalEnv();
   const logger = settings.logger ?? createLogger();
-  const config = loadConfigFile(settings.configFile);
+  const fileConfig = loadConfigFile(settings.configFile);
   installRuntimeLogging(logger);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const taskQueue = env.TEMPORAL_TASK_QUEUE;
+  const supervised = fileConfig.failover_manager.supervision.enabled;
+  const live = new LiveConfig(
+    fileConfig,
+    supervised
+      ? async () => {
+          const doc = await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(liveConfigQuery);
+          return { version: doc.version, config: validateConfig(doc.config, `live config version ${doc.version}`) };
+        }
+      : undefined,
+  );
+  let controlPlane: ControlPlane | undefined;
   try {
     const worker = await createFailoverWorker({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
-      taskQueue: env.TEMPORAL_TASK_QUEUE,
-      config: () => config,
+      taskQueue,
+      config: () => live.config,
+      ...(supervised ? { configAt: (v?: number) => live.atLeast(v) } : {}),
       logger,
       client,
     });
-    // Maintenance windows in the config become Temporal Schedules (created, updated, or removed).
-    const synced = await syncSchedulesFromConfig(client, config, env.TEMPORAL_TASK_QUEUE);
-    logger.info({ schedules: synced }, 'maintenance schedules synced from config');
+    // Polling first: the supervisor's queries and first runbooks are answered by this worker too.
+    const running = worker.run();
+    if (supervised) {
+      controlPlane = await startControlPlane({ client, taskQueue, configFile: settings.configFile, logger, live, watchFile: settings.watchConfig === true });
+    } else {
+      // Without a supervisor, maintenance windows in the file become Temporal Schedules here.
+      const synced = await syncSchedulesFromConfig(client, fileConfig, taskQueue);
+      logger.info({ schedules: synced }, 'maintenance schedules synced from config');
+    }
     logger.info(
-      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, config: path.resolve(settings.configFile), services: config.services.map((s) => s.name) },
+      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
       'worker started',
     );
-    await worker.run(); // returns after a shutdown signal, once in-flight tasks finish
+    await settings.onReady?.({ client, taskQueue, namespace: env.TEMPORAL_NAMESPACE, config: live.config, supervised });
+    await running; // returns after a shutdown signal, once in-flight tasks finish
     logger.info('worker stopped');
   } finally {
+    controlPlane?.stop();
     await connection.close();
     await clientConnection.close();
   }
@@ -99,7 +143,7 @@ export async function runWorker(settings: { address: string; configFile: string;
 if (require.main === module) {
   (async () => {
     const env = temporalEnv();
-    await runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile: env.FAILOVER_CONFIG });
+    await runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile: env.FAILOVER_CONFIG, watchConfig: env.FAILOVER_CONFIG_WATCH === 'true' });
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

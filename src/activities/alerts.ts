@@ -51,11 +51,12 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
 
 /** Sends one alert event everywhere it is configured to go; fails (so the activity retries) if any target refused it. */
 export async function sendAlert(logger: Logger, e: AlertEvent, idempotencyKey: string): Promise<void> {
-  const { targets, ...event } = e;
-  logger[e.resolved ? 'info' : 'error']({ audit: true, alert: e.name, ...event }, `${e.service}: ${e.summary}${e.resolved ? ' (resolved)' : ''}`);
+  const { targets, name: _, ...event } = e;
+  // `alert`, not `name`: pino's own `name` field says which process logged it.
+  logger[e.resolved ? 'info' : 'error']({ audit: true, alert: e.name, ...event }, `${e.summary}${e.resolved ? ' (resolved)' : ''}`);
   const sends: Promise<void>[] = [];
   if (targets.webhook) {
-    const { name: _, details, ...rest } = event;
+    const { details, ...rest } = event;
     sends.push(post(targets.webhook, { alert: e.name, ...rest, ...details }, { 'idempotency-key': idempotencyKey }));
   }
   for (const am of targets.alertmanager ?? []) sends.push(post(`${am.replace(/\/+$/, '')}/api/v2/alerts`, [alertmanagerAlert(e)]));

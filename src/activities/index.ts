@@ -16,6 +16,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure as Failure, TerminatedFailure, CancelledFailure } from '@temporalio/common';
 import { sendAlert, type AlertEvent } from './alerts';
+import { createSupervisionActivities } from './supervision';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
 import { watchDestinations } from './watch';
@@ -36,6 +37,8 @@ export type RunbookOutcomeReading =
 export interface ActivityDeps {
   /** The current config; a function so a reload is seen by the next runbook. */
   config: () => Config;
+  /** The live config at `minVersion` or newer (workers that follow the supervisor); `config()` otherwise. */
+  configAt?: (minVersion?: number) => Promise<{ version: number; config: Config }>;
   logger: Logger;
   /** For activities that read other runbooks (rollback by workflow id). */
   client?: Client;
@@ -44,6 +47,8 @@ export interface ActivityDeps {
 export interface ServiceSnapshot {
   service: ServiceConfig;
   policy: Policy;
+  /** The live config version it comes from (absent when the worker runs without a supervisor). */
+  version?: number;
 }
 
 export interface AuditEvent {
@@ -128,16 +133,20 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     watchDestinations,
+    ...createSupervisionActivities(deps),
 
-    /** Snapshot of a service's config and the policy, so it lands in the runbook's history. */
-    async loadService(name: string): Promise<ServiceSnapshot> {
-      const config = deps.config();
+    /**
+     * Snapshot of a service's config and the policy, so it lands in the runbook's history: the
+     * runbook keeps that version whatever is applied later. `minVersion`: at least this live version.
+     */
+    async loadService(name: string, minVersion?: number): Promise<ServiceSnapshot> {
+      const { config, version } = deps.configAt ? await deps.configAt(minVersion) : { config: deps.config(), version: undefined };
       const service = findService(config, name);
       if (!service) {
         const known = config.services.map((s) => s.name).join(', ');
-        throw ApplicationFailure.nonRetryable(`unknown service ${JSON.stringify(name)}; configured services: ${known}`, 'UnknownService');
+        throw ApplicationFailure.nonRetryable(`unknown service ${JSON.stringify(name)}${version ? ` in config version ${version}` : ''}; configured services: ${known}`, 'UnknownService');
       }
-      return { service, policy: config.failover_manager };
+      return { service, policy: config.failover_manager, ...(version !== undefined ? { version } : {}) };
     },
 
     async probe(service: ServiceConfig, destination: string): Promise<ProbeResult> {
@@ -301,7 +310,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Redundancy dropped below its level: an audit record, an error log, and the configured webhook. */
     async raiseRedundancyAlert(service: string, event: Record<string, unknown>, webhook?: string): Promise<void> {
-      await sendAlert(logger, { name: 'redundancy-below-level', severity: 'critical', service, summary: `${service}: redundancy below level`, details: event, targets: { webhook } }, idempotencyKey());
+      await sendAlert(logger, { name: 'redundancy-below-level', severity: 'critical', service, summary: `${service} is below its redundancy level`, details: event, targets: { webhook } }, idempotencyKey());
     },
 
     /** An alert event (audit + log + webhook + Alertmanager), see ./alerts.ts. */

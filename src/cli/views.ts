@@ -76,6 +76,9 @@ export function servicesView(services: readonly ServiceSummary[]): string {
 
 export interface StatusReport {
   service: string;
+  /** The control plane's view: live config version, brakes on this service. null: no supervisor runs. */
+  supervision?: { version: number; suspended?: { by: string; reason: string; at: string }; detection?: string } | null;
+  supervisionError?: string;
   detection: { workflowId: string; runId: string; health: DetectionStatus } | null;
   detectionError?: string;
   runbook: (RunningRunbook & { status: RunbookStatus }) | null;
@@ -87,9 +90,9 @@ function detectionLines(r: StatusReport): string[] {
   if (r.detectionError) return [`detection  unknown: ${r.detectionError}`];
   if (!r.detection) return ['detection  not running'];
   const h = r.detection.health;
-  const lines = [`detection  running${h.watching ? ', watching' : ''}${h.primary ? `; traffic on ${h.primary}` : ''} (${r.detection.workflowId})`];
+  const lines = [`detection  running${h.watching ? ', watching' : ''}${h.primary ? `; traffic on ${h.primary}` : ''} (${r.detection.workflowId}${h.configVersion ? `, config version ${h.configVersion}` : ''})`];
   // A backup that answers is a usable one only when it is a copy of the primary.
-  const syncOf = (id: string) => (id === h.primary ? 'primary' : (h.sync?.[id]?.state ?? '-'));
+  const syncOf = (id: string) => (id === h.primary ? 'primary' : h.health[id]?.status === 'down' ? '-' : (h.sync?.[id]?.state ?? '-'));
   const rows = Object.entries(h.health).map(([id, d]) => [
     id,
     d.status,
@@ -106,7 +109,8 @@ function detectionLines(r: StatusReport): string[] {
   }
   const last = h.decisions[h.decisions.length - 1];
   if (last) {
-    lines.push(`  last decision ${fmtTime(last.at)}: ${last.event.destination} ${last.event.kind} → ${last.decision.action}${last.runbook ? ` (${last.runbook}${last.outcome ? `: ${last.outcome}` : ''})` : ''}`);
+    const what = last.held ? ` — held: ${last.held}` : last.runbook ? ` (${last.runbook}${last.outcome ? `: ${last.outcome}` : ''})` : '';
+    lines.push(`  last decision ${fmtTime(last.at)}: ${last.event.destination} ${last.event.kind} → ${last.decision.action}${what}`);
   }
   return lines;
 }
@@ -124,8 +128,17 @@ function controlLines(service: string, c: RunbookStatus['controls']): string[] {
   return lines;
 }
 
+function supervisionLines(r: StatusReport): string[] {
+  if (r.supervisionError) return [`control    unknown: ${r.supervisionError}`];
+  if (r.supervision === undefined) return [];
+  if (r.supervision === null) return ['control    no supervisor runs: nothing keeps detection running (start a worker with supervision.enabled)'];
+  const s = r.supervision;
+  const brakes = s.suspended ? `automatic runbooks SUSPENDED by ${s.suspended.by} since ${fmtTime(s.suspended.at)}: ${s.suspended.reason}` : 'automatic runbooks allowed';
+  return [`control    config version ${s.version}; ${brakes}`];
+}
+
 export function statusView(r: StatusReport): string {
-  const lines = [r.service, ...detectionLines(r)];
+  const lines = [r.service, ...supervisionLines(r), ...detectionLines(r)];
   if (!r.runbook) {
     lines.push(`runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`);
     return lines.join('\n');

@@ -405,6 +405,23 @@ const notificationsSchema = z.strictObject({
   cli: z.string().min(1).max(200).default('npm run -s cli --'),
 });
 
+/** The control plane: what keeps every configured service watched (see docs/control-plane.md). */
+const supervisionSchema = z.strictObject({
+  /** Workers start the supervisor, which keeps detection (and redundancy) running for every configured service. */
+  enabled: z.boolean().default(true),
+  /** How often the supervisor compares the running runbooks with the config (and restarts what is missing). */
+  reconcile_interval: durationSchema.refine((d) => (durationToMs(d) ?? 0) >= 1000, { message: 'expected at least "1s"' }).default('15s'),
+  /** Also keep the redundancy runbook running for every service. */
+  redundancy: z.boolean().default(true),
+});
+
+/** Limits on what runs without a person, for the whole fleet. */
+const brakesSchema = z.strictObject({
+  /** Automatic runbooks that move traffic (failover, failback, rebalance) allowed to start per window, across all services. */
+  max_automatic_runbooks: z.number().int().min(1).default(3),
+  window: durationSchema.refine((d) => (durationToMs(d) ?? 0) >= 1000, { message: 'expected at least "1s"' }).default('10m'),
+});
+
 export const policySchema = z.strictObject({
   failover_detection: detectionSchema.prefault({}),
   failover_execution: executionSchema.prefault({}),
@@ -413,6 +430,8 @@ export const policySchema = z.strictObject({
   performance: performanceSchema.prefault({}),
   quality: qualitySchema.prefault({}),
   notifications: notificationsSchema.prefault({}),
+  supervision: supervisionSchema.prefault({}),
+  brakes: brakesSchema.prefault({}),
 });
 export type Policy = z.infer<typeof policySchema>;
 

@@ -77,6 +77,10 @@ export const decisionRecordSchema = z.object({
   event: healthEventSchema,
   decision: z.looseObject({ action: z.string(), reason: z.string() }),
   runbook: z.string().optional(),
+  runId: z.string().optional(),
+  outcome: z.string().optional(),
+  held: z.string().optional(),
+  note: z.string().optional(),
 });
 
 export const detectionStateSchema = z.object({
@@ -89,5 +93,7 @@ export const detectionStateSchema = z.object({
   revisit: z.array(z.object({ at: ms, event: healthEventSchema })).max(1000).optional(),
   retries: z.record(z.string(), retryStateSchema).optional(),
   inflight: inflightRunbookSchema.optional(),
+  /** Events whose runbook the brakes held (suspension), decided again when they are lifted. */
+  held: z.array(healthEventSchema).max(1000).optional(),
 });
 export type CarriedDetectionState = z.output<typeof detectionStateSchema>;

@@ -35,6 +35,10 @@ export const detectionInputSchema = z.strictObject({
   service: name,
   /** State carried over continue-as-new; never typed by a person. */
   carried: detectionStateSchema.optional(),
+  /** Load at least this live config version (the supervisor's, after a change). */
+  configVersion: z.number().int().min(1).optional(),
+  /** The brakes on this service when it starts (the supervisor's). */
+  suspended: z.strictObject({ by: z.string(), reason: z.string(), at: z.string() }).nullable().optional(),
 });
 export type DetectionInput = z.input<typeof detectionInputSchema>;
 

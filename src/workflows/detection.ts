@@ -12,9 +12,10 @@ import { primaryOf } from '../domain/routing';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
 import { isResyncing, syncStates, type ReplicationObservation, type SyncVerdict } from '../domain/sync';
 import { runbookWorkflowId } from '../domain/workflow-ids';
+import { brakesSignal, configChangedSignal, type Admission, type AutomaticKind, type Suspension } from '../api/supervisor';
 import { legacyDetection } from './detection-legacy';
 import { labelRunbook } from './labels';
-import { parseInput } from './runbook-frame';
+import { errorType, parseInput } from './runbook-frame';
 import { errorMessage } from './runbook-steps';
 
 export type { DetectionInput } from '../domain/runbook-input';
@@ -32,6 +33,10 @@ export interface DecisionRecord {
   runId?: string;
   /** How the runbook it started ended, once detection saw it. */
   outcome?: string;
+  /** The brakes held the runbook back: why. */
+  held?: string;
+  /** Something worth knowing about the start (e.g. the brakes could not be asked). */
+  note?: string;
 }
 
 /** What survives continue-as-new. */
@@ -51,14 +56,29 @@ export interface DetectionState {
   retries?: Record<string, RetryState>;
   /** The runbook detection started last, until it has seen how it ended. */
   inflight?: InflightRunbook;
+  /** Events whose runbook a suspension held: decided again when it is lifted. */
+  held?: HealthEvent[];
 }
 
 export interface DetectionStatus extends DetectionState {
   service: string;
   primary?: string;
   watching: boolean;
+  /** The live config version this run loaded, when the worker follows the supervisor. */
+  configVersion?: number;
+  /** Automatic runbooks of this service are suspended (as last heard from the supervisor). */
+  suspended?: Suspension;
   /** Each backup against the primary: a healthy backup only when in sync. */
   sync?: Record<string, SyncVerdict>;
+}
+
+/** What came of a decision's runbook: started, refused because another holds the service, or held by the brakes. */
+interface StartResult {
+  workflowId?: string;
+  runId?: string;
+  busy?: boolean;
+  held?: string;
+  note?: string;
 }
 
 /** How a runbook detection started ended. */
@@ -80,6 +100,13 @@ class Detector {
   settled: RunbookOutcome | undefined;
   /** A runbook started by an earlier run is looked at by polling: when next, and how often so far. */
   poll = { atMs: 0, count: 0 };
+  /** Brakes as last heard (start input, `brakes` signal, an admission): used when the supervisor cannot be asked. */
+  suspended: Suspension | undefined;
+  /** A signal asks the loop to look again (brakes lifted, a new config version). */
+  wake = false;
+  /** A newer live config version to continue as new with. */
+  newConfig: number | undefined;
+  configVersion: number | undefined;
 
   constructor(
     readonly service: ServiceConfig,
@@ -100,7 +127,21 @@ class Detector {
       revisit: (carried?.revisit ?? []).filter((r) => ids.includes(r.event.destination)),
       retries: Object.fromEntries(Object.entries(carried?.retries ?? {}).filter(([id]) => ids.includes(id))),
       ...(carried?.inflight ? { inflight: carried.inflight } : {}),
+      held: (carried?.held ?? []).filter((e) => ids.includes(e.destination)),
     };
+  }
+
+  /** Brakes changed: lifted ones let held events be decided again at once. */
+  setBrakes(suspended: Suspension | null | undefined, nowMs: number): void {
+    this.suspended = suspended ?? undefined;
+    if (this.suspended || (this.state.held ?? []).length === 0) return;
+    for (const event of this.state.held ?? []) this.revisitAt(nowMs, event);
+    this.state.held = [];
+    this.wake = true;
+  }
+
+  hold(event: HealthEvent): void {
+    this.state.held = [...(this.state.held ?? []).filter((e) => e.destination !== event.destination), event];
   }
 
   get maxLag(): number {
@@ -192,13 +233,15 @@ class Detector {
     this.state.retries = rest;
   }
 
-  record(event: HealthEvent, decision: Decision, runbook?: { workflowId: string; runId?: string; busy?: boolean }): void {
+  record(event: HealthEvent, decision: Decision, runbook?: StartResult): void {
     const rec: DecisionRecord = {
       at: new Date().toISOString(),
       event,
       decision,
-      ...(runbook ? { runbook: runbook.busy ? `${runbook.workflowId} (already running; not started again)` : runbook.workflowId } : {}),
+      ...(runbook?.workflowId ? { runbook: runbook.busy ? `${runbook.workflowId} (already running; not started again)` : runbook.workflowId } : {}),
       ...(runbook?.runId ? { runId: runbook.runId } : {}),
+      ...(runbook?.held ? { held: runbook.held } : {}),
+      ...(runbook?.note ? { note: runbook.note } : {}),
     };
     this.state.decisions = [...this.state.decisions, rec].slice(-KEEP_DECISIONS);
   }
@@ -210,7 +253,15 @@ class Detector {
   }
 
   status(): DetectionStatus {
-    return { service: this.service.name, ...(this.primary ? { primary: this.primary } : {}), watching: this.watching, ...this.state, sync: this.syncVerdicts() };
+    return {
+      service: this.service.name,
+      ...(this.primary ? { primary: this.primary } : {}),
+      watching: this.watching,
+      ...this.state,
+      sync: this.syncVerdicts(),
+      ...(this.configVersion !== undefined ? { configVersion: this.configVersion } : {}),
+      ...(this.suspended ? { suspended: this.suspended } : {}),
+    };
   }
 }
 
@@ -236,12 +287,37 @@ export async function detection(input: DetectionInput): Promise<void> {
   wf.setHandler(healthQuery, () =>
     d ? d.status() : { service: req.service, watching: false, health: {}, lastFailoverFrom: {}, failedOver: [], decisions: [], seenAlerts: [] },
   );
+  let earlyBrakes: Suspension | null | undefined = req.suspended;
+  let earlyConfig: number | undefined;
+  wf.setHandler(brakesSignal, (b) => {
+    if (d) d.setBrakes(b?.suspended ?? null, Date.now());
+    else earlyBrakes = b?.suspended ?? null;
+  });
+  wf.setHandler(configChangedSignal, ({ version }) => {
+    if (!Number.isInteger(version)) return;
+    if (!d) return void (earlyConfig = Math.max(earlyConfig ?? 0, version));
+    if (version > (d.configVersion ?? 0)) {
+      d.newConfig = Math.max(d.newConfig ?? 0, version);
+      d.wake = true;
+    }
+  });
 
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
-  const { service, policy }: ServiceSnapshot = await setup.loadService(req.service);
+  let snapshot: ServiceSnapshot;
+  try {
+    snapshot = await setup.loadService(req.service, req.configVersion);
+  } catch (err) {
+    // Removed from the live config: nothing to watch any more (the supervisor stops it too).
+    if (errorType(err) === 'UnknownService') return void wf.log.info(`detection ${req.service} ends: ${errorMessage(err)}`);
+    throw err;
+  }
+  const { service, policy } = snapshot;
   const det = policy.failover_detection;
   d = new Detector(service, policy, req.carried, Date.now());
   const detector = d;
+  detector.configVersion = snapshot.version;
+  detector.setBrakes(earlyBrakes, Date.now());
+  if (earlyConfig !== undefined && earlyConfig > (snapshot.version ?? 0)) detector.newConfig = earlyConfig;
   for (const alert of early.splice(0)) detector.offerAlert(alert);
   labelRunbook('detection', service.name, 'detection');
   wf.setCurrentDetails(`### detection · ${service.name}\n\nwatching ${service.destinations.length} destinations every ${det.detection_interval}`);
@@ -294,19 +370,20 @@ export async function detection(input: DetectionInput): Promise<void> {
         ...(detector.primary ? { primary: detector.primary } : {}),
       }),
     );
-    const woken = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0 || detector.settled !== undefined));
+    const woken = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0 || detector.settled !== undefined || detector.wake));
     const wakeAt = detector.nextWakeAt(ownsInflight);
     let timerFired = false;
     const timer = wakeAt !== undefined ? scope.run(() => wf.sleep(Math.max(1, wakeAt - Date.now()))).then(() => void (timerFired = true)) : undefined;
     await Promise.race([watching, woken, ...(timer ? [timer] : [])]).catch(() => undefined);
     let result: WatchResult | undefined;
-    if (detector.pendingAlerts.length === 0 && detector.settled === undefined && !timerFired) {
+    if (detector.pendingAlerts.length === 0 && detector.settled === undefined && !detector.wake && !timerFired) {
       result = await watching;
     } else {
       scope.cancel();
       result = await watching.catch((err) => (wf.isCancellation(err) ? undefined : Promise.reject(err)));
     }
     detector.watching = false;
+    detector.wake = false;
     woken.catch(() => undefined);
     timer?.catch(() => undefined);
     if (result) {
@@ -326,7 +403,7 @@ export async function detection(input: DetectionInput): Promise<void> {
   };
 
   /** Starts the runbook a decision calls for, under the service's lock id. */
-  const start = async (decision: Exclude<Decision, { action: 'none' }>): Promise<{ workflowId: string; runId?: string; busy?: boolean }> => {
+  const start = async (decision: Exclude<Decision, { action: 'none' }>): Promise<StartResult> => {
     const workflowId = runbookWorkflowId(service.name);
     const common = { reason: decision.reason, actor: 'detection', trigger: 'detection' as const };
     try {
@@ -375,6 +452,45 @@ export async function detection(input: DetectionInput): Promise<void> {
       if (err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError') return { workflowId, busy: true };
       throw err;
     }
+  };
+
+  const admission = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '500ms' } });
+
+  /**
+   * The brakes' answer (the supervisor's: suspension, fleet cap). When the supervisor cannot be
+   * asked, the last suspension heard of still holds; with none, the runbook goes ahead and says so.
+   */
+  const admit = async (kind: AutomaticKind, reason: string): Promise<Admission> => {
+    try {
+      const a = await admission.admitAutomatic({ service: service.name, kind, reason });
+      if (!a.admitted && a.suspended && !detector.suspended) detector.suspended = { by: 'supervisor', reason: a.reason, at: new Date().toISOString() };
+      return a;
+    } catch (err) {
+      const why = `the supervisor did not answer (${errorMessage(err)})`;
+      if (detector.suspended) return { admitted: false, suspended: true, reason: `suspended by ${detector.suspended.by}: ${detector.suspended.reason} (as last heard; ${why})` };
+      return { admitted: true, note: `brakes not confirmed: ${why}` };
+    }
+  };
+
+  /** Asks the brakes, then starts the runbook; a held one is recorded, revisited, and (cap) alerted on. */
+  const startAdmitted = async (decision: Exclude<Decision, { action: 'none' }>, event: HealthEvent): Promise<StartResult> => {
+    const kind: AutomaticKind = decision.action === 'recovery' ? (decision.failback ? 'failback' : 'resync') : decision.action;
+    const a = await admit(kind, decision.reason);
+    if (a.admitted) return { ...(await start(decision)), ...(a.note ? { note: a.note } : {}) };
+    if (a.suspended) detector.hold(event);
+    else detector.revisitAt(a.retryAtMs ?? Date.now() + 60_000, event);
+    if (!a.suspended) {
+      await act.raiseAlert({
+        name: 'FailoverAutomaticRunbookHeld',
+        severity: 'critical',
+        service: service.name,
+        destination: event.destination,
+        summary: `${kind} of ${service.name} (${event.destination} ${event.kind}) held by the brakes: ${a.reason}`,
+        details: { kind, reason: decision.reason, heldBecause: a.reason, ...(a.retryAtMs ? { retryAt: new Date(a.retryAtMs).toISOString() } : {}) },
+        targets: policy.notifications,
+      }).catch((err: unknown) => wf.log.error(`alert for ${service.name} not raised: ${errorMessage(err)}`));
+    }
+    return { held: a.reason };
   };
 
   /** A runbook detection started has ended: learn from it, and retry what failed. */
@@ -449,7 +565,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         repairNotBefore: Object.fromEntries(Object.entries(detector.state.retries ?? {}).map(([id, r]) => [id, r.nextAtMs])),
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying: detector.carrying } } : {}),
       });
-      const runbook = decision.action !== 'none' ? await start(decision) : undefined;
+      const runbook = decision.action !== 'none' ? await startAdmitted(decision, event) : undefined;
       if (runbook?.busy) {
         // Another runbook holds the service: try again once it may have finished.
         detector.revisitAt(Date.now() + Math.max(5_000, intervalMs * 5), event);
@@ -458,9 +574,15 @@ export async function detection(input: DetectionInput): Promise<void> {
       wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook: runbook?.workflowId });
     }
 
-    if (wf.workflowInfo().continueAsNewSuggested || wf.workflowInfo().historyLength > 2000) {
+    // A new live config version, or a long history: the next run loads the config afresh.
+    if (detector.newConfig !== undefined || wf.workflowInfo().continueAsNewSuggested || wf.workflowInfo().historyLength > 2000) {
       await wf.condition(wf.allHandlersFinished);
-      await wf.continueAsNew<typeof detection>({ service: service.name, carried: detector.state as CarriedDetectionState });
+      await wf.continueAsNew<typeof detection>({
+        service: service.name,
+        carried: detector.state as CarriedDetectionState,
+        ...(detector.newConfig ?? detector.configVersion ? { configVersion: (detector.newConfig ?? detector.configVersion)! } : {}),
+        suspended: detector.suspended ?? null,
+      });
     }
   }
 }

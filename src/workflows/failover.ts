@@ -4,7 +4,7 @@ import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
 import { AbortedError } from './controls';
 import { lagGate } from './consistency-check';
-import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
 import { isSingleWriter, readRoutingAndProbe } from './switching';
@@ -148,13 +148,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       approvalReasons.push(`${targetCheck.reasons.join('; ')}; promoting ${target} would lose ${loss === null ? 'an unknown amount of' : `an estimated ${loss} bytes of`} acknowledged writes`);
       acceptLag = loss ?? 0;
     }
-    if (approvalReasons.length > 0) {
-      status.phase = 'awaiting-approval';
-      const onTimeout = unsafeTarget ? 'abort' : exec.approval.default_action;
-      await log.run('approval', () => ctx.controls.awaitApproval(approvalReasons.join('; '), exec.approval.timeout, onTimeout), (a) => ({
-        detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${approvalReasons.join('; ')})`,
-      }));
-    }
+    if (approvalReasons.length > 0) await approvalGate(ctx, status, approvalReasons, unsafeTarget ? 'abort' : exec.approval.default_action);
 
     const moved = await moveTraffic(ctx, status, {
       source, target, sourceUp, before: before, targetWeight,

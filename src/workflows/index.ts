@@ -8,3 +8,4 @@ export { rollback } from './rollback';
 export { rebalance } from './rebalance';
 export { redundancy, redundancyQuery } from './redundancy';
 export { maintenance } from './maintenance';
+export { supervisor } from './supervisor';

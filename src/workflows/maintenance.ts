@@ -11,7 +11,7 @@ import { AbortedError, type ControlState } from './controls';
 import { labelRunbook } from './labels';
 import { moveTraffic } from './move-traffic';
 import { restoreDestination } from './recovery';
-import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import { errorMessage, type StepRecord } from './runbook-steps';
 import { fmtWeights, isSingleWriter, readRoutingAndProbe, type RampStep, type RunbookContext } from './switching';
 
@@ -166,12 +166,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
     if (exec.approval.required) approvalReasons.push('policy requires approval');
     if (!redundancy.allowed) approvalReasons.push(`redundancy: ${redundancy.reasons.join('; ')}`);
     if (drainPlan.approval) approvalReasons.push(...drainPlan.approval);
-    if (approvalReasons.length > 0) {
-      status.phase = 'awaiting-approval';
-      await log.run('approval', () => ctx.controls.awaitApproval(approvalReasons.join('; '), exec.approval.timeout, exec.approval.default_action), (a) => ({
-        detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${approvalReasons.join('; ')})`,
-      }));
-    }
+    if (approvalReasons.length > 0) await approvalGate(ctx, status, approvalReasons);
     m.stage = 'drain';
     if (drainPlan.mode === 'idle') {
       await ctx.controls.checkpoint();

@@ -4,7 +4,7 @@ import { rebalanceInputSchema, type RebalanceInput } from '../domain/runbook-inp
 import { distribute, type MemberShare } from '../domain/distribution';
 import { distributeWithRules, planScopeFailover, tierRulesOf, describeScope, type DistributionOptions } from '../domain/tiers';
 import { AbortedError } from './controls';
-import { openRunbook, parseInput, refuse } from './runbook-frame';
+import { approvalGate, openRunbook, parseInput, refuse } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { applyRouting, fmtWeights, restoreRouting, validate } from './switching';
 
@@ -97,10 +97,7 @@ export async function rebalance(input: RebalanceInput): Promise<RebalanceResult>
 
   let current = before;
   try {
-    if (approvals.length > 0) {
-      status.phase = 'awaiting-approval';
-      await log.run('approval', () => ctx.controls.awaitApproval(approvals.join('; '), exec.approval.timeout, exec.approval.default_action), (a) => ({ detail: `${a!.outcome} by ${a!.by}` }));
-    }
+    if (approvals.length > 0) await approvalGate(ctx, status, approvals);
     status.phase = 'ramping';
     // Destinations coming back take traffic by slow start: a few weight steps, soaked and validated.
     const returning = ids.filter((id) => (before.weights[id] ?? 0) === 0 && (target[id] ?? 0) > 0);

@@ -2,10 +2,12 @@ import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
 import type { Routing } from '../domain/routing';
 import { describeIssues } from '../domain/validation';
+import { requireMs } from '../domain/duration';
 import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
-import { StepLog, type StepRecord } from './runbook-steps';
+import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
+import type { ControlState as Controls } from './controls';
 import { stepActivities, waitingActivities, type RunbookContext } from './switching';
 
 export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
@@ -84,4 +86,61 @@ export function errorType(err: unknown): string | undefined {
     e = (e as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/**
+ * The approval gate: waits for `approve` (or the timeout's default action) and tells people it is
+ * waiting — an alert event naming the runbook, the reasons and the exact approve / abort commands,
+ * sent to the configured webhook and Alertmanager while the wait runs, and resolved when it ends.
+ */
+export async function approvalGate(
+  ctx: RunbookContext,
+  status: RunbookStatus,
+  reasons: string[],
+  onTimeout: 'abort' | 'proceed' = ctx.policy.failover_execution.approval.default_action,
+): Promise<Controls['approval']> {
+  const { approval } = ctx.policy.failover_execution;
+  const why = reasons.join('; ');
+  status.phase = 'awaiting-approval';
+  const notice = wf.patched('approval-notice') ? approvalNotice(ctx, status, why, onTimeout) : undefined;
+  // Sent beside the wait, never in front of it: a slow or refusing receiver must not delay the gate.
+  const sent = notice ? ctx.act.raiseAlert(notice).catch((err) => ctx.log.note('approval notice', 'failed', errorMessage(err))) : undefined;
+  try {
+    return await ctx.log.run('approval', () => ctx.controls.awaitApproval(why, approval.timeout, onTimeout), (a) => ({
+      detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${why})`,
+    }));
+  } finally {
+    if (notice) {
+      await wf.CancellationScope.nonCancellable(async () => {
+        await sent;
+        await ctx.act.raiseAlert({ ...notice, resolved: true }).catch(() => undefined);
+      });
+    }
+  }
+}
+
+function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string, onTimeout: 'abort' | 'proceed') {
+  const { service, policy } = ctx;
+  const cli = policy.notifications.cli;
+  const info = wf.workflowInfo();
+  const timeoutMs = requireMs(policy.failover_execution.approval.timeout);
+  return {
+    name: 'FailoverApprovalRequired',
+    severity: 'critical' as const,
+    service: service.name,
+    ...(status.target ? { destination: status.target } : {}),
+    summary: `${status.runbook} of ${service.name}${status.source && status.target ? ` (${status.source} → ${status.target})` : ''} waits for approval: ${why}`,
+    details: {
+      runbook: status.runbook,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      reason: why,
+      approve: `${cli} approve ${service.name} --by <your name>`,
+      abort: `${cli} abort ${service.name} --by <your name> --reason <why>`,
+      timeout: policy.failover_execution.approval.timeout,
+      onTimeout,
+    },
+    endsAt: new Date(Date.now() + timeoutMs + 60_000).toISOString(),
+    targets: policy.notifications,
+  };
 }

@@ -1,9 +1,8 @@
 import os from 'node:os';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { routerFor } from '../../src/activities/drivers';
 import { freePort } from '../../src/devserver/free-port';
@@ -15,32 +14,12 @@ import type { FailoverResult } from '../../src/workflows/failover';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
+import { runCliProcess, type CliRun } from '../support/cli-process';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const SERVICE = 'cli-bus';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI as an operator would, in its own process (async: the worker shares this event loop). */
-function runCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = { ...process.env };
-  for (const k of ['FAILOVER_CONFIG', 'TEMPORAL_TASK_QUEUE', 'TEMPORAL_NAMESPACE', 'TEMPORAL_ADDRESS']) delete base[k];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', ...args],
-      { cwd: ROOT, env: { ...base, TEMPORAL_ADDRESS: inject('temporalAddress'), USER: 'tester', ...env }, timeout: 90_000, maxBuffer: 8 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+type Run = CliRun;
+const runCli = runCliProcess;
 
 describe('failover CLI against a real worker, Redis and HAProxy', () => {
   let fx: RedisServiceFixture;

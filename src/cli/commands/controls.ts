@@ -1,7 +1,8 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { runbookWorkflowId } from '../../domain/workflow-ids';
-import { CliError, EXIT, rootMessage } from '../errors';
+import { CliError, EXIT, rootMessage, usageError } from '../errors';
+import { brakesLines, changeBrakes, resumeAutomation } from './brakes';
 import { describeOrUndefined } from '../runbooks';
 import { defaultActor, type Cli } from '../session';
 
@@ -12,27 +13,44 @@ const CONTROLS = {
   abort: 'stop the running runbook; steps already taken are undone',
 } as const;
 
-/** One command per update the running runbook accepts; its validator's refusal is shown as is. */
+/**
+ * One command per update the running runbook accepts; its validator's refusal is shown as is.
+ * `resume` also lifts a suspension of the service's automatic runbooks (`resume --all`: of every service).
+ */
 export function registerControls(program: Command, cli: Cli): void {
   for (const [update, description] of Object.entries(CONTROLS)) {
-    program
+    const resume = update === 'resume';
+    const command = program
       .command(update)
-      .description(description)
-      .argument('<service>', 'service name from the config')
+      .description(resume ? `${description}, and/or let its automatic runbooks start again after \`suspend\`` : description)
+      .argument(resume ? '[service]' : '<service>', 'service name from the config')
       .option('--by <name>', 'who decides (default: $USER)')
-      .option('--reason <text>', 'why; recorded with the decision')
+      .option('--reason <text>', 'why; recorded with the decision');
+    if (resume) command.option('--all', 'lift the suspension of every service');
+    command
       .addHelpText('after', '\nExit code 1 when no runbook is running or the runbook rejects the request (the reason is printed).')
-      .action((name: string, flags: { by?: string; reason?: string }, cmd: Command) =>
+      .action((name: string | undefined, flags: { by?: string; reason?: string; all?: boolean }, cmd: Command) =>
         cli.run(cmd, async (ctx) => {
+          const by = flags.by ?? defaultActor();
+          if (resume && flags.all) {
+            if (name !== undefined) throw usageError('resume: name one service or give --all, not both');
+            const brakes = await changeBrakes(ctx, 'resume', { by, reason: flags.reason ?? '' });
+            return void ctx.emit({ brakes }, () => brakesLines(brakes).join('\n'));
+          }
+          if (name === undefined) throw usageError(`${update}: missing <service>`);
           const service = ctx.service(name);
           const client = await ctx.client();
+          const automation = resume ? await resumeAutomation(ctx, service.name, by, flags.reason ?? '') : { lifted: false };
+          if (automation.note) ctx.note(automation.note);
+          const lifted = automation.lifted ? `automatic runbooks of ${service.name} may start again` : undefined;
           const workflowId = runbookWorkflowId(service.name);
           const info = await describeOrUndefined(client, workflowId);
           if (!info || info.status.name !== 'RUNNING') {
+            if (lifted) return void ctx.emit({ service: service.name, update, brakes: automation.brakes }, () => lifted);
             const last = info ? ` (last: ${info.type} ${info.status.name.toLowerCase()})` : '';
             throw new CliError(`cannot ${update}: no runbook is running for ${service.name}${last}`, EXIT.failed, 'not-running', { service: service.name });
           }
-          const request = { by: flags.by ?? defaultActor(), ...(flags.reason !== undefined ? { reason: flags.reason } : {}) };
+          const request = { by, ...(flags.reason !== undefined ? { reason: flags.reason } : {}) };
           const handle = client.workflow.getHandle(workflowId, info.runId);
           let answer: string;
           try {
@@ -40,10 +58,11 @@ export function registerControls(program: Command, cli: Cli): void {
           } catch (err) {
             if (!(err instanceof WorkflowUpdateFailedError)) throw err;
             const reason = rootMessage(err);
+            if (lifted) return void ctx.emit({ service: service.name, update, brakes: automation.brakes, runbook: reason }, () => `${lifted}; the running ${info.type}: ${reason}`);
             throw new CliError(`${update} rejected by the running ${info.type} of ${service.name}: ${reason}`, EXIT.failed, 'rejected', { service: service.name, update, reason });
           }
-          const doc = { service: service.name, update, workflowId, runId: info.runId, type: info.type, result: answer };
-          ctx.emit(doc, () => `${info.type} of ${service.name}: ${answer}`);
+          const doc = { service: service.name, update, workflowId, runId: info.runId, type: info.type, result: answer, ...(automation.brakes ? { brakes: automation.brakes } : {}) };
+          ctx.emit(doc, () => `${lifted ? `${lifted}; ` : ''}${info.type} of ${service.name}: ${answer}`);
         }),
       );
   }

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { supervisionQuery, supervisorWorkflowId } from '../../api/supervisor';
+import { suspensionOf } from '../../domain/brakes';
 import { detectionWorkflowId, runbookWorkflowId } from '../../domain/workflow-ids';
 import type { DetectionStatus } from '../../workflows/detection';
 import type { RunbookStatus } from '../../workflows/runbook-frame';
@@ -28,6 +30,19 @@ export function registerStatus(program: Command, cli: Cli): void {
             report.detectionError = (err as Error).message;
           }
         }
+
+        // The control plane: live config version and the brakes on this service (when a supervisor runs).
+        const supervisor = client.workflow.getHandle(supervisorWorkflowId(ctx.settings.taskQueue));
+        const sup = await supervisor.describe().catch(() => undefined);
+        if (sup?.status.name === 'RUNNING') {
+          try {
+            const s = await ctx.withWorker('supervision query', () => supervisor.query(supervisionQuery));
+            const suspended = suspensionOf(s.brakes, service.name);
+            report.supervision = { version: s.version, ...(suspended ? { suspended } : {}), ...(s.services[service.name] ? { detection: s.services[service.name]!.detection } : {}) };
+          } catch (err) {
+            report.supervisionError = (err as Error).message;
+          }
+        } else report.supervision = null;
 
         const runbookId = runbookWorkflowId(service.name);
         const runbook = await runningUnder(client, runbookId);
