@@ -71,7 +71,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   const options = failoverTargets(service, source, { unavailable: down, trigger: request.trigger === 'manual' ? 'manual' : 'automatic', rules: tierRulesOf(exec), ...(request.prefer ? { order: request.prefer } : {}) });
   // Single writer: a target must be a copy of the source (a returned old primary, an empty restart, a replica whose link broke long ago is not).
   const sourceLastSeen = request.lastSeenOffsets?.[source] !== undefined ? { offset: request.lastSeenOffsets[source]!, atMs: request.lastSeenAt?.[source] ?? wf.workflowInfo().startTime.getTime() } : undefined;
-  const syncChecked = isSingleWriter(ctx) && wf.patched('failover-target-sync');
+  const syncChecked = ctx.features.targetSync && isSingleWriter(ctx);
   const checkTarget = (id: string): TargetCheck =>
     checkFailoverTarget({
       service, source, target: id, sourceUp, maxLag: exec.consistency_check.max_lag, maxLinkDownMs: requireMs(exec.max_link_down), nowMs: Date.now(),

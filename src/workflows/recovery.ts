@@ -1,4 +1,3 @@
-import * as wf from '@temporalio/workflow';
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
 import { recoveryInputSchema, type RecoveryInput } from '../domain/runbook-input';
@@ -88,7 +87,7 @@ export async function restoreDestination(ctx: RunbookContext, status: RunbookSta
   await ctx.controls.checkpoint();
 
   if (isSingleWriter(ctx)) {
-    if (wf.patched('resync-divergence')) await recordDivergence(ctx, o.destination, o.primary);
+    if (ctx.features.resyncDivergence) await recordDivergence(ctx, o.destination, o.primary);
     await log.run('resync', () => ctx.act.follow(service, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
     const verdict = await lagGate(ctx, { step: 'lag gate', tag: 'resync', source: o.primary, target: o.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout });
     if (!verdict.ok) refuse(`${o.destination} did not catch up with ${o.primary}: ${verdict.verdict}`, 'ResyncFailed');

@@ -8,7 +8,7 @@ import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
-import { stepActivities, waitingActivities, type RunbookContext } from './switching';
+import { runbookFeatures, stepActivities, waitingActivities, type RunbookContext } from './switching';
 
 export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
 
@@ -51,6 +51,7 @@ export async function openRunbook(
   kind: string,
   request: { service: string; actor?: string | undefined; reason?: string | undefined; trigger: string },
 ): Promise<{ ctx: RunbookContext; status: RunbookStatus; snapshot: ServiceSnapshot }> {
+  const features = runbookFeatures();
   const status: RunbookStatus = {
     runbook: kind,
     service: request.service,
@@ -75,6 +76,7 @@ export async function openRunbook(
     act: stepActivities(snapshot.policy),
     waiting: waitingActivities(snapshot.policy),
     onRouting: (r) => (status.routingCurrent = r),
+    features,
   };
   return { ctx, status, snapshot };
 }
@@ -102,7 +104,7 @@ export async function approvalGate(
   const { approval } = ctx.policy.failover_execution;
   const why = reasons.join('; ');
   status.phase = 'awaiting-approval';
-  const notice = wf.patched('approval-notice') ? approvalNotice(ctx, status, why, onTimeout) : undefined;
+  const notice = ctx.features.approvalNotice ? approvalNotice(ctx, status, why, onTimeout) : undefined;
   // Sent beside the wait, never in front of it: a slow or refusing receiver must not delay the gate.
   const sent = notice ? ctx.act.raiseAlert(notice).catch((err) => ctx.log.note('approval notice', 'failed', errorMessage(err))) : undefined;
   try {
