@@ -19,7 +19,7 @@ import { sendAlert, type AlertEvent } from './alerts';
 import { createSupervisionActivities } from './supervision';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
-import { watchDestinations } from './watch';
+import { createWatch, type ObserverOptions } from './watch';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
 export type { ProbeResult } from './probes';
@@ -42,6 +42,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** For activities that read other runbooks (rollback by workflow id). */
   client?: Client;
+  /** Where this process probes from (observer zone, probe routes). */
+  observer?: ObserverOptions;
 }
 
 export interface ServiceSnapshot {
@@ -132,7 +134,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 
   return {
-    watchDestinations,
+    watchDestinations: createWatch(deps.observer),
     ...createSupervisionActivities(deps),
 
     /**

@@ -300,7 +300,20 @@ const detectionSchema = z.strictObject({
   timeout: durationSchema.default('2s'),
   /** After a failover, the same destination cannot trigger another one for this long. */
   cooldown: durationSchema.default('5m'),
-});
+  /**
+   * Observer zones: every destination is probed from a worker in each (`--zone`), and a destination is
+   * down only when `quorum` of them see it down. Empty: one observer, any worker.
+   */
+  observers: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name of letters, digits, ".", "_" or "-"')).default([]),
+  quorum: z.number().int().min(1).default(1),
+  /**
+   * Call a destination down after one failed probe when the evidence is certain: its port refuses,
+   * its replicas report their link to it down, and the router's own path to it fails.
+   */
+  intelligent_detection: z.boolean().default(false),
+})
+  .refine((d) => d.quorum <= Math.max(1, d.observers.length), { message: 'expected a quorum no larger than the number of observers (1 when none are listed)', path: ['quorum'] })
+  .refine((d) => new Set(d.observers).size === d.observers.length, { message: 'expected each observer zone once', path: ['observers'] });
 
 const executionSchema = z.strictObject({
   failover_strategy: z.enum(['active-passive', 'active-active']).default('active-passive'),
@@ -730,4 +743,14 @@ export function redisEndpointOf(dest: DestinationConfig): z.infer<typeof redisEn
 
 export function routerServerOf(dest: DestinationConfig): string {
   return dest.router_server ?? dest.id;
+}
+
+/**
+ * A policy snapshot as a runbook recorded it, with defaults for keys added since: a run that
+ * replays or continues an older snapshot reads every key it expects. A snapshot the current
+ * schema refuses is used as recorded.
+ */
+export function policyWithDefaults(recorded: Policy): Policy {
+  const parsed = policySchema.safeParse(recorded);
+  return parsed.success ? parsed.data : recorded;
 }

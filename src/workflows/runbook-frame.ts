@@ -3,6 +3,7 @@ import type { Activities, ServiceSnapshot } from '../activities';
 import type { Routing } from '../domain/routing';
 import { describeIssues } from '../domain/validation';
 import { requireMs } from '../domain/duration';
+import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
@@ -70,7 +71,7 @@ export async function openRunbook(
   status.steps = log.steps;
   const ctx: RunbookContext = {
     service: snapshot.service,
-    policy: snapshot.policy,
+    policy: policyWithDefaults(snapshot.policy),
     log,
     controls,
     act: stepActivities(snapshot.policy),
