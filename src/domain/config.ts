@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema, durationToMs } from './duration';
+import { boundedDuration, durationToMs } from './duration';
 import { maintenanceWindowSchema } from './runbook-input';
 import { InvalidInputError, describeIssues } from './validation';
 
@@ -81,7 +81,7 @@ export const httpProbeSchema = z.strictObject({
     )
     .optional(),
   /** A slower answer counts as down (failure "error"), so a destination that is up but too slow is failed over. */
-  max_latency: durationSchema.optional(),
+  max_latency: boundedDuration('1ms', '5m').optional(),
   tls: tlsSchema.optional(),
   ...authShape,
 });
@@ -117,7 +117,7 @@ export const webhookRouterSchema = z.strictObject({
   /** Answers `GET` with the current routing; defaults to `url`. */
   read_url: httpUrl.optional(),
   ...authShape,
-  timeout: durationSchema.default('5s'),
+  timeout: boundedDuration('100ms', '5m').default('5s'),
   tls: tlsSchema.optional(),
 });
 
@@ -153,7 +153,7 @@ export const natsProbeSchema = z
     /** Also read this stream: last sequence as offset; for a mirror/sourced stream, its lag and whether it advances. */
     stream: streamName.optional(),
     /** A standby that has not heard from its upstream (message or 1s heartbeat) for longer is stalled. */
-    stall_after: durationSchema.default('3s'),
+    stall_after: boundedDuration('100ms', '1h').default('3s'),
   })
   .refine(natsAuthValid, natsAuthMessage);
 export type NatsProbeConfig = z.infer<typeof natsProbeSchema>;
@@ -166,7 +166,7 @@ export const natsJetStreamReplicationSchema = z
     stream: streamName,
     /** The subjects the stream takes when writable; a standby has none, so promotion needs them from here. */
     subjects: z.array(natsSubject).min(1),
-    stall_after: durationSchema.default('3s'),
+    stall_after: boundedDuration('100ms', '1h').default('3s'),
     /** `recreate`: follow() re-creates the old primary's stream as a standby once all of it is on the new primary; `manual`: it only reports. */
     follow: z.enum(['recreate', 'manual']).default('recreate'),
   })
@@ -295,11 +295,11 @@ const detectionSchema = z.strictObject({
   failure_threshold: z.number().int().min(1).default(3),
   /** Consecutive good probes before a down destination counts as recovered. */
   recovery_threshold: z.number().int().min(1).default(3),
-  detection_interval: durationSchema.default('1s'),
+  detection_interval: boundedDuration('10ms', '1h').default('1s'),
   /** Per-probe timeout. */
-  timeout: durationSchema.default('2s'),
+  timeout: boundedDuration('10ms', '5m').default('2s'),
   /** After a failover, the same destination cannot trigger another one for this long. */
-  cooldown: durationSchema.default('5m'),
+  cooldown: boundedDuration('1s', '7d').default('5m'),
   /**
    * Observer zones: every destination is probed from a worker in each (`--zone`), and a destination is
    * down only when `quorum` of them see it down. Empty: one observer, any worker.
@@ -323,7 +323,7 @@ const executionSchema = z.strictObject({
     /** Largest lag (driver units: bytes for Redis) a failover may accept without approval. */
     max_lag: z.number().int().min(0).default(1_048_576),
     /** How long to wait for lag to come within bound. */
-    timeout: durationSchema.default('30s'),
+    timeout: boundedDuration('100ms', '1h').default('30s'),
   }).prefault({}),
   gradual_failover: flag({
     steps: z
@@ -333,19 +333,19 @@ const executionSchema = z.strictObject({
         message: 'expected increasing percentages ending at 100',
       })
       .default([25, 50, 100]),
-    soak: durationSchema.default('30s'),
+    soak: boundedDuration('0s', '1d').default('30s'),
   }).prefault({}),
   rollback_support: flag({}).prefault({}),
   approval: z
     .strictObject({
       required: z.boolean().default(false),
-      timeout: durationSchema.default('10m'),
+      timeout: boundedDuration('1s', '7d').default('10m'),
       default_action: z.enum(['abort', 'proceed']).default('abort'),
     })
     .prefault({}),
   /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */
-  fence_timeout: durationSchema.default('60s'),
-  step_timeout: durationSchema.default('30s'),
+  fence_timeout: boundedDuration('1s', '1h').default('90s'),
+  step_timeout: boundedDuration('1s', '1h').default('30s'),
   /** Detection-started failovers stay inside the regions already carrying traffic; crossing needs a person. */
   never_cross_region_automatically: z.boolean().default(false),
   /** Any failover that starts sending traffic into another region waits for approval. */
@@ -356,14 +356,17 @@ const executionSchema = z.strictObject({
    * Emergency failover with no observation of the source: a replica whose link to it has been down
    * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
    */
-  max_link_down: durationSchema.default('30s'),
-});
+  max_link_down: boundedDuration('1s', '30d').default('30s'),
+}).refine(
+  (e) => (durationToMs(e.fence_timeout) ?? 0) > (durationToMs(e.consistency_check.timeout) ?? 0) + (durationToMs(e.step_timeout) ?? 0),
+  { message: 'expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects', path: ['fence_timeout'] },
+);
 
 const recoverySchema = z.strictObject({
   automatic_recovery: z.boolean().default(false),
   gradual_recovery: z.boolean().default(true),
   validation_intervals: z.number().int().min(1).default(5),
-  resync_timeout: durationSchema.default('5m'),
+  resync_timeout: boundedDuration('1s', '1d').default('5m'),
   /**
    * A backup that answers but does not replicate from the current primary (a returned old primary,
    * a standby restarted empty) is re-attached as its replica at once, whatever automatic_recovery says.
@@ -372,8 +375,8 @@ const recoverySchema = z.strictObject({
   /** Before a resync discards data the primary lacks, keep an RDB snapshot of the node in this directory (on the worker's host). */
   divergent_copy_dir: z.string().min(1).optional(),
   /** A failed automatic resync or failback is tried again after this, doubling up to retry_backoff_max. */
-  retry_backoff: durationSchema.default('10s'),
-  retry_backoff_max: durationSchema.default('5m'),
+  retry_backoff: boundedDuration('100ms', '1h').default('10s'),
+  retry_backoff_max: boundedDuration('100ms', '1d').default('5m'),
   /** Failed attempts in a row after which an alert event is raised (and retries go on). */
   alert_after_attempts: z.number().int().min(1).default(3),
 });
@@ -392,7 +395,7 @@ const redundancySchema = z.strictObject({
   other_zone_backups: z.number().int().min(0).default(0),
   other_region_backups: z.number().int().min(0).default(0),
   /** How often the redundancy runbook re-assesses a service. */
-  check_interval: durationSchema.default('1m'),
+  check_interval: boundedDuration('100ms', '1d').default('1m'),
   /** Active-active: let the redundancy runbook start a rebalance when weights drift from the plan. */
   rebalance: z.boolean().default(false),
   /** Optional URL that receives a JSON POST when a service drops below its redundancy level. */
@@ -400,12 +403,12 @@ const redundancySchema = z.strictObject({
 });
 
 const performanceSchema = z.strictObject({
-  max_failover_time: durationSchema.default('60s'),
+  max_failover_time: boundedDuration('1s', '1d').default('60s'),
 });
 
 const qualitySchema = z.strictObject({
   max_error_rate: z.number().min(0).max(1).default(0.01),
-  max_latency: durationSchema.default('500ms'),
+  max_latency: boundedDuration('1ms', '5m').default('500ms'),
 });
 
 /** Where alert events go (approval needed, an automatic runbook failing, redundancy below level, a runbook held by the brakes). */
@@ -423,7 +426,7 @@ const supervisionSchema = z.strictObject({
   /** Workers start the supervisor, which keeps detection (and redundancy) running for every configured service. */
   enabled: z.boolean().default(true),
   /** How often the supervisor compares the running runbooks with the config (and restarts what is missing). */
-  reconcile_interval: durationSchema.refine((d) => (durationToMs(d) ?? 0) >= 1000, { message: 'expected at least "1s"' }).default('15s'),
+  reconcile_interval: boundedDuration('1s', '1h').default('15s'),
   /** Also keep the redundancy runbook running for every service. */
   redundancy: z.boolean().default(true),
 });
@@ -432,7 +435,7 @@ const supervisionSchema = z.strictObject({
 const brakesSchema = z.strictObject({
   /** Automatic runbooks that move traffic (failover, failback, rebalance) allowed to start per window, across all services. */
   max_automatic_runbooks: z.number().int().min(1).default(3),
-  window: durationSchema.refine((d) => (durationToMs(d) ?? 0) >= 1000, { message: 'expected at least "1s"' }).default('10m'),
+  window: boundedDuration('1s', '7d').default('10m'),
 });
 
 export const policySchema = z.strictObject({
@@ -537,13 +540,13 @@ export const alertReceiverSchema = z
     hmac_header: headerName.default('X-Signature'),
     /** When set, the signature covers `<timestamp>:<body>` and the timestamp (unix seconds) must be recent. */
     hmac_timestamp_header: headerName.optional(),
-    hmac_max_skew: durationSchema.default('5m'),
+    hmac_max_skew: boundedDuration('1s', '1d').default('5m'),
     /** Explicit opt-out of authentication (labs only). */
     allow_unauthenticated: z.boolean().default(false),
     /** Largest request body in bytes; larger ones are refused with 413. */
     body_limit: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     /** A repeated delivery of the same alert (fingerprint and status) within this window is acknowledged but not sent again. */
-    dedupe_window: durationSchema.default('10m'),
+    dedupe_window: boundedDuration('1s', '7d').default('10m'),
     /** Signals to Temporal under way at once. */
     max_in_flight: z.number().int().min(1).max(10_000).default(64),
     /** Alerts waiting for a signal slot before new requests are refused with 503 (senders retry). */
@@ -640,7 +643,7 @@ export const timeZoneSchema = z.string().refine(
 );
 
 /** An interval of at least a second (Temporal rounds schedule intervals to seconds). */
-export const scheduleEverySchema = durationSchema.refine((s) => (durationToMs(s) ?? 1000) >= 1000, { message: 'expected an interval of at least "1s"' });
+export const scheduleEverySchema = boundedDuration('1s', '366d');
 
 /** Planned maintenance on a Temporal Schedule: drain `destination` for `window` at each `cron` (or `every`) time. */
 export const maintenanceScheduleSchema = z

@@ -55,9 +55,22 @@ describe('config schema', () => {
     ]);
   });
 
+  it('durations need their unit and stay within what makes sense for the key; a fence outlasts the catch-up it protects', () => {
+    expect(problems(`failover_manager:\n  failover_detection:\n    cooldown: "30"\n${minimal}`)).toEqual([
+      'failover_manager.failover_detection.cooldown: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "30")',
+    ]);
+    expect(problems(`failover_manager:\n  failover_detection:\n    cooldown: 0s\n    detection_interval: 100000y\n${minimal}`)).toEqual([
+      'failover_manager.failover_detection.detection_interval: expected at most 1h (got "100000y")',
+      'failover_manager.failover_detection.cooldown: expected at least 1s (got "0s")',
+    ]);
+    expect(problems(`failover_manager:\n  failover_execution:\n    fence_timeout: 40s\n    step_timeout: 20s\n${minimal}`)).toEqual([
+      'failover_manager.failover_execution.fence_timeout: expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects (got "40s")',
+    ]);
+  });
+
   it('rejects a bad duration with the field named', () => {
     const p = problems(`failover_manager:\n  failover_detection:\n    detection_interval: soon\n${minimal}`);
-    expect(p).toEqual(['failover_manager.failover_detection.detection_interval: expected a duration such as "500ms", "30s" or "5m" (got "soon")']);
+    expect(p).toEqual(['failover_manager.failover_detection.detection_interval: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")']);
   });
 
   it('rejects unknown keys (typos) instead of ignoring them', () => {
