@@ -27,7 +27,7 @@ export const triggerInputSchema = z.strictObject({
   reason: z.string().min(1, 'expected why (recorded in the audit trail and the history)').max(500),
   actor: z.string().min(1).max(100).optional().describe('who asks; recorded together with the identity of the caller'),
   wait: z.boolean().optional().describe('wait for the runbook to finish and return its result'),
-  wait_seconds: z.number().int().min(1).max(3600).optional().describe('how long to wait (default 120); the runbook goes on after that'),
+  wait_seconds: z.number().int().min(1).max(3600).optional().describe('how long to wait (default 50, inside the usual 60 s request timeout of MCP clients); the runbook goes on after that and the result says where it stands'),
 });
 export type TriggerInput = z.input<typeof triggerInputSchema>;
 
@@ -126,7 +126,7 @@ export async function trigger(core: Core, request: TriggerInput): Promise<Trigge
       input = runbookInput(maintenanceInputSchema, { ...common, destination: req.destination, window: req.window });
       break;
   }
-  return launch(core, { runbook: req.runbook, type, service: service.name, input, actor, reason: req.reason, wait: req.wait === true, waitSeconds: req.wait_seconds ?? 120 });
+  return launch(core, { runbook: req.runbook, type, service: service.name, input, actor, reason: req.reason, wait: req.wait === true, waitSeconds: req.wait_seconds ?? 50 });
 }
 
 export interface LaunchRequest {
