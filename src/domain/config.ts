@@ -451,6 +451,54 @@ export const policySchema = z.strictObject({
 });
 export type Policy = z.infer<typeof policySchema>;
 
+/** Policy sections a service may set for itself; notifications, supervision and brakes stay fleet-wide. */
+export const SERVICE_POLICY_SECTIONS = ['failover_detection', 'failover_execution', 'recovery_management', 'redundancy_management', 'performance', 'quality'] as const;
+export type ServicePolicySection = (typeof SERVICE_POLICY_SECTIONS)[number];
+const policySection = z.record(z.string(), z.unknown(), { error: 'expected an object of policy keys, as in failover_manager' });
+/**
+ * A service's own policy: keys it sets override the fleet's `failover_manager` ones (objects are
+ * merged key by key). Kept as written; checked against the policy schema merged with the fleet's.
+ */
+const servicePolicySchema = z.strictObject(
+  Object.fromEntries(SERVICE_POLICY_SECTIONS.map((s) => [s, policySection.optional()])) as Record<ServicePolicySection, z.ZodOptional<typeof policySection>>,
+);
+export type ServicePolicy = z.infer<typeof servicePolicySchema>;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `over` on top of `base`: objects merged key by key, anything else (values, lists, flags written as booleans) replaced. */
+function mergeOver(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = mergeOver(base[k], v);
+  return out;
+}
+
+/** The fleet policy with a service's own keys on top, validated: the issues name paths inside the policy. */
+export function mergeServicePolicy(fleet: Policy, own: ServicePolicy | undefined) {
+  return policySchema.safeParse(own ? mergeOver(fleet, own) : fleet, { reportInput: true });
+}
+
+const effectivePolicies = new WeakMap<Config, Map<string, Policy>>();
+
+/** The policy a service runs with: the fleet's `failover_manager`, with the service's own `policy` keys on top. */
+export function policyOf(config: Config, serviceName: string): Policy {
+  const own = findService(config, serviceName)?.policy;
+  if (!own) return config.failover_manager;
+  let byService = effectivePolicies.get(config);
+  if (!byService) effectivePolicies.set(config, (byService = new Map()));
+  let policy = byService.get(serviceName);
+  if (!policy) {
+    const merged = mergeServicePolicy(config.failover_manager, own);
+    // A validated config never gets here with a bad merge (configSchema checks it); fall back rather than throw.
+    policy = merged.success ? merged.data : config.failover_manager;
+    byService.set(serviceName, policy);
+  }
+  return policy;
+}
+
 export const serviceSchema = z
   .strictObject({
     name: id,
@@ -461,6 +509,8 @@ export const serviceSchema = z
     /** Extra checks every switch step must pass (e.g. a Prometheus error-rate query). */
     validation: z.array(probeSchema).default([]),
     destinations: z.array(destinationSchema).min(1),
+    /** This service's own policy keys (strategy, detection, execution, recovery, redundancy), over the fleet's. */
+    policy: servicePolicySchema.optional(),
   })
   .superRefine((svc, ctx) => {
     const seen = new Map<string, number>();
@@ -676,6 +726,11 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
     cfg.services.forEach((s, i) => {
+      // The fleet policy is valid here, so what a merge finds wrong comes from the service's own keys.
+      const merged = s.policy ? mergeServicePolicy(cfg.failover_manager, s.policy) : undefined;
+      for (const issue of merged?.success === false ? merged.error.issues : []) {
+        ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path], input: 'input' in issue ? issue.input : undefined, message: issue.message });
+      }
       const first = seen.get(s.name);
       if (first !== undefined) {
         ctx.addIssue({

@@ -21,7 +21,8 @@ import { errorMessage } from './runbook-steps';
 
 export type { DetectionInput } from '../domain/runbook-input';
 export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
-export const healthQuery = wf.defineQuery<DetectionStatus>('health');
+import { healthQuery } from '../api/queries';
+export { healthQuery };
 
 /** New runs take this path; runs started before it replay ./detection-legacy.ts. */
 const DETECTION_V2 = 'detection-v2';

@@ -24,7 +24,8 @@ export interface RedundancyStatus {
   events: RedundancyEvent[];
 }
 
-export const redundancyQuery = wf.defineQuery<RedundancyStatus>('redundancy');
+import { redundancyQuery } from '../api/queries';
+export { redundancyQuery };
 
 const healthyBackupsGauge = wf.metricMeter.createGauge('failover_redundancy_healthy_backups', 'int', '', 'healthy backups of a service');
 const requiredBackupsGauge = wf.metricMeter.createGauge('failover_redundancy_required_backups', 'int', '', 'redundancy_level of a service');

@@ -31,7 +31,8 @@ export interface RunbookStatus {
   steps: StepRecord[];
 }
 
-export const statusQuery = wf.defineQuery<RunbookStatus>('status');
+import { statusQuery } from '../api/queries';
+export { statusQuery };
 
 /** Fails the runbook for good: retrying cannot fix bad input or a refused plan. */
 export function refuse(message: string, type = 'InvalidInput', details?: unknown): never {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfigText } from '../../src/config-file';
-import { redisEndpointOf } from '../../src/domain/config';
+import { policyOf, redisEndpointOf } from '../../src/domain/config';
 import { configProblems } from '../support/config-problems';
 
 const minimal = `
@@ -123,5 +123,26 @@ ${minimal}`);
     const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'c.yaml');
     fs.writeFileSync(f, minimal);
     expect(loadConfigFile(f).services[0]!.name).toBe('orders-bus');
+  });
+
+  it('a service policy overrides the fleet policy key by key, for that service only', () => {
+    const text = `failover_manager:\n  failover_execution:\n    gradual_failover: { steps: [10, 100] }\n${minimal.replace(
+      '    destinations:',
+      '    policy:\n      failover_execution: { failover_strategy: active-active, gradual_failover: { soak: 1s } }\n      failover_detection: { failure_threshold: 5 }\n    destinations:',
+    )}  - name: other-bus\n    router: { type: file, path: /tmp/other.json }\n    destinations: [{ id: x, zone: a, region: r, probe: { type: tcp, host: h, port: 1 } }]\n`;
+    const config = parseConfigText(text);
+    const own = policyOf(config, 'orders-bus');
+    expect(own.failover_execution.failover_strategy).toBe('active-active');
+    expect(own.failover_execution.gradual_failover).toEqual({ enabled: true, steps: [10, 100], soak: '1s' });
+    expect(own.failover_detection.failure_threshold).toBe(5);
+    expect(policyOf(config, 'other-bus')).toBe(config.failover_manager);
+    expect(config.failover_manager.failover_execution.failover_strategy).toBe('active-passive');
+  });
+
+  it('a bad service policy key is named at its path; fleet-only sections are refused there', () => {
+    const bad = (policy: string) => problems(minimal.replace('    destinations:', `    policy: ${policy}\n    destinations:`));
+    expect(bad('{ failover_detection: { failure_threshold: 0 } }')).toEqual(['services[0].policy.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)']);
+    expect(bad('{ failover_execution: { failover_strategy: round-robin } }')[0]).toMatch(/^services\[0\]\.policy\.failover_execution\.failover_strategy: Invalid option: expected one of "active-passive"\|"active-active" \(got "round-robin"\)$/);
+    expect(bad('{ brakes: { window: 1m } }')[0]).toMatch(/^services\[0\]\.policy: Unrecognized key: "brakes"/);
   });
 });

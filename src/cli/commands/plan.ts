@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { routerFor } from '../../activities/drivers';
-import { runProbe, type ProbeResult } from '../../activities/probes';
-import { requireMs } from '../../domain/duration';
+import { observeNow, RouterUnreadableError } from '../../client/observe';
+import { policyOf } from '../../domain/config';
 import { formatPlan, planFailover } from '../../domain/simulate';
 import { destinationArg } from '../args';
 import { EXIT, unreachableError } from '../errors';
@@ -22,16 +21,8 @@ export function registerPlan(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const service = ctx.service(name);
         if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
-        const policy = ctx.config().failover_manager;
-        const timeoutMs = requireMs(policy.failover_detection.timeout);
-        const [readout, probes] = await Promise.all([
-          routerFor(service)
-            .read()
-            .catch((err: Error) => Promise.reject(unreachableError(`cannot read the routing of ${service.name} (${service.router.type}): ${err.message}`))),
-          Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, timeoutMs)] as const)).then(
-            (entries) => Object.fromEntries(entries) as Record<string, ProbeResult>,
-          ),
-        ]);
+        const policy = policyOf(ctx.config(), service.name);
+        const { readout, probes } = await observeNow(service, policy).catch((err: Error) => Promise.reject(err instanceof RouterUnreadableError ? unreachableError(err.message) : err));
         const plan = planFailover({ service, policy, routing: readout.routing, probes, ...(flags.to !== undefined ? { to: flags.to } : {}) });
         ctx.emit({ service: service.name, dryRun: true, routing: readout.routing, probes, plan }, () =>
           [probesLine(probes), formatPlan(plan), 'dry run: nothing was changed'].join('\n'),
