@@ -76,6 +76,7 @@ export const rollbackInputSchema = z
   })
   .refine((r) => r.run === undefined || r.weights === undefined, { message: 'expected at most one of "run" or "weights"' });
 export type RollbackInput = z.input<typeof rollbackInputSchema>;
+export type RollbackRequest = z.output<typeof rollbackInputSchema>;
 
 export const recoveryInputSchema = z.strictObject({
   service: name,
@@ -88,6 +89,7 @@ export const recoveryInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RecoveryInput = z.input<typeof recoveryInputSchema>;
+export type RecoveryRequest = z.output<typeof recoveryInputSchema>;
 
 const scopeSchema = z.union([
   z.strictObject({ zone: name }),
@@ -104,6 +106,7 @@ export const rebalanceInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RebalanceInput = z.input<typeof rebalanceInputSchema>;
+export type RebalanceRequest = z.output<typeof rebalanceInputSchema>;
 
 /** A duration above zero ("30s", "2h"): how long a maintenance keeps its destination drained. */
 export const maintenanceWindowSchema = boundedDuration('1s', '30d');

@@ -4,7 +4,7 @@ import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
 import { AbortedError } from './controls';
 import { lagGate } from './consistency-check';
-import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import { approvalGate, openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
 import { isSingleWriter, readRoutingAndProbe } from './switching';
@@ -48,6 +48,10 @@ export function parseFailoverInput(raw: unknown): FailoverRequest {
  */
 export async function failover(input: FailoverInput): Promise<FailoverResult> {
   const request = parseFailoverInput(input);
+  return underLock('failover', request, input, () => runFailover(request));
+}
+
+async function runFailover(request: ReturnType<typeof parseFailoverInput>): Promise<FailoverResult> {
   const { ctx, status } = await openRunbook('failover', request);
   const { service, policy, log } = ctx;
   const exec = policy.failover_execution;

@@ -1,10 +1,10 @@
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
-import { recoveryInputSchema, type RecoveryInput } from '../domain/runbook-input';
+import { recoveryInputSchema, type RecoveryInput, type RecoveryRequest } from '../domain/runbook-input';
 import { lagGate } from './consistency-check';
 import { AbortedError } from './controls';
 import { moveTraffic } from './move-traffic';
-import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import { openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { isSingleWriter, type RampStep, type RunbookContext } from './switching';
 
@@ -24,6 +24,10 @@ export interface RecoveryResult {
  */
 export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
   const req = parseInput(recoveryInputSchema, input, 'recovery');
+  return underLock('recovery', req, input, () => runRecovery(req));
+}
+
+async function runRecovery(req: RecoveryRequest): Promise<RecoveryResult> {
   const { ctx, status } = await openRunbook('recovery', req);
   const { service, log } = ctx;
   const ids = service.destinations.map((d) => d.id);

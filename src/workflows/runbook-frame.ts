@@ -10,6 +10,8 @@ import { labelRunbook } from './labels';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { runbookFeatures, stepActivities, waitingActivities, type RunbookContext } from './switching';
+import { runbookWorkflowId } from '../domain/workflow-ids';
+import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
 
 export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
 
@@ -147,4 +149,43 @@ function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string,
     endsAt: new Date(Date.now() + timeoutMs + 60_000).toISOString(),
     targets: policy.notifications,
   };
+}
+
+/**
+ * The per-service lock is the workflow id `runbook-<service>`: Temporal runs one workflow per id.
+ * A mutating runbook started under any other id (the Web UI form, the Temporal CLI, a script) runs
+ * itself as a child under the lock id and answers with that run's result — or, when another
+ * runbook holds the service, refuses at once naming it. Must be the runbook's first call: the
+ * patch is decided in the run's first activation.
+ */
+export async function underLock<T>(kind: string, req: { service: string; trigger: string }, input: unknown, run: () => Promise<T>): Promise<T> {
+  const lockId = runbookWorkflowId(req.service);
+  const own = wf.workflowInfo().workflowId;
+  if (own === lockId || !wf.patched('runbook-lock')) return run();
+  labelRunbook(kind, req.service, req.trigger);
+  const title = `### ${kind} · ${req.service}\n\n`;
+  let child: wf.ChildWorkflowHandle<wf.Workflow>;
+  try {
+    child = await wf.startChild(kind, {
+      workflowId: lockId,
+      args: [input],
+      // The lock holder lives its own life: ending this starter must never cut a switch short.
+      parentClosePolicy: 'ABANDON',
+      cancellationType: 'ABANDON',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: serviceKey, value: req.service },
+        { key: runbookKindKey, value: kind },
+        { key: triggerKey, value: req.trigger },
+      ],
+      staticSummary: `${kind} of ${req.service} (started as ${own})`,
+    });
+  } catch (err) {
+    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+    const reason = `service ${req.service} already has a running runbook (${lockId}); a ${kind} takes the per-service lock by running as ${lockId}, so nothing was started`;
+    wf.setCurrentDetails(`${title}– refused: ${reason}`);
+    refuse(reason, 'ServiceBusy');
+  }
+  wf.setCurrentDetails(`${title}runs as \`${lockId}\` (run ${child.firstExecutionRunId}), the per-service lock: send approve / pause / resume / abort there`);
+  return (await child.result()) as T;
 }
