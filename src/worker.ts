@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from './activities';
 import type { ObserverOptions } from './activities/watch';
+import { keepAlive } from './activities/keepalive';
 import { watchTaskQueue } from './domain/workflow-ids';
 import { loadConfigFile } from './config-file';
 import { validateConfig, type Config } from './domain/config';
@@ -91,6 +92,7 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
     activities,
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
+    interceptors: { activity: [keepAlive] },
   });
   const queues = [
     ...(opts.watchOnly ? [] : [watchTaskQueue(opts.taskQueue)]),

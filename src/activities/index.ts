@@ -17,6 +17,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure as Failure, TerminatedFailure, CancelledFailure } from '@temporalio/common';
 import { sendAlert, type AlertEvent } from './alerts';
 import { createSupervisionActivities } from './supervision';
+import { switchover, type SwitchoverInput } from './switchover';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
 import { createWatch, type ObserverOptions } from './watch';
@@ -27,6 +28,7 @@ export type { LagReading } from './replication/types';
 export type { RouteChange, RouterReadout } from './routers/types';
 export type { AlertEvent } from './alerts';
 export type { Divergence } from './replication/types';
+export type { SwitchoverInput, SwitchoverResult, SwitchoverStep } from './switchover';
 
 /** How a runbook run stands, as another workflow sees it from outside. */
 export type RunbookOutcomeReading =
@@ -178,6 +180,13 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
+    /** The single-writer switch as one activity (fence → catch up → promote → route → cut → demote); see ./switchover.ts. */
+    async switchover(service: ServiceConfig, input: SwitchoverInput) {
+      const result = await switchover(service, input, probeTimeout());
+      logger.info({ service: service.name, source: input.source, target: input.target, pausedMs: result.pausedMs, generation: result.routing.generation }, 'switchover done');
+      return result;
+    },
+
     async cutSessions(service: ServiceConfig, destination: string): Promise<void> {
       await routerFor(service).cutSessions(destination);
     },
@@ -264,7 +273,11 @@ export function createActivities(deps: ActivityDeps) {
         const r = await runProbe(dest.probe, probeTimeout());
         heartbeat({ passed: i });
         if (!r.up) return { ok: false, passed: i, detail: `probe ${i + 1}/${times} failed: ${r.error}` };
-        if (i < times - 1) await sleep(intervalMs);
+        // Sleep in slices: the heartbeat timeout is seconds, the interval may be longer.
+        for (let left = i < times - 1 ? intervalMs : 0; left > 0; left -= 1000) {
+          await sleep(Math.min(left, 1000));
+          heartbeat({ passed: i + 1 });
+        }
       }
       return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart` };
     },
