@@ -219,6 +219,20 @@ export function createActivities(deps: ActivityDeps) {
       return replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
     },
 
+    /**
+     * Pauses the writes of a destination that answers as a second writable primary (a returned old
+     * primary), unless a runbook holds the service: that runbook owns every switch, and a fence now
+     * could hit the primary it is promoting.
+     */
+    async fenceStray(service: ServiceConfig, destination: string, holdMs: number): Promise<{ fenced: boolean; detail: string }> {
+      const lock = runbookWorkflowId(service.name);
+      const held = deps.client ? await deps.client.workflow.getHandle(lock).describe().then((d) => (d.status.name === 'RUNNING' ? d.type : undefined), () => undefined) : undefined;
+      if (held) return { fenced: false, detail: `not fenced: ${held} ${lock} is running and owns the switch` };
+      const r = await replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
+      logger.warn({ audit: true, service: service.name, destination, detail: r.detail }, 'second writable primary fenced');
+      return { fenced: true, detail: r.detail };
+    },
+
     async unfence(service: ServiceConfig, destination: string): Promise<void> {
       await replicatorOrFail(service, probeTimeout()).unfence(destination);
     },

@@ -311,6 +311,8 @@ const detectionSchema = z.strictObject({
    * its replicas report their link to it down, and the router's own path to it fails.
    */
   intelligent_detection: z.boolean().default(false),
+  /** How often each watch reads the router to see that it still has the decided routing. */
+  router_check_interval: boundedDuration('100ms', '1h').default('5s'),
 })
   .refine((d) => d.quorum <= Math.max(1, d.observers.length), { message: 'expected a quorum no larger than the number of observers (1 when none are listed)', path: ['quorum'] })
   .refine((d) => new Set(d.observers).size === d.observers.length, { message: 'expected each observer zone once', path: ['observers'] });
@@ -357,6 +359,8 @@ const executionSchema = z.strictObject({
    * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
    */
   max_link_down: boundedDuration('1s', '30d').default('30s'),
+  /** The router no longer has the decided routing (a reload, a hand edit): write it back at once, or wait for approval. */
+  router_drift: z.enum(['reassert', 'approve']).default('reassert'),
 }).refine(
   (e) => (durationToMs(e.fence_timeout) ?? 0) > (durationToMs(e.consistency_check.timeout) ?? 0) + (durationToMs(e.step_timeout) ?? 0),
   { message: 'expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects', path: ['fence_timeout'] },

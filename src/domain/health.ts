@@ -42,6 +42,8 @@ export interface DestinationHealth {
   syncReason?: string;
   /** A different verdict seen for `count` probes in a row, not settled yet. */
   syncPending?: { state: SyncState; count: number };
+  /** It answers as a writable primary without being the primary (reported once, until it stops). */
+  writable?: boolean;
 }
 
 export interface HealthThresholds {
@@ -57,7 +59,11 @@ export type HealthEvent =
   | { destination: string; kind: 'degraded'; reason: string }
   | { destination: string; kind: 'recovered'; reason: string }
   /** An answering backup is no longer a copy of the primary (not replicating from it). */
-  | { destination: string; kind: 'diverged'; reason: string };
+  | { destination: string; kind: 'diverged'; reason: string }
+  /** A destination that is not the primary accepts writes (a returned old primary): a second writer. */
+  | { destination: string; kind: 'writable'; reason: string }
+  /** The router no longer has the routing the manager decided (destination: the decided primary). */
+  | { destination: string; kind: 'drift'; reason: string };
 
 export function initialHealth(): DestinationHealth {
   return { status: 'up', consecutiveFailures: 0, consecutiveSuccesses: 0, window: [], score: 1, alerts: [] };

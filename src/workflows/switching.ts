@@ -36,6 +36,8 @@ export function runbookFeatures() {
     approvalNotice: wf.patched('approval-notice'),
     /** The single-writer switch runs as one activity: nothing stops it half way, and the write pause is short. */
     atomicSwitch: wf.patched('atomic-switch'),
+    /** A drain of a single-writer service's primary goes through the fenced switchover. */
+    drainFenced: wf.patched('drain-fenced'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;
