@@ -575,6 +575,12 @@ export const alertRouteSchema = z
     service_label: labelName.optional(),
     /** Label whose value is the destination id; absent from an alert = the service's current primary. */
     destination_label: labelName.optional(),
+    /**
+     * What a matching alert means for its destination: `down` or `degraded` (detection acts on it
+     * like on failed probes), `recovered` (lifts holds), `ignore` (recorded by the receiver only).
+     * Nothing means down unless a route says so.
+     */
+    means: z.enum(['down', 'degraded', 'recovered', 'ignore']).default('ignore'),
   })
   .refine((r) => (r.service === undefined) !== (r.service_label === undefined), {
     message: 'expected exactly one of "service" or "service_label"',
@@ -616,7 +622,7 @@ export type AlertReceiverConfig = z.infer<typeof alertReceiverSchema>;
 export const alertingSchema = z.strictObject({
   receiver: alertReceiverSchema.prefault({}),
   /** Tried in order; the first match wins. Default: the `service` and `destination` labels name them. */
-  routes: z.array(alertRouteSchema).default([{ match: {}, service_label: 'service', destination_label: 'destination' }]),
+  routes: z.array(alertRouteSchema).default([{ match: {}, service_label: 'service', destination_label: 'destination', means: 'ignore' }]),
 });
 export type AlertingConfig = z.infer<typeof alertingSchema>;
 
@@ -814,5 +820,9 @@ export function routerServerOf(dest: DestinationConfig): string {
  */
 export function policyWithDefaults(recorded: Policy): Policy {
   const parsed = policySchema.safeParse(recorded);
-  return parsed.success ? parsed.data : recorded;
+  if (parsed.success) return parsed.data;
+  // Refused by a rule added since (a tighter bound): keep every recorded value, add the missing keys.
+  const defaults = policySchema.parse({}) as Record<string, Record<string, unknown>>;
+  const old = recorded as unknown as Record<string, Record<string, unknown> | undefined>;
+  return Object.fromEntries(Object.entries(defaults).map(([section, d]) => [section, { ...d, ...(old[section] ?? {}) }])) as unknown as Policy;
 }
