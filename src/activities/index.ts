@@ -9,7 +9,7 @@ import { runProbe, type ProbeResult } from './probes';
 import { replicationInfo, withRedis } from './redis-connection';
 import type { LagReading } from './replication/types';
 import { GenerationConflictError, type ApplyOptions, type RouteChange, type RouterReadout } from './routers/types';
-import type { Routing } from '../domain/routing';
+import { primaryOf, type Routing } from '../domain/routing';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -199,11 +199,23 @@ export function createActivities(deps: ActivityDeps) {
     async waitForLag(service: ServiceConfig, source: string, target: string, maxLag: number, timeoutMs: number): Promise<LagVerdict> {
       const replicator = replicatorOrFail(service, probeTimeout());
       const started = Date.now();
-      let reading = await replicator.lag(source, target);
-      while (!(reading.linked && reading.lag <= maxLag) && Date.now() - started < timeoutMs) {
-        heartbeat({ lag: reading.lag });
-        await sleep(50);
-        reading = await replicator.lag(source, target);
+      // A node that does not answer (stalled, restarting) is a reading too: unlinked, and the gate waits on.
+      let reading: LagReading | undefined;
+      const read = async (): Promise<LagReading> =>
+        replicator.lag(source, target).catch((err: unknown) => ({
+          lag: reading?.lag ?? 0, sourceOffset: reading?.sourceOffset ?? 0, targetOffset: reading?.targetOffset ?? 0, linked: false,
+          detail: `lag not readable: ${err instanceof Error ? err.message : String(err)}`,
+        }));
+      // Beats on a timer, not per reading: a slow reading must not look like a lost worker.
+      const beat = setInterval(() => heartbeat({ lag: reading?.lag }), 1000);
+      try {
+        reading = await read();
+        while (!(reading.linked && reading.lag <= maxLag) && Date.now() - started < timeoutMs) {
+          await sleep(50);
+          reading = await read();
+        }
+      } finally {
+        clearInterval(beat);
       }
       const waitedMs = Date.now() - started;
       const ok = reading.linked && reading.lag <= maxLag;
@@ -224,10 +236,13 @@ export function createActivities(deps: ActivityDeps) {
      * primary), unless a runbook holds the service: that runbook owns every switch, and a fence now
      * could hit the primary it is promoting.
      */
-    async fenceStray(service: ServiceConfig, destination: string, holdMs: number): Promise<{ fenced: boolean; detail: string }> {
+    async fenceStray(service: ServiceConfig, destination: string, holdMs: number): Promise<{ fenced: boolean; busy?: boolean; detail: string }> {
       const lock = runbookWorkflowId(service.name);
       const held = deps.client ? await deps.client.workflow.getHandle(lock).describe().then((d) => (d.status.name === 'RUNNING' ? d.type : undefined), () => undefined) : undefined;
-      if (held) return { fenced: false, detail: `not fenced: ${held} ${lock} is running and owns the switch` };
+      if (held) return { fenced: false, busy: true, detail: `not fenced: ${held} ${lock} is running and owns the switch` };
+      // The router is the last word on who the primary is: never pause the writes of the one it routes to.
+      const routed = primaryOf((await routerFor(service).read()).routing);
+      if (routed === destination) return { fenced: false, detail: `not fenced: the router routes to ${destination}; it is the primary` };
       const r = await replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
       logger.warn({ audit: true, service: service.name, destination, detail: r.detail }, 'second writable primary fenced');
       return { fenced: true, detail: r.detail };

@@ -30,7 +30,8 @@ export function votesFor(id: string, observers: Readonly<Record<string, Observer
 }
 
 function describeVotes(v: Votes): string {
-  return Object.entries(v).map(([name, s]) => `${name}: ${s}`).join(', ');
+  // In name order: the same votes read the same whatever order the observers reported in.
+  return Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([name, s]) => `${name}: ${s}`).join(', ');
 }
 
 /**
@@ -77,16 +78,18 @@ export function combine(a: {
     const status = prev.alerts.length > 0 ? worst(byVotes, prev.status) : byVotes;
     const base = reporter.health[id] ?? prev;
     out.health[id] = { ...base, status, alerts: prev.alerts };
-    const own = a.reporterEvents.find((e) => e.destination === id);
+    const own = a.reporterEvents.filter((e) => e.destination === id);
+    const seen = own.find((e) => e.kind === 'down' || e.kind === 'degraded' || e.kind === 'recovered');
     if (status !== prev.status) {
       const kind = status === 'up' ? 'recovered' : status;
-      const why = own && own.kind === kind ? own.reason : `observers: ${describeVotes(votes)}`;
+      const why = seen && seen.kind === kind ? seen.reason : `observers: ${describeVotes(votes)}`;
       out.events.push({ destination: id, kind, reason: multi ? `${why} (${describeVotes(votes)}; quorum ${a.quorum})` : why } as HealthEvent);
-    } else if (own?.kind === 'diverged' && status === 'up') {
-      out.events.push(own);
-    } else if (own && own.kind !== 'diverged' && (own.kind === 'recovered') !== (status === 'up')) {
-      out.unconfirmed.push({ destination: id, reason: `${id} ${own.kind} for ${a.reporter} (${own.reason}), not confirmed: ${describeVotes(votes)}; quorum ${a.quorum}` });
+    } else if (seen && (seen.kind === 'recovered') !== (status === 'up')) {
+      out.unconfirmed.push({ destination: id, reason: `${id} ${seen.kind} for ${a.reporter} (${seen.reason}), not confirmed: ${describeVotes(votes)}; quorum ${a.quorum}` });
     }
+    // What a node said when it answered needs no vote: one observer that reached it heard it. A
+    // second writer is reported whatever the others see; a divergence only of a node that is up.
+    for (const e of own) if (e.kind === 'writable' || (e.kind === 'diverged' && status === 'up')) out.events.push(e);
   }
   return out;
 }

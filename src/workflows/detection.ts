@@ -358,6 +358,8 @@ class Detector {
  */
 export async function detection(input: DetectionInput): Promise<void> {
   if (!wf.patched(DETECTION_V2)) return legacyDetection(input as Parameters<typeof legacyDetection>[0]);
+  // Runs recorded before second writers were acted on dropped their reports: replay them that way.
+  const fencesWriters = wf.patched('stray-fence');
   const req = parseInput(detectionInputSchema, input, 'detection');
 
   // Handlers first, so a signal-with-start alert or an early query is never lost or refused.
@@ -642,7 +644,8 @@ export async function detection(input: DetectionInput): Promise<void> {
         targets: policy.notifications,
       }).catch((err: unknown) => wf.log.error(`alert for ${service.name}/${id} not raised: ${errorMessage(err)}`));
     }
-    return { note: r.detail };
+    // Held by a runbook: looked at again shortly, while the node still answers as a writer.
+    return { note: r.detail, ...(r.busy ? { busy: true } : {}) };
   };
 
   /** A runbook detection started has ended: learn from it, and retry what failed. */
@@ -709,7 +712,10 @@ export async function detection(input: DetectionInput): Promise<void> {
 
   let pendingDrift = initialDrift;
   for (;;) {
-    const events = await nextEvents();
+    // A second writer is paused before anything else is started for it (a resync can take minutes).
+    const events = (await nextEvents())
+      .filter((e) => fencesWriters || e.kind !== 'writable')
+      .sort((a, b) => Number(b.kind === 'writable') - Number(a.kind === 'writable'));
     if (pendingDrift) events.unshift(pendingDrift);
     pendingDrift = undefined;
     const ended = detector.settled;

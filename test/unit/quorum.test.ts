@@ -36,6 +36,22 @@ describe('a quorum of observers', () => {
     expect(c.unconfirmed[0]!.reason).toBe('a down for o1 (refused), not confirmed: o1: down, o2: up; quorum 2');
     expect(c.votes.a).toEqual({ o1: 'down', o2: 'up' });
   });
+  it('a second writer is reported without a vote, next to the return the quorum confirms', () => {
+    const back = { destination: 'a', kind: 'recovered' as const, reason: '3 consecutive good probes' };
+    const writer = { destination: 'a', kind: 'writable' as const, reason: 'a answers as a writable primary, but b is the primary' };
+    const c = combine({
+      destinations: ['a'],
+      observers: { o1: { health: { a: h('up') }, isolated: false }, o2: { health: { a: h('up') }, isolated: false } },
+      reporter: 'o1',
+      reporterEvents: [back, writer],
+      quorum: 2,
+      previous: { a: h('down') },
+    });
+    expect(c.events).toEqual([{ ...back, reason: '3 consecutive good probes (o1: up, o2: up; quorum 2)' }, writer]);
+    const quiet = combine({ destinations: ['a'], observers: { any: { health: { a: h('up') }, isolated: false } }, reporter: 'any', reporterEvents: [writer], quorum: 1, previous: { a: h('up') } });
+    expect(quiet.events).toEqual([writer]);
+    expect(quiet.unconfirmed).toEqual([]);
+  });
   it('a firing alert holds a destination down whatever the observers say', () => {
     const c = combine({ destinations: ['a'], observers: { any: { health: { a: h('up') }, isolated: false } }, reporter: 'any', reporterEvents: [], quorum: 1, previous: { a: { ...h('down'), alerts: ['f1'] } } });
     expect(c.health.a!.status).toBe('down');

@@ -60,12 +60,24 @@ export class RedisReplicator implements Replicator {
   async promote(dest: string): Promise<{ detail: string }> {
     return this.run(dest, async (r) => {
       const before = await replicationInfo(r);
+      // A node fenced as a stray earlier must take writes once it is the one promoted.
+      await r.call('CLIENT', 'UNPAUSE');
       if (before.role === 'master') return { detail: 'already primary' };
       await r.call('REPLICAOF', 'NO', 'ONE');
       const after = await replicationInfo(r);
       if (after.role !== 'master') throw new Error(`REPLICAOF NO ONE left ${dest} as ${after.role}`);
       return { detail: `REPLICAOF NO ONE at offset ${after.offset}` };
     });
+  }
+
+  async promotedFrom(dest: string, source: string): Promise<{ lag: number; detail: string } | null> {
+    const d = await this.run(dest, replicationInfo);
+    const s = await this.run(source, replicationInfo);
+    // A promoted replica keeps its old history as replid2, up to second_repl_offset - 1.
+    if (d.role !== 'master' || s.role !== 'master' || d.replId2 !== s.replId || d.secondOffset <= 0) return null;
+    const at = d.secondOffset - 1;
+    const lag = Math.max(0, s.offset - at);
+    return { lag, detail: `${dest} promoted at offset ${at} of ${source}'s history; ${source} at ${s.offset}` };
   }
 
   async follow(dest: string, primary: string): Promise<{ detail: string }> {
