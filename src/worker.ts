@@ -93,6 +93,8 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
     interceptors: { activity: [keepAlive] },
+    // A workflow cached on a worker that died is handed to another after this, not after 10s.
+    stickyQueueScheduleToStartTimeout: '2s',
   });
   const queues = [
     ...(opts.watchOnly ? [] : [watchTaskQueue(opts.taskQueue)]),

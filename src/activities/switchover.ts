@@ -28,7 +28,7 @@ export interface SwitchoverInput {
 }
 
 export interface SwitchoverStep {
-  name: 'fence source' | 'catch up' | 'promote target' | 'switch routing' | 'cut old sessions' | 'demote source';
+  name: 'undo lost promote' | 'fence source' | 'catch up' | 'promote target' | 'switch routing' | 'cut old sessions' | 'demote source';
   ms: number;
   detail: string;
   numbers?: Record<string, number | string | boolean | null>;
@@ -44,11 +44,22 @@ export interface SwitchoverResult {
 }
 
 export async function switchover(service: ServiceConfig, input: SwitchoverInput, timeoutMs: number): Promise<SwitchoverResult> {
+  const steps: SwitchoverStep[] = [];
+  // Beats on a timer too: a slow call (a stalled node, up to the probe timeout) is not a lost worker.
+  const beat = setInterval(() => heartbeat({ steps: steps.map((s) => s.name) }), 1000);
+  try {
+    return await switchNow(service, input, timeoutMs, steps);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+async function switchNow(service: ServiceConfig, input: SwitchoverInput, timeoutMs: number, steps: SwitchoverStep[]): Promise<SwitchoverResult> {
   const replicator = replicatorFor(service, timeoutMs);
   if (!replicator) throw ApplicationFailure.nonRetryable(`service ${service.name} has no replication configured`, 'NoReplication');
   const router = routerFor(service);
   const { source, target } = input;
-  const steps: SwitchoverStep[] = [];
+
   const step = async <T>(name: SwitchoverStep['name'], fn: () => Promise<T>, describe: (r: T) => Omit<SwitchoverStep, 'name' | 'ms'>): Promise<T> => {
     const started = performance.now();
     const r = await fn();
@@ -63,6 +74,7 @@ export async function switchover(service: ServiceConfig, input: SwitchoverInput,
   if (!alreadyRouted && now.generation !== input.expected.generation) throw ApplicationFailure.nonRetryable(new GenerationConflictError(input.expected.generation, now.generation).message, 'GenerationConflict');
 
   let rpo: SwitchoverResult['rpo'] = { lag: null, note: `source ${source} unreachable; see the estimate at the last observation` };
+  if (alreadyRouted && input.sourceUp) rpo = await lostAttemptRpo(replicator, source, target);
   let fenced = false;
   let promoted = false;
   const fenceStart = performance.now();
@@ -70,6 +82,10 @@ export async function switchover(service: ServiceConfig, input: SwitchoverInput,
   try {
     if (!alreadyRouted) {
       if (input.sourceUp) {
+        // An attempt lost after its promote but before the routing switch: nothing was routed to the
+        // promoted target, so it follows the source again and the switch starts over.
+        const lost = await replicator.promotedFrom?.(target, source).catch(() => null);
+        if (lost) await step('undo lost promote', () => replicator.follow(target, source), (f) => ({ detail: `${lost.detail}; ${f.detail}` }));
         await step('fence source', () => replicator.fence(source, input.holdMs), (f) => ({ detail: f.detail, numbers: { holdMs: input.holdMs } }));
         fenced = true;
         // With writes paused, the target must reach the source's last offset: then nothing acknowledged is lost.
@@ -91,7 +107,11 @@ export async function switchover(service: ServiceConfig, input: SwitchoverInput,
       })).then((r) => r.routing);
     }
   } catch (err) {
-    // Before the routing switch every step is undone: the source stays the primary.
+    // Before the routing switch every step is undone: the source stays the primary. Unless the
+    // router already routes to the target (another attempt of this switch finished it): then the
+    // target is the primary and the source must stay fenced until that attempt demotes it.
+    const finished = await router.read().then((r) => r.routing.generation > input.expected.generation && (r.routing.weights[target] ?? 0) > 0, () => false);
+    if (finished) throw err;
     if (promoted && input.sourceUp) await replicator.follow(target, source).catch(() => undefined);
     if (fenced) await replicator.unfence(source).catch(() => undefined);
     if (err instanceof GenerationConflictError) throw ApplicationFailure.nonRetryable(err.message, 'GenerationConflict');
@@ -102,6 +122,13 @@ export async function switchover(service: ServiceConfig, input: SwitchoverInput,
   await step('cut old sessions', () => router.cutSessions(source), () => ({ detail: `connections to ${source} closed` }));
   if (input.sourceUp) await step('demote source', () => replicator.follow(source, target), (f) => ({ detail: f.detail }));
   return { routing, pausedMs, switchedAtMs, rpo, steps };
+}
+
+/** The RPO of a switch routed by an attempt whose worker was lost, read from the nodes' histories. */
+async function lostAttemptRpo(replicator: NonNullable<ReturnType<typeof replicatorFor>>, source: string, target: string): Promise<SwitchoverResult['rpo']> {
+  const promoted = await replicator.promotedFrom?.(target, source).catch(() => null);
+  if (promoted) return { lag: promoted.lag, note: `routed by an earlier attempt: ${promoted.detail}` };
+  return { lag: null, note: `routed by an earlier attempt whose worker was lost; ${source} already follows ${target}, so its catch-up (lag 0 before promote, or the switch stops) is not read again` };
 }
 
 async function catchUp(replicator: NonNullable<ReturnType<typeof replicatorFor>>, source: string, target: string, timeoutMs: number) {

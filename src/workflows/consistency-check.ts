@@ -35,7 +35,8 @@ export async function consistencyCheck(input: ConsistencyInput): Promise<Consist
   const timeoutMs = requireMs(timeout);
   const { waitForLag } = wf.proxyActivities<Activities>({
     startToCloseTimeout: timeoutMs + 30_000,
-    heartbeatTimeout: '10s',
+    // It beats every second: a worker lost mid-wait costs about this long.
+    heartbeatTimeout: '3s',
     retry: { maximumAttempts: 3, initialInterval: '500ms' },
   });
   wf.setCurrentDetails(`### consistency check · ${service.name}\n\n${req.target} behind ${req.source}: waiting for lag ≤ ${maxLag} (up to ${timeout})`);

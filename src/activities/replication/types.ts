@@ -28,6 +28,12 @@ export interface Replicator {
   promote(dest: string): Promise<{ detail: string }>;
   /** Make `dest` follow `primary` (resync), then let its clients go (they now get read-only errors). */
   follow(dest: string, primary: string): Promise<{ detail: string }>;
+  /**
+   * `dest` was promoted out of `source`'s history (drivers that can tell): how far behind the
+   * source it was at that moment; null when they are not related that way (not promoted from it,
+   * or the source already follows it).
+   */
+  promotedFrom?(dest: string, source: string): Promise<{ lag: number; detail: string } | null>;
   /** What `dest` holds that `primary` lacks (drivers that can tell). */
   divergence?(dest: string, primary: string): Promise<Divergence>;
   /** Saves everything `dest` holds to `file` on this host (drivers that can). */

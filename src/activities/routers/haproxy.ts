@@ -20,6 +20,9 @@ export interface HaproxyRouterOptions {
  * the one-mutating-runbook-per-service rule is what excludes that. A HAProxy reload resets the
  * variable to 0, which a runbook notices as a generation conflict and re-reads.
  */
+/** The write in progress per runtime API and backend, in this process. */
+const writing = new Map<string, Promise<void>>();
+
 export class HaproxyRouter implements Router {
   constructor(private readonly opts: HaproxyRouterOptions) {}
 
@@ -53,7 +56,22 @@ export class HaproxyRouter implements Router {
     return { routing: { generation, weights }, detail };
   }
 
+  /**
+   * Read, compare and write under one lock per backend in this process: two writes of this worker
+   * (say a retried attempt and its successor) never interleave. Across workers the per-service
+   * runbook lock is what keeps writers apart; HAProxy itself has no compare-and-set.
+   */
   async apply(weights: Record<string, number>, expectedGeneration: number, opts: ApplyOptions = {}): Promise<{ routing: Routing; changes: RouteChange[] }> {
+    const key = `${JSON.stringify(this.opts.api)}/${this.opts.backend}`;
+    const before = writing.get(key) ?? Promise.resolve();
+    const run = before.then(() => this.applyNow(weights, expectedGeneration, opts));
+    const settled = run.then(() => undefined, () => undefined);
+    writing.set(key, settled);
+    void settled.then(() => writing.get(key) === settled && writing.delete(key));
+    return run;
+  }
+
+  private async applyNow(weights: Record<string, number>, expectedGeneration: number, opts: ApplyOptions): Promise<{ routing: Routing; changes: RouteChange[] }> {
     const current = await this.read();
     if (current.routing.generation !== expectedGeneration) {
       // A retry of our own successful write lands here with the weights already in place: report no change.
