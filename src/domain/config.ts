@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boundedDuration, durationToMs } from './duration';
+import { HAPROXY_NAME, HAPROXY_NAME_MESSAGE, haproxyNameSchema } from './haproxy-names';
 import { maintenanceWindowSchema } from './runbook-input';
 import { InvalidInputError, describeIssues } from './validation';
 
@@ -262,7 +263,7 @@ export const routerSchema = z.discriminatedUnion('type', [
       socket: z.string().min(1).optional(),
       /** … or on TCP, "host:port". */
       address: z.string().regex(/^[^:]+:\d+$/, 'expected "host:port"').optional(),
-      backend: z.string().min(1),
+      backend: haproxyNameSchema,
     })
     .refine((r) => (r.socket === undefined) !== (r.address === undefined), {
       message: 'expected exactly one of "socket" or "address"',
@@ -528,6 +529,10 @@ export const serviceSchema = z
           message: `duplicate destination id, already used by destinations[${first}]`,
         });
       } else seen.set(d.id, i);
+      // HAProxy server names go into runtime-API command lines: only its identifier charset.
+      if (svc.router.type === 'haproxy' && d.router_server !== undefined && !HAPROXY_NAME.test(d.router_server)) {
+        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'router_server'], input: d.router_server, message: HAPROXY_NAME_MESSAGE });
+      }
       if (d.replication.type === 'redis' && d.probe.type !== 'redis' && (!d.replication.host || !d.replication.port)) {
         ctx.addIssue({
           code: 'custom',

@@ -5,6 +5,8 @@ export type RuntimeApiAddress = { socket: string } | { address: string };
 
 /** Sends one command line (commands may be joined with ";") and returns HAProxy's whole answer. */
 export function runtimeCommand(api: RuntimeApiAddress, command: string, timeoutMs = 5000): Promise<string> {
+  // One line only: a line break would end this command and start one nobody built.
+  if (/[\r\n\0]/.test(command)) return Promise.reject(new Error('HAProxy runtime command must be a single line'));
   return new Promise((resolve, reject) => {
     const socket =
       'socket' in api

@@ -1,3 +1,4 @@
+import { assertHaproxyName } from '../../domain/haproxy-names';
 import type { Routing } from '../../domain/routing';
 import { parseServersState, runtimeCommand, runtimeSet, type RuntimeApiAddress } from './haproxy-runtime';
 import type { ApplyOptions, RouteChange, Router, RouterReadout } from './types';
@@ -24,7 +25,18 @@ export interface HaproxyRouterOptions {
 const writing = new Map<string, Promise<void>>();
 
 export class HaproxyRouter implements Router {
-  constructor(private readonly opts: HaproxyRouterOptions) {}
+  constructor(private readonly opts: HaproxyRouterOptions) {
+    // Names end up in runtime-API command lines; a ";" or newline there would run a second command.
+    assertHaproxyName(opts.backend, 'HAProxy backend');
+    for (const [destId, server] of Object.entries(opts.servers)) assertHaproxyName(server, `HAProxy server of destination ${destId}`);
+  }
+
+  /** `<backend>/<server>` for a destination, from names checked when this router was built. */
+  private target(destId: string): string {
+    const server = this.opts.servers[destId];
+    if (!server) throw new Error(`no HAProxy server configured for destination ${destId}`);
+    return `${this.opts.backend}/${server}`;
+  }
 
   private get genVar(): string {
     return `proc.fm_gen_${this.opts.backend.replace(/[^A-Za-z0-9_]/g, '_')}`;
@@ -81,32 +93,30 @@ export class HaproxyRouter implements Router {
       throw new GenerationConflictError(expectedGeneration, current.routing.generation);
     }
     const changes: RouteChange[] = [];
-    const be = this.opts.backend;
     // Raise before lowering (no instant with nothing ready), unless the caller needs the opposite.
     const order = Object.entries(weights).sort(([, a], [, b]) => (opts.lowerFirst ? a - b : b - a));
     for (const [destId, weight] of order) {
-      const server = this.opts.servers[destId];
-      if (!server) throw new Error(`no HAProxy server configured for destination ${destId}`);
+      const target = this.target(destId);
+      if (!Number.isInteger(weight) || weight < 0 || weight > 256) throw new Error(`weight for ${destId} must be an integer 0-256, got ${weight}`);
       const before = current.detail[destId]!;
       if (weight > 0) {
-        if (before.weight !== weight) await runtimeSet(this.opts.api, `set server ${be}/${server} weight ${weight}`);
-        if (before.state !== 'ready') await runtimeSet(this.opts.api, `set server ${be}/${server} state ready`);
+        if (before.weight !== weight) await runtimeSet(this.opts.api, `set server ${target} weight ${weight}`);
+        if (before.state !== 'ready') await runtimeSet(this.opts.api, `set server ${target} state ready`);
       } else if (before.state !== 'maint') {
-        await runtimeSet(this.opts.api, `set server ${be}/${server} state maint`);
+        await runtimeSet(this.opts.api, `set server ${target} state maint`);
       }
       const from = current.routing.weights[destId] ?? 0;
       if (from !== weight) changes.push({ destination: destId, from, to: weight });
     }
     const generation = expectedGeneration + 1;
+    if (!Number.isSafeInteger(generation)) throw new Error(`routing generation must be an integer, got ${expectedGeneration}`);
     await runtimeSet(this.opts.api, `experimental-mode on; set var ${this.genVar} int(${generation})`);
     return { routing: { generation, weights: { ...weights } }, changes };
   }
 
   /** Closes established connections to a destination, so no client keeps talking to a fenced primary. */
   async cutSessions(destId: string): Promise<void> {
-    const server = this.opts.servers[destId];
-    if (!server) throw new Error(`no HAProxy server configured for destination ${destId}`);
-    await runtimeSet(this.opts.api, `shutdown sessions server ${this.opts.backend}/${server}`);
+    await runtimeSet(this.opts.api, `shutdown sessions server ${this.target(destId)}`);
   }
 }
 
