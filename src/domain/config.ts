@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { boundedDuration, durationToMs } from './duration';
 import { HAPROXY_NAME, HAPROXY_NAME_MESSAGE, haproxyNameSchema } from './haproxy-names';
 import { maintenanceWindowSchema } from './runbook-input';
+import { URL_CREDENTIALS_MESSAGE, envNameSchema, looksLikeCredential, looksSecretHeader, urlHasCredentials } from './secrets';
 import { InvalidInputError, describeIssues } from './validation';
 
 /** Seed flags may be written as `true`/`false` or as an object with details. */
@@ -22,11 +23,13 @@ export const redisEndpointSchema = z.strictObject({
   host,
   port,
   /** Name of an environment variable holding the password; the secret itself never lives in config or history. */
-  password_env: z.string().optional(),
+  password_env: envNameSchema.optional(),
 });
 
 /** A URL with an http: or https: scheme. */
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+  .refine((s) => !urlHasCredentials(s), { message: URL_CREDENTIALS_MESSAGE });
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected an HTTP header name');
 
 /** TLS for HTTPS drivers. The CA file is read at each call, so it can be rotated without a reload. */
@@ -42,7 +45,7 @@ export type TlsConfig = z.infer<typeof tlsSchema>;
 /** A secret header whose value is read from an environment variable: the secret never lives in config or history. */
 const authShape = {
   auth_header: headerName.default('Authorization'),
-  auth_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  auth_env: envNameSchema.optional(),
 };
 
 const statusMessage = 'expected a status code (200), a class ("2xx") or a range ("200-399")';
@@ -58,7 +61,19 @@ export const httpProbeSchema = z.strictObject({
   type: z.literal('http'),
   url: httpUrl,
   method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'OPTIONS']).default('GET'),
-  headers: z.record(headerName, z.string()).optional(),
+  /** Plain headers; a header that carries a credential goes in `headers_env` instead. */
+  headers: z
+    .record(headerName, z.string())
+    .superRefine((h, ctx) => {
+      for (const [name, value] of Object.entries(h)) {
+        if (looksSecretHeader(name) || looksLikeCredential(value)) {
+          ctx.addIssue({ code: 'custom', path: [name], message: `expected no credential in the config text; name an environment variable in headers_env: { ${name}: MY_ENV }` });
+        }
+      }
+    })
+    .optional(),
+  /** Headers whose values are read from environment variables (header name → variable name). */
+  headers_env: z.record(headerName, envNameSchema).optional(),
   /** Request body, sent as is. */
   body: z.string().optional(),
   /** Statuses counted as up: codes, classes and ranges; one value or a list. */
@@ -126,7 +141,7 @@ export const webhookRouterSchema = z.strictObject({
 const natsServer = z
   .string()
   .regex(/^((nats|tls):\/\/)?[^\s/:@]+(:\d{1,5})?$/, 'expected "nats://host:port", "tls://host:port" or "host:port"');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+const envName = envNameSchema;
 
 /** How the NATS drivers connect. Secrets come from environment variables, never from config or history. */
 const natsConnectionShape = {
@@ -404,7 +419,7 @@ const redundancySchema = z.strictObject({
   /** Active-active: let the redundancy runbook start a rebalance when weights drift from the plan. */
   rebalance: z.boolean().default(false),
   /** Optional URL that receives a JSON POST when a service drops below its redundancy level. */
-  alert_webhook: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  alert_webhook: httpUrl.optional(),
 });
 
 const performanceSchema = z.strictObject({

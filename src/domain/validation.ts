@@ -1,10 +1,13 @@
+import { looksSecretKey, pathLooksSecret, redactUrlCredentials } from './secrets';
 import type { z } from 'zod';
 
 /** One line per problem: where it is, what was found, what was expected. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], root = ''): string[] {
   return issues.map((issue) => {
     const where = formatPath(root, issue.path);
-    const found = 'input' in issue && issue.input !== undefined ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
+    // A secret-looking key's value is never repeated: it may be the pasted secret itself.
+    const shown = 'input' in issue && issue.input !== undefined && !pathLooksSecret(issue.path);
+    const found = shown ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
     return `${where}: ${issue.message}${found}`;
   });
 }
@@ -27,8 +30,9 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function preview(value: unknown): string {
-  const text = JSON.stringify(value);
-  if (text === undefined) return String(value);
+  const json = JSON.stringify(value, (key, v: unknown) => (key !== '' && looksSecretKey(key) ? '***' : v));
+  if (json === undefined) return String(value);
+  const text = redactUrlCredentials(json);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

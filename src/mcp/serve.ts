@@ -1,4 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { REDACT } from '../security/redact';
 import pino, { type Logger } from 'pino';
 import type { FailoverManager } from '../client/manager';
 import { startMcpHttpServer, tokensFromEnv, TOKEN_ENV, TOKENS_ENV, type NamedToken } from './http';
@@ -20,7 +21,7 @@ export interface ServeOptions {
 
 /** Logs go to stderr: on stdio, stdout carries the protocol and nothing else. */
 export function mcpLogger(): Logger {
-  return pino({ name: 'failover-mcp', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  return pino({ name: 'failover-mcp', level: process.env.LOG_LEVEL ?? 'info', redact: REDACT }, pino.destination(2));
 }
 
 /** The HTTP server's tokens, or null when unauthenticated loopback use was asked for; a clear error when neither. */

@@ -67,7 +67,7 @@ describe('http probe config', () => {
       `${probePath}.method: Invalid option: expected one of "GET"|"HEAD"|"POST"|"PUT"|"PATCH"|"OPTIONS" (got "DELETE")`,
       `${probePath}.tls.insecure_skip_verify: Invalid input: expected boolean, received string (got "yes")`,
       `${probePath}.tls: Unrecognized key: "ca" (got {"insecure_skip_verify":"yes","ca":"x"})`,
-      `${probePath}.auth_env: expected an environment variable name (got "my-token")`,
+      `${probePath}.auth_env: expected the name of an environment variable (capitals, digits, "_", e.g. REDIS_PASSWORD), never the secret itself`,
     ]);
   });
 
@@ -137,7 +137,7 @@ describe('file and http-webhook router config', () => {
     ).toEqual([
       'services[0].router.read_url: expected an http:// or https:// URL (got "nope")',
       'services[0].router.auth_header: expected an HTTP header name (got "Bad Header")',
-      'services[0].router.auth_env: expected an environment variable name (got "1TOKEN")',
+      'services[0].router.auth_env: expected the name of an environment variable (capitals, digits, "_", e.g. REDIS_PASSWORD), never the secret itself',
       'services[0].router.timeout: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
       expect.stringMatching(/^services\[0\]\.router: Unrecognized key: "secret"/),
     ]);

@@ -93,7 +93,7 @@ describe('nats driver config', () => {
       /^services\[0\]\.destinations\[1\]\.replication\.user: expected "user" with "password_env", or "token_env", or neither/,
     );
     expect(problems(valid.replace('password_env: NATS_PASSWORD', 'password_env: "nats password"'))).toEqual([
-      'services[0].destinations[1].replication.password_env: expected an environment variable name (got "nats password")',
+      'services[0].destinations[1].replication.password_env: expected the name of an environment variable (capitals, digits, "_", e.g. REDIS_PASSWORD), never the secret itself',
     ]);
   });
 

@@ -124,6 +124,17 @@ export function authHeaders(cfg: { auth_header: string; auth_env?: string | unde
   return { [cfg.auth_header]: value };
 }
 
+/** Headers whose values are read from environment variables now (header name → variable name). */
+export function envHeaders(fromEnv: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [header, env] of Object.entries(fromEnv ?? {})) {
+    const value = process.env[env];
+    if (value === undefined || value === '') throw new Error(`environment variable ${env} (headers_env.${header}) is not set`);
+    out[header] = value;
+  }
+  return out;
+}
+
 /** Whether `status` is one of the patterns: 503, "5xx", "200-399". */
 export function statusMatches(status: number, patterns: readonly (number | string)[]): boolean {
   return patterns.some((p) => {
@@ -148,7 +159,7 @@ export async function probeHttp(config: HttpProbeConfig, timeoutMs: number): Pro
     answer = await httpRequest({
       method: config.method,
       url: config.url,
-      headers: { accept: '*/*', ...config.headers, ...authHeaders(config) },
+      headers: { accept: '*/*', ...config.headers, ...envHeaders(config.headers_env), ...authHeaders(config) },
       ...(config.body !== undefined ? { body: config.body } : {}),
       tls: config.tls,
       timeoutMs,
