@@ -1,9 +1,25 @@
 import { z } from 'zod';
 import { boundedDuration, durationToMs } from './duration';
 import { HAPROXY_NAME, HAPROXY_NAME_MESSAGE, haproxyNameSchema } from './haproxy-names';
+import { regexBacktrackingProblem } from './regex-safety';
 import { maintenanceWindowSchema } from './runbook-input';
 import { URL_CREDENTIALS_MESSAGE, envNameSchema, looksLikeCredential, looksSecretHeader, urlHasCredentials } from './secrets';
 import { InvalidInputError, describeIssues } from './validation';
+
+/**
+ * A JavaScript regular expression that cannot backtrack catastrophically: routes match labels of
+ * incoming alerts and probes match bodies of answers, both text from outside.
+ */
+const safeRegexString = z.string().superRefine((s, ctx) => {
+  try {
+    new RegExp(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a valid JavaScript regular expression' });
+    return;
+  }
+  const problem = regexBacktrackingProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** Seed flags may be written as `true`/`false` or as an object with details. */
 function flag<T extends z.ZodRawShape>(shape: T) {
@@ -81,21 +97,7 @@ export const httpProbeSchema = z.strictObject({
   /** Substring the response body must contain (first 64 KiB). */
   expect_body: z.string().min(1).optional(),
   /** JavaScript regular expression the response body must match (first 64 KiB). */
-  expect_body_regex: z
-    .string()
-    .min(1)
-    .refine(
-      (s) => {
-        try {
-          new RegExp(s);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'expected a valid JavaScript regular expression' },
-    )
-    .optional(),
+  expect_body_regex: z.string().min(1).pipe(safeRegexString).optional(),
   /** A slower answer counts as down (failure "error"), so a destination that is up but too slow is failed over. */
   max_latency: boundedDuration('1ms', '5m').optional(),
   tls: tlsSchema.optional(),
@@ -561,17 +563,7 @@ export const serviceSchema = z
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 
 /** A JavaScript regular expression, checked when the config is read. */
-const regexString = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a valid JavaScript regular expression' },
-);
+const regexString = safeRegexString;
 const labelName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a label name (letters, digits, "_"; not starting with a digit)');
 /** A label value to match exactly, or `{regex}` matched against the whole value (anchored, as Prometheus does). */
 const labelMatcherSchema = z.union([z.string(), z.strictObject({ regex: regexString })], {
@@ -618,9 +610,22 @@ export const alertReceiverSchema = z
     hmac_secret_env: envName.optional(),
     /** Header carrying the signature, `sha256=<hex>` or bare hex (Grafana: X-Grafana-Alerting-Signature). */
     hmac_header: headerName.default('X-Signature'),
-    /** When set, the signature covers `<timestamp>:<body>` and the timestamp (unix seconds) must be recent. */
-    hmac_timestamp_header: headerName.optional(),
-    hmac_max_skew: boundedDuration('1s', '1d').default('5m'),
+    /**
+     * Header with the unix time (seconds) the sender signed: the signature covers `<timestamp>:<body>`, and a
+     * request without a timestamp within `hmac_max_skew` of now is refused, so a captured request cannot be replayed later.
+     */
+    hmac_timestamp_header: headerName.default('X-Signature-Timestamp'),
+    hmac_max_skew: boundedDuration('1s', '1h').default('5m'),
+    /** Signed requests remembered to refuse a replay inside the skew window; when full, new signed requests get 503. */
+    replay_cache_size: z.number().int().min(100).max(10_000_000).default(100_000),
+    /** Alerts one request may carry; a larger one is refused with 413 before anything is signalled. */
+    max_alerts_per_request: z.number().int().min(1).max(100_000).default(1000),
+    /** Requests per second and burst per sending address (token bucket); more get 429 before the body is read. */
+    rate_limit: z
+      .strictObject({ per_second: z.number().positive().max(1_000_000).default(50), burst: z.number().int().min(1).max(1_000_000).default(500) })
+      .prefault({}),
+    /** Environment variable holding a bearer token `/metrics` requires; unset, `/metrics` is open (it shows counts only). */
+    metrics_token_env: envName.optional(),
     /** Explicit opt-out of authentication (labs only). */
     allow_unauthenticated: z.boolean().default(false),
     /** Largest request body in bytes; larger ones are refused with 413. */

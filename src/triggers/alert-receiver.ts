@@ -7,11 +7,13 @@ import { requireMs } from '../domain/duration';
 import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
 import { detectionWorkflowId } from '../domain/workflow-ids';
 import type { detection } from '../workflows/detection';
-import { authenticate, type ReceiverAuth } from './alert-auth';
+import { authenticate, metricsAllowed, preAuthenticate, type AuthRequirement, type ReceiverAuth } from './alert-auth';
 import { AlertDeduper } from './alert-dedupe';
 import { AlertRouter, formatLabels, toEvidence } from './alert-mapping';
 import { PayloadError, parseJson, parsers, type AlertSource, type IncomingAlert } from './alert-payloads';
 import { ConcurrencyLimiter } from './concurrency-limiter';
+import { RateLimiter } from './rate-limit';
+import { ReplayGuard } from './replay-guard';
 import { ReceiverMetrics, type AlertOutcome, type ReceiverStats } from './receiver-metrics';
 
 export interface AlertReceiverOptions {
@@ -62,12 +64,36 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
   const deduper = new AlertDeduper(requireMs(cfg.dedupe_window), 100_000, now);
   const limiter = new ConcurrencyLimiter(cfg.max_in_flight);
   const metrics = new ReceiverMetrics();
+  const replays = new ReplayGuard(requireMs(cfg.hmac_max_skew), cfg.replay_cache_size, now);
+  const rates = new RateLimiter(cfg.rate_limit.per_second, cfg.rate_limit.burst, 10_000, now);
+  const requirement = (source: AlertSource): AuthRequirement => ({ hmacRequired: source === 'grafana' });
+  const sourceOf = (url: string): AlertSource | undefined =>
+    url.startsWith('/alerts/alertmanager') ? 'alertmanager' : url.startsWith('/alerts/grafana') ? 'grafana' : undefined;
 
   const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: cfg.body_limit, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
   // The raw bytes are needed for the HMAC check, so JSON is parsed after authentication.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  // Before the body is read: a flooding or unauthenticated sender costs no more than its headers.
+  app.addHook('onRequest', async (req, reply) => {
+    const source = req.method === 'POST' ? sourceOf(req.url) : undefined;
+    if (!source) return;
+    const rate = rates.take(req.ip);
+    if (!rate.ok) {
+      req.log.warn({ source, remote: req.ip }, 'alert request rate limited');
+      return reply
+        .code(429)
+        .header('retry-after', String(rate.retryAfterSeconds))
+        .send({ error: 'too many requests', reason: `more than ${cfg.rate_limit.per_second}/s (burst ${cfg.rate_limit.burst}) from ${req.ip} (alerting.receiver.rate_limit)` });
+    }
+    const auth = preAuthenticate(opts.auth, req.headers, now(), requirement(source));
+    if (!auth.ok) {
+      req.log.warn({ source, remote: req.ip, reason: auth.reason }, 'alert request unauthenticated');
+      return reply.code(401).header('www-authenticate', 'Bearer realm="alerts"').send({ error: 'unauthorized', reason: auth.reason });
+    }
+    return undefined;
+  });
   app.addHook('onResponse', async (req, reply) => {
     metrics.countRequest(req.routeOptions.url ?? 'other', reply.statusCode);
   });
@@ -76,7 +102,8 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
     const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `body larger than the limit of ${cfg.body_limit} bytes (alerting.receiver.body_limit)` : err.message;
     if (code >= 500) req.log.error({ err }, 'alert request failed');
     else req.log.warn({ url: req.url, code, reason }, 'alert request refused');
-    return reply.code(code).send({ error: code === 413 ? 'payload too large' : 'request failed', reason });
+    // A 5xx reason would be an internal error message: it goes to the log only.
+    return reply.code(code).send({ error: code === 413 ? 'payload too large' : 'request failed', reason: code >= 500 ? 'internal error, see the receiver log' : reason });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: 'not found', reason: `no endpoint ${req.method} ${req.url.split('?')[0]}; alerts go to POST /alerts/alertmanager or POST /alerts/grafana` }),
@@ -131,14 +158,40 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
 
   const handle = (source: AlertSource) => async (req: FastifyRequest, reply: FastifyReply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const auth = authenticate(opts.auth, req.headers, body, now());
+    const auth = authenticate(opts.auth, req.headers, body, now(), requirement(source));
     if (!auth.ok) {
       req.log.warn({ source, remote: req.ip, reason: auth.reason }, 'alert request unauthenticated');
       return reply.code(401).header('www-authenticate', 'Bearer realm="alerts"').send({ error: 'unauthorized', reason: auth.reason });
     }
+    if (auth.via !== 'hmac') return accept(source, req, reply, body);
+    const seen = replays.reserve(auth.signature, auth.signedAtMs);
+    if (seen === 'replay') {
+      req.log.warn({ source, remote: req.ip }, 'alert request replayed');
+      return reply.code(409).send({ error: 'replayed request', reason: 'this signature was already accepted; a new delivery needs a new timestamp and signature' });
+    }
+    if (seen === 'full') {
+      return reply.code(503).header('retry-after', '5').send({ error: 'busy', reason: `replay cache full (alerting.receiver.replay_cache_size ${cfg.replay_cache_size}); retry later` });
+    }
+    try {
+      return await accept(source, req, reply, body);
+    } finally {
+      // Only an accepted delivery stays remembered: the sender may retry a refused one unchanged.
+      if (reply.statusCode !== 200) replays.release(auth.signature);
+    }
+  };
+
+  const accept = async (source: AlertSource, req: FastifyRequest, reply: FastifyReply, body: Buffer) => {
     let alerts: IncomingAlert[];
     try {
-      alerts = parsers[source](parseJson(body));
+      const data = parseJson(body);
+      const count = Array.isArray((data as { alerts?: unknown } | null)?.alerts) ? (data as { alerts: unknown[] }).alerts.length : 0;
+      if (count > cfg.max_alerts_per_request) {
+        req.log.warn({ source, remote: req.ip, count }, 'alert request carries too many alerts');
+        return reply
+          .code(413)
+          .send({ error: 'too many alerts', reason: `${count} alerts in one request; the limit is ${cfg.max_alerts_per_request} (alerting.receiver.max_alerts_per_request)` });
+      }
+      alerts = parsers[source](data);
     } catch (err) {
       if (!(err instanceof PayloadError)) throw err;
       req.log.warn({ source, remote: req.ip, problems: err.problems }, 'alert payload invalid');
@@ -169,12 +222,17 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       await client.connection.withDeadline(now() + 2000, () => client.workflowService.getSystemInfo({}));
       return { status: 'ready' };
     } catch (err) {
-      return reply.code(503).send({ status: 'not ready', reason: `Temporal not reachable: ${(err as Error).message}` });
+      // Addresses and error texts stay in the log: readiness is probed by anyone who can reach the port.
+      logger.warn({ err }, 'readiness: Temporal not reachable');
+      return reply.code(503).send({ status: 'not ready', reason: 'Temporal not reachable' });
     }
   });
-  app.get('/metrics', async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.render({ inFlight: limiter.pending, dedupeEntries: deduper.size })),
-  );
+  app.get('/metrics', async (req, reply) => {
+    if (!metricsAllowed(opts.auth, req.headers)) {
+      return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized', reason: 'expected Authorization: Bearer <metrics token>' });
+    }
+    return reply.type(metrics.registry.contentType).send(await metrics.render({ inFlight: limiter.pending, dedupeEntries: deduper.size }));
+  });
 
   return {
     app,

@@ -147,6 +147,10 @@ describe('alert receiver under load and against bad requests', () => {
   const amUrl = () => `${base}/alerts/alertmanager`;
   const grafanaUrl = () => `${base}/alerts/grafana`;
   const bearer = { authorization: `Bearer ${TOKEN}` };
+  const signed = (body: string) => {
+    const ts = String(Math.floor(Date.now() / 1000));
+    return { 'x-grafana-alerting-signature': hmacHex(SECRET, body, ts), 'x-grafana-alerting-timestamp': ts };
+  };
 
   beforeAll(async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-alerts-'));
@@ -163,6 +167,8 @@ describe('alert receiver under load and against bad requests', () => {
           hmac_header: 'X-Grafana-Alerting-Signature',
           hmac_timestamp_header: 'X-Grafana-Alerting-Timestamp',
           body_limit: BODY_LIMIT,
+          // One sender floods on purpose here; the per-source limit has its own test.
+          rate_limit: { per_second: 1_000_000, burst: 1_000_000 },
         },
         // The `service` and `destination` labels name them; every alert here means down.
         routes: [{ match: {}, service_label: 'service', destination_label: 'destination', means: 'down' }],
@@ -286,7 +292,8 @@ describe('alert receiver under load and against bad requests', () => {
       ['wrong payload version', () => postRaw(amUrl(), JSON.stringify({ ...alertmanagerBody([{ labels: { service: GUARD } }]), version: '3' }), bearer), 400, /^body\.version: expected "4"/],
       ['missing fingerprint', () => postRaw(amUrl(), valid.replace(/,"fingerprint":"[^"]*"/, ''), bearer), 400, /^body\.alerts\[0\]\.fingerprint: /],
       ['not JSON', () => postRaw(amUrl(), '{"version": "4", alerts: [', bearer), 400, /^body: expected JSON/],
-      ['no alerts', () => postRaw(grafanaUrl(), JSON.stringify({ ...grafanaBody([]), alerts: [] }), bearer), 400, /^body\.alerts: expected at least one alert/],
+      ['no alerts', () => postRaw(grafanaUrl(), JSON.stringify({ ...grafanaBody([]), alerts: [] }), signed(JSON.stringify({ ...grafanaBody([]), alerts: [] }))), 400, /^body\.alerts: expected at least one alert/],
+      ['Grafana endpoint with a bearer token only', () => postRaw(grafanaUrl(), valid, bearer), 401, /^missing signature: this endpoint takes requests signed with/],
       [
         'oversized body',
         () => {

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/domain/validation';
 import { validateConfig, type Config } from '../../src/domain/config';
-import { authenticate, receiverAuthFromEnv, type ReceiverAuth } from '../../src/triggers/alert-auth';
+import { authenticate, preAuthenticate, receiverAuthFromEnv, type ReceiverAuth } from '../../src/triggers/alert-auth';
 import { AlertDeduper } from '../../src/triggers/alert-dedupe';
 import { AlertRouter, toEvidence } from '../../src/triggers/alert-mapping';
 import { PayloadError, labelsFingerprint, parseAlertmanager, parseGrafana, parseJson, type IncomingAlert } from '../../src/triggers/alert-payloads';
@@ -214,34 +214,60 @@ describe('authentication', () => {
     expect(authenticate(a, {}, body, 0)).toEqual({ ok: false, reason: 'missing credentials: expected Authorization: Bearer <token>' });
   });
 
-  it('checks an HMAC-SHA256 signature of the raw body, with or without a timestamp', () => {
+  it('checks an HMAC-SHA256 signature of a fresh signed timestamp and the raw body', () => {
     const a = settings({ hmac_secret_env: 'SIG' }, { SIG: 'k' });
-    expect(authenticate(a, { 'x-signature': `sha256=${hmac('k', body.toString())}` }, body, 0)).toEqual({ ok: true, via: 'hmac' });
-    expect(authenticate(a, { 'x-signature': hmac('k', body.toString()).toUpperCase() }, body, 0)).toEqual({ ok: true, via: 'hmac' });
-    expect(authenticate(a, { 'x-signature': `sha256=${hmac('k', `${body} `)}` }, body, 0)).toEqual({ ok: false, reason: 'x-signature signature does not match the body' });
-    expect(authenticate(a, { 'x-signature': 'sha256=abc' }, body, 0)).toEqual({ ok: false, reason: 'x-signature header: expected "sha256=<64 hex digits>"' });
-    // A token sent where only HMAC is configured proves nothing.
-    expect(authenticate(a, { authorization: 'Bearer k' }, body, 0)).toEqual({ ok: false, reason: 'missing credentials: expected x-signature: sha256=<hex HMAC of the body>' });
-
-    const t = settings({ hmac_secret_env: 'SIG', hmac_header: 'X-Grafana-Alerting-Signature', hmac_timestamp_header: 'X-Ts', hmac_max_skew: '1m' }, { SIG: 'k' });
     const now = 1_800_000_000_000;
     const ts = String(now / 1000 - 30);
+    const sig = (data: string) => ({ 'x-signature': `sha256=${hmac('k', data)}`, 'x-signature-timestamp': ts });
+    expect(authenticate(a, sig(`${ts}:${body}`), body, now)).toMatchObject({ ok: true, via: 'hmac', signature: hmac('k', `${ts}:${body}`), signedAtMs: now - 30_000 });
+    expect(authenticate(a, { ...sig(`${ts}:${body}`), 'x-signature': hmac('k', `${ts}:${body}`).toUpperCase() }, body, now)).toMatchObject({ ok: true, via: 'hmac' });
+    expect(authenticate(a, sig(`${ts}:${body} `), body, now)).toEqual({ ok: false, reason: 'x-signature signature does not match the body' });
+    expect(authenticate(a, { ...sig(''), 'x-signature': 'sha256=abc' }, body, now)).toEqual({ ok: false, reason: 'x-signature header: expected "sha256=<64 hex digits>"' });
+    // A signature of the body alone, with no timestamp, is refused: it could be replayed at any time.
+    expect(authenticate(a, { 'x-signature': `sha256=${hmac('k', body.toString())}` }, body, now)).toEqual({
+      ok: false,
+      reason: 'x-signature-timestamp header: expected the signed unix timestamp in seconds (required with HMAC)',
+    });
+    // A token sent where only HMAC is configured proves nothing.
+    expect(authenticate(a, { authorization: 'Bearer k' }, body, now)).toMatchObject({ ok: false, reason: expect.stringMatching(/^missing credentials: expected x-signature: /) });
+
+    const t = settings({ hmac_secret_env: 'SIG', hmac_header: 'X-Grafana-Alerting-Signature', hmac_timestamp_header: 'X-Ts', hmac_max_skew: '1m' }, { SIG: 'k' });
     const signed = { 'x-grafana-alerting-signature': hmac('k', `${ts}:${body}`), 'x-ts': ts };
-    expect(authenticate(t, signed, body, now)).toEqual({ ok: true, via: 'hmac' });
+    expect(authenticate(t, signed, body, now)).toMatchObject({ ok: true, via: 'hmac' });
     expect(authenticate(t, signed, body, now + 60_000)).toEqual({ ok: false, reason: 'x-ts header: timestamp is 90s away from now (allowed 60s)' });
     expect(authenticate(t, { ...signed, 'x-ts': String(now / 1000) }, body, now)).toEqual({ ok: false, reason: 'x-grafana-alerting-signature signature does not match the body' });
-    expect(authenticate(t, { 'x-grafana-alerting-signature': signed['x-grafana-alerting-signature'] }, body, now)).toEqual({ ok: false, reason: 'x-ts header: expected a unix timestamp in seconds' });
+    expect(authenticate(t, { 'x-grafana-alerting-signature': signed['x-grafana-alerting-signature'] }, body, now)).toEqual({
+      ok: false,
+      reason: 'x-ts header: expected the signed unix timestamp in seconds (required with HMAC)',
+    });
   });
 
-  it('with both configured, takes either, but any wrong credential presented refuses the request', () => {
+  it('with both configured, takes either where the sender cannot sign, a signature where it can, and refuses any wrong credential', () => {
     const a = settings({ token_env: 'TOK', hmac_secret_env: 'SIG' }, { TOK: 't', SIG: 'k' });
-    const sig = `sha256=${hmac('k', body.toString())}`;
-    expect(authenticate(a, { authorization: 'Bearer t' }, body, 0)).toMatchObject({ ok: true });
-    expect(authenticate(a, { 'x-signature': sig }, body, 0)).toMatchObject({ ok: true });
-    expect(authenticate(a, { authorization: 'Bearer t', 'x-signature': sig }, body, 0)).toMatchObject({ ok: true });
-    expect(authenticate(a, { authorization: 'Bearer wrong', 'x-signature': sig }, body, 0)).toEqual({ ok: false, reason: 'bearer token does not match' });
-    expect(authenticate(a, { authorization: 'Bearer t', 'x-signature': `sha256=${'0'.repeat(64)}` }, body, 0)).toMatchObject({ ok: false });
-    expect(authenticate(a, {}, body, 0)).toEqual({ ok: false, reason: 'missing credentials: expected Authorization: Bearer <token> or x-signature: sha256=<hex HMAC of the body>' });
+    const signed = { 'x-signature': `sha256=${hmac('k', `100:${body}`)}`, 'x-signature-timestamp': '100' };
+    const now = 100_000;
+    expect(authenticate(a, { authorization: 'Bearer t' }, body, now)).toMatchObject({ ok: true, via: 'token' });
+    expect(authenticate(a, signed, body, now)).toMatchObject({ ok: true, via: 'hmac' });
+    expect(authenticate(a, { authorization: 'Bearer t', ...signed }, body, now)).toMatchObject({ ok: true, via: 'hmac' });
+    expect(authenticate(a, { authorization: 'Bearer wrong', ...signed }, body, now)).toEqual({ ok: false, reason: 'bearer token does not match' });
+    expect(authenticate(a, { authorization: 'Bearer t', ...signed, 'x-signature': `sha256=${'0'.repeat(64)}` }, body, now)).toMatchObject({ ok: false });
+    expect(authenticate(a, {}, body, now)).toMatchObject({ ok: false, reason: expect.stringMatching(/^missing credentials: expected Authorization: Bearer <token> or x-signature: /) });
+    // Where a signature is required (Grafana), a bearer token alone is not enough.
+    const grafana = { hmacRequired: true };
+    expect(authenticate(a, { authorization: 'Bearer t' }, body, now, grafana)).toEqual({
+      ok: false,
+      reason: 'missing signature: this endpoint takes requests signed with x-signature and x-signature-timestamp only',
+    });
+    expect(authenticate(a, signed, body, now, grafana)).toMatchObject({ ok: true, via: 'hmac' });
+  });
+
+  it('checks what it can before the body is read', () => {
+    const a = settings({ token_env: 'TOK', hmac_secret_env: 'SIG' }, { TOK: 't', SIG: 'k' });
+    expect(preAuthenticate(a, {}, 0)).toMatchObject({ ok: false, reason: expect.stringMatching(/^missing credentials/) });
+    expect(preAuthenticate(a, { authorization: 'Bearer nope' }, 0)).toEqual({ ok: false, reason: 'bearer token does not match' });
+    expect(preAuthenticate(a, { 'x-signature': `sha256=${'a'.repeat(64)}`, 'x-signature-timestamp': '1' }, 3_600_000)).toMatchObject({ ok: false, reason: expect.stringMatching(/timestamp is 3599s away/) });
+    // A well-formed, fresh signature passes the header check; the body decides later.
+    expect(preAuthenticate(a, { 'x-signature': `sha256=${'a'.repeat(64)}`, 'x-signature-timestamp': '1' }, 1000)).toMatchObject({ ok: true });
   });
 
   it('is open only when explicitly allowed', () => {
