@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { boundedDuration, durationToMs } from './duration';
 import { HAPROXY_NAME, HAPROXY_NAME_MESSAGE, haproxyNameSchema } from './haproxy-names';
+import { RESERVED_ACTORS, ed25519PublicKey, isReservedActor } from './control-auth';
 import { regexBacktrackingProblem } from './regex-safety';
 import { maintenanceWindowSchema } from './runbook-input';
 import { URL_CREDENTIALS_MESSAGE, envNameSchema, looksLikeCredential, looksSecretHeader, urlHasCredentials } from './secrets';
@@ -361,6 +362,12 @@ const executionSchema = z.strictObject({
       required: z.boolean().default(false),
       timeout: boundedDuration('1s', '7d').default('10m'),
       default_action: z.enum(['abort', 'proceed']).default('abort'),
+      /** Who may approve, pause, resume or abort a runbook of this service; empty: anyone who can reach Temporal. */
+      approvers: z.array(z.string().trim().min(1).max(200).refine((n) => !isReservedActor(n), { message: `expected a person's name, not one the system acts under (${RESERVED_ACTORS.join(', ')})` })).default([]),
+      /** The approver must not be who started the runbook; default: on when approvers are listed. */
+      four_eyes: z.boolean().optional(),
+      /** Approver name → Ed25519 public key (base64 raw or SPKI DER, or PEM): their requests must be signed (CLI --key). */
+      keys: z.record(z.string().min(1).max(200), z.string().refine((k) => ed25519PublicKey(k) !== undefined, { message: 'expected an Ed25519 public key: base64 of 32 bytes, of SPKI DER, or a PEM block' })).default({}),
     })
     .prefault({}),
   /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */

@@ -1,8 +1,12 @@
 import * as wf from '@temporalio/workflow';
+import { controlRefusal, type ControlAction, type ControlPolicy } from '../domain/control-auth';
 
 export interface ControlRequest {
   by?: string;
   reason?: string;
+  /** Ed25519 signature (base64) of controlMessage(), when the person has a key in approval.keys. */
+  signature?: string;
+  nonce?: string;
 }
 
 export const approveUpdate = wf.defineUpdate<string, [ControlRequest]>('approve');
@@ -32,12 +36,42 @@ export interface ControlState {
 export class RunbookControls {
   readonly state: ControlState = { paused: false };
   private approved?: { by: string; reason?: string };
+  /** Set once the runbook has its config snapshot: who may act, and who started it. */
+  private access?: { policy: ControlPolicy; starter?: string | undefined };
+  /** Signatures already taken in this run: each signed request counts once. */
+  private readonly usedSignatures = new Set<string>();
+
+  /** Limits the controls to the policy's approvers (and their keys) from now on. */
+  restrict(policy: ControlPolicy, starter: string | undefined): void {
+    this.access = { policy, starter };
+  }
+
+  /** Refuses (in a validator) a request the policy does not allow, logging who tried what. */
+  private authorize(action: ControlAction, req: ControlRequest): void {
+    const info = wf.workflowInfo();
+    const refusal = controlRefusal(this.access?.policy, req, {
+      action,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      starter: this.access?.starter,
+      used: this.usedSignatures,
+    });
+    if (refusal === undefined) return;
+    wf.log.warn('control refused', { action, by: req.by, reason: refusal, workflowId: info.workflowId, runId: info.runId });
+    throw new Error(refusal);
+  }
+
+  /** Remembers a signature taken by a handler. */
+  private took(req: ControlRequest): void {
+    if (req.signature) this.usedSignatures.add(req.signature);
+  }
 
   constructor(private readonly phase: () => string) {
     const finished = () => ['done', 'failed', 'rolled-back'].includes(this.phase());
     wf.setHandler(
       approveUpdate,
       (req) => {
+        this.took(req);
         this.approved = { by: req.by ?? 'operator', ...(req.reason ? { reason: req.reason } : {}) };
         return `approved by ${this.approved.by}`;
       },
@@ -45,12 +79,14 @@ export class RunbookControls {
         validator: (req) => {
           checkRequest(req);
           if (!this.state.awaitingApproval) throw new Error(`nothing awaits approval (phase: ${this.phase()})`);
+          this.authorize('approve', req);
         },
       },
     );
     wf.setHandler(
       pauseUpdate,
       (req) => {
+        this.took(req);
         this.state.paused = true;
         this.state.pausedBy = req.by ?? 'operator';
         return `paused by ${this.state.pausedBy}; takes effect before the next step`;
@@ -60,12 +96,14 @@ export class RunbookControls {
           checkRequest(req);
           if (finished()) throw new Error(`runbook already ${this.phase()}`);
           if (this.state.paused) throw new Error(`already paused by ${this.state.pausedBy}`);
+          this.authorize('pause', req);
         },
       },
     );
     wf.setHandler(
       resumeUpdate,
       (req) => {
+        this.took(req);
         this.state.paused = false;
         delete this.state.pausedBy;
         return `resumed by ${req.by ?? 'operator'}`;
@@ -74,12 +112,14 @@ export class RunbookControls {
         validator: (req) => {
           checkRequest(req);
           if (!this.state.paused) throw new Error(`not paused (phase: ${this.phase()})`);
+          this.authorize('resume', req);
         },
       },
     );
     wf.setHandler(
       abortUpdate,
       (req) => {
+        this.took(req);
         this.state.abort = { by: req.by ?? 'operator', reason: req.reason ?? 'no reason given' };
         return `abort requested by ${this.state.abort.by}; rolling back`;
       },
@@ -88,6 +128,7 @@ export class RunbookControls {
           checkRequest(req);
           if (finished()) throw new Error(`runbook already ${this.phase()}; start a rollback runbook instead`);
           if (this.state.abort) throw new Error(`abort already requested by ${this.state.abort.by}`);
+          this.authorize('abort', req);
         },
       },
     );
@@ -135,7 +176,11 @@ export class RunbookControls {
 function checkRequest(req: ControlRequest | undefined): void {
   if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new Error('expected an object such as {"by":"alice","reason":"…"}');
   for (const key of Object.keys(req)) {
-    if (key !== 'by' && key !== 'reason') throw new Error(`unknown field "${key}"; expected "by" and "reason"`);
+    if (!['by', 'reason', 'signature', 'nonce'].includes(key)) throw new Error(`unknown field "${key}"; expected "by", "reason" (and "signature", "nonce" when signed)`);
+  }
+  for (const key of ['signature', 'nonce'] as const) {
+    const v = req[key];
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 200)) throw new Error(`${key}: expected text up to 200 characters`);
   }
   if (req.by !== undefined && (typeof req.by !== 'string' || req.by.length === 0 || req.by.length > 200)) throw new Error(`by: expected a non-empty name (got ${JSON.stringify(req.by)})`);
   if (req.reason !== undefined && (typeof req.reason !== 'string' || req.reason.length > 500)) throw new Error(`reason: expected text up to 500 characters`);

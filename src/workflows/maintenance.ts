@@ -14,6 +14,7 @@ import { restoreDestination } from './recovery';
 import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import { errorMessage, type StepRecord } from './runbook-steps';
 import { fmtWeights, isSingleWriter, readRoutingAndProbe, type RampStep, type RunbookContext } from './switching';
+import { refuseForgedActor } from './actor-check';
 
 /**
  * How the destination is drained: `switchover` (single writer: fenced, zero-lag switch to a
@@ -73,6 +74,7 @@ interface MaintenanceStatus extends RunbookStatus {
  */
 export async function maintenance(input: MaintenanceInput): Promise<MaintenanceResult | MaintenanceSkipped> {
   const req = parseInput(maintenanceInputSchema, input, 'maintenance');
+  refuseForgedActor('maintenance', req);
   const lockId = runbookWorkflowId(req.service);
   if (wf.workflowInfo().workflowId !== lockId) return underLock(req, lockId);
   return runMaintenance(req);

@@ -1,5 +1,6 @@
 import { primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { rollbackInputSchema, type RollbackInput, type RollbackRequest } from '../domain/runbook-input';
+import { approveExplicitWeights } from './explicit-weights';
 import { openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { isSingleWriter, restoreRouting, switchSingleWriter, validate } from './switching';
@@ -56,6 +57,8 @@ async function runRollback(req: RollbackRequest): Promise<RollbackResult> {
   if (!toProbe.up) refuse(`cannot roll back to ${to}: it is down (${toProbe.error})`, 'TargetDown');
   status.source = from;
   status.target = to;
+  // Weights typed by hand move traffic like a failover: the same checks and a person's approval.
+  if (req.weights && ctx.features.weightsApproval) await approveExplicitWeights(ctx, status, snapshot, current, req.actor);
 
   if (isSingleWriter(ctx) && from && from !== to) {
     status.phase = 'switching';

@@ -6,6 +6,7 @@ import { requireMs } from '../domain/duration';
 import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
+import { refuseForgedActor } from './actor-check';
 import { labelRunbook } from './labels';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
@@ -70,6 +71,7 @@ export async function openRunbook(
   labelRunbook(kind, request.service, request.trigger);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '500ms' } });
   const snapshot = await setup.loadService(request.service);
+  controls.restrict(policyWithDefaults(snapshot.policy).failover_execution.approval, request.actor);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
   const ctx: RunbookContext = {
@@ -158,7 +160,8 @@ function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string,
  * runbook holds the service, refuses at once naming it. Must be the runbook's first call: the
  * patch is decided in the run's first activation.
  */
-export async function underLock<T>(kind: string, req: { service: string; trigger: string }, input: unknown, run: () => Promise<T>): Promise<T> {
+export async function underLock<T>(kind: string, req: { service: string; trigger: string; actor?: string | undefined }, input: unknown, run: () => Promise<T>): Promise<T> {
+  refuseForgedActor(kind, req);
   const lockId = runbookWorkflowId(req.service);
   const own = wf.workflowInfo().workflowId;
   if (own === lockId || !wf.patched('runbook-lock')) return run();

@@ -38,6 +38,8 @@ export function runbookFeatures() {
     atomicSwitch: wf.patched('atomic-switch'),
     /** A drain of a single-writer service's primary goes through the fenced switchover. */
     drainFenced: wf.patched('drain-fenced'),
+    /** A rollback to weights given by hand checks every destination it sends traffic to and waits for approval. */
+    weightsApproval: wf.patched('rollback-weights-approval'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;

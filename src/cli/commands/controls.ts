@@ -5,6 +5,8 @@ import { CliError, EXIT, rootMessage, usageError } from '../errors';
 import { brakesLines, changeBrakes, resumeAutomation } from './brakes';
 import { describeOrUndefined } from '../runbooks';
 import { defaultActor, type Cli } from '../session';
+import type { ControlAction } from '../../domain/control-auth';
+import { loadSigningKey, signControl, SIGNING_KEY_ENV } from '../../security/control-signing';
 
 const CONTROLS = {
   approve: 'let a runbook waiting at its approval gate go on',
@@ -25,11 +27,12 @@ export function registerControls(program: Command, cli: Cli): void {
       .description(resume ? `${description}, and/or let its automatic runbooks start again after \`suspend\`` : description)
       .argument(resume ? '[service]' : '<service>', 'service name from the config')
       .option('--by <name>', 'who decides (default: $USER)')
-      .option('--reason <text>', 'why; recorded with the decision');
+      .option('--reason <text>', 'why; recorded with the decision')
+      .option('--key <file>', `Ed25519 private key (PEM) to sign with, when approval.keys lists you (default: $${SIGNING_KEY_ENV})`);
     if (resume) command.option('--all', 'lift the suspension of every service');
     command
       .addHelpText('after', '\nExit code 1 when no runbook is running or the runbook rejects the request (the reason is printed).')
-      .action((name: string | undefined, flags: { by?: string; reason?: string; all?: boolean }, cmd: Command) =>
+      .action((name: string | undefined, flags: { by?: string; reason?: string; all?: boolean; key?: string }, cmd: Command) =>
         cli.run(cmd, async (ctx) => {
           const by = flags.by ?? defaultActor();
           if (resume && flags.all) {
@@ -50,7 +53,9 @@ export function registerControls(program: Command, cli: Cli): void {
             const last = info ? ` (last: ${info.type} ${info.status.name.toLowerCase()})` : '';
             throw new CliError(`cannot ${update}: no runbook is running for ${service.name}${last}`, EXIT.failed, 'not-running', { service: service.name });
           }
-          const request = { by, ...(flags.reason !== undefined ? { reason: flags.reason } : {}) };
+          const keyFile = flags.key ?? process.env[SIGNING_KEY_ENV];
+          const plain = { by, ...(flags.reason !== undefined ? { reason: flags.reason } : {}) };
+          const request = keyFile ? signControl(update as ControlAction, workflowId, info.runId, plain, loadSigningKey(keyFile)) : plain;
           const handle = client.workflow.getHandle(workflowId, info.runId);
           let answer: string;
           try {

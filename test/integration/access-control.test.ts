@@ -1,0 +1,132 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { routerFor } from '../../src/activities/drivers';
+import { startMutatingRunbook } from '../../src/client/start-runbook';
+import { freePort } from '../../src/devserver/free-port';
+import { validateConfig, type Config } from '../../src/domain/config';
+import { signControl } from '../../src/security/control-signing';
+import type { ControlRequest } from '../../src/workflows/controls';
+import type { FailoverResult } from '../../src/workflows/failover';
+import { replayThenCleanUp } from '../support/histories';
+import { failureOf, rejectionOf } from '../support/runbooks';
+import { temporalHarness, type TemporalHarness } from '../support/temporal';
+import { statusUntil } from '../support/wait';
+
+const SERVICE = 'guarded-bus';
+
+function keyPair(): { pub: string; priv: KeyObject } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  return { pub: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'), priv: privateKey };
+}
+
+describe('who may act on a runbook: approvers, four-eyes, signed approvals, reserved actors', () => {
+  const alice = keyPair();
+  const bob = keyPair();
+  const mallory = keyPair();
+  const servers: net.Server[] = [];
+  let dir: string;
+  let config: Config;
+  let t: TemporalHarness;
+  const ran: string[] = [];
+
+  const start = async (type: 'failover' | 'rollback', input: Record<string, unknown>): Promise<WorkflowHandle> => {
+    const h = await startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type, service: SERVICE, input });
+    ran.push(h.workflowId);
+    return h;
+  };
+  const approve = (h: WorkflowHandle, req: ControlRequest) => h.executeUpdate<string, [ControlRequest]>('approve', { args: [req] });
+  const routing = async () => (await routerFor(config.services[0]!).read()).routing;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-access-'));
+    const ports: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const server = net.createServer((s) => s.end());
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      servers.push(server);
+      ports.push(port);
+    }
+    config = validateConfig({
+      failover_manager: {
+        supervision: { enabled: false },
+        failover_execution: {
+          gradual_failover: false,
+          approval: { required: true, timeout: '2m', approvers: ['alice', 'bob'], keys: { alice: alice.pub, bob: bob.pub } },
+        },
+      },
+      services: [
+        {
+          name: SERVICE,
+          router: { type: 'file', path: path.join(dir, 'routing.json') },
+          destinations: ports.map((port, i) => ({ id: `dest-${'ab'[i]}`, zone: `z${i}`, region: `r${i}`, probe: { type: 'tcp', host: '127.0.0.1', port } })),
+        },
+      ],
+    });
+    t = await temporalHarness(() => config);
+  });
+  afterEach(async () => {
+    const h = t.client.workflow.getHandle(`runbook-${SERVICE}`);
+    if (await h.describe().then((d) => d.status.name === 'RUNNING', () => false)) await h.terminate('test cleanup');
+  });
+  afterAll(async () => {
+    await replayThenCleanUp(t, ran, 'access', async () => {
+      for (const s of servers) await new Promise((r) => s.close(r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  });
+
+  it('rejects an unlisted approver, self-approval, a reserved name, an unsigned or wrongly signed approval; takes a signed one', async () => {
+    const h = await start('failover', { to: 'dest-b', actor: 'alice', reason: 'drill' });
+    const waiting = await statusUntil(h, (s) => s.phase === 'awaiting-approval');
+    const runId = h.firstExecutionRunId;
+    const signedBy = (by: string, key: KeyObject) => signControl('approve', h.workflowId, runId, { by, reason: 'ok' }, key);
+
+    expect(await rejectionOf(approve(h, signedBy('mallory', mallory.priv)))).toBe(
+      'mallory may not approve this runbook: not one of the approvers (approval.approvers: alice, bob)',
+    );
+    expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe('alice started this runbook and may not approve it too (four-eyes: approval.four_eyes)');
+    expect(await rejectionOf(approve(h, { by: 'detection' }))).toMatch(/^by: "detection" is a name the system acts under/);
+    expect(await rejectionOf(approve(h, { by: 'bob', reason: 'ok' }))).toBe('approve by bob must be signed with their key (approval.keys.bob): use the CLI with --key');
+    expect(await rejectionOf(approve(h, signedBy('bob', mallory.priv)))).toMatch(/^signature of bob does not verify against approval\.keys\.bob/);
+    // A signature for another action (or run) does not carry over.
+    const forPause = signControl('pause', h.workflowId, runId, { by: 'bob', reason: 'ok' }, bob.priv);
+    expect(await rejectionOf(approve(h, forPause))).toMatch(/^signature of bob does not verify/);
+    expect((await h.query<{ phase: string }>('status')).phase).toBe('awaiting-approval');
+    expect(waiting.controls.awaitingApproval).toBeDefined();
+
+    const good = signedBy('bob', bob.priv);
+    expect(await approve(h, good)).toBe('approved by bob');
+    const result = (await h.result()) as FailoverResult;
+    expect(result.routingAfter.weights).toMatchObject({ 'dest-b': 100, 'dest-a': 0 });
+    const approval = result.steps.find((s) => s.name === 'approval');
+    expect(approval?.detail).toMatch(/^approved by bob: ok/);
+  });
+
+  it('refuses a runbook started by hand under a name the system acts under', async () => {
+    const h = await start('failover', { to: 'dest-a', actor: 'detection', trigger: 'detection', reason: 'forged' });
+    const failure = await failureOf(h.result());
+    expect(failure.type).toBe('InvalidInput');
+    expect(failure.message).toMatch(/input\.actor: "detection" is a name the system acts under/);
+  });
+
+  it('sends a rollback to weights given by hand through the approval gate, and moves nothing before it', async () => {
+    const before = await routing();
+    const target = before.weights['dest-a'] === 100 ? { 'dest-a': 0, 'dest-b': 100 } : { 'dest-a': 100, 'dest-b': 0 };
+    const h = await start('rollback', { weights: target, actor: 'bob', reason: 'by hand' });
+    const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
+    expect(s.controls.awaitingApproval?.reason).toMatch(/^weights given by hand by bob: /);
+    expect(s.controls.awaitingApproval?.reason).toMatch(/sends traffic into region r/);
+    expect((await routing()).weights).toEqual(before.weights);
+    // Bob started it: he cannot approve it; Alice can.
+    expect(await rejectionOf(approve(h, signControl('approve', h.workflowId, h.firstExecutionRunId, { by: 'bob' }, bob.priv)))).toMatch(/four-eyes/);
+    await approve(h, signControl('approve', h.workflowId, h.firstExecutionRunId, { by: 'alice' }, alice.priv));
+    await h.result();
+    expect((await routing()).weights).toEqual(target);
+  });
+});
