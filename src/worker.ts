@@ -15,6 +15,8 @@ import { LiveConfig, startControlPlane, type ControlPlane } from './control-plan
 import { createLogger } from './logger';
 import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, probeRoutes, temporalEnv } from './temporal-settings';
+import type { DataConverter } from '@temporalio/common';
+import { dataConverterFromEnv } from './security/codec';
 
 export interface FailoverWorkerOptions {
   connection: NativeConnection;
@@ -26,6 +28,8 @@ export interface FailoverWorkerOptions {
   client?: Client;
   /** Workflow code bundled already (see bundleWorkflowCode); the prebuilt bundle or the source otherwise. */
   workflowBundle?: { code: string } | { codePath: string };
+  /** Default: the payload codec the environment configures (FAILOVER_CODEC_*), or none. */
+  dataConverter?: DataConverter;
   /** The live config at a version or newer (workers following the supervisor). */
   configAt?: (minVersion?: number) => Promise<{ version: number; config: Config }>;
   /** Where this process probes from: an observer zone (`--zone`) and probe routes. */
@@ -88,6 +92,8 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...workflowCode(opts.workflowBundle),
+    // Payloads encrypted when codec keys are configured (see src/security/codec.ts).
+    dataConverter: opts.dataConverter ?? dataConverterFromEnv(),
     // watchDestinations stays here too, for detection runs that started before the watch task queue.
     activities,
     // Runbooks mostly wait; a small worker keeps up with many services.
@@ -107,6 +113,7 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
         namespace: opts.namespace,
         taskQueue,
         activities: { watchDestinations: activities.watchDestinations },
+        dataConverter: opts.dataConverter ?? dataConverterFromEnv(),
         maxConcurrentActivityTaskExecutions: MAX_WATCHES,
         maxConcurrentActivityTaskPolls: 10,
       }),
@@ -178,7 +185,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   installRuntimeLogging(logger);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
-  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv() });
   const taskQueue = env.TEMPORAL_TASK_QUEUE;
   const supervised = fileConfig.failover_manager.supervision.enabled;
   const live = new LiveConfig(

@@ -7,6 +7,7 @@ import { findService, type Config, type ServiceConfig } from '../domain/config';
 import { connectionOptions, temporalEnv, type TemporalEnv } from '../temporal-settings';
 import { parseArg } from './args';
 import { EXIT, CliError, toCliError, unreachableError, usageError, rootMessage, type ExitCode } from './errors';
+import { dataConverterFromEnv } from '../security/codec';
 
 /** Options every command accepts (commander collects them anywhere on the line). */
 export interface GlobalFlags {
@@ -82,7 +83,7 @@ export class CommandContext {
     } catch (err) {
       throw unreachableError(`cannot reach Temporal at ${this.settings.address}: ${rootMessage(err)}`);
     }
-    this.temporal = new Client({ connection: this.connection, namespace: this.settings.namespace });
+    this.temporal = new Client({ connection: this.connection, namespace: this.settings.namespace, dataConverter: dataConverterFromEnv() });
     return this.temporal;
   }
 

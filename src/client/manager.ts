@@ -15,6 +15,7 @@ import {
   type RecoveryManagementConfig, type RecoveryManagementResult, type RedundancyManagementConfig, type RedundancyManagementResult,
 } from './spec-api';
 import { trigger, type TriggerInput, type TriggerOutcome } from './trigger';
+import { dataConverterFromEnv } from '../security/codec';
 
 export interface ConnectOptions {
   /** Temporal frontend host:port (default $TEMPORAL_ADDRESS or 127.0.0.1:7233); TLS and API key from the environment as for the worker. */
@@ -58,7 +59,7 @@ export class FailoverManager {
     const env = temporalEnv(o.env ?? process.env);
     const address = o.address ?? env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
     const connection = await Connection.connect({ ...(connectionOptions(env, address) as object), connectTimeout: '5s' });
-    const client = new Client({ connection, namespace: o.namespace ?? env.TEMPORAL_NAMESPACE });
+    const client = new Client({ connection, namespace: o.namespace ?? env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(o.env ?? process.env) });
     const configFile = o.configFile ?? env.FAILOVER_CONFIG;
     let loaded: ReturnType<typeof loadConfigFile> | undefined;
     return new FailoverManager(

@@ -6,6 +6,7 @@ import { connectionOptions, temporalEnv } from '../temporal-settings';
 import { receiverAuthFromEnv } from './alert-auth';
 import { createAlertReceiver } from './alert-receiver';
 import { receiverEnv } from './receiver-env';
+import { dataConverterFromEnv } from '../security/codec';
 
 /**
  * The alert receiver process: Alertmanager / Grafana webhooks in, `alert` signals to the services'
@@ -25,7 +26,7 @@ export async function runAlertReceiver(): Promise<void> {
   const connection = await Connection.connect(connectionOptions(env, address)).catch((err: Error) => {
     throw new Error(`cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
   });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv() });
   const receiver = createAlertReceiver({
     alerting: config.alerting,
     services: config.services,

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import type { Logger } from '@temporalio/common';
+import type { DataConverter, Logger } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { inject } from 'vitest';
 import type { ObserverOptions } from '../../src/activities/watch';
 import type { Config } from '../../src/domain/config';
+import { dataConverterFromEnv } from '../../src/security/codec';
 import { createFailoverWorker, installRuntimeLogging, workflowsEntry, type FailoverWorker } from '../../src/worker';
 
 export interface TemporalHarness {
@@ -31,16 +32,21 @@ function workflowBundle(): Promise<{ code: string }> {
  * `observer` says where its watches probe from; `observers` adds a worker per observer zone on the
  * same task queue (several vantage points).
  */
-export async function temporalHarness(config: () => Config, opts: { observer?: ObserverOptions; observers?: ObserverOptions[] } = {}): Promise<TemporalHarness> {
+export async function temporalHarness(
+  config: () => Config,
+  opts: { observer?: ObserverOptions; observers?: ObserverOptions[]; dataConverter?: DataConverter } = {},
+): Promise<TemporalHarness> {
   installRuntimeLogging(testLogger);
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
-  const client = new Client({ connection, namespace: 'default' });
+  // The payload codec the environment configures (FAILOVER_CODEC_*), as the worker and CLI use it, unless given.
+  const dataConverter = opts.dataConverter ?? dataConverterFromEnv();
+  const client = new Client({ connection, namespace: 'default', dataConverter });
   const taskQueue = `test-${randomUUID()}`;
   const make = async (observer?: ObserverOptions, watchOnly = false) =>
     createFailoverWorker({
-      connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client, workflowBundle: await workflowBundle(),
+      connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client, workflowBundle: await workflowBundle(), dataConverter,
       ...(observer ? { observer } : {}), watchOnly,
     });
   const worker = await make(opts.observer);
