@@ -240,8 +240,9 @@ export function createActivities(deps: ActivityDeps) {
         detail: p.up ? `${target} up in ${Math.round(p.latencyMs)}ms (bound ${maxLatency}ms)` : `${target} down: ${p.error}`,
       });
       for (const [i, v] of (service.validation ?? []).entries()) {
-        const r = await runProbe(v, probeTimeout());
-        checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${v.type} check passed` : `${v.type} check failed: ${r.error}` });
+        const r = await runProbe(v, probeTimeout(), { maxErrorRate: policy.quality.max_error_rate });
+        const what = v.type === 'prometheus' && v.error_rate ? `error rate ${r.value ?? '?'} (max_error_rate ${policy.quality.max_error_rate})` : `${v.type} check`;
+        checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${what} passed` : `${what} failed: ${r.error}` });
       }
       if (singleWriter) {
         const e = await validateEntrypoint(service, target);

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { durationSchema, durationToMs } from './duration';
 import { maintenanceWindowSchema } from './runbook-input';
 import { InvalidInputError, describeIssues } from './validation';
+import { keysAt } from './schema-keys';
+import { CONSUMED_SEED_KEYS, normalizeSeedKeys, seedKeyWarnings } from './seed-keys';
 
 /** Seed flags may be written as `true`/`false` or as an object with details. */
 function flag<T extends z.ZodRawShape>(shape: T) {
@@ -87,20 +89,27 @@ export const httpProbeSchema = z.strictObject({
 });
 export type HttpProbeConfig = z.infer<typeof httpProbeSchema>;
 
-export const prometheusProbeSchema = z.strictObject({
-  type: z.literal('prometheus'),
-  /** Base URL of the Prometheus HTTP API, the part before `/api/v1`. */
-  url: httpUrl,
-  /** Instant PromQL query; must return one sample (aggregate with sum/max/min if it could return more). */
-  query: z.string().min(1),
-  /** Up when `value <op> threshold` holds: the comparison describes what healthy looks like. */
-  op: z.enum(['>', '<', '>=', '<=', '==', '!=']),
-  threshold: z.number(),
-  /** Verdict when the query returns no sample (metric absent, target gone). */
-  on_empty: z.enum(['down', 'up']).default('down'),
-  tls: tlsSchema.optional(),
-  ...authShape,
-});
+export const prometheusProbeSchema = z
+  .strictObject({
+    type: z.literal('prometheus'),
+    /** Base URL of the Prometheus HTTP API, the part before `/api/v1`. */
+    url: httpUrl,
+    /** Instant PromQL query; must return one sample (aggregate with sum/max/min if it could return more). */
+    query: z.string().min(1),
+    /** Up when `value <op> threshold` holds: the comparison describes what healthy looks like. */
+    op: z.enum(['>', '<', '>=', '<=', '==', '!=']).optional(),
+    threshold: z.number().optional(),
+    /** The query returns an error ratio (0..1): passes when it is at most quality.max_error_rate. Only under a service's `validation`. */
+    error_rate: z.literal(true).optional(),
+    /** Verdict when the query returns no sample (metric absent, target gone). */
+    on_empty: z.enum(['down', 'up']).default('down'),
+    tls: tlsSchema.optional(),
+    ...authShape,
+  })
+  .refine((p) => (p.error_rate === true ? p.op === undefined && p.threshold === undefined : p.op !== undefined && p.threshold !== undefined), {
+    message: 'expected "op" and "threshold", or "error_rate: true" (bounded by quality.max_error_rate) instead of both',
+    path: ['op'],
+  });
 export type PrometheusProbeConfig = z.infer<typeof prometheusProbeSchema>;
 
 /** The embedded default router: a JSON routing table file per service, written atomically. */
@@ -300,6 +309,8 @@ const detectionSchema = z.strictObject({
   timeout: durationSchema.default('2s'),
   /** After a failover, the same destination cannot trigger another one for this long. */
   cooldown: durationSchema.default('5m'),
+  /** Fast detection on certain evidence (see Detection in the README). */
+  intelligent_detection: z.boolean().default(false),
 });
 
 const executionSchema = z.strictObject({
@@ -344,9 +355,17 @@ const executionSchema = z.strictObject({
    * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
    */
   max_link_down: durationSchema.default('30s'),
+  /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
+  performance_monitoring: z.boolean().optional(),
 });
 
 const recoverySchema = z.strictObject({
+  /**
+   * Seed key: `automatic` and `intelligent` imply automatic_recovery, `manual` turns it off (src/domain/seed-keys.ts).
+   * `intelligent`: detection fails back by itself only to a destination in a more preferred tier than the
+   * one carrying traffic; within the same tier traffic stays where it is and the returned node stays a standby.
+   */
+  recovery_strategy: z.enum(['automatic', 'intelligent', 'manual']).optional(),
   automatic_recovery: z.boolean().default(false),
   gradual_recovery: z.boolean().default(true),
   validation_intervals: z.number().int().min(1).default(5),
@@ -363,6 +382,11 @@ const recoverySchema = z.strictObject({
   retry_backoff_max: durationSchema.default('5m'),
   /** Failed attempts in a row after which an alert event is raised (and retries go on). */
   alert_after_attempts: z.number().int().min(1).default(3),
+  /** Before failback, each of the validation_intervals probes must also answer within quality.max_latency. */
+  performance_validation: z.boolean().default(false),
+  /** Seed keys that describe what always happens; `false` cannot be honoured and is warned about at load. */
+  health_monitoring: z.boolean().optional(),
+  health_validation: z.boolean().optional(),
 });
 
 const redundancySchema = z.strictObject({
@@ -384,15 +408,27 @@ const redundancySchema = z.strictObject({
   rebalance: z.boolean().default(false),
   /** Optional URL that receives a JSON POST when a service drops below its redundancy level. */
   alert_webhook: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+  /** Seed key describing what always happens (distribution within capacity × max_load_factor); `false` is warned about. */
+  resource_management: z.boolean().optional(),
 });
 
 const performanceSchema = z.strictObject({
+  /** RTO objective of a failover: start until the target carries traffic. Beyond it an alert event is raised and the run is marked. */
   max_failover_time: durationSchema.default('60s'),
+  /** Seed keys with nothing to act on here; a load-time warning says why (src/domain/seed-keys.ts). */
+  caching: z.boolean().optional(),
+  parallel_processing: z.boolean().optional(),
+  optimization: z.boolean().optional(),
 });
 
 const qualitySchema = z.strictObject({
+  /** Bound for validation probes that measure an error ratio (`error_rate: true` Prometheus probes under `validation`). */
   max_error_rate: z.number().min(0).max(1).default(0.01),
   max_latency: durationSchema.default('500ms'),
+  /** Failover outcomes (held or rolled back) teach the learned ranking; false: only probes do. */
+  learning: z.boolean().default(true),
+  /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
+  quality_metrics: z.boolean().optional(),
 });
 
 /** Where alert events go (approval needed, an automatic runbook failing, redundancy below level, a runbook held by the brakes). */
@@ -447,6 +483,9 @@ export const serviceSchema = z
     destinations: z.array(destinationSchema).min(1),
   })
   .superRefine((svc, ctx) => {
+    if (svc.entrypoint?.type === 'prometheus' && svc.entrypoint.error_rate) {
+      ctx.addIssue({ code: 'custom', path: ['entrypoint', 'error_rate'], input: true, message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+    }
     const seen = new Map<string, number>();
     svc.destinations.forEach((d, i) => {
       const first = seen.get(d.id);
@@ -458,6 +497,9 @@ export const serviceSchema = z
           message: `duplicate destination id, already used by destinations[${first}]`,
         });
       } else seen.set(d.id, i);
+      if (d.probe.type === 'prometheus' && d.probe.error_rate) {
+        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'probe', 'error_rate'], input: true, message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+      }
       if (d.replication.type === 'redis' && d.probe.type !== 'redis' && (!d.replication.host || !d.replication.port)) {
         ctx.addIssue({
           code: 'custom',
@@ -652,7 +694,8 @@ export type MaintenanceScheduleConfig = z.infer<typeof maintenanceScheduleSchema
 export const configSchema = z
   .strictObject({
     failover_manager: policySchema.prefault({}),
-    services: z.array(serviceSchema).min(1),
+    /** None: the worker supervises nothing until a config with services is applied (a load-time warning says so). */
+    services: z.array(serviceSchema).default([]),
     alerting: alertingSchema.optional(),
     /** Planned maintenance windows run by Temporal Schedules; see docs/maintenance.md. */
     maintenance: z.array(maintenanceScheduleSchema).optional(),
@@ -705,11 +748,26 @@ export const configSchema = z
   });
 export type Config = z.infer<typeof configSchema>;
 
-/** Validates already-parsed config data; throws InvalidInputError naming every bad field. */
+/**
+ * Validates already-parsed config data; throws InvalidInputError naming every bad field. Seed keys
+ * are mapped onto project keys first (src/domain/seed-keys.ts); `data` itself is left as it is.
+ */
 export function validateConfig(data: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(data, { reportInput: true });
-  if (!result.success) throw new InvalidInputError(source, describeIssues(result.error.issues));
+  const { doc, problems } = normalizeSeedKeys(data);
+  const result = configSchema.safeParse(doc, { reportInput: true });
+  const knownKeys = (path: readonly PropertyKey[]) => {
+    const keys = keysAt(configSchema, path, doc);
+    const section = path.length === 2 && path[0] === 'failover_manager' ? CONSUMED_SEED_KEYS[String(path[1])] : undefined;
+    return keys && section ? [...keys, ...section] : keys;
+  };
+  const all = [...problems, ...(result.success ? [] : describeIssues(result.error.issues, '', knownKeys))];
+  if (all.length > 0 || !result.success) throw new InvalidInputError(source, all);
   return result.data;
+}
+
+/** What a valid config asks for that cannot happen here, each with why (see seedKeyWarnings). */
+export function configWarnings(config: Config): string[] {
+  return seedKeyWarnings(config);
 }
 
 export function findService(config: Config, name: string): ServiceConfig | undefined {

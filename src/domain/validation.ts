@@ -1,11 +1,26 @@
 import type { z } from 'zod';
+import { closestKey } from './schema-keys';
 
-/** One line per problem: where it is, what was found, what was expected. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], root = ''): string[] {
-  return issues.map((issue) => {
+/** The keys accepted where an unknown key was found, for "did you mean". */
+export type KnownKeys = (path: readonly PropertyKey[]) => readonly string[] | undefined;
+
+/**
+ * One line per problem: where it is, what was found, what was expected. An unknown key is named by
+ * its own path, with the closest known key when `knownKeys` can tell (never the whole parent object).
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], root = '', knownKeys?: KnownKeys): string[] {
+  return issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeys?.(issue.path) ?? [];
+      return issue.keys.map((key) => {
+        const guess = closestKey(key, known);
+        const hint = guess ? `; did you mean "${guess}"?` : known.length > 0 && known.length <= 12 ? ` (expected one of ${known.join(', ')})` : '';
+        return `${formatPath(root, [...issue.path, key])}: unknown key${hint}`;
+      });
+    }
     const where = formatPath(root, issue.path);
     const found = 'input' in issue && issue.input !== undefined ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
-    return `${where}: ${issue.message}${found}`;
+    return [`${where}: ${issue.message}${found}`];
   });
 }
 
