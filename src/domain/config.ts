@@ -106,10 +106,20 @@ export const prometheusProbeSchema = z
     tls: tlsSchema.optional(),
     ...authShape,
   })
-  .refine((p) => (p.error_rate === true ? p.op === undefined && p.threshold === undefined : p.op !== undefined && p.threshold !== undefined), {
-    message: 'expected "op" and "threshold", or "error_rate: true" (bounded by quality.max_error_rate) instead of both',
-    path: ['op'],
-  });
+  .superRefine(
+    (p, ctx) => {
+      if (p.error_rate === true) {
+        if (p.op !== undefined || p.threshold !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['error_rate'], message: 'expected either error_rate: true (bounded by quality.max_error_rate) or op and threshold, not both' });
+        }
+        return;
+      }
+      if (p.op === undefined) ctx.addIssue({ code: 'custom', path: ['op'], input: undefined, message: 'expected a comparison (">", "<", ">=", "<=", "==", "!="), or error_rate: true' });
+      if (p.threshold === undefined) ctx.addIssue({ code: 'custom', path: ['threshold'], input: undefined, message: 'expected a number, or error_rate: true' });
+    },
+    // Also when other fields are bad, so every problem is named at once.
+    { when: () => true },
+  );
 export type PrometheusProbeConfig = z.infer<typeof prometheusProbeSchema>;
 
 /** The embedded default router: a JSON routing table file per service, written atomically. */
@@ -484,7 +494,7 @@ export const serviceSchema = z
   })
   .superRefine((svc, ctx) => {
     if (svc.entrypoint?.type === 'prometheus' && svc.entrypoint.error_rate) {
-      ctx.addIssue({ code: 'custom', path: ['entrypoint', 'error_rate'], input: true, message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+      ctx.addIssue({ code: 'custom', path: ['entrypoint', 'error_rate'], message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
     }
     const seen = new Map<string, number>();
     svc.destinations.forEach((d, i) => {
@@ -498,7 +508,7 @@ export const serviceSchema = z
         });
       } else seen.set(d.id, i);
       if (d.probe.type === 'prometheus' && d.probe.error_rate) {
-        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'probe', 'error_rate'], input: true, message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'probe', 'error_rate'], message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
       }
       if (d.replication.type === 'redis' && d.probe.type !== 'redis' && (!d.replication.host || !d.replication.port)) {
         ctx.addIssue({

@@ -83,6 +83,9 @@ export function closestKey(key: string, known: readonly string[]): string | unde
     if (!best || d < best.d) best = { key: candidate, d };
   }
   if (!best) return undefined;
+  // A shortened or lengthened name ("ca" for "ca_file", "subject" for "subjects").
+  const extended = known.find((c) => k.length >= 2 && (c.startsWith(`${k}_`) || c === `${k}s`));
+  if (extended && best.d > 1) return extended;
   // Close in spelling, or the same words in another form (e.g. "failureThreshold").
   const sameWords = best.key.replace(/_/g, '') === k.replace(/_/g, '');
   return sameWords || best.d <= Math.max(2, Math.floor(best.key.length / 4)) ? best.key : undefined;

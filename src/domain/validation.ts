@@ -32,11 +32,23 @@ export function formatPath(root: string, path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-/** Some issues (a bad discriminator) carry the whole object; show just the offending field's value. */
+/**
+ * Some issues (a bad discriminator, a refinement of a parent) carry a whole object; show just the
+ * offending field's value: the longest tail of the path that leads to it inside that object.
+ */
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  const last = path[path.length - 1];
-  if (last !== undefined && input !== null && typeof input === 'object' && !Array.isArray(input) && Object.hasOwn(input, last)) {
-    return (input as Record<PropertyKey, unknown>)[last];
+  if (input === null || typeof input !== 'object') return input;
+  for (let from = 0; from < path.length; from++) {
+    let v: unknown = input;
+    let found = true;
+    for (const key of path.slice(from)) {
+      if (v !== null && typeof v === 'object' && Object.hasOwn(v, key)) v = (v as Record<PropertyKey, unknown>)[key];
+      else {
+        found = false;
+        break;
+      }
+    }
+    if (found) return v;
   }
   return input;
 }
