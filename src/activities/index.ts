@@ -255,17 +255,26 @@ export function createActivities(deps: ActivityDeps) {
       return { ok: failed.length === 0, detail: (failed.length ? failed : checks).map((c) => c.detail).join('; '), checks };
     },
 
-    /** Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed. Heartbeats. */
-    async probeRepeatedly(service: ServiceConfig, destination: string, times: number, intervalMs: number): Promise<{ ok: boolean; passed: number; detail: string }> {
+    /**
+     * Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed (and,
+     * with `maxLatencyMs`, answered within it: recovery_management.performance_validation). Heartbeats.
+     */
+    async probeRepeatedly(service: ServiceConfig, destination: string, times: number, intervalMs: number, maxLatencyMs?: number): Promise<{ ok: boolean; passed: number; detail: string }> {
       const dest = service.destinations.find((d) => d.id === destination);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
+      let slowest = 0;
       for (let i = 0; i < times; i++) {
         const r = await runProbe(dest.probe, probeTimeout());
         heartbeat({ passed: i });
         if (!r.up) return { ok: false, passed: i, detail: `probe ${i + 1}/${times} failed: ${r.error}` };
+        slowest = Math.max(slowest, r.latencyMs);
+        if (maxLatencyMs !== undefined && r.latencyMs > maxLatencyMs) {
+          return { ok: false, passed: i, detail: `probe ${i + 1}/${times} answered in ${Math.round(r.latencyMs)}ms, slower than quality.max_latency ${maxLatencyMs}ms (performance_validation)` };
+        }
         if (i < times - 1) await sleep(intervalMs);
       }
-      return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart` };
+      const perf = maxLatencyMs !== undefined ? `, slowest ${Math.round(slowest)}ms within ${maxLatencyMs}ms` : '';
+      return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart${perf}` };
     },
 
     /**

@@ -150,6 +150,7 @@ export function statusView(r: StatusReport): string {
   if (s.source || s.target) lines.push(`  move     ${s.source ?? '?'} → ${s.target ?? '?'}`);
   if (s.routingCurrent) lines.push(`  routing  now ${fmtRouting(s.routingCurrent)}${s.routingBefore ? `; before ${fmtRouting(s.routingBefore)}` : ''}`);
   if (s.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(s.rtoMs)}`);
+  if (s.objective?.exceeded) lines.push(`  RTO      objective max_failover_time ${s.objective.maxFailoverTime} EXCEEDED (alert raised)`);
   lines.push(...controlLines(r.service, s.controls));
   if (s.steps.length > 0) lines.push('  steps', ...fmtSteps(s.steps));
   return lines.join('\n');
@@ -180,6 +181,7 @@ export interface RunbookResultLike {
   rtoMs?: number;
   rpo?: { lag: number | null; note: string };
   approval?: { by: string; reason?: string; outcome: string };
+  objective?: { maxFailoverTime: string; exceeded: boolean };
   steps?: StepRecord[];
 }
 
@@ -192,7 +194,7 @@ export function outcomeView(o: RunOutcome): string {
   const move = r.source && r.target ? ` ${r.source} → ${r.target}` : r.destination ? ` ${r.destination}` : '';
   const lines = [`${head}: ${r.outcome ?? (r.restored ? 'restored' : 'completed')}${move}${r.emergency ? ' (emergency)' : ''}`];
   lines.push(`  run      ${o.workflowId} ${o.runId}`);
-  if (r.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(r.rtoMs)}`);
+  if (r.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(r.rtoMs)}${r.objective ? ` (objective max_failover_time ${r.objective.maxFailoverTime}: ${r.objective.exceeded ? 'EXCEEDED, alert raised' : 'met'})` : ''}`);
   if (r.rpo) lines.push(`  RPO      ${fmtRpo(r.rpo)}`);
   if (r.routingBefore && r.routingAfter) lines.push(`  routing  ${fmtRouting(r.routingBefore)} → ${fmtRouting(r.routingAfter)}`);
   if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);
@@ -214,6 +216,8 @@ export interface HistoryRun {
   planned?: boolean;
   rtoMs?: number;
   rpo?: { lag: number | null; note: string };
+  /** The run took longer than performance.max_failover_time to move traffic. */
+  objectiveExceeded?: string;
   failure?: string;
 }
 
@@ -231,7 +235,7 @@ export function historyView(service: string, runs: readonly HistoryRun[]): strin
     r.trigger ?? '-',
     r.status.toLowerCase(),
     r.failure ? shorten(r.failure, 70) : [r.outcome, r.source && r.target ? `${r.source} → ${r.target}` : undefined].filter(Boolean).join(' ') || '-',
-    r.rtoMs !== undefined ? fmtDuration(r.rtoMs) : '-',
+    r.rtoMs !== undefined ? `${fmtDuration(r.rtoMs)}${r.objectiveExceeded ? ` (>${r.objectiveExceeded})` : ''}` : '-',
     r.rpo ? (r.rpo.lag === null ? 'unknown' : String(r.rpo.lag)) : '-',
     r.runId,
   ]);

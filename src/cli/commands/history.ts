@@ -38,6 +38,7 @@ async function describeRun(client: Client, info: WorkflowExecutionInfo): Promise
       ...(r.planned !== undefined ? { planned: r.planned } : {}),
       ...(r.rtoMs !== undefined ? { rtoMs: r.rtoMs } : {}),
       ...(r.rpo ? { rpo: r.rpo } : {}),
+      ...(r.objective?.exceeded ? { objectiveExceeded: r.objective.maxFailoverTime } : {}),
     };
   } catch (err) {
     const failure = failureOf(err);
