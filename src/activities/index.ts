@@ -20,6 +20,7 @@ import { createSupervisionActivities } from './supervision';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
 import { watchDestinations } from './watch';
+import { AmbiguousPrimaryError, readRoutingWithPrimary } from './routing-primary';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
 export type { ProbeResult } from './probes';
@@ -79,6 +80,12 @@ function replicatorOrFail(service: ServiceConfig, timeoutMs: number) {
   const r = replicatorFor(service, timeoutMs);
   if (!r) throw ApplicationFailure.nonRetryable(`service ${service.name} has no replication configured`, 'NoReplication');
   return r;
+}
+
+function destinationOf(service: ServiceConfig, id: string) {
+  const dest = service.destinations.find((d) => d.id === id);
+  if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${id}`, 'UnknownDestination');
+  return dest;
 }
 
 function idempotencyKey(): string {
@@ -155,8 +162,11 @@ export function createActivities(deps: ActivityDeps) {
       return runProbe(dest.probe, probeTimeout());
     },
 
+    /** The routing, with the primary asked of the destinations when the router's weights tie (see routing-primary.ts). */
     async readRouting(service: ServiceConfig): Promise<RouterReadout> {
-      return routerFor(service).read();
+      return readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeout())).catch((err: unknown) =>
+        err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err),
+      );
     },
 
     /** Compare-and-set: fails non-retryably when the routing moved since `expectedGeneration`. */
@@ -307,10 +317,13 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Current routing and which destinations answer their probe: what the redundancy runbook counts. */
     async observeService(service: ServiceConfig): Promise<{ routing: Routing; healthy: string[]; replication: Record<string, ReplicationObservation> }> {
-      const [readout, probes] = await Promise.all([
+      const [read, probes] = await Promise.all([
         routerFor(service).read(),
         Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, probeTimeout())] as const)),
       ]);
+      const readout = await readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeout()), Object.fromEntries(probes), read).catch(
+        (err: unknown) => (err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err)),
+      );
       return {
         routing: readout.routing,
         healthy: probes.filter(([, p]) => p.up).map(([id]) => id),

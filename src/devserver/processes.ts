@@ -14,9 +14,9 @@ export interface LocalProcess {
 }
 
 /** Starts a local program with its output in a log file; the caller waits for readiness. */
-export function startProcess(name: string, command: string, args: string[], logFile: string): LocalProcess {
+export function startProcess(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): LocalProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', out, out] });
+  const child = spawn(command, args, { stdio: ['ignore', out, out], ...(env ? { env } : {}) });
   fs.closeSync(out);
   child.on('error', () => {}); // reported by waitForPort naming the log
   return {

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { routerFor } from '../../activities/drivers';
 import { runProbe, type ProbeResult } from '../../activities/probes';
+import { AmbiguousPrimaryError, readRoutingWithPrimary } from '../../activities/routing-primary';
 import { requireMs } from '../../domain/duration';
 import { formatPlan, planFailover } from '../../domain/simulate';
 import { destinationArg } from '../args';
-import { EXIT, unreachableError } from '../errors';
+import { CliError, EXIT, unreachableError } from '../errors';
 import type { Cli } from '../session';
 import { probesLine } from '../views';
 
@@ -24,7 +25,7 @@ export function registerPlan(program: Command, cli: Cli): void {
         if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
         const policy = ctx.config().failover_manager;
         const timeoutMs = requireMs(policy.failover_detection.timeout);
-        const [readout, probes] = await Promise.all([
+        const [read, probes] = await Promise.all([
           routerFor(service)
             .read()
             .catch((err: Error) => Promise.reject(unreachableError(`cannot read the routing of ${service.name} (${service.router.type}): ${err.message}`))),
@@ -32,6 +33,10 @@ export function registerPlan(program: Command, cli: Cli): void {
             (entries) => Object.fromEntries(entries) as Record<string, ProbeResult>,
           ),
         ]);
+        // Equal weights: the primary is the destination whose role says so (refused when that is unclear).
+        const readout = await readRoutingWithPrimary(service, async () => ({ up: false, latencyMs: 0 }), probes, read).catch((err: Error) =>
+          Promise.reject(err instanceof AmbiguousPrimaryError ? new CliError(err.message, EXIT.failed, 'ambiguous-primary') : err),
+        );
         const plan = planFailover({ service, policy, routing: readout.routing, probes, ...(flags.to !== undefined ? { to: flags.to } : {}) });
         ctx.emit({ service: service.name, dryRun: true, routing: readout.routing, probes, plan }, () =>
           [probesLine(probes), formatPlan(plan), 'dry run: nothing was changed'].join('\n'),
