@@ -4,7 +4,9 @@ import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogL
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from './activities';
-import { loadConfigFile } from './config-file';
+import { readConfigFile } from './config-file';
+import { locateConfig } from './config-location';
+import { InvalidInputError } from './domain/validation';
 import { validateConfig, type Config } from './domain/config';
 import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
 import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
@@ -90,7 +92,9 @@ export interface WorkerSettings {
 export async function runWorker(settings: WorkerSettings): Promise<void> {
   const env = temporalEnv();
   const logger = settings.logger ?? createLogger();
-  const fileConfig = loadConfigFile(settings.configFile);
+  const { config: fileConfig, warnings } = readConfigFile(settings.configFile);
+  // Accepted keys that cannot act here: said at every start, never silently dropped.
+  for (const warning of warnings) logger.warn({ config: path.resolve(settings.configFile) }, `config: ${warning}`);
   installRuntimeLogging(logger);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
@@ -143,9 +147,11 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
 if (require.main === module) {
   (async () => {
     const env = temporalEnv();
-    await runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile: env.FAILOVER_CONFIG, watchConfig: env.FAILOVER_CONFIG_WATCH === 'true' });
+    const configFile = locateConfig(undefined, process.env).file;
+    await runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile, watchConfig: env.FAILOVER_CONFIG_WATCH === 'true' });
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+    // A bad or missing config is bad input: exit 2, as the CLI does.
+    process.exit(err instanceof InvalidInputError ? 2 : 1);
   });
 }

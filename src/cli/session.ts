@@ -3,6 +3,7 @@ import { Client, Connection, WorkflowUpdateRPCTimeoutOrCancelledError } from '@t
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfigFile } from '../config-file';
+import { locateConfig } from '../config-location';
 import { findService, type Config, type ServiceConfig } from '../domain/config';
 import { connectionOptions, temporalEnv, type TemporalEnv } from '../temporal-settings';
 import { parseArg } from './args';
@@ -18,7 +19,8 @@ export interface GlobalFlags {
 }
 
 export interface Settings {
-  configFile: string;
+  /** --config as given; the lookup ($FAILOVER_CONFIG, then the default) happens when a command needs the config. */
+  configFile: string | undefined;
   address: string;
   namespace: string;
   taskQueue: string;
@@ -33,7 +35,7 @@ const WORKER_DEADLINE_MS = 10_000;
 export function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): Settings {
   const e = temporalEnv(env);
   return {
-    configFile: parseArg(z.string().min(1), flags.config ?? e.FAILOVER_CONFIG, '--config'),
+    configFile: flags.config !== undefined ? parseArg(z.string().min(1), flags.config, '--config') : undefined,
     address: parseArg(z.string().regex(/^[^\s:]+:\d+$/, 'expected "host:port"'), flags.address ?? e.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', '--address'),
     namespace: parseArg(z.string().min(1), flags.namespace ?? e.TEMPORAL_NAMESPACE, '--namespace'),
     taskQueue: parseArg(z.string().min(1), flags.taskQueue ?? e.TEMPORAL_TASK_QUEUE, '--task-queue'),
@@ -58,10 +60,18 @@ export class CommandContext {
   private temporal?: Client;
   emitted = false;
 
-  constructor(readonly settings: Settings) {}
+  constructor(
+    readonly settings: Settings,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** The config file: --config, $FAILOVER_CONFIG, or the documented default; never the demo's by accident. */
+  configFile(): string {
+    return locateConfig(this.settings.configFile, this.env).file;
+  }
 
   config(): Config {
-    this.loaded ??= loadConfigFile(this.settings.configFile);
+    this.loaded ??= loadConfigFile(this.configFile());
     return this.loaded;
   }
 
@@ -70,7 +80,8 @@ export class CommandContext {
     const config = this.config();
     const found = findService(config, name);
     if (!found) {
-      throw usageError(`<service>: no service ${JSON.stringify(name)} in ${this.settings.configFile} (has ${config.services.map((s) => s.name).join(', ')})`);
+      const has = config.services.length > 0 ? `has ${config.services.map((s) => s.name).join(', ')}` : 'it has no services';
+      throw usageError(`<service>: no service ${JSON.stringify(name)} in ${this.configFile()} (${has})`);
     }
     return found;
   }
@@ -130,7 +141,7 @@ export class Cli {
     let ctx: CommandContext | undefined;
     const json = cmd.optsWithGlobals<GlobalFlags>().json === true;
     try {
-      ctx = new CommandContext(resolveSettings(cmd.optsWithGlobals<GlobalFlags>(), this.env));
+      ctx = new CommandContext(resolveSettings(cmd.optsWithGlobals<GlobalFlags>(), this.env), this.env);
       this.exitCode = (await fn(ctx)) ?? EXIT.ok;
     } catch (err) {
       const e = toCliError(err);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { describeHolders, portHolders } from './holders';
 import { stopChild } from './temporal-dev-server';
 
 export interface LocalProcess {
@@ -45,7 +46,13 @@ export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs =
       s.once('connect', () => (s.destroy(), resolve(true)));
       s.once('error', () => resolve(false));
     });
-    if (ok) return;
+    if (ok) {
+      if (!proc) return;
+      // Something answers; it must be `proc` itself, not another process that held the port already.
+      const holders = portHolders(port);
+      if (holders.length === 0 || holders.some((h) => h.pid === proc.child.pid)) return;
+      throw new Error(`${proc.name} could not take port ${port}: it is held by ${describeHolders(holders)}; ${tail(proc.logFile)}`);
+    }
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs}ms${proc ? `: ${tail(proc.logFile)}` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }

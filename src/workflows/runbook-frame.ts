@@ -134,7 +134,7 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
       .catch((err) => ctx.log.note('max_failover_time alert', 'failed', errorMessage(err)));
   };
   // Beside the runbook, never in its way; a runbook that ends first simply leaves the timer behind.
-  wf.sleep(Math.max(1, startMs + maxMs - Date.now()))
+  wf.sleep(Math.max(1, startMs + maxMs - Date.now()), { summary: `performance.max_failover_time ${maxFailoverTime}` })
     .then(check)
     .catch(() => undefined);
 }
