@@ -47,6 +47,12 @@ async function describeRun(client: Client, info: WorkflowExecutionInfo): Promise
   }
 }
 
+/** The schedule's own run of a maintenance that went on under the lock id (the other row shows it). */
+export function isMaintenanceStarter(service: string, r: Pick<HistoryRun, 'type' | 'workflowId' | 'status' | 'outcome'>): boolean {
+  if (r.type !== 'maintenance' || r.workflowId === runbookWorkflowId(service)) return false;
+  return r.status === 'RUNNING' || (r.status === 'COMPLETED' && r.outcome !== 'skipped');
+}
+
 /** Maps with at most `n` calls in flight, keeping order. */
 async function mapLimited<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -72,13 +78,16 @@ export function registerHistory(program: Command, cli: Cli): void {
         const service = ctx.service(name);
         const limit = parseArg(limitSchema, flags.limit, '--limit');
         const client = await ctx.client();
+        // A scheduled maintenance is two runs: the schedule's starter and the run under the lock id; the
+        // starter is shown only when it did the work itself (skipped, or failed before starting the other).
         const infos: WorkflowExecutionInfo[] = [];
-        for await (const info of client.workflow.list({ query: historyQuery(service.name), pageSize: Math.min(limit, 100) })) {
+        for await (const info of client.workflow.list({ query: historyQuery(service.name), pageSize: Math.min(limit * 2, 100) })) {
           infos.push(info);
-          if (infos.length >= limit) break;
+          if (infos.length >= Math.min(limit * 2, 2000)) break;
         }
         infos.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
-        const runs = await mapLimited(infos, 8, (info) => describeRun(client, info));
+        const described = await mapLimited(infos, 8, (info) => describeRun(client, info));
+        const runs = described.filter((r) => !isMaintenanceStarter(service.name, r)).slice(0, limit);
         ctx.emit({ service: service.name, runs }, () => historyView(service.name, runs));
       }),
     );
