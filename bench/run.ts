@@ -1,7 +1,8 @@
 /**
  * Benchmarks that print figures (no assertions): detection's idle history growth at a 1 s probe
- * interval, and failover RTO in the local Redis + HAProxy topology. Bounded: about two minutes.
- *   npm run bench            BENCH_IDLE_SECONDS=60 BENCH_SWITCHOVERS=5 BENCH_CRASHES=3
+ * interval, failover RTO in the local Redis + HAProxy topology, fault → first acknowledged write with and
+ * without intelligent detection, and one worker watching 1k and 10k destinations (bench/detection.ts).
+ *   npm run bench            BENCH_IDLE_SECONDS=60 BENCH_SWITCHOVERS=5 BENCH_CRASHES=3 BENCH_ACK_ROUNDS=3 BENCH_SCALES=1000,10000
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,10 +20,14 @@ import { validateConfig } from '../src/domain/config';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import type { FailoverResult } from '../src/workflows/failover';
 import { createFailoverWorker, installRuntimeLogging } from '../src/worker';
+import { benchFaultToAck, benchScale } from './detection';
 
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const switchovers = Number(process.env.BENCH_SWITCHOVERS ?? 5);
 const crashes = Number(process.env.BENCH_CRASHES ?? 3);
+/** Destination counts for the detection scale figures (one worker, 1 s interval). */
+const scales = (process.env.BENCH_SCALES ?? '1000,10000').split(',').filter(Boolean).map(Number);
+const ackRounds = Number(process.env.BENCH_ACK_ROUNDS ?? 3);
 
 function stats(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
@@ -93,6 +98,10 @@ async function main() {
       await startMutatingRunbook(client, { taskQueue, type: 'recovery', service: 'bench-bus', input: { destination: victim, failback: false } }).then((x) => x.result());
     }
     console.log(`unplanned failover RTO (primary SIGKILLed, runbook start → routing switched): ${stats(crash)}`);
+
+    // 4. Detection: fault → first acknowledged write, and one worker at fleet scale.
+    await benchFaultToAck(server.address, ackRounds);
+    for (const n of scales) await benchScale(server.address, n);
   } finally {
     worker.shutdown();
     await running;

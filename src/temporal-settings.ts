@@ -18,6 +18,15 @@ const envShape = {
   FAILOVER_CONFIG: z.string().min(1).optional(),
   /** "true": the worker applies the config file to the live config whenever it changes (as on SIGHUP). */
   FAILOVER_CONFIG_WATCH: z.enum(['true', 'false']).default('false'),
+  /** The observer zone this worker probes from (failover_detection.observers); `--zone` on the command line. */
+  FAILOVER_OBSERVER_ZONE: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name').optional(),
+  /** Probe routes of this observer: `host:port=host:port,…` (probe the first through the second). */
+  FAILOVER_PROBE_ROUTES: z
+    .string()
+    .regex(/^[^\s=,]+:\d+=[^\s=,]+:\d+(,[^\s=,]+:\d+=[^\s=,]+:\d+)*$/, 'expected "host:port=host:port" pairs separated by ","')
+    .optional(),
+  /** A prebuilt workflow bundle (see prebuiltWorkflowBundle in src/worker.ts). */
+  FAILOVER_WORKFLOW_BUNDLE: z.string().min(1).optional(),
 };
 /** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
 export const TEMPORAL_ENV_KEYS = Object.keys(envShape);
@@ -29,7 +38,7 @@ export type TemporalEnv = z.infer<typeof envSchema>;
 
 /** Connection settings from the environment; a bad value fails naming the variable. */
 export function temporalEnv(env: NodeJS.ProcessEnv = process.env): TemporalEnv {
-  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k.startsWith('FAILOVER_CONFIG')) && v !== ''));
+  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k in envShape) && v !== ''));
   return parseOrThrow(envSchema, picked, 'environment');
 }
 
@@ -51,4 +60,10 @@ export function connectionOptions(e: TemporalEnv, address: string): NativeConnec
         }
       : {}),
   };
+}
+
+/** FAILOVER_PROBE_ROUTES as a map. */
+export function probeRoutes(text: string | undefined): Record<string, string> | undefined {
+  if (!text) return undefined;
+  return Object.fromEntries(text.split(',').map((pair) => pair.split('=') as [string, string]));
 }

@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from './activities';
+import type { ObserverOptions } from './activities/watch';
+import { watchTaskQueue } from './domain/workflow-ids';
 import { readConfigFile } from './config-file';
 import { locateConfig } from './config-location';
 import { InvalidInputError } from './domain/validation';
@@ -12,7 +15,7 @@ import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
 import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
 import { createLogger } from './logger';
 import { syncSchedulesFromConfig } from './triggers/schedules';
-import { connectionOptions, temporalEnv } from './temporal-settings';
+import { connectionOptions, probeRoutes, temporalEnv } from './temporal-settings';
 
 export interface FailoverWorkerOptions {
   connection: NativeConnection;
@@ -22,10 +25,29 @@ export interface FailoverWorkerOptions {
   logger: Logger;
   /** Lets activities read other runbooks (rollback by workflow id). */
   client?: Client;
-  /** Workflow code bundled already (see bundleWorkflowCode); bundled from source at creation otherwise. */
-  workflowBundle?: { code: string };
+  /** Workflow code bundled already (see bundleWorkflowCode); the prebuilt bundle or the source otherwise. */
+  workflowBundle?: { code: string } | { codePath: string };
   /** The live config at a version or newer (workers following the supervisor). */
   configAt?: (minVersion?: number) => Promise<{ version: number; config: Config }>;
+  /** Where this process probes from: an observer zone (`--zone`) and probe routes. */
+  observer?: ObserverOptions;
+  /** Only the observer zone's watch worker (another worker of this process serves the task queue). */
+  watchOnly?: boolean;
+}
+
+/**
+ * Workflow code bundled ahead of time (`npm run build` writes dist/workflow-bundle.js;
+ * FAILOVER_WORKFLOW_BUNDLE names another): a worker that starts with it polls at once instead of
+ * bundling the workflows first (seconds on two cores).
+ */
+export function prebuiltWorkflowBundle(): { codePath: string } | undefined {
+  const named = process.env.FAILOVER_WORKFLOW_BUNDLE;
+  if (named) {
+    if (!fs.existsSync(named)) throw new Error(`FAILOVER_WORKFLOW_BUNDLE: no file ${named}`);
+    return { codePath: named };
+  }
+  const built = path.join(__dirname, 'workflow-bundle.js');
+  return fs.existsSync(built) ? { codePath: built } : undefined;
 }
 
 /** The workflows' entry: TypeScript source under tsx/vitest, compiled JS under dist/. */
@@ -34,22 +56,78 @@ export function workflowsEntry(): string {
   return fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'index.js');
 }
 
-/** The worker that runs every runbook and its activities. */
-export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worker> {
-  return Worker.create({
+function workflowCode(given: FailoverWorkerOptions['workflowBundle']) {
+  const bundle = given ?? prebuiltWorkflowBundle();
+  return bundle ? { workflowBundle: bundle } : { workflowsPath: workflowsEntry() };
+}
+
+export interface FailoverWorker {
+  /** Runs every part until shutdown (SIGINT/SIGTERM or shutdown()); one failing stops the rest. */
+  run(): Promise<void>;
+  shutdown(): void;
+  getState(): ReturnType<Worker['getState']>;
+}
+
+/** Long-running watch activities this process runs at once (one per watched service and observer). */
+const MAX_WATCHES = Number(process.env.FAILOVER_MAX_WATCHES ?? 20_000);
+
+/**
+ * The worker process's Temporal workers: one for the runbooks and their activities on the task
+ * queue, and one for detection's watch activities on the watch task queue (the observer zone's
+ * and the default one), so however many services are watched, runbook activities keep their slots.
+ */
+export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise<FailoverWorker> {
+  const activities = createActivities({
+    config: opts.config,
+    logger: opts.logger,
+    ...(opts.client ? { client: opts.client } : {}),
+    ...(opts.configAt ? { configAt: opts.configAt } : {}),
+    ...(opts.observer ? { observer: opts.observer } : {}),
+  });
+  const main = opts.watchOnly ? undefined : await Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
-    activities: createActivities({
-      config: opts.config,
-      logger: opts.logger,
-      ...(opts.client ? { client: opts.client } : {}),
-      ...(opts.configAt ? { configAt: opts.configAt } : {}),
-    }),
+    ...workflowCode(opts.workflowBundle),
+    // watchDestinations stays here too, for detection runs that started before the watch task queue.
+    activities,
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
   });
+  const queues = [
+    ...(opts.watchOnly ? [] : [watchTaskQueue(opts.taskQueue)]),
+    ...(opts.observer?.zone ? [watchTaskQueue(opts.taskQueue, opts.observer.zone)] : []),
+  ];
+  const watchers = await Promise.all(
+    queues.map((taskQueue) =>
+      Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue,
+        activities: { watchDestinations: activities.watchDestinations },
+        maxConcurrentActivityTaskExecutions: MAX_WATCHES,
+        maxConcurrentActivityTaskPolls: 10,
+      }),
+    ),
+  );
+  const all = [...(main ? [main] : []), ...watchers];
+  const shutdown = () => {
+    for (const w of all) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  return {
+    run: async () => {
+      const runs = all.map((w) => w.run());
+      try {
+        await Promise.all(runs);
+      } catch (err) {
+        shutdown();
+        await Promise.allSettled(runs);
+        throw err;
+      }
+    },
+    shutdown,
+    getState: () => all[0]!.getState(),
+  };
 }
 
 let runtimeInstalled = false;
@@ -80,6 +158,8 @@ export interface WorkerSettings {
   logger?: Logger;
   /** Apply the config file to the live config whenever it changes (as SIGHUP does). */
   watchConfig?: boolean;
+  /** Where this process probes from (`--zone`, FAILOVER_PROBE_ROUTES). */
+  observer?: ObserverOptions;
   /** Called once the worker polls and (when supervised) the control plane is up. */
   onReady?: (ready: { client: Client; taskQueue: string; namespace: string; config: Config; supervised: boolean }) => Promise<void> | void;
 }
@@ -118,6 +198,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       taskQueue,
       config: () => live.config,
       ...(supervised ? { configAt: (v?: number) => live.atLeast(v) } : {}),
+      ...(settings.observer ? { observer: settings.observer } : {}),
       logger,
       client,
     });
@@ -146,9 +227,15 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
 
 if (require.main === module) {
   (async () => {
-    const env = temporalEnv();
-    const configFile = locateConfig(undefined, process.env).file;
-    await runWorker({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', configFile, watchConfig: env.FAILOVER_CONFIG_WATCH === 'true' });
+    const { values } = parseArgs({ options: { zone: { type: 'string' } }, strict: true });
+    const env = temporalEnv({ ...process.env, ...(values.zone !== undefined ? { FAILOVER_OBSERVER_ZONE: values.zone } : {}) });
+    const routes = probeRoutes(env.FAILOVER_PROBE_ROUTES);
+    await runWorker({
+      address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      configFile: locateConfig(undefined, process.env).file,
+      watchConfig: env.FAILOVER_CONFIG_WATCH === 'true',
+      ...(env.FAILOVER_OBSERVER_ZONE || routes ? { observer: { ...(env.FAILOVER_OBSERVER_ZONE ? { zone: env.FAILOVER_OBSERVER_ZONE } : {}), ...(routes ? { routes } : {}) } } : {}),
+    });
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
     // A bad or missing config is bad input: exit 2, as the CLI does.

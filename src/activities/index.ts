@@ -2,7 +2,7 @@ import { ApplicationFailure, Context, heartbeat, sleep } from '@temporalio/activ
 import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import type { Config, Policy, ServiceConfig } from '../domain/config';
-import { findService } from '../domain/config';
+import { findService, policyOf } from '../domain/config';
 import { requireMs } from '../domain/duration';
 import { replicatorFor, routerFor } from './drivers';
 import { runProbe, type ProbeResult } from './probes';
@@ -19,7 +19,7 @@ import { sendAlert, type AlertEvent } from './alerts';
 import { createSupervisionActivities } from './supervision';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
-import { watchDestinations } from './watch';
+import { createWatch, type ObserverOptions } from './watch';
 import { AmbiguousPrimaryError, readRoutingWithPrimary } from './routing-primary';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
@@ -43,6 +43,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** For activities that read other runbooks (rollback by workflow id). */
   client?: Client;
+  /** Where this process probes from (observer zone, probe routes). */
+  observer?: ObserverOptions;
 }
 
 export interface ServiceSnapshot {
@@ -139,7 +141,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 
   return {
-    watchDestinations,
+    watchDestinations: createWatch(deps.observer),
     ...createSupervisionActivities(deps),
 
     /**
@@ -153,7 +155,7 @@ export function createActivities(deps: ActivityDeps) {
         const known = config.services.map((s) => s.name).join(', ');
         throw ApplicationFailure.nonRetryable(`unknown service ${JSON.stringify(name)}${version ? ` in config version ${version}` : ''}; configured services: ${known}`, 'UnknownService');
       }
-      return { service, policy: config.failover_manager, ...(version !== undefined ? { version } : {}) };
+      return { service, policy: policyOf(config, name), ...(version !== undefined ? { version } : {}) };
     },
 
     async probe(service: ServiceConfig, destination: string): Promise<ProbeResult> {
@@ -238,7 +240,7 @@ export function createActivities(deps: ActivityDeps) {
      * entrypoint works end to end (single-writer: a canary write lands on the target).
      */
     async validateStep(service: ServiceConfig, target: string, singleWriter: boolean): Promise<{ ok: boolean; detail: string; checks: { name: string; ok: boolean; detail: string }[] }> {
-      const policy = deps.config().failover_manager;
+      const policy = policyOf(deps.config(), service.name);
       const maxLatency = requireMs(policy.quality.max_latency);
       const dest = service.destinations.find((d) => d.id === target);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${target}`, 'UnknownDestination');

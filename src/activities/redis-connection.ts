@@ -21,9 +21,12 @@ export async function withRedis<T>(endpoint: RedisEndpoint, timeoutMs: number, u
     retryStrategy: () => null,
     enableReadyCheck: false,
   });
-  client.on('error', () => {}); // surfaced through the rejected command instead
+  // The socket's own error (ECONNREFUSED, ETIMEDOUT…) says more than ioredis' "Connection is closed":
+  // detection tells a refused port (process gone) from a slow one by it.
+  let socketError: Error | undefined;
+  client.on('error', (err: Error) => void (socketError ??= err));
   try {
-    await client.connect();
+    await client.connect().catch((err: unknown) => Promise.reject(socketError ?? err));
     return await use(client);
   } finally {
     client.disconnect();

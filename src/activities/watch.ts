@@ -1,9 +1,9 @@
 import { Context, heartbeat, sleep } from '@temporalio/activity';
-import type { ServiceConfig } from '../domain/config';
+import type { ProbeConfig, ServiceConfig } from '../domain/config';
 import { observe, observeSync, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
-import { syncStates, type ReplicationObservation } from '../domain/sync';
+import { sameUpstream, syncStates, upstreamKeyOf, type ReplicationObservation } from '../domain/sync';
 import { emptyRanking, update as learn, type RankingState } from '../domain/ranking';
-import { runProbe } from './probes';
+import { runProbe, type ProbeResult } from './probes';
 
 export interface WatchInput {
   service: ServiceConfig;
@@ -19,6 +19,8 @@ export interface WatchInput {
   primary?: string;
   /** Lag bound for "in sync" (consistency_check.max_lag). */
   maxLag?: number;
+  /** Down after one failed probe when the evidence is certain (see certainEvidence). */
+  intelligent?: boolean;
 }
 
 export interface WatchResult {
@@ -27,52 +29,168 @@ export interface WatchResult {
   ranking: RankingState;
   ticks: number;
   returned: 'change' | 'max-duration';
+  /** The observer (this worker process) cannot reach most destinations it probes: its votes should not count. */
+  isolated?: boolean;
+}
+
+/** Where this worker process probes from. */
+export interface ObserverOptions {
+  /** The observer zone it serves (`--zone`); see failover_detection.observers. */
+  zone?: string;
+  /** Probe `host:port` through another `host:port` (this observer's own path, e.g. a local proxy). */
+  routes?: Record<string, string>;
+}
+
+/**
+ * What an observer saw of every destination it probes, for all services at once: an observer that
+ * cannot reach most of them is isolated (its own network is the likely fault). Needs a few
+ * destinations to judge; one service's two cannot tell a partition from an outage.
+ */
+const MIN_FOR_ISOLATION = 3;
+
+export class ObserverView {
+  private readonly seen = new Map<string, { up: boolean; atMs: number }>();
+
+  note(key: string, up: boolean, atMs: number): void {
+    this.seen.set(key, { up, atMs });
+  }
+
+  isolated(nowMs = Date.now()): boolean {
+    let total = 0;
+    let down = 0;
+    for (const [key, v] of this.seen) {
+      if (nowMs - v.atMs > 30_000) {
+        this.seen.delete(key);
+        continue;
+      }
+      total++;
+      if (!v.up) down++;
+    }
+    return total >= MIN_FOR_ISOLATION && down / total > 0.5;
+  }
+}
+
+/** Probes in flight in this process; more wait, so ten thousand destinations do not open ten thousand sockets at once. */
+const MAX_PROBES_IN_FLIGHT = Number(process.env.FAILOVER_PROBE_CONCURRENCY ?? 512);
+let inFlight = 0;
+const waiting: (() => void)[] = [];
+
+async function withProbeSlot<T>(fn: () => Promise<T>): Promise<T> {
+  if (inFlight >= MAX_PROBES_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
+  inFlight++;
+  try {
+    return await fn();
+  } finally {
+    inFlight--;
+    waiting.shift()?.();
+  }
+}
+
+function routed(probe: ProbeConfig, routes: Record<string, string> | undefined): ProbeConfig {
+  if (!routes || !('host' in probe) || !('port' in probe)) return probe;
+  const via = routes[`${probe.host}:${probe.port}`];
+  if (!via) return probe;
+  const i = via.lastIndexOf(':');
+  return { ...probe, host: via.slice(0, i), port: Number(via.slice(i + 1)) } as ProbeConfig;
+}
+
+function viewKey(p: ProbeConfig): string {
+  return 'host' in p && 'port' in p ? `${p.type}:${p.host}:${p.port}` : `${p.type}:${JSON.stringify(p)}`;
+}
+
+/**
+ * Intelligent detection: is `id` certainly gone, not slow and not flapping? Its port refuses (the
+ * host answers, the process does not), it was clean before this failure streak, every replica of it
+ * reports its link down, and — where the service has an entrypoint and `id` carries its traffic —
+ * the router's own path to it fails too. Returns the evidence, or undefined (the full threshold applies).
+ */
+async function certainEvidence(
+  input: WatchInput,
+  id: string,
+  results: ReadonlyMap<string, ProbeResult>,
+  prev: DestinationHealth,
+  probe: (p: ProbeConfig) => Promise<ProbeResult>,
+): Promise<string | undefined> {
+  const r = results.get(id)!;
+  if (r.up || r.failure !== 'refused') return undefined;
+  const before = prev.window.slice(0, Math.max(0, prev.window.length - prev.consecutiveFailures));
+  if (before.length < input.thresholds.recoveryThreshold || before.some((v) => v !== 1)) return undefined;
+  const dest = input.service.destinations.find((d) => d.id === id)!;
+  const key = upstreamKeyOf(dest);
+  if (!key) return undefined;
+  const replicas = input.service.destinations.filter((d) => {
+    const up = d.id !== id ? results.get(d.id)?.replication?.upstream : undefined;
+    return up !== undefined && sameUpstream(up, key);
+  });
+  if (replicas.length === 0 || replicas.some((d) => results.get(d.id)!.replication!.linkUp !== false)) return undefined;
+  let router = 'no entrypoint to check';
+  if (input.service.entrypoint && id === input.primary) {
+    const e = await probe(input.service.entrypoint);
+    if (e.up) return undefined;
+    router = `the entrypoint fails too (${e.failure ?? 'error'})`;
+  }
+  return `port refused (${r.error}); ${replicas.map((d) => d.id).join(', ')} report their link to ${id} down; ${router}`;
 }
 
 /**
  * Detection's hot path: probes every destination each interval inside the worker and returns only
  * on a state change, so an idle service writes no history however short the interval. The window
  * (consecutive counts, score) rides in heartbeat details: a retry on another worker resumes it.
+ * It runs on the watch task queues, whose slots are not the ones runbook activities use.
  */
-export async function watchDestinations(input: WatchInput): Promise<WatchResult> {
-  const ctx = Context.current();
-  const resumed = ctx.info.heartbeatDetails as { health: Record<string, DestinationHealth>; ranking?: RankingState } | undefined;
-  let health = { ...input.health, ...(resumed?.health ?? {}) };
-  let ranking = resumed?.ranking ?? input.ranking ?? emptyRanking();
-  const started = Date.now();
-  let ticks = 0;
-  for (;;) {
-    const tickStart = Date.now();
-    const results = await Promise.all(input.service.destinations.map(async (d) => [d.id, await runProbe(d.probe, input.probeTimeoutMs)] as const));
-    const events: HealthEvent[] = [];
-    const next = { ...health };
-    const now = Date.now();
-    const replication: Record<string, ReplicationObservation | undefined> = {};
-    for (const [id, r] of results) {
-      ranking = learn(ranking, { destination: id, kind: 'probe', up: r.up, latencyMs: r.latencyMs }, now);
-      const { health: h, event } = observe(id, next[id]!, { ...r, atMs: now }, input.thresholds);
-      next[id] = h;
-      if (event) events.push(event);
-      if (r.up) replication[id] = r.replication;
+export function createWatch(observer: ObserverOptions = {}) {
+  const view = new ObserverView();
+  const probe = (p: ProbeConfig, timeoutMs: number) => withProbeSlot(() => runProbe(routed(p, observer.routes), timeoutMs));
+
+  return async function watchDestinations(input: WatchInput): Promise<WatchResult> {
+    const ctx = Context.current();
+    const resumed = ctx.info.heartbeatDetails as { health: Record<string, DestinationHealth>; ranking?: RankingState } | undefined;
+    let health = { ...input.health, ...(resumed?.health ?? {}) };
+    let ranking = resumed?.ranking ?? input.ranking ?? emptyRanking();
+    const started = Date.now();
+    const isolatedAtStart = view.isolated();
+    let ticks = 0;
+    // Spread the ticks of many watches over the interval.
+    if (!resumed) await sleep(Math.floor(Math.random() * Math.min(input.intervalMs, 1000)));
+    for (;;) {
+      const tickStart = Date.now();
+      const results = new Map(
+        await Promise.all(input.service.destinations.map(async (d) => [d.id, await probe(d.probe, input.probeTimeoutMs)] as const)),
+      );
+      const events: HealthEvent[] = [];
+      const next = { ...health };
+      const now = Date.now();
+      const replication: Record<string, ReplicationObservation | undefined> = {};
+      for (const d of input.service.destinations) {
+        const r = results.get(d.id)!;
+        view.note(viewKey(routed(d.probe, observer.routes)), r.up, now);
+        ranking = learn(ranking, { destination: d.id, kind: 'probe', up: r.up, latencyMs: r.latencyMs }, now);
+        const certain = input.intelligent ? await certainEvidence(input, d.id, results, next[d.id]!, (p) => probe(p, input.probeTimeoutMs)) : undefined;
+        const { health: h, event } = observe(d.id, next[d.id]!, { ...r, atMs: now }, input.thresholds, certain);
+        next[d.id] = h;
+        if (event) events.push(event);
+        if (r.up) replication[d.id] = r.replication;
+      }
+      // Whether each backup is a copy of the primary: settling into another state is a change worth
+      // returning for (status and decisions read it), and a backup that answers but stopped copying is an event.
+      let syncChanged = false;
+      for (const [id, verdict] of Object.entries(syncStates(input.service, input.primary, replication, input.maxLag ?? 0))) {
+        const { health: h, event, settled } = observeSync(id, next[id]!, verdict, input.thresholds, health[id]!.status === 'up');
+        next[id] = h;
+        syncChanged ||= settled;
+        if (event) events.push(event);
+      }
+      if (input.primary && next[input.primary]?.sync !== undefined) {
+        const { sync: _s, syncReason: _r, syncPending: _p, ...rest } = next[input.primary]!;
+        next[input.primary] = rest; // the primary is not a backup
+      }
+      health = next;
+      ticks++;
+      heartbeat({ health, ranking });
+      const isolated = view.isolated();
+      if (events.length > 0 || syncChanged || isolated !== isolatedAtStart) return { health, events, ranking, ticks, returned: 'change', isolated };
+      if (Date.now() - started >= input.maxDurationMs) return { health, events, ranking, ticks, returned: 'max-duration', isolated };
+      await sleep(Math.max(0, input.intervalMs - (Date.now() - tickStart))); // throws when cancelled
     }
-    // Whether each backup is a copy of the primary: settling into another state is a change worth
-    // returning for (status and decisions read it), and a backup that answers but stopped copying is an event.
-    let syncChanged = false;
-    for (const [id, verdict] of Object.entries(syncStates(input.service, input.primary, replication, input.maxLag ?? 0))) {
-      const { health: h, event, settled } = observeSync(id, next[id]!, verdict, input.thresholds, health[id]!.status === 'up');
-      next[id] = h;
-      syncChanged ||= settled;
-      if (event) events.push(event);
-    }
-    if (input.primary && next[input.primary]?.sync !== undefined) {
-      const { sync: _s, syncReason: _r, syncPending: _p, ...rest } = next[input.primary]!;
-      next[input.primary] = rest; // the primary is not a backup
-    }
-    health = next;
-    ticks++;
-    heartbeat({ health, ranking });
-    if (events.length > 0 || syncChanged) return { health, events, ranking, ticks, returned: 'change' };
-    if (Date.now() - started >= input.maxDurationMs) return { health, events, ranking, ticks, returned: 'max-duration' };
-    await sleep(Math.max(0, input.intervalMs - (Date.now() - tickStart))); // throws when cancelled
-  }
+  };
 }

@@ -7,6 +7,7 @@ import { registerConfig } from './commands/config';
 import { registerDemo } from './commands/demo';
 import { registerControls } from './commands/controls';
 import { registerHistory } from './commands/history';
+import { registerMcp } from './commands/mcp';
 import { registerPlan } from './commands/plan';
 import { registerSchedule } from './commands/schedule';
 import { registerSimulate } from './commands/simulate';
@@ -40,7 +41,7 @@ export function buildProgram(cli: Cli): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
       'after',
-      `\nExamples:\n  failover services\n  failover plan orders-bus\n  failover start switchover orders-bus --to redis-b --reason "kernel upgrade" --wait\n  failover status orders-bus\n  failover approve orders-bus --reason "change 42"\n  failover config apply config/failover.yaml --reason "lower failure_threshold"\n  failover suspend --all --reason "network maintenance"\n  failover history orders-bus --limit 5 --json\n  failover schedule maintenance create orders-bus redis-a --window 30m --cron "0 3 * * SUN" --time-zone Europe/Berlin\n\n${EXIT_CODES_HELP}`,
+      `\nExamples:\n  failover services\n  failover plan orders-bus\n  failover start switchover orders-bus --to redis-b --reason "kernel upgrade" --wait\n  failover status orders-bus\n  failover approve orders-bus --reason "change 42"\n  failover config apply config/failover.yaml --reason "lower failure_threshold"\n  failover suspend --all --reason "network maintenance"\n  failover history orders-bus --limit 5 --json\n  failover mcp --http --port 9096\n  failover schedule maintenance create orders-bus redis-a --window 30m --cron "0 3 * * SUN" --time-zone Europe/Berlin\n\n${EXIT_CODES_HELP}`,
     );
   registerServices(program, cli);
   registerStatus(program, cli);
@@ -53,6 +54,7 @@ export function buildProgram(cli: Cli): Command {
   registerConfig(program, cli);
   registerSuspend(program, cli);
   registerDemo(program, cli);
+  registerMcp(program, cli);
   return program;
 }
 

@@ -2,23 +2,17 @@ import type { ProbeResult } from '../activities/probes/types';
 import type { RouterReadout } from '../activities/routers/types';
 import type { RouterConfig } from '../domain/config';
 import type { Routing } from '../domain/routing';
-import type { DetectionStatus } from '../workflows/detection';
+import type { HistoryRun, RunbookResultLike, StatusReport } from '../client/observe';
+import type { RunningRunbook } from '../client/runs';
 import type { RunbookStatus } from '../workflows/runbook-frame';
-import type { StepRecord } from '../workflows/runbook-steps';
 import { fmtDuration, fmtRouting, fmtRpo, fmtSteps, fmtTime, table } from './format';
+
+export type { HistoryRun, RunbookResultLike, RunningRunbook, StatusReport };
 
 /**
  * Readable text for each command's result. Pure: the same documents are what --json prints, so
  * these functions are the whole difference between the two outputs.
  */
-
-export interface RunningRunbook {
-  type: string;
-  workflowId: string;
-  runId: string;
-  startTime: string;
-  trigger?: string;
-}
 
 export interface ServiceSummary {
   name: string;
@@ -72,18 +66,6 @@ export function servicesView(services: readonly ServiceSummary[]): string {
     out.push(...table(['DESTINATION', 'ZONE', 'REGION', 'TIER', 'WEIGHT', 'ROUTED', 'ROUTER STATE'], rows, '  '));
   }
   return out.join('\n');
-}
-
-export interface StatusReport {
-  service: string;
-  /** The control plane's view: live config version, brakes on this service. null: no supervisor runs. */
-  supervision?: { version: number; suspended?: { by: string; reason: string; at: string }; detection?: string } | null;
-  supervisionError?: string;
-  detection: { workflowId: string; runId: string; health: DetectionStatus } | null;
-  detectionError?: string;
-  runbook: (RunningRunbook & { status: RunbookStatus }) | null;
-  /** The latest finished runbook, when none runs. */
-  last?: { type: string; status: string; closeTime?: string };
 }
 
 function detectionLines(r: StatusReport): string[] {
@@ -167,24 +149,6 @@ export interface RunOutcome {
   failure?: { type?: string; message: string };
 }
 
-/** The fields of failover, recovery and rollback results the views use. */
-export interface RunbookResultLike {
-  outcome?: string;
-  source?: string;
-  target?: string;
-  destination?: string;
-  restored?: Record<string, number>;
-  planned?: boolean;
-  emergency?: boolean;
-  routingBefore?: Routing;
-  routingAfter?: Routing;
-  rtoMs?: number;
-  rpo?: { lag: number | null; note: string };
-  approval?: { by: string; reason?: string; outcome: string };
-  objective?: { maxFailoverTime: string; exceeded: boolean };
-  steps?: StepRecord[];
-}
-
 export function outcomeView(o: RunOutcome): string {
   const head = `${o.kind} of ${o.service}`;
   if (o.status === 'failed') {
@@ -200,25 +164,6 @@ export function outcomeView(o: RunOutcome): string {
   if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);
   if (r.steps?.length) lines.push('  steps', ...fmtSteps(r.steps));
   return lines.join('\n');
-}
-
-export interface HistoryRun {
-  workflowId: string;
-  runId: string;
-  type: string;
-  status: string;
-  trigger?: string;
-  startTime: string;
-  closeTime?: string;
-  outcome?: string;
-  source?: string;
-  target?: string;
-  planned?: boolean;
-  rtoMs?: number;
-  rpo?: { lag: number | null; note: string };
-  /** The run took longer than performance.max_failover_time to move traffic. */
-  objectiveExceeded?: string;
-  failure?: string;
 }
 
 function shorten(text: string, max: number): string {

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { durationSchema, durationToMs } from './duration';
+import { boundedDuration, durationToMs } from './duration';
 import { maintenanceWindowSchema } from './runbook-input';
 import { InvalidInputError, describeIssues } from './validation';
-import { keysAt } from './schema-keys';
+import { closestKey, keysAt } from './schema-keys';
 import { CONSUMED_SEED_KEYS, normalizeSeedKeys, seedKeyWarnings } from './seed-keys';
 
 /** Seed flags may be written as `true`/`false` or as an object with details. */
@@ -83,7 +83,7 @@ export const httpProbeSchema = z.strictObject({
     )
     .optional(),
   /** A slower answer counts as down (failure "error"), so a destination that is up but too slow is failed over. */
-  max_latency: durationSchema.optional(),
+  max_latency: boundedDuration('1ms', '5m').optional(),
   tls: tlsSchema.optional(),
   ...authShape,
 });
@@ -136,7 +136,7 @@ export const webhookRouterSchema = z.strictObject({
   /** Answers `GET` with the current routing; defaults to `url`. */
   read_url: httpUrl.optional(),
   ...authShape,
-  timeout: durationSchema.default('5s'),
+  timeout: boundedDuration('100ms', '5m').default('5s'),
   tls: tlsSchema.optional(),
 });
 
@@ -172,7 +172,7 @@ export const natsProbeSchema = z
     /** Also read this stream: last sequence as offset; for a mirror/sourced stream, its lag and whether it advances. */
     stream: streamName.optional(),
     /** A standby that has not heard from its upstream (message or 1s heartbeat) for longer is stalled. */
-    stall_after: durationSchema.default('3s'),
+    stall_after: boundedDuration('100ms', '1h').default('3s'),
   })
   .refine(natsAuthValid, natsAuthMessage);
 export type NatsProbeConfig = z.infer<typeof natsProbeSchema>;
@@ -185,7 +185,7 @@ export const natsJetStreamReplicationSchema = z
     stream: streamName,
     /** The subjects the stream takes when writable; a standby has none, so promotion needs them from here. */
     subjects: z.array(natsSubject).min(1),
-    stall_after: durationSchema.default('3s'),
+    stall_after: boundedDuration('100ms', '1h').default('3s'),
     /** `recreate`: follow() re-creates the old primary's stream as a standby once all of it is on the new primary; `manual`: it only reports. */
     follow: z.enum(['recreate', 'manual']).default('recreate'),
   })
@@ -314,14 +314,25 @@ const detectionSchema = z.strictObject({
   failure_threshold: z.number().int().min(1).default(3),
   /** Consecutive good probes before a down destination counts as recovered. */
   recovery_threshold: z.number().int().min(1).default(3),
-  detection_interval: durationSchema.default('1s'),
+  detection_interval: boundedDuration('10ms', '1h').default('1s'),
   /** Per-probe timeout. */
-  timeout: durationSchema.default('2s'),
+  timeout: boundedDuration('10ms', '5m').default('2s'),
   /** After a failover, the same destination cannot trigger another one for this long. */
-  cooldown: durationSchema.default('5m'),
-  /** Fast detection on certain evidence (see Detection in the README). */
+  cooldown: boundedDuration('1s', '7d').default('5m'),
+  /**
+   * Observer zones: every destination is probed from a worker in each (`--zone`), and a destination is
+   * down only when `quorum` of them see it down. Empty: one observer, any worker.
+   */
+  observers: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name of letters, digits, ".", "_" or "-"')).default([]),
+  quorum: z.number().int().min(1).default(1),
+  /**
+   * Call a destination down after one failed probe when the evidence is certain: its port refuses,
+   * its replicas report their link to it down, and the router's own path to it fails.
+   */
   intelligent_detection: z.boolean().default(false),
-});
+})
+  .refine((d) => d.quorum <= Math.max(1, d.observers.length), { message: 'expected a quorum no larger than the number of observers (1 when none are listed)', path: ['quorum'] })
+  .refine((d) => new Set(d.observers).size === d.observers.length, { message: 'expected each observer zone once', path: ['observers'] });
 
 const executionSchema = z.strictObject({
   failover_strategy: z.enum(['active-passive', 'active-active']).default('active-passive'),
@@ -331,7 +342,7 @@ const executionSchema = z.strictObject({
     /** Largest lag (driver units: bytes for Redis) a failover may accept without approval. */
     max_lag: z.number().int().min(0).default(1_048_576),
     /** How long to wait for lag to come within bound. */
-    timeout: durationSchema.default('30s'),
+    timeout: boundedDuration('100ms', '1h').default('30s'),
   }).prefault({}),
   gradual_failover: flag({
     steps: z
@@ -341,19 +352,19 @@ const executionSchema = z.strictObject({
         message: 'expected increasing percentages ending at 100',
       })
       .default([25, 50, 100]),
-    soak: durationSchema.default('30s'),
+    soak: boundedDuration('0s', '1d').default('30s'),
   }).prefault({}),
   rollback_support: flag({}).prefault({}),
   approval: z
     .strictObject({
       required: z.boolean().default(false),
-      timeout: durationSchema.default('10m'),
+      timeout: boundedDuration('1s', '7d').default('10m'),
       default_action: z.enum(['abort', 'proceed']).default('abort'),
     })
     .prefault({}),
   /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */
-  fence_timeout: durationSchema.default('60s'),
-  step_timeout: durationSchema.default('30s'),
+  fence_timeout: boundedDuration('1s', '1h').default('90s'),
+  step_timeout: boundedDuration('1s', '1h').default('30s'),
   /** Detection-started failovers stay inside the regions already carrying traffic; crossing needs a person. */
   never_cross_region_automatically: z.boolean().default(false),
   /** Any failover that starts sending traffic into another region waits for approval. */
@@ -364,10 +375,13 @@ const executionSchema = z.strictObject({
    * Emergency failover with no observation of the source: a replica whose link to it has been down
    * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
    */
-  max_link_down: durationSchema.default('30s'),
+  max_link_down: boundedDuration('1s', '30d').default('30s'),
   /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
   performance_monitoring: z.boolean().optional(),
-});
+}).refine(
+  (e) => (durationToMs(e.fence_timeout) ?? 0) > (durationToMs(e.consistency_check.timeout) ?? 0) + (durationToMs(e.step_timeout) ?? 0),
+  { message: 'expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects', path: ['fence_timeout'] },
+);
 
 const recoverySchema = z.strictObject({
   /**
@@ -379,7 +393,7 @@ const recoverySchema = z.strictObject({
   automatic_recovery: z.boolean().default(false),
   gradual_recovery: z.boolean().default(true),
   validation_intervals: z.number().int().min(1).default(5),
-  resync_timeout: durationSchema.default('5m'),
+  resync_timeout: boundedDuration('1s', '1d').default('5m'),
   /**
    * A backup that answers but does not replicate from the current primary (a returned old primary,
    * a standby restarted empty) is re-attached as its replica at once, whatever automatic_recovery says.
@@ -388,8 +402,8 @@ const recoverySchema = z.strictObject({
   /** Before a resync discards data the primary lacks, keep an RDB snapshot of the node in this directory (on the worker's host). */
   divergent_copy_dir: z.string().min(1).optional(),
   /** A failed automatic resync or failback is tried again after this, doubling up to retry_backoff_max. */
-  retry_backoff: durationSchema.default('10s'),
-  retry_backoff_max: durationSchema.default('5m'),
+  retry_backoff: boundedDuration('100ms', '1h').default('10s'),
+  retry_backoff_max: boundedDuration('100ms', '1d').default('5m'),
   /** Failed attempts in a row after which an alert event is raised (and retries go on). */
   alert_after_attempts: z.number().int().min(1).default(3),
   /** Before failback, each of the validation_intervals probes must also answer within quality.max_latency. */
@@ -413,7 +427,7 @@ const redundancySchema = z.strictObject({
   other_zone_backups: z.number().int().min(0).default(0),
   other_region_backups: z.number().int().min(0).default(0),
   /** How often the redundancy runbook re-assesses a service. */
-  check_interval: durationSchema.default('1m'),
+  check_interval: boundedDuration('100ms', '1d').default('1m'),
   /** Active-active: let the redundancy runbook start a rebalance when weights drift from the plan. */
   rebalance: z.boolean().default(false),
   /** Optional URL that receives a JSON POST when a service drops below its redundancy level. */
@@ -424,7 +438,7 @@ const redundancySchema = z.strictObject({
 
 const performanceSchema = z.strictObject({
   /** RTO objective of a failover: start until the target carries traffic. Beyond it an alert event is raised and the run is marked. */
-  max_failover_time: durationSchema.default('60s'),
+  max_failover_time: boundedDuration('1s', '1d').default('60s'),
   /** Seed keys with nothing to act on here; a load-time warning says why (src/domain/seed-keys.ts). */
   caching: z.boolean().optional(),
   parallel_processing: z.boolean().optional(),
@@ -434,7 +448,7 @@ const performanceSchema = z.strictObject({
 const qualitySchema = z.strictObject({
   /** Bound for validation probes that measure an error ratio (`error_rate: true` Prometheus probes under `validation`). */
   max_error_rate: z.number().min(0).max(1).default(0.01),
-  max_latency: durationSchema.default('500ms'),
+  max_latency: boundedDuration('1ms', '5m').default('500ms'),
   /** Failover outcomes (held or rolled back) teach the learned ranking; false: only probes do. */
   learning: z.boolean().default(true),
   /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
@@ -456,7 +470,7 @@ const supervisionSchema = z.strictObject({
   /** Workers start the supervisor, which keeps detection (and redundancy) running for every configured service. */
   enabled: z.boolean().default(true),
   /** How often the supervisor compares the running runbooks with the config (and restarts what is missing). */
-  reconcile_interval: durationSchema.refine((d) => (durationToMs(d) ?? 0) >= 1000, { message: 'expected at least "1s"' }).default('15s'),
+  reconcile_interval: boundedDuration('1s', '1h').default('15s'),
   /** Also keep the redundancy runbook running for every service. */
   redundancy: z.boolean().default(true),
 });
@@ -465,7 +479,7 @@ const supervisionSchema = z.strictObject({
 const brakesSchema = z.strictObject({
   /** Automatic runbooks that move traffic (failover, failback, rebalance) allowed to start per window, across all services. */
   max_automatic_runbooks: z.number().int().min(1).default(3),
-  window: durationSchema.refine((d) => (durationToMs(d) ?? 0) >= 1000, { message: 'expected at least "1s"' }).default('10m'),
+  window: boundedDuration('1s', '7d').default('10m'),
 });
 
 export const policySchema = z.strictObject({
@@ -481,6 +495,54 @@ export const policySchema = z.strictObject({
 });
 export type Policy = z.infer<typeof policySchema>;
 
+/** Policy sections a service may set for itself; notifications, supervision and brakes stay fleet-wide. */
+export const SERVICE_POLICY_SECTIONS = ['failover_detection', 'failover_execution', 'recovery_management', 'redundancy_management', 'performance', 'quality'] as const;
+export type ServicePolicySection = (typeof SERVICE_POLICY_SECTIONS)[number];
+const policySection = z.record(z.string(), z.unknown(), { error: 'expected an object of policy keys, as in failover_manager' });
+/**
+ * A service's own policy: keys it sets override the fleet's `failover_manager` ones (objects are
+ * merged key by key). Kept as written; checked against the policy schema merged with the fleet's.
+ */
+const servicePolicySchema = z.strictObject(
+  Object.fromEntries(SERVICE_POLICY_SECTIONS.map((s) => [s, policySection.optional()])) as Record<ServicePolicySection, z.ZodOptional<typeof policySection>>,
+);
+export type ServicePolicy = z.infer<typeof servicePolicySchema>;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `over` on top of `base`: objects merged key by key, anything else (values, lists, flags written as booleans) replaced. */
+function mergeOver(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = mergeOver(base[k], v);
+  return out;
+}
+
+/** The fleet policy with a service's own keys on top, validated: the issues name paths inside the policy. */
+export function mergeServicePolicy(fleet: Policy, own: ServicePolicy | undefined) {
+  return policySchema.safeParse(own ? mergeOver(fleet, own) : fleet, { reportInput: true });
+}
+
+const effectivePolicies = new WeakMap<Config, Map<string, Policy>>();
+
+/** The policy a service runs with: the fleet's `failover_manager`, with the service's own `policy` keys on top. */
+export function policyOf(config: Config, serviceName: string): Policy {
+  const own = findService(config, serviceName)?.policy;
+  if (!own) return config.failover_manager;
+  let byService = effectivePolicies.get(config);
+  if (!byService) effectivePolicies.set(config, (byService = new Map()));
+  let policy = byService.get(serviceName);
+  if (!policy) {
+    const merged = mergeServicePolicy(config.failover_manager, own);
+    // A validated config never gets here with a bad merge (configSchema checks it); fall back rather than throw.
+    policy = merged.success ? merged.data : config.failover_manager;
+    byService.set(serviceName, policy);
+  }
+  return policy;
+}
+
 export const serviceSchema = z
   .strictObject({
     name: id,
@@ -491,6 +553,8 @@ export const serviceSchema = z
     /** Extra checks every switch step must pass (e.g. a Prometheus error-rate query). */
     validation: z.array(probeSchema).default([]),
     destinations: z.array(destinationSchema).min(1),
+    /** This service's own policy keys (strategy, detection, execution, recovery, redundancy), over the fleet's. */
+    policy: servicePolicySchema.optional(),
   })
   .superRefine((svc, ctx) => {
     if (svc.entrypoint?.type === 'prometheus' && svc.entrypoint.error_rate) {
@@ -576,13 +640,13 @@ export const alertReceiverSchema = z
     hmac_header: headerName.default('X-Signature'),
     /** When set, the signature covers `<timestamp>:<body>` and the timestamp (unix seconds) must be recent. */
     hmac_timestamp_header: headerName.optional(),
-    hmac_max_skew: durationSchema.default('5m'),
+    hmac_max_skew: boundedDuration('1s', '1d').default('5m'),
     /** Explicit opt-out of authentication (labs only). */
     allow_unauthenticated: z.boolean().default(false),
     /** Largest request body in bytes; larger ones are refused with 413. */
     body_limit: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
     /** A repeated delivery of the same alert (fingerprint and status) within this window is acknowledged but not sent again. */
-    dedupe_window: durationSchema.default('10m'),
+    dedupe_window: boundedDuration('1s', '7d').default('10m'),
     /** Signals to Temporal under way at once. */
     max_in_flight: z.number().int().min(1).max(10_000).default(64),
     /** Alerts waiting for a signal slot before new requests are refused with 503 (senders retry). */
@@ -679,7 +743,7 @@ export const timeZoneSchema = z.string().refine(
 );
 
 /** An interval of at least a second (Temporal rounds schedule intervals to seconds). */
-export const scheduleEverySchema = durationSchema.refine((s) => (durationToMs(s) ?? 1000) >= 1000, { message: 'expected an interval of at least "1s"' });
+export const scheduleEverySchema = boundedDuration('1s', '366d');
 
 /** Planned maintenance on a Temporal Schedule: drain `destination` for `window` at each `cron` (or `every`) time. */
 export const maintenanceScheduleSchema = z
@@ -713,6 +777,21 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
     cfg.services.forEach((s, i) => {
+      // The fleet policy is valid here, so what a merge finds wrong comes from the service's own keys.
+      const merged = s.policy ? mergeServicePolicy(cfg.failover_manager, s.policy) : undefined;
+      for (const issue of merged?.success === false ? merged.error.issues : []) {
+        if (issue.code === 'unrecognized_keys') {
+          // One line per unknown key, with the key it most likely meant (as for the fleet's own policy).
+          const section = issue.path.length === 1 ? CONSUMED_SEED_KEYS[String(issue.path[0])] ?? [] : [];
+          const known = [...(keysAt(policySchema, issue.path, undefined) ?? []), ...section];
+          for (const key of issue.keys) {
+            const guess = closestKey(key, known);
+            ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path, key], message: `unknown key${guess ? `; did you mean "${guess}"?` : ''}` });
+          }
+          continue;
+        }
+        ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path], input: 'input' in issue ? issue.input : undefined, message: issue.message });
+      }
       const first = seen.get(s.name);
       if (first !== undefined) {
         ctx.addIssue({
@@ -798,4 +877,14 @@ export function redisEndpointOf(dest: DestinationConfig): z.infer<typeof redisEn
 
 export function routerServerOf(dest: DestinationConfig): string {
   return dest.router_server ?? dest.id;
+}
+
+/**
+ * A policy snapshot as a runbook recorded it, with defaults for keys added since: a run that
+ * replays or continues an older snapshot reads every key it expects. A snapshot the current
+ * schema refuses is used as recorded.
+ */
+export function policyWithDefaults(recorded: Policy): Policy {
+  const parsed = policySchema.safeParse(recorded);
+  return parsed.success ? parsed.data : recorded;
 }

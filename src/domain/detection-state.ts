@@ -81,6 +81,7 @@ export const decisionRecordSchema = z.object({
   outcome: z.string().optional(),
   held: z.string().optional(),
   note: z.string().optional(),
+  votes: z.record(z.string(), z.string()).optional(),
 });
 
 export const detectionStateSchema = z.object({
@@ -95,5 +96,7 @@ export const detectionStateSchema = z.object({
   inflight: inflightRunbookSchema.optional(),
   /** Events whose runbook the brakes held (suspension), decided again when they are lifted. */
   held: z.array(healthEventSchema).max(1000).optional(),
+  /** Each observer's own view when several vote (see quorum.ts). */
+  observers: z.record(z.string(), z.object({ health: z.record(z.string(), destinationHealthSchema), isolated: z.boolean() })).optional(),
 });
 export type CarriedDetectionState = z.output<typeof detectionStateSchema>;

@@ -74,6 +74,8 @@ export function observe(
   prev: DestinationHealth,
   obs: Observation,
   t: HealthThresholds,
+  /** Evidence that the destination is certainly gone (intelligent detection): down at this failed probe. */
+  certain?: string,
 ): { health: DestinationHealth; event?: HealthEvent } {
   const point = !obs.up ? 0 : obs.latencyMs > t.maxLatencyMs ? 0.5 : 1;
   const window = [...prev.window, point].slice(-t.windowSize);
@@ -91,6 +93,10 @@ export function observe(
   };
   if (health.lastError === undefined) delete health.lastError;
 
+  if (prev.status !== 'down' && !obs.up && certain && health.consecutiveFailures < t.failureThreshold) {
+    health.status = 'down';
+    return { health, event: { destination: id, kind: 'down', reason: `certainly gone after ${health.consecutiveFailures} failed probe(s) (threshold ${t.failureThreshold} not needed): ${certain}` } };
+  }
   if (prev.status !== 'down' && health.consecutiveFailures >= t.failureThreshold) {
     health.status = 'down';
     return { health, event: { destination: id, kind: 'down', reason: `${health.consecutiveFailures} consecutive failed probes (threshold ${t.failureThreshold}); last ${health.lastError}` } };

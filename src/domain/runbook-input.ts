@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { detectionStateSchema } from './detection-state';
-import { durationSchema, durationToMs } from './duration';
+import { boundedDuration } from './duration';
 
 const name = z.string().min(1, 'expected a non-empty name');
 
@@ -57,7 +57,7 @@ export const consistencyInputSchema = z.strictObject({
   source: name,
   target: name,
   maxLag: z.number().int().min(0).optional(),
-  timeout: z.string().optional(),
+  timeout: boundedDuration('100ms', '1h').optional(),
 });
 export type ConsistencyInput = z.input<typeof consistencyInputSchema>;
 
@@ -76,6 +76,7 @@ export const rollbackInputSchema = z
   })
   .refine((r) => r.run === undefined || r.weights === undefined, { message: 'expected at most one of "run" or "weights"' });
 export type RollbackInput = z.input<typeof rollbackInputSchema>;
+export type RollbackRequest = z.output<typeof rollbackInputSchema>;
 
 export const recoveryInputSchema = z.strictObject({
   service: name,
@@ -88,6 +89,7 @@ export const recoveryInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RecoveryInput = z.input<typeof recoveryInputSchema>;
+export type RecoveryRequest = z.output<typeof recoveryInputSchema>;
 
 const scopeSchema = z.union([
   z.strictObject({ zone: name }),
@@ -104,9 +106,10 @@ export const rebalanceInputSchema = z.strictObject({
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RebalanceInput = z.input<typeof rebalanceInputSchema>;
+export type RebalanceRequest = z.output<typeof rebalanceInputSchema>;
 
 /** A duration above zero ("30s", "2h"): how long a maintenance keeps its destination drained. */
-export const maintenanceWindowSchema = durationSchema.refine((s) => (durationToMs(s) ?? 1) > 0, { message: 'expected a window longer than zero, such as "30m" or "2h"' });
+export const maintenanceWindowSchema = boundedDuration('1s', '30d');
 
 export const maintenanceInputSchema = z.strictObject({
   service: name,

@@ -36,7 +36,11 @@ class Normalizer {
   private readonly origin = new Map<string, string>();
   readonly fm: Obj;
 
-  constructor(fm: Obj) {
+  /** `at`: where the policy sits, for messages (`failover_manager`, or a service's `services[0].policy`). */
+  constructor(
+    fm: Obj,
+    private readonly at = 'failover_manager',
+  ) {
     this.fm = { ...fm };
   }
 
@@ -57,14 +61,14 @@ class Normalizer {
     const v = s[key];
     delete s[key];
     if (typeof v === 'boolean') return v;
-    this.problems.push(`failover_manager.${section}.${key}: expected true or false (got ${show(v)})`);
+    this.problems.push(`${this.at}.${section}.${key}: expected true or false (got ${show(v)})`);
     return undefined;
   }
 
   private contradiction(section: string, key: string, written: unknown, source: string, means: unknown): void {
     const from = this.origin.get(`${section}.${key}`);
     this.problems.push(
-      `failover_manager.${section}.${key}: ${show(written)}${from ? ` (from ${from})` : ''} contradicts ${source} (it means ${key}: ${show(means)}); keep one of them`,
+      `${this.at}.${section}.${key}: ${show(written)}${from ? ` (from ${from})` : ''} contradicts ${source} (it means ${key}: ${show(means)}); keep one of them`,
     );
   }
 
@@ -102,13 +106,33 @@ class Normalizer {
  * in the same `path: message` form as schema problems.
  */
 export function normalizeSeedKeys(data: unknown): { doc: unknown; problems: string[] } {
-  if (!isObj(data) || !isObj(data.failover_manager)) return { doc: data, problems: [] };
-  const n = new Normalizer(data.failover_manager);
+  if (!isObj(data)) return { doc: data, problems: [] };
+  const problems: string[] = [];
+  const doc: Obj = { ...data };
+  if (isObj(data.failover_manager)) {
+    const n = normalizePolicy(data.failover_manager, 'failover_manager');
+    doc.failover_manager = n.fm;
+    problems.push(...n.problems);
+  }
+  // A service's own policy keys may be written in the seed vocabulary too.
+  if (Array.isArray(data.services)) {
+    doc.services = data.services.map((svc: unknown, i) => {
+      if (!isObj(svc) || !isObj(svc.policy)) return svc;
+      const n = normalizePolicy(svc.policy, `services[${i}].policy`);
+      problems.push(...n.problems);
+      return { ...svc, policy: n.fm };
+    });
+  }
+  return { doc, problems };
+}
+
+function normalizePolicy(policy: Obj, at: string): Normalizer {
+  const n = new Normalizer(policy, at);
 
   const exec = n.section('failover_execution');
   const strategy = exec?.failover_strategy;
   if (exec && strategy !== undefined && !(typeof strategy === 'string' && STRATEGIES.includes(strategy))) {
-    n.problems.push(`failover_manager.failover_execution.failover_strategy: expected one of ${STRATEGIES.map((s) => `"${s}"`).join(', ')} (got ${show(strategy)})`);
+    n.problems.push(`${at}.failover_execution.failover_strategy: expected one of ${STRATEGIES.map((s) => `"${s}"`).join(', ')} (got ${show(strategy)})`);
     delete exec.failover_strategy;
   } else if (exec && typeof strategy === 'string' && STRATEGY_MEANS[strategy]) {
     // automatic / intelligent / manual say how failovers start and pick targets; the topology stays active-passive.
@@ -149,7 +173,7 @@ export function normalizeSeedKeys(data: unknown): { doc: unknown; problems: stri
     const timeout = perf.timeout;
     delete perf.timeout;
     if (typeof timeout !== 'string' || durationToMs(timeout) === undefined) {
-      n.problems.push(`failover_manager.performance.timeout: expected a duration such as "500ms", "30s" or "5m" (got ${show(timeout)})`);
+      n.problems.push(`${at}.performance.timeout: expected a duration such as "500ms", "30s" or "5m" (got ${show(timeout)})`);
     } else {
       const sameDuration = (a: unknown, b: unknown) => typeof a === 'string' && durationToMs(a) === durationToMs(b as string);
       n.imply('failover_execution', 'step_timeout', timeout, `performance.timeout ${show(timeout)}`, sameDuration);
@@ -160,8 +184,7 @@ export function normalizeSeedKeys(data: unknown): { doc: unknown; problems: stri
   if (errorRecovery !== undefined) n.implyFlag('failover_execution', 'rollback_support', errorRecovery, `quality.error_recovery ${errorRecovery}`);
   const integrity = n.takeBool('quality', 'data_integrity');
   if (integrity !== undefined) n.implyFlag('failover_execution', 'consistency_check', integrity, `quality.data_integrity ${integrity}`);
-
-  return { doc: { ...data, failover_manager: n.fm }, problems: n.problems };
+  return n;
 }
 
 /** The part of a validated config the warnings look at (kept structural so this module needs no schema). */

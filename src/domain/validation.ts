@@ -19,7 +19,8 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], root = '', k
       });
     }
     const where = formatPath(root, issue.path);
-    const found = 'input' in issue && issue.input !== undefined ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
+    // An unknown key's value says nothing about what was expected (and a parent's would be a dump).
+    const found = 'input' in issue && issue.input !== undefined && !issue.message.startsWith('unknown key') ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
     return [`${where}: ${issue.message}${found}`];
   });
 }

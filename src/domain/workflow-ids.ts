@@ -12,3 +12,11 @@ export function runbookWorkflowId(service: string): string {
 export function detectionWorkflowId(service: string): string {
   return `detection-${service}`;
 }
+
+/**
+ * Where watch activities run: their own task queue, so long-running probing never holds the slots
+ * runbook activities need. One per observer zone when detection uses several vantage points.
+ */
+export function watchTaskQueue(taskQueue: string, zone?: string): string {
+  return zone ? `${taskQueue}-watch-${zone}` : `${taskQueue}-watch`;
+}

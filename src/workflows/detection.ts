@@ -1,8 +1,9 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
 import type { WatchResult } from '../activities/watch';
+import { combine, type ObserverReport, type Votes } from '../domain/quorum';
 import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
-import type { Policy, ServiceConfig } from '../domain/config';
+import { policyWithDefaults, type Policy, type ServiceConfig } from '../domain/config';
 import { decide, recoveryStrategyContext, type Decision } from '../domain/detection-policy';
 import type { CarriedDetectionState, InflightRunbook, RetryState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
@@ -11,7 +12,7 @@ import { emptyRanking, rankBackups, update as learn, type RankingState } from '.
 import { primaryOf } from '../domain/routing';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
 import { isResyncing, syncStates, type ReplicationObservation, type SyncVerdict } from '../domain/sync';
-import { runbookWorkflowId } from '../domain/workflow-ids';
+import { runbookWorkflowId, watchTaskQueue } from '../domain/workflow-ids';
 import { brakesSignal, configChangedSignal, type Admission, type AutomaticKind, type Suspension } from '../api/supervisor';
 import { legacyDetection } from './detection-legacy';
 import { labelRunbook } from './labels';
@@ -20,7 +21,8 @@ import { errorMessage } from './runbook-steps';
 
 export type { DetectionInput } from '../domain/runbook-input';
 export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
-export const healthQuery = wf.defineQuery<DetectionStatus>('health');
+import { healthQuery } from '../api/queries';
+export { healthQuery };
 
 /** New runs take this path; runs started before it replay ./detection-legacy.ts. */
 const DETECTION_V2 = 'detection-v2';
@@ -37,6 +39,8 @@ export interface DecisionRecord {
   held?: string;
   /** Something worth knowing about the start (e.g. the brakes could not be asked). */
   note?: string;
+  /** With several observers: what each saw of the destination when this was decided. */
+  votes?: Votes;
 }
 
 /** What survives continue-as-new. */
@@ -58,6 +62,8 @@ export interface DetectionState {
   inflight?: InflightRunbook;
   /** Events whose runbook a suspension held: decided again when it is lifted. */
   held?: HealthEvent[];
+  /** Each observer's own view (its probes' fold), when several vantage points vote; `health` is their quorum. */
+  observers?: Record<string, ObserverReport>;
 }
 
 export interface DetectionStatus extends DetectionState {
@@ -85,6 +91,8 @@ interface StartResult {
 type RunbookOutcome = { ok: true; result: Record<string, unknown> } | { ok: false; type?: string; message: string; details?: Record<string, unknown> };
 
 const KEEP_DECISIONS = 20;
+/** The observer name when no zones are configured: any worker's watch. */
+const DEFAULT_OBSERVER = 'any';
 const KEEP_ALERTS = 200;
 /** Longest gap between two looks at a runbook started by an earlier run of this workflow. */
 const MAX_POLL_MS = 60_000;
@@ -128,7 +136,48 @@ class Detector {
       retries: Object.fromEntries(Object.entries(carried?.retries ?? {}).filter(([id]) => ids.includes(id))),
       ...(carried?.inflight ? { inflight: carried.inflight } : {}),
       held: (carried?.held ?? []).filter((e) => ids.includes(e.destination)),
+      ...(carried?.observers ? { observers: carried.observers as Record<string, ObserverReport> } : {}),
     };
+  }
+
+  get observerNames(): string[] {
+    const zones = this.policy.failover_detection.observers;
+    return zones.length > 0 ? zones : [DEFAULT_OBSERVER];
+  }
+
+  /** What an observer's watch starts from: its own last fold, or the combined health without alert holds. */
+  observerHealth(name: string): Record<string, DestinationHealth> {
+    const own = this.state.observers?.[name]?.health;
+    return Object.fromEntries(Object.entries(this.state.health).map(([id, h]) => [id, own?.[id] ?? { ...h, alerts: [] }]));
+  }
+
+  /** Votes of the last combination, per destination. */
+  votes: Record<string, Votes> = {};
+
+  /** One observer's watch returned: fold its view into the quorum; changes the quorum does not confirm are recorded. */
+  report(observer: string, result: WatchResult): HealthEvent[] {
+    this.state.observers = { ...this.state.observers, [observer]: { health: result.health, isolated: result.isolated === true } };
+    if (observer === this.observerNames[0]) this.state.ranking = result.ranking;
+    return this.recombine(observer, result.events);
+  }
+
+  recombine(reporter: string, reporterEvents: readonly HealthEvent[] = []): HealthEvent[] {
+    if (!this.state.observers?.[reporter]) return [];
+    const c = combine({
+      destinations: Object.keys(this.state.health),
+      observers: this.state.observers,
+      reporter,
+      reporterEvents,
+      quorum: this.policy.failover_detection.quorum,
+      previous: this.state.health,
+    });
+    this.state.health = c.health;
+    this.votes = c.votes;
+    for (const u of c.unconfirmed) {
+      const event = reporterEvents.find((e) => e.destination === u.destination)!;
+      this.record(event, { action: 'none', reason: u.reason });
+    }
+    return c.events;
   }
 
   /** Brakes changed: lifted ones let held events be decided again at once. */
@@ -168,7 +217,9 @@ class Detector {
       this.state.health[id] = health;
       if (event) events.push(event);
     }
-    return events;
+    // A resolved alert lifts its hold: the observers' probes decide again.
+    const reporter = this.observerNames.find((n) => this.state.observers?.[n]);
+    return reporter ? [...events, ...this.recombine(reporter)] : events;
   }
 
   /** Due revisits whose condition still holds, as events to decide on again. */
@@ -242,6 +293,7 @@ class Detector {
       ...(runbook?.runId ? { runId: runbook.runId } : {}),
       ...(runbook?.held ? { held: runbook.held } : {}),
       ...(runbook?.note ? { note: runbook.note } : {}),
+      ...(this.observerNames.length > 1 && this.votes[event.destination] ? { votes: this.votes[event.destination] } : {}),
     };
     this.state.decisions = [...this.state.decisions, rec].slice(-KEEP_DECISIONS);
   }
@@ -311,7 +363,8 @@ export async function detection(input: DetectionInput): Promise<void> {
     if (errorType(err) === 'UnknownService') return void wf.log.info(`detection ${req.service} ends: ${errorMessage(err)}`);
     throw err;
   }
-  const { service, policy } = snapshot;
+  const { service } = snapshot;
+  const policy = policyWithDefaults(snapshot.policy);
   const det = policy.failover_detection;
   d = new Detector(service, policy, req.carried, Date.now());
   const detector = d;
@@ -331,11 +384,18 @@ export async function detection(input: DetectionInput): Promise<void> {
     windowSize: Math.max(5, det.failure_threshold * 2),
   };
   const watchFor = Math.max(60 * 60_000, intervalMs * 100);
-  const { watchDestinations } = wf.proxyActivities<Activities>({
-    startToCloseTimeout: watchFor + 60_000,
-    heartbeatTimeout: Math.max(10_000, intervalMs * 5),
-    retry: { initialInterval: '1s', maximumInterval: '30s' },
-  });
+  // One watch per observer, on its own task queue: its slots are not the ones runbook activities use.
+  const watchers = Object.fromEntries(
+    detector.observerNames.map((name) => [
+      name,
+      wf.proxyActivities<Activities>({
+        taskQueue: watchTaskQueue(wf.workflowInfo().taskQueue, name === DEFAULT_OBSERVER ? undefined : name),
+        startToCloseTimeout: watchFor + 60_000,
+        heartbeatTimeout: Math.max(10_000, intervalMs * 5),
+        retry: { initialInterval: '1s', maximumInterval: '30s' },
+      }).watchDestinations,
+    ]),
+  );
   const act = wf.proxyActivities<Activities>({ startToCloseTimeout: '15s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
 
   const refreshPrimary = async () => {
@@ -357,41 +417,62 @@ export async function detection(input: DetectionInput): Promise<void> {
     );
   };
 
-  /** Probe until something changes, an alert arrives, a revisit or a runbook's end is due: whichever is first. */
+  /**
+   * Each observer's watch runs until it has something to report; the loop wakes for the first of a
+   * report, an alert, a runbook's end, a signal or a due revisit. Watches are restarted only when
+   * they returned or the primary they classify against changed.
+   */
+  interface WatchSlot {
+    scope: wf.CancellationScope;
+    primary: string | undefined;
+    outcome?: { result?: WatchResult; error?: unknown };
+  }
+  const slots = new Map<string, WatchSlot>();
+  const startWatches = () => {
+    for (const name of detector.observerNames) {
+      const current = slots.get(name);
+      if (current && !current.outcome && current.primary === detector.primary) continue;
+      current?.scope.cancel();
+      const slot: WatchSlot = { scope: new wf.CancellationScope(), primary: detector.primary };
+      slots.set(name, slot);
+      slot.scope
+        .run(() =>
+          watchers[name]!({
+            service, health: detector.observerHealth(name), ranking: detector.state.ranking!, thresholds, intervalMs,
+            probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor, maxLag: detector.maxLag, intelligent: det.intelligent_detection,
+            ...(detector.primary ? { primary: detector.primary } : {}),
+          }),
+        )
+        .then(
+          (result) => void (slot.outcome = { result }),
+          (error: unknown) => void (slot.outcome = wf.isCancellation(error) ? {} : { error }),
+        );
+    }
+  };
+  const stopWatches = () => {
+    for (const slot of slots.values()) slot.scope.cancel();
+    slots.clear();
+  };
+
   const nextEvents = async (): Promise<HealthEvent[]> => {
     if (detector.pendingAlerts.length > 0) return detector.applyPendingAlerts();
     const ownsInflight = detector.state.inflight?.runId === owned;
-    const scope = new wf.CancellationScope();
+    startWatches();
     detector.watching = true;
-    const watching = scope.run(() =>
-      watchDestinations({
-        service, health: detector.state.health, ranking: detector.state.ranking!, thresholds, intervalMs,
-        probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor, maxLag: detector.maxLag,
-        ...(detector.primary ? { primary: detector.primary } : {}),
-      }),
-    );
-    const woken = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0 || detector.settled !== undefined || detector.wake));
+    const ready = () => [...slots.values()].some((s) => s.outcome) || detector.pendingAlerts.length > 0 || detector.settled !== undefined || detector.wake;
     const wakeAt = detector.nextWakeAt(ownsInflight);
-    let timerFired = false;
-    const timer = wakeAt !== undefined ? scope.run(() => wf.sleep(Math.max(1, wakeAt - Date.now()))).then(() => void (timerFired = true)) : undefined;
-    await Promise.race([watching, woken, ...(timer ? [timer] : [])]).catch(() => undefined);
-    let result: WatchResult | undefined;
-    if (detector.pendingAlerts.length === 0 && detector.settled === undefined && !detector.wake && !timerFired) {
-      result = await watching;
-    } else {
-      scope.cancel();
-      result = await watching.catch((err) => (wf.isCancellation(err) ? undefined : Promise.reject(err)));
-    }
+    const woke = wakeAt === undefined ? (await wf.condition(ready), true) : await wf.condition(ready, Math.max(1, wakeAt - Date.now()));
     detector.watching = false;
     detector.wake = false;
-    woken.catch(() => undefined);
-    timer?.catch(() => undefined);
-    if (result) {
-      detector.state.health = result.health;
-      detector.state.ranking = result.ranking;
+    const events: HealthEvent[] = [];
+    for (const [name, slot] of slots) {
+      if (!slot.outcome) continue;
+      slots.delete(name);
+      if (slot.outcome.error) throw slot.outcome.error;
+      if (slot.outcome.result) events.push(...detector.report(name, slot.outcome.result));
     }
-    if (timerFired && detector.state.inflight && !ownsInflight && detector.poll.atMs <= Date.now()) await pollInflight();
-    return [...(result?.events ?? []), ...detector.applyPendingAlerts(), ...detector.dueRevisits(Date.now())];
+    if (!woke && detector.state.inflight && !ownsInflight && detector.poll.atMs <= Date.now()) await pollInflight();
+    return [...events, ...detector.applyPendingAlerts(), ...detector.dueRevisits(Date.now())];
   };
 
   const pollInflight = async () => {
@@ -577,6 +658,7 @@ export async function detection(input: DetectionInput): Promise<void> {
 
     // A new live config version, or a long history: the next run loads the config afresh.
     if (detector.newConfig !== undefined || wf.workflowInfo().continueAsNewSuggested || wf.workflowInfo().historyLength > 2000) {
+      stopWatches();
       await wf.condition(wf.allHandlersFinished);
       await wf.continueAsNew<typeof detection>({
         service: service.name,

@@ -4,7 +4,7 @@ import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
 import { AbortedError } from './controls';
 import { lagGate } from './consistency-check';
-import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import { approvalGate, openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
 import { isSingleWriter, readRoutingAndProbe } from './switching';
@@ -50,6 +50,10 @@ export function parseFailoverInput(raw: unknown): FailoverRequest {
  */
 export async function failover(input: FailoverInput): Promise<FailoverResult> {
   const request = parseFailoverInput(input);
+  return underLock('failover', request, input, () => runFailover(request));
+}
+
+async function runFailover(request: ReturnType<typeof parseFailoverInput>): Promise<FailoverResult> {
   const { ctx, status } = await openRunbook('failover', request);
   const { service, policy, log } = ctx;
   const exec = policy.failover_execution;
@@ -73,7 +77,7 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
   const options = failoverTargets(service, source, { unavailable: down, trigger: request.trigger === 'manual' ? 'manual' : 'automatic', rules: tierRulesOf(exec), ...(request.prefer ? { order: request.prefer } : {}) });
   // Single writer: a target must be a copy of the source (a returned old primary, an empty restart, a replica whose link broke long ago is not).
   const sourceLastSeen = request.lastSeenOffsets?.[source] !== undefined ? { offset: request.lastSeenOffsets[source]!, atMs: request.lastSeenAt?.[source] ?? wf.workflowInfo().startTime.getTime() } : undefined;
-  const syncChecked = isSingleWriter(ctx) && wf.patched('failover-target-sync');
+  const syncChecked = ctx.features.targetSync && isSingleWriter(ctx);
   const checkTarget = (id: string): TargetCheck =>
     checkFailoverTarget({
       service, source, target: id, sourceUp, maxLag: exec.consistency_check.max_lag, maxLinkDownMs: requireMs(exec.max_link_down), nowMs: Date.now(),

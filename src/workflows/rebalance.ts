@@ -1,10 +1,10 @@
 import { mayDrainWithoutApproval } from '../domain/redundancy';
 import { checkNotAllDown, sameWeights, type Routing } from '../domain/routing';
-import { rebalanceInputSchema, type RebalanceInput } from '../domain/runbook-input';
+import { rebalanceInputSchema, type RebalanceInput, type RebalanceRequest } from '../domain/runbook-input';
 import { distribute, type MemberShare } from '../domain/distribution';
 import { distributeWithRules, planScopeFailover, tierRulesOf, describeScope, type DistributionOptions } from '../domain/tiers';
 import { AbortedError } from './controls';
-import { approvalGate, openRunbook, parseInput, refuse } from './runbook-frame';
+import { approvalGate, openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { applyRouting, fmtWeights, restoreRouting, validate } from './switching';
 
@@ -28,6 +28,10 @@ export interface RebalanceResult {
  */
 export async function rebalance(input: RebalanceInput): Promise<RebalanceResult> {
   const req = parseInput(rebalanceInputSchema, input, 'rebalance');
+  return underLock('rebalance', req, input, () => runRebalance(req));
+}
+
+async function runRebalance(req: RebalanceRequest): Promise<RebalanceResult> {
   const { ctx, status } = await openRunbook('rebalance', req);
   const { service, policy, log } = ctx;
   const exec = policy.failover_execution;

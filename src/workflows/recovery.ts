@@ -1,11 +1,10 @@
-import * as wf from '@temporalio/workflow';
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
-import { recoveryInputSchema, type RecoveryInput } from '../domain/runbook-input';
+import { recoveryInputSchema, type RecoveryInput, type RecoveryRequest } from '../domain/runbook-input';
 import { lagGate } from './consistency-check';
 import { AbortedError } from './controls';
 import { moveTraffic } from './move-traffic';
-import { openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
+import { openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { isSingleWriter, type RampStep, type RunbookContext } from './switching';
 
@@ -25,6 +24,10 @@ export interface RecoveryResult {
  */
 export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
   const req = parseInput(recoveryInputSchema, input, 'recovery');
+  return underLock('recovery', req, input, () => runRecovery(req));
+}
+
+async function runRecovery(req: RecoveryRequest): Promise<RecoveryResult> {
   const { ctx, status } = await openRunbook('recovery', req);
   const { service, log } = ctx;
   const ids = service.destinations.map((d) => d.id);
@@ -90,7 +93,7 @@ export async function restoreDestination(ctx: RunbookContext, status: RunbookSta
   await ctx.controls.checkpoint();
 
   if (isSingleWriter(ctx)) {
-    if (wf.patched('resync-divergence')) await recordDivergence(ctx, o.destination, o.primary);
+    if (ctx.features.resyncDivergence) await recordDivergence(ctx, o.destination, o.primary);
     await log.run('resync', () => ctx.act.follow(service, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
     const verdict = await lagGate(ctx, { step: 'lag gate', tag: 'resync', source: o.primary, target: o.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout });
     if (!verdict.ok) refuse(`${o.destination} did not catch up with ${o.primary}: ${verdict.verdict}`, 'ResyncFailed');

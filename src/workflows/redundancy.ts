@@ -24,7 +24,8 @@ export interface RedundancyStatus {
   events: RedundancyEvent[];
 }
 
-export const redundancyQuery = wf.defineQuery<RedundancyStatus>('redundancy');
+import { redundancyQuery } from '../api/queries';
+export { redundancyQuery };
 
 const healthyBackupsGauge = wf.metricMeter.createGauge('failover_redundancy_healthy_backups', 'int', '', 'healthy backups of a service');
 const requiredBackupsGauge = wf.metricMeter.createGauge('failover_redundancy_required_backups', 'int', '', 'redundancy_level of a service');
@@ -36,6 +37,8 @@ const requiredBackupsGauge = wf.metricMeter.createGauge('failover_redundancy_req
  * services with `rebalance: true` — starts a rebalance when the weights drift from the plan.
  */
 export async function redundancy(input: { service: string; carried?: RedundancyStatus }): Promise<void> {
+  // Decided in the first activation (see runbookFeatures for why).
+  const countsOnlyInSync = wf.patched('redundancy-sync');
   const parsed = redundancyInputSchema.safeParse(input ?? {}, { reportInput: true });
   if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid redundancy input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
   const status: RedundancyStatus = { service: parsed.data.service, events: input.carried?.events ?? [] };
@@ -49,7 +52,7 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
   for (let round = 0; ; round++) {
     const seen = await act.observeService(service);
     // A backup that answers but is not a copy of the primary (resyncing, diverged) is not a healthy backup.
-    const resyncing = wf.patched('redundancy-sync')
+    const resyncing = countsOnlyInSync
       ? Object.entries(syncStates(service, primaryOf(seen.routing), seen.replication ?? {}, policy.failover_execution.consistency_check.max_lag)).filter(([, v]) => isResyncing(v.state))
       : [];
     const healthy = new Set(seen.healthy.filter((id) => !resyncing.some(([r]) => r === id)));

@@ -1,6 +1,6 @@
 import { primaryOf, sameWeights, type Routing } from '../domain/routing';
-import { rollbackInputSchema, type RollbackInput } from '../domain/runbook-input';
-import { openRunbook, parseInput, refuse } from './runbook-frame';
+import { rollbackInputSchema, type RollbackInput, type RollbackRequest } from '../domain/runbook-input';
+import { openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { isSingleWriter, restoreRouting, switchSingleWriter, validate } from './switching';
 
@@ -20,6 +20,10 @@ export interface RollbackResult {
  */
 export async function rollback(input: RollbackInput): Promise<RollbackResult> {
   const req = parseInput(rollbackInputSchema, input, 'rollback');
+  return underLock('rollback', req, input, () => runRollback(req));
+}
+
+async function runRollback(req: RollbackRequest): Promise<RollbackResult> {
   const { ctx, status } = await openRunbook('rollback', req);
   const { service, log } = ctx;
   const ids = service.destinations.map((d) => d.id);

@@ -3,12 +3,15 @@ import type { Activities, ServiceSnapshot } from '../activities';
 import type { Routing } from '../domain/routing';
 import { describeIssues } from '../domain/validation';
 import { requireMs } from '../domain/duration';
+import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
-import { stepActivities, waitingActivities, type RunbookContext } from './switching';
+import { runbookFeatures, stepActivities, waitingActivities, type RunbookContext } from './switching';
+import { runbookWorkflowId } from '../domain/workflow-ids';
+import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
 
 export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
 
@@ -41,7 +44,8 @@ export interface FailoverTimeObjective {
   trafficMovedAfterMs?: number;
 }
 
-export const statusQuery = wf.defineQuery<RunbookStatus>('status');
+import { statusQuery } from '../api/queries';
+export { statusQuery };
 
 /** Fails the runbook for good: retrying cannot fix bad input or a refused plan. */
 export function refuse(message: string, type = 'InvalidInput', details?: unknown): never {
@@ -62,6 +66,7 @@ export async function openRunbook(
   kind: string,
   request: { service: string; actor?: string | undefined; reason?: string | undefined; trigger: string },
 ): Promise<{ ctx: RunbookContext; status: RunbookStatus; snapshot: ServiceSnapshot }> {
+  const features = runbookFeatures();
   const status: RunbookStatus = {
     runbook: kind,
     service: request.service,
@@ -80,7 +85,7 @@ export async function openRunbook(
   status.steps = log.steps;
   const ctx: RunbookContext = {
     service: snapshot.service,
-    policy: snapshot.policy,
+    policy: policyWithDefaults(snapshot.policy),
     log,
     controls,
     act: stepActivities(snapshot.policy),
@@ -89,8 +94,9 @@ export async function openRunbook(
       status.routingCurrent = r;
       noteTrafficMoved(status, r);
     },
+    features,
   };
-  if (kind === 'failover' && wf.patched('max-failover-time')) watchFailoverTime(ctx, status);
+  if (kind === 'failover' && features.maxFailoverTime) watchFailoverTime(ctx, status);
   return { ctx, status, snapshot };
 }
 
@@ -162,7 +168,7 @@ export async function approvalGate(
   const { approval } = ctx.policy.failover_execution;
   const why = reasons.join('; ');
   status.phase = 'awaiting-approval';
-  const notice = wf.patched('approval-notice') ? approvalNotice(ctx, status, why, onTimeout) : undefined;
+  const notice = ctx.features.approvalNotice ? approvalNotice(ctx, status, why, onTimeout) : undefined;
   // Sent beside the wait, never in front of it: a slow or refusing receiver must not delay the gate.
   const sent = notice ? ctx.act.raiseAlert(notice).catch((err) => ctx.log.note('approval notice', 'failed', errorMessage(err))) : undefined;
   try {
@@ -203,4 +209,43 @@ function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string,
     endsAt: new Date(Date.now() + timeoutMs + 60_000).toISOString(),
     targets: policy.notifications,
   };
+}
+
+/**
+ * The per-service lock is the workflow id `runbook-<service>`: Temporal runs one workflow per id.
+ * A mutating runbook started under any other id (the Web UI form, the Temporal CLI, a script) runs
+ * itself as a child under the lock id and answers with that run's result — or, when another
+ * runbook holds the service, refuses at once naming it. Must be the runbook's first call: the
+ * patch is decided in the run's first activation.
+ */
+export async function underLock<T>(kind: string, req: { service: string; trigger: string }, input: unknown, run: () => Promise<T>): Promise<T> {
+  const lockId = runbookWorkflowId(req.service);
+  const own = wf.workflowInfo().workflowId;
+  if (own === lockId || !wf.patched('runbook-lock')) return run();
+  labelRunbook(kind, req.service, req.trigger);
+  const title = `### ${kind} · ${req.service}\n\n`;
+  let child: wf.ChildWorkflowHandle<wf.Workflow>;
+  try {
+    child = await wf.startChild(kind, {
+      workflowId: lockId,
+      args: [input],
+      // The lock holder lives its own life: ending this starter must never cut a switch short.
+      parentClosePolicy: 'ABANDON',
+      cancellationType: 'ABANDON',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: serviceKey, value: req.service },
+        { key: runbookKindKey, value: kind },
+        { key: triggerKey, value: req.trigger },
+      ],
+      staticSummary: `${kind} of ${req.service} (started as ${own})`,
+    });
+  } catch (err) {
+    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+    const reason = `service ${req.service} already has a running runbook (${lockId}); a ${kind} takes the per-service lock by running as ${lockId}, so nothing was started`;
+    wf.setCurrentDetails(`${title}– refused: ${reason}`);
+    refuse(reason, 'ServiceBusy');
+  }
+  wf.setCurrentDetails(`${title}runs as \`${lockId}\` (run ${child.firstExecutionRunId}), the per-service lock: send approve / pause / resume / abort there`);
+  return (await child.result()) as T;
 }

@@ -17,7 +17,28 @@ export interface RunbookContext {
   waiting: ReturnType<typeof waitingActivities>;
   /** Called with each routing the runbook writes, for status. */
   onRouting(r: Routing): void;
+  /** Behaviour added since older runs of this code: decided once, at the start of the run (see runbookFeatures). */
+  features: RunbookFeatures;
 }
+
+/**
+ * `wf.patched()` for every change the mutating runbooks gained, called in the run's first
+ * activation. Called later (after a local activity) a patch can land in another workflow task on
+ * replay than it did when recorded, which is a nondeterminism error; at the start it cannot.
+ */
+export function runbookFeatures() {
+  return {
+    /** Single-writer failover checks that its target is a copy of the source (returned-node rule). */
+    targetSync: wf.patched('failover-target-sync'),
+    /** A resync records (and can keep) what the node held that the primary lacks. */
+    resyncDivergence: wf.patched('resync-divergence'),
+    /** An approval wait raises an alert event with the commands to answer it. */
+    approvalNotice: wf.patched('approval-notice'),
+    /** A failover that has not moved traffic within performance.max_failover_time raises an alert and is marked. */
+    maxFailoverTime: wf.patched('max-failover-time'),
+  };
+}
+export type RunbookFeatures = ReturnType<typeof runbookFeatures>;
 
 export function stepActivities(policy: Policy) {
   return wf.proxyActivities<Activities>({

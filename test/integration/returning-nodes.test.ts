@@ -162,6 +162,7 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
 
     // Traffic stays on redis-b: resync is standby repair, not failback.
     expect(await routed(fx)).toBe('redis-b');
+    await until(async () => (await runbookRuns(t, 'ret-empty')).every((r) => r.status !== 'RUNNING'), 15_000, 'resync finished (its lag gate comes after the link is up)');
     const runs = await runbookRuns(t, 'ret-empty');
     expect(runs.map((r) => `${r.type}:${r.status}`)).toEqual(['failover:COMPLETED', 'recovery:COMPLETED']);
     const resync = await resultOfRun(t, 'ret-empty', runs[1]!.runId);

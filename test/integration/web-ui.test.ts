@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routerFor } from '../../src/activities/drivers';
@@ -10,7 +10,7 @@ import type { Config } from '../../src/domain/config';
 import { runbookKindKey, serviceKey, triggerKey } from '../../src/domain/search-attributes';
 import { runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { startDevServer, type DevServer } from '../../src/devserver/temporal-dev-server';
-import { createFailoverWorker, installRuntimeLogging } from '../../src/worker';
+import { createFailoverWorker, installRuntimeLogging, type FailoverWorker } from '../../src/worker';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { frameTextContaining, launchChromium, loopbackPage, screenshots, typeIntoEditor, visibleWithReload } from '../support/browser';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
@@ -34,7 +34,7 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
   let connection: Connection;
   let nativeConnection: NativeConnection;
   let client: Client;
-  let worker: Worker;
+  let worker: FailoverWorker;
   let running: Promise<void>;
   let browser: Browser;
   let page: Page;

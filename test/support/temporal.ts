@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { inject } from 'vitest';
+import type { ObserverOptions } from '../../src/activities/watch';
 import type { Config } from '../../src/domain/config';
-import { createFailoverWorker, installRuntimeLogging, workflowsEntry } from '../../src/worker';
+import { createFailoverWorker, installRuntimeLogging, workflowsEntry, type FailoverWorker } from '../../src/worker';
 
 export interface TemporalHarness {
   client: Client;
   taskQueue: string;
-  worker: Worker;
+  worker: FailoverWorker;
   /** Shuts the worker down (letting running tasks finish) and closes connections. */
   close(): Promise<void>;
 }
@@ -25,22 +26,33 @@ function workflowBundle(): Promise<{ code: string }> {
   return bundle;
 }
 
-/** A client and a real worker, running until close(), on a fresh task queue of the shared dev server. */
-export async function temporalHarness(config: () => Config): Promise<TemporalHarness> {
+/**
+ * A client and a real worker, running until close(), on a fresh task queue of the shared dev server;
+ * `observer` says where its watches probe from; `observers` adds a worker per observer zone on the
+ * same task queue (several vantage points).
+ */
+export async function temporalHarness(config: () => Config, opts: { observer?: ObserverOptions; observers?: ObserverOptions[] } = {}): Promise<TemporalHarness> {
   installRuntimeLogging(testLogger);
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const taskQueue = `test-${randomUUID()}`;
-  const worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client, workflowBundle: await workflowBundle() });
-  const running = worker.run();
+  const make = async (observer?: ObserverOptions, watchOnly = false) =>
+    createFailoverWorker({
+      connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client, workflowBundle: await workflowBundle(),
+      ...(observer ? { observer } : {}), watchOnly,
+    });
+  const worker = await make(opts.observer);
+  // One process may run one worker per task queue: the extra observers run only their zone's watches.
+  const observers = await Promise.all((opts.observers ?? []).map((o) => make(o, true)));
+  const running = Promise.all([worker, ...observers].map((w) => w.run()));
   return {
     client,
     taskQueue,
     worker,
     async close() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of [worker, ...observers]) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
       await nativeConnection.close();
       await connection.close();

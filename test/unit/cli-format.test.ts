@@ -157,7 +157,8 @@ describe('cli arguments and errors', () => {
   });
 
   it('settings: flags over environment over defaults; bad values name the flag or variable', () => {
-    expect(resolveSettings({}, {})).toMatchObject({ configFile: 'config/example.yaml', address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'failover-manager', json: false });
+    // The config file is looked up when a command needs it (--config, $FAILOVER_CONFIG, the documented default).
+    expect(resolveSettings({}, {})).toMatchObject({ configFile: undefined, address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'failover-manager', json: false });
     expect(resolveSettings({ taskQueue: 'q1' }, { TEMPORAL_TASK_QUEUE: 'q2', TEMPORAL_ADDRESS: 'h:1' })).toMatchObject({ taskQueue: 'q1', address: 'h:1' });
     expect(usage(() => resolveSettings({ address: 'nowhere' }, {}))).toBe('--address: expected "host:port" (got "nowhere")');
     expect(() => resolveSettings({}, { TEMPORAL_ADDRESS: 'nowhere' })).toThrow(/TEMPORAL_ADDRESS: expected "host:port"/);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfigFile, parseConfigDocument, parseConfigText } from '../../src/config-file';
-import { redisEndpointOf } from '../../src/domain/config';
+import { policyOf, redisEndpointOf } from '../../src/domain/config';
 import { configProblems } from '../support/config-problems';
 
 const minimal = `
@@ -55,9 +55,22 @@ describe('config schema', () => {
     ]);
   });
 
+  it('durations need their unit and stay within what makes sense for the key; a fence outlasts the catch-up it protects', () => {
+    expect(problems(`failover_manager:\n  failover_detection:\n    cooldown: "30"\n${minimal}`)).toEqual([
+      'failover_manager.failover_detection.cooldown: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "30")',
+    ]);
+    expect(problems(`failover_manager:\n  failover_detection:\n    cooldown: 0s\n    detection_interval: 100000y\n${minimal}`)).toEqual([
+      'failover_manager.failover_detection.detection_interval: expected at most 1h (got "100000y")',
+      'failover_manager.failover_detection.cooldown: expected at least 1s (got "0s")',
+    ]);
+    expect(problems(`failover_manager:\n  failover_execution:\n    fence_timeout: 40s\n    step_timeout: 20s\n${minimal}`)).toEqual([
+      'failover_manager.failover_execution.fence_timeout: expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects (got "40s")',
+    ]);
+  });
+
   it('rejects a bad duration with the field named', () => {
     const p = problems(`failover_manager:\n  failover_detection:\n    detection_interval: soon\n${minimal}`);
-    expect(p).toEqual(['failover_manager.failover_detection.detection_interval: expected a duration such as "500ms", "30s" or "5m" (got "soon")']);
+    expect(p).toEqual(['failover_manager.failover_detection.detection_interval: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")']);
   });
 
   it('rejects unknown keys (typos) naming the key and the one it most likely meant, not the parent object', () => {
@@ -65,7 +78,7 @@ describe('config schema', () => {
     expect(p).toEqual([
       'failover_manager.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?',
       'failover_manager.failover_detection.detectionInterval: unknown key; did you mean "detection_interval"?',
-      'failover_manager.failover_detection.colour: unknown key (expected one of health_threshold, failure_threshold, recovery_threshold, detection_interval, timeout, cooldown, intelligent_detection, learning)',
+      'failover_manager.failover_detection.colour: unknown key (expected one of health_threshold, failure_threshold, recovery_threshold, detection_interval, timeout, cooldown, observers, quorum, intelligent_detection, learning)',
     ]);
     // Inside lists and driver unions too, following the value's own `type`.
     const probe = problems(minimal.replace('port: 6379 }', 'port: 6379, pasword_env: X }'));
@@ -137,5 +150,35 @@ ${minimal}`);
     const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfg-')), 'c.yaml');
     fs.writeFileSync(f, minimal);
     expect(loadConfigFile(f).services[0]!.name).toBe('orders-bus');
+  });
+
+  it('a service policy overrides the fleet policy key by key, for that service only', () => {
+    const text = `failover_manager:\n  failover_execution:\n    gradual_failover: { steps: [10, 100] }\n${minimal.replace(
+      '    destinations:',
+      '    policy:\n      failover_execution: { failover_strategy: active-active, gradual_failover: { soak: 1s } }\n      failover_detection: { failure_threshold: 5 }\n    destinations:',
+    )}  - name: other-bus\n    router: { type: file, path: /tmp/other.json }\n    destinations: [{ id: x, zone: a, region: r, probe: { type: tcp, host: h, port: 1 } }]\n`;
+    const config = parseConfigText(text);
+    const own = policyOf(config, 'orders-bus');
+    expect(own.failover_execution.failover_strategy).toBe('active-active');
+    expect(own.failover_execution.gradual_failover).toEqual({ enabled: true, steps: [10, 100], soak: '1s' });
+    expect(own.failover_detection.failure_threshold).toBe(5);
+    expect(policyOf(config, 'other-bus')).toBe(config.failover_manager);
+    expect(config.failover_manager.failover_execution.failover_strategy).toBe('active-passive');
+  });
+
+  it('a bad service policy key is named at its path; fleet-only sections are refused there', () => {
+    const bad = (policy: string) => problems(minimal.replace('    destinations:', `    policy: ${policy}\n    destinations:`));
+    expect(bad('{ failover_detection: { failure_threshold: 0 } }')).toEqual(['services[0].policy.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)']);
+    expect(bad('{ failover_execution: { failover_strategy: round-robin } }')).toEqual([
+      'services[0].policy.failover_execution.failover_strategy: expected one of "active-passive", "active-active", "automatic", "intelligent", "manual" (got "round-robin")',
+    ]);
+    expect(bad('{ brakes: { window: 1m } }')[0]).toMatch(/^services\[0\]\.policy\.brakes: unknown key \(expected one of failover_detection, failover_execution, /);
+    expect(bad('{ failover_detection: { failure_treshold: 2 } }')).toEqual(['services[0].policy.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?']);
+    // Seed vocabulary works in a service's own policy too, contradictions named at its path.
+    const seedPolicy = parseConfigText(minimal.replace('    destinations:', '    policy: { failover_execution: { failover_strategy: intelligent } }\n    destinations:'));
+    expect(policyOf(seedPolicy, 'orders-bus').failover_execution).toMatchObject({ failover_strategy: 'active-passive', automatic_failover: true, target_selection: 'intelligent' });
+    expect(bad('{ failover_execution: { failover_strategy: manual, automatic_failover: true } }')).toEqual([
+      'services[0].policy.failover_execution.automatic_failover: true contradicts failover_execution.failover_strategy "manual" (it means automatic_failover: false); keep one of them',
+    ]);
   });
 });

@@ -61,7 +61,7 @@ describe('http probe config', () => {
       `${probePath}.expect_status[2]: expected a status code (200), a class ("2xx") or a range ("200-399") (got "abc")`,
       `${probePath}.expect_status[3]: expected a status code (200), a class ("2xx") or a range ("200-399") (got 700)`,
       `${probePath}.expect_body_regex: expected a valid JavaScript regular expression (got "(")`,
-      `${probePath}.max_latency: expected a duration such as "500ms", "30s" or "5m" (got "fast")`,
+      `${probePath}.max_latency: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "fast")`,
     ]);
     expect(problems(config(fileRouter, '{ type: http, url: "http://h/x", method: DELETE, auth_env: my-token, tls: { insecure_skip_verify: "yes", ca: x } }'))).toEqual([
       `${probePath}.method: Invalid option: expected one of "GET"|"HEAD"|"POST"|"PUT"|"PATCH"|"OPTIONS" (got "DELETE")`,
@@ -151,7 +151,7 @@ describe('file and http-webhook router config', () => {
       'services[0].router.read_url: expected an http:// or https:// URL (got "nope")',
       'services[0].router.auth_header: expected an HTTP header name (got "Bad Header")',
       'services[0].router.auth_env: expected an environment variable name (got "1TOKEN")',
-      'services[0].router.timeout: expected a duration such as "500ms", "30s" or "5m" (got "soon")',
+      'services[0].router.timeout: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
       expect.stringMatching(/^services\[0\]\.router\.secret: unknown key/),
     ]);
     expect(problems(config('{ type: webhook, url: "http://r/x" }', tcpProbe))[0]).toMatch(

@@ -66,7 +66,7 @@ describe('nats driver config', () => {
       'services[0].destinations[0].probe.stream: expected a stream name without whitespace, ".", "*", ">", "/" or "\\" (got "ORD.ERS")',
     ]);
     expect(problems(valid.replace('stream: ORDERS }', 'stream: ORDERS, stall_after: soon }'))).toEqual([
-      'services[0].destinations[0].probe.stall_after: expected a duration such as "500ms", "30s" or "5m" (got "soon")',
+      'services[0].destinations[0].probe.stall_after: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
     ]);
     expect(problems(valid.replace('follow: manual', 'follow: delete'))).toEqual([
       'services[0].destinations[1].replication.follow: Invalid option: expected one of "recreate"|"manual" (got "delete")',

@@ -56,7 +56,7 @@ describe('scenario validation', () => {
         { at: '50s', destination: 'a', event: 'up', colour: 'red' },
       ]);
     expect(found.slice(0, 4)).toEqual([
-      'scenario.events[0].at: expected a duration such as "500ms", "30s" or "5m" (got "soon")',
+      'scenario.events[0].at: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
       'scenario.events[1].latencyMs: expected the degraded latency in ms for a "degrade" event',
       'scenario.events[2].event: Invalid option: expected one of "down"|"up"|"degrade" (got "explode")',
       'scenario.events[3].latencyMs: a "down" event has no latency; use "degrade" for a slow destination (got 5)',
@@ -134,7 +134,7 @@ describe('simulation (active-passive)', () => {
   });
 
   it('without a cooldown the same input fails over and back every time', () => {
-    const r = simulate({ service: ap, policy: flapPolicy('0s'), scenario: { events: flapping, duration: '50s' } });
+    const r = simulate({ service: ap, policy: flapPolicy('1s'), scenario: { events: flapping, duration: '50s' } });
     expect(r.failovers).toBe(5);
     expect(r.decisions.filter((d) => d.action === 'recovery')).toHaveLength(5);
   });
@@ -235,7 +235,7 @@ describe('simulation (active-active)', () => {
     expect(r.decisions.map((d) => d.action)).toEqual(['rebalance', 'hold', 'none', 'hold', 'none', 'hold', 'none', 'hold', 'none', 'hold']);
     expect(r.decisions.every((d) => d.generation === 2)).toBe(true);
     expect(r.decisions[1]!.why).toBe('b recovered 5s after leaving rotation; cooldown 1m00s keeps it out until +1m02s');
-    const noCooldown = simulate({ ...input, policy: policy({ ...settings, failover_detection: { failure_threshold: 2, recovery_threshold: 2, cooldown: '0s' } }) });
+    const noCooldown = simulate({ ...input, policy: policy({ ...settings, failover_detection: { failure_threshold: 2, recovery_threshold: 2, cooldown: '1s' } }) });
     expect(noCooldown.failovers).toBe(5);
     expect(noCooldown.routing.generation).toBe(11);
   });

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { routerFor } from '../../activities/drivers';
-import { runProbe, type ProbeResult } from '../../activities/probes';
-import { AmbiguousPrimaryError, readRoutingWithPrimary } from '../../activities/routing-primary';
-import { requireMs } from '../../domain/duration';
+import { AmbiguousPrimaryError } from '../../activities/routing-primary';
+import { observeNow, RouterUnreadableError } from '../../client/observe';
+import { policyOf } from '../../domain/config';
 import { formatPlan, planFailover } from '../../domain/simulate';
 import { destinationArg } from '../args';
 import { CliError, EXIT, unreachableError } from '../errors';
@@ -23,19 +22,11 @@ export function registerPlan(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const service = ctx.service(name);
         if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
-        const policy = ctx.config().failover_manager;
-        const timeoutMs = requireMs(policy.failover_detection.timeout);
-        const [read, probes] = await Promise.all([
-          routerFor(service)
-            .read()
-            .catch((err: Error) => Promise.reject(unreachableError(`cannot read the routing of ${service.name} (${service.router.type}): ${err.message}`))),
-          Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, timeoutMs)] as const)).then(
-            (entries) => Object.fromEntries(entries) as Record<string, ProbeResult>,
+        const policy = policyOf(ctx.config(), service.name);
+        const { readout, probes } = await observeNow(service, policy).catch((err: Error) =>
+          Promise.reject(
+            err instanceof RouterUnreadableError ? unreachableError(err.message) : err instanceof AmbiguousPrimaryError ? new CliError(err.message, EXIT.failed, 'ambiguous-primary') : err,
           ),
-        ]);
-        // Equal weights: the primary is the destination whose role says so (refused when that is unclear).
-        const readout = await readRoutingWithPrimary(service, async () => ({ up: false, latencyMs: 0 }), probes, read).catch((err: Error) =>
-          Promise.reject(err instanceof AmbiguousPrimaryError ? new CliError(err.message, EXIT.failed, 'ambiguous-primary') : err),
         );
         const plan = planFailover({ service, policy, routing: readout.routing, probes, ...(flags.to !== undefined ? { to: flags.to } : {}) });
         ctx.emit({ service: service.name, dryRun: true, routing: readout.routing, probes, plan }, () =>

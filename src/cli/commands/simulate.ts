@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
+import { policyOf } from '../../domain/config';
 import { formatSimulation, simulate } from '../../domain/simulate';
 import { usageError } from '../errors';
 import type { Cli } from '../session';
@@ -25,7 +26,7 @@ export function registerSimulate(program: Command, cli: Cli): void {
         const doc = parseDocument(text);
         if (doc.errors.length > 0) throw usageError(`scenario ${file}: YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
         // Bad scenarios raise InvalidInputError naming the field, which the CLI reports as a usage error.
-        const result = simulate({ service, policy: ctx.config().failover_manager, scenario: doc.toJS() });
+        const result = simulate({ service, policy: policyOf(ctx.config(), service.name), scenario: doc.toJS() });
         ctx.emit(result, () => formatSimulation(result));
       }),
     );
