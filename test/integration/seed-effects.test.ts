@@ -55,9 +55,7 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
       workflowId: runbookWorkflowId('rto-bus'),
       args: [{ service: 'rto-bus', to: 'redis-b', planned: true, actor: 'tester' }],
     });
-    // Held at the approval gate, so the objective passes whatever the machine's speed. The test waits on
-    // the alerts, not by polling `status`: queries every few ms while steps' local audit activities run
-    // yield histories that fail the replay check at the end (a separate, existing problem).
+    // Held at the approval gate, so the objective passes whatever the machine's speed; the alerts say when.
     await until(() => alerts.some((a) => a.alert === 'FailoverTimeExceeded') && alerts.some((a) => a.alert === 'FailoverApprovalRequired'), 20_000, 'both alerts');
     const alert = alerts.find((a) => a.alert === 'FailoverTimeExceeded')!;
     expect(alert).toMatchObject({ service: 'rto-bus' });
@@ -91,20 +89,43 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
     expect(alerts.slice(before).filter((a) => a.alert === 'FailoverTimeExceeded')).toEqual([]);
   });
 
-  it('performance_validation: a returning node must also answer within quality.max_latency before it is restored', async () => {
-    // No probe answers in 0 ms: with the check on the standby is refused, with it off it is restored.
-    config = withPolicy(fx, { quality: { max_latency: '0ms' }, recovery_management: { performance_validation: true, validation_intervals: 2 } });
-    const recovery = (n: number) =>
-      t.client.workflow.execute('recovery', {
-        taskQueue: t.taskQueue,
-        workflowId: runbookWorkflowId('rto-bus'),
-        args: [{ service: 'rto-bus', destination: 'redis-b', failback: false, actor: `tester ${n}` }],
-      });
-    const refused = await failureOf(recovery(1));
-    expect(refused.type).toBe('NotHealthy');
-    expect(refused.message).toMatch(/^redis-b is not healthy yet: probe 1\/2 answered in \d+ms, slower than quality\.max_latency 0ms \(performance_validation\)$/);
-    config = withPolicy(fx, { quality: { max_latency: '0ms' }, recovery_management: { performance_validation: false, validation_intervals: 2 } });
-    expect(await recovery(2)).toMatchObject({ outcome: 'standby-restored' });
+  it('performance_validation: a returning destination must also answer within quality.max_latency before it is restored', async () => {
+    // Two webhook endpoints behind the file router; hook-b answers, but in 150 ms.
+    const fast = await startHttpServer((_req, res) => res.writeHead(200).end('ok'));
+    const slow = await startHttpServer((_req, res) => void setTimeout(() => res.writeHead(200).end('ok'), 150));
+    try {
+      const hooks = (performanceValidation: boolean) =>
+        validateConfig({
+          failover_manager: { quality: { max_latency: '20ms' }, recovery_management: { performance_validation: performanceValidation, validation_intervals: 2 }, failover_detection: { detection_interval: '100ms' } },
+          services: [
+            {
+              name: 'slow-hooks',
+              router: { type: 'file', path: path.join(fx.dir, 'slow-hooks.json') },
+              destinations: [
+                { id: 'hook-a', zone: 'z1', region: 'r1', probe: { type: 'http', url: `${fast.url}/health` } },
+                { id: 'hook-b', zone: 'z2', region: 'r1', probe: { type: 'http', url: `${slow.url}/health` } },
+              ],
+            },
+          ],
+        });
+      ran.push(runbookWorkflowId('slow-hooks'));
+      const recovery = (n: number) =>
+        t.client.workflow.execute('recovery', {
+          taskQueue: t.taskQueue,
+          workflowId: runbookWorkflowId('slow-hooks'),
+          args: [{ service: 'slow-hooks', destination: 'hook-b', failback: false, actor: `tester ${n}` }],
+        });
+      config = hooks(true);
+      const refused = await failureOf(recovery(1));
+      expect(refused.type).toBe('NotHealthy');
+      expect(refused.message).toMatch(/^hook-b is not healthy yet: probe 1\/2 answered in \d+ms, slower than quality\.max_latency 20ms \(performance_validation\)$/);
+      // The same slow answers pass when only being up is checked.
+      config = hooks(false);
+      expect(await recovery(2)).toMatchObject({ outcome: 'standby-restored' });
+    } finally {
+      await fast.close();
+      await slow.close();
+    }
   });
 });
 
