@@ -26,6 +26,8 @@ export interface Settings {
   taskQueue: string;
   json: boolean;
   env: TemporalEnv;
+  /** The global options given on the command line, as words: printed hints repeat them so they work when pasted. */
+  given: string[];
 }
 
 const CONNECT_TIMEOUT = '5s';
@@ -41,7 +43,18 @@ export function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv = pro
     taskQueue: parseArg(z.string().min(1), flags.taskQueue ?? e.TEMPORAL_TASK_QUEUE, '--task-queue'),
     json: flags.json === true,
     env: e,
+    given: [
+      ...(flags.config !== undefined ? ['--config', flags.config] : []),
+      ...(flags.address !== undefined ? ['--address', flags.address] : []),
+      ...(flags.namespace !== undefined ? ['--namespace', flags.namespace] : []),
+      ...(flags.taskQueue !== undefined ? ['--task-queue', flags.taskQueue] : []),
+    ],
   };
+}
+
+/** A word quoted for a POSIX shell when it needs it. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Who to record as the actor when --by is left out. */
@@ -64,6 +77,15 @@ export class CommandContext {
     readonly settings: Settings,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {}
+
+  /**
+   * How to run this CLI again with the same global options, for the commands printed in hints:
+   * `npm run -s cli --` when started that way, `failover` (the installed binary) otherwise.
+   */
+  cliPrefix(): string {
+    const base = this.env.npm_lifecycle_event === 'cli' ? 'npm run -s cli --' : 'failover';
+    return [base, ...this.settings.given.map(shellWord)].join(' ');
+  }
 
   /** The config file: --config, $FAILOVER_CONFIG, or the documented default; never the demo's by accident. */
   configFile(): string {
@@ -144,7 +166,7 @@ export class Cli {
       ctx = new CommandContext(resolveSettings(cmd.optsWithGlobals<GlobalFlags>(), this.env), this.env);
       this.exitCode = (await fn(ctx)) ?? EXIT.ok;
     } catch (err) {
-      const e = toCliError(err);
+      const e = toCliError(err, ctx?.cliPrefix());
       this.exitCode = e.exitCode;
       this.report(e, json && !ctx?.emitted);
     } finally {

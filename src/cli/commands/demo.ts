@@ -11,16 +11,20 @@ interface DemoFlags {
   dataDir?: string;
 }
 
-/** The demo control endpoint of the `npm start` holding the data directory. */
-function demoEndpoint(flags: DemoFlags): { url: string; token: string; pid: number } {
+/** The demo control endpoint of the `npm start` holding the data directory, and how to ask about that instance. */
+function demoEndpoint(flags: DemoFlags): { url: string; token: string; pid: number; statusCommand: (service: string) => string } {
   const dataDir = path.resolve(flags.dataDir ?? process.env.FAILOVER_DATA_DIR ?? DEFAULT_DATA_DIR);
   const instance = runningInstance(dataDir);
   if (!instance) throw unreachableError(`no npm start runs with data directory ${dataDir}; start the demo with npm start${flags.dataDir ? ` -- --data-dir ${dataDir}` : ''}`);
   if (!instance.demo) throw new CliError(`the npm start running with ${dataDir} (pid ${instance.pid}) runs without the demo topology (config ${instance.config})`, EXIT.failed, 'no-demo');
-  return { ...instance.demo, pid: instance.pid };
+  const rel = path.relative(process.cwd(), instance.config);
+  const config = rel.startsWith('..') || path.isAbsolute(rel) ? instance.config : rel;
+  const address = instance.temporal && instance.temporal.address !== '127.0.0.1:7233' ? ` --address ${instance.temporal.address}` : '';
+  const base = process.env.npm_lifecycle_event === 'cli' ? 'npm run -s cli --' : 'failover';
+  return { ...instance.demo, pid: instance.pid, statusCommand: (service) => `${base} --config ${config}${address} status ${service}` };
 }
 
-async function call(ctx: CommandContext, flags: DemoFlags, method: 'GET' | 'POST', route: string, body?: unknown): Promise<Record<string, unknown>> {
+async function call(ctx: CommandContext, flags: DemoFlags, method: 'GET' | 'POST', route: string, body?: unknown): Promise<Record<string, unknown> & { statusCommand: (service: string) => string }> {
   const end = demoEndpoint(flags);
   let res: Response;
   try {
@@ -36,7 +40,7 @@ async function call(ctx: CommandContext, flags: DemoFlags, method: 'GET' | 'POST
   const doc = (await res.json().catch(() => ({}))) as Record<string, unknown>;
   if (!res.ok) throw new CliError(String(doc.error ?? `HTTP ${res.status}`), res.status === 404 ? EXIT.usage : EXIT.failed, 'demo', doc);
   void ctx;
-  return doc;
+  return Object.assign(doc, { statusCommand: end.statusCommand });
 }
 
 /** `failover demo …`: cause an outage and a return in the topology `npm start` runs (the newcomer's path in the README). */
@@ -52,7 +56,7 @@ export function registerDemo(program: Command, cli: Cli): void {
     .action((_f: unknown, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const flags = cmd.optsWithGlobals<DemoFlags>();
-        const doc = (await call(ctx, flags, 'GET', '/demo')) as { destinations: DemoDestinationState[] };
+        const { statusCommand: _, ...doc } = (await call(ctx, flags, 'GET', '/demo')) as unknown as { destinations: DemoDestinationState[]; statusCommand: unknown };
         ctx.emit(doc, () =>
           table(['SERVICE', 'DESTINATION', 'PORT', 'STATE'], doc.destinations.map((d) => [d.service, d.destination, String(d.port), d.running ? `running (pid ${d.pid})` : 'killed'])).join('\n'),
         );
@@ -68,7 +72,8 @@ export function registerDemo(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const flags = cmd.optsWithGlobals<DemoFlags>();
         const doc = await call(ctx, flags, 'POST', '/demo/kill', { destination, ...(flags.service ? { service: flags.service } : {}) });
-        ctx.emit(doc, () => `killed ${destination} of ${String(doc.service)} (pid ${String(doc.pid)}, port ${String(doc.port)}); watch it with: status ${String(doc.service)}`);
+        const { statusCommand, ...result } = doc;
+        ctx.emit(result, () => `killed ${destination} of ${String(doc.service)} (pid ${String(doc.pid)}, port ${String(doc.port)}); watch detection fail over: ${statusCommand(String(doc.service))}`);
       }),
     );
 
@@ -81,7 +86,8 @@ export function registerDemo(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const flags = cmd.optsWithGlobals<DemoFlags>();
         const doc = await call(ctx, flags, 'POST', '/demo/start', { destination, ...(flags.service ? { service: flags.service } : {}) });
-        ctx.emit(doc, () => `started ${destination} of ${String(doc.service)} again, empty (pid ${String(doc.pid)}, port ${String(doc.port)}); detection resyncs it as a replica of the primary`);
+        const { statusCommand, ...result } = doc;
+        ctx.emit(result, () => `started ${destination} of ${String(doc.service)} again, empty (pid ${String(doc.pid)}, port ${String(doc.port)}); detection resyncs it as a replica of the primary: ${statusCommand(String(doc.service))}`);
       }),
     );
 }

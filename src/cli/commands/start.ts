@@ -33,7 +33,7 @@ async function launch(
   });
   const started = { service: o.service.name, kind: o.kind, type: o.type, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, taskQueue: ctx.settings.taskQueue };
   if (!o.wait) {
-    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: failover status ${o.service.name}`);
+    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: ${ctx.cliPrefix()} status ${o.service.name}`);
     return EXIT.ok;
   }
   ctx.note(`started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}; waiting for its result (Ctrl-C stops waiting, not the runbook)`);
