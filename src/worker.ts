@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from './activities';
 import type { ObserverOptions } from './activities/watch';
+import { keepAlive } from './activities/keepalive';
 import { watchTaskQueue } from './domain/workflow-ids';
 import { readConfigFile } from './config-file';
 import { locateConfig } from './config-location';
@@ -93,6 +94,7 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
     activities,
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
+    interceptors: { activity: [keepAlive] },
   });
   const queues = [
     ...(opts.watchOnly ? [] : [watchTaskQueue(opts.taskQueue)]),

@@ -17,6 +17,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure as Failure, TerminatedFailure, CancelledFailure } from '@temporalio/common';
 import { sendAlert, type AlertEvent } from './alerts';
 import { createSupervisionActivities } from './supervision';
+import { switchover, type SwitchoverInput } from './switchover';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
 import { createWatch, type ObserverOptions } from './watch';
@@ -28,6 +29,7 @@ export type { LagReading } from './replication/types';
 export type { RouteChange, RouterReadout } from './routers/types';
 export type { AlertEvent } from './alerts';
 export type { Divergence } from './replication/types';
+export type { SwitchoverInput, SwitchoverResult, SwitchoverStep } from './switchover';
 
 /** How a runbook run stands, as another workflow sees it from outside. */
 export type RunbookOutcomeReading =
@@ -188,6 +190,13 @@ export function createActivities(deps: ActivityDeps) {
       }
     },
 
+    /** The single-writer switch as one activity (fence → catch up → promote → route → cut → demote); see ./switchover.ts. */
+    async switchover(service: ServiceConfig, input: SwitchoverInput) {
+      const result = await switchover(service, input, probeTimeout());
+      logger.info({ service: service.name, source: input.source, target: input.target, pausedMs: result.pausedMs, generation: result.routing.generation }, 'switchover done');
+      return result;
+    },
+
     async cutSessions(service: ServiceConfig, destination: string): Promise<void> {
       await routerFor(service).cutSessions(destination);
     },
@@ -218,6 +227,20 @@ export function createActivities(deps: ActivityDeps) {
 
     async fence(service: ServiceConfig, destination: string, holdMs: number) {
       return replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
+    },
+
+    /**
+     * Pauses the writes of a destination that answers as a second writable primary (a returned old
+     * primary), unless a runbook holds the service: that runbook owns every switch, and a fence now
+     * could hit the primary it is promoting.
+     */
+    async fenceStray(service: ServiceConfig, destination: string, holdMs: number): Promise<{ fenced: boolean; detail: string }> {
+      const lock = runbookWorkflowId(service.name);
+      const held = deps.client ? await deps.client.workflow.getHandle(lock).describe().then((d) => (d.status.name === 'RUNNING' ? d.type : undefined), () => undefined) : undefined;
+      if (held) return { fenced: false, detail: `not fenced: ${held} ${lock} is running and owns the switch` };
+      const r = await replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
+      logger.warn({ audit: true, service: service.name, destination, detail: r.detail }, 'second writable primary fenced');
+      return { fenced: true, detail: r.detail };
     },
 
     async unfence(service: ServiceConfig, destination: string): Promise<void> {
@@ -283,7 +306,11 @@ export function createActivities(deps: ActivityDeps) {
         if (maxLatencyMs !== undefined && r.latencyMs > maxLatencyMs) {
           return { ok: false, passed: i, detail: `probe ${i + 1}/${times} answered in ${Math.round(r.latencyMs)}ms, slower than quality.max_latency ${maxLatencyMs}ms (performance_validation)` };
         }
-        if (i < times - 1) await sleep(intervalMs);
+        // Sleep in slices: the heartbeat timeout is seconds, the interval may be longer.
+        for (let left = i < times - 1 ? intervalMs : 0; left > 0; left -= 1000) {
+          await sleep(Math.min(left, 1000));
+          heartbeat({ passed: i + 1 });
+        }
       }
       const perf = maxLatencyMs !== undefined ? `, slowest ${Math.round(slowest)}ms within ${maxLatencyMs}ms` : '';
       return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart${perf}` };

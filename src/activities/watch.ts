@@ -1,9 +1,11 @@
 import { Context, heartbeat, sleep } from '@temporalio/activity';
 import type { ProbeConfig, ServiceConfig } from '../domain/config';
 import { observe, observeSync, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
-import { sameUpstream, syncStates, upstreamKeyOf, type ReplicationObservation } from '../domain/sync';
+import { replicates, sameUpstream, syncStates, upstreamKeyOf, type ReplicationObservation } from '../domain/sync';
 import { emptyRanking, update as learn, type RankingState } from '../domain/ranking';
 import { runProbe, type ProbeResult } from './probes';
+import { routerFor } from './drivers';
+import { sameWeights, type Routing } from '../domain/routing';
 
 export interface WatchInput {
   service: ServiceConfig;
@@ -21,6 +23,9 @@ export interface WatchInput {
   maxLag?: number;
   /** Down after one failed probe when the evidence is certain (see certainEvidence). */
   intelligent?: boolean;
+  /** The routing the manager decided: the router is read every routerCheckMs and a difference returns. */
+  expected?: Routing;
+  routerCheckMs?: number;
 }
 
 export interface WatchResult {
@@ -31,6 +36,8 @@ export interface WatchResult {
   returned: 'change' | 'max-duration';
   /** The observer (this worker process) cannot reach most destinations it probes: its votes should not count. */
   isolated?: boolean;
+  /** The router's routing when it differs from `expected` (drift, or a change by a runbook). */
+  routing?: Routing;
 }
 
 /** Where this worker process probes from. */
@@ -150,6 +157,7 @@ export function createWatch(observer: ObserverOptions = {}) {
     const started = Date.now();
     const isolatedAtStart = view.isolated();
     let ticks = 0;
+    let routerReadAt = Date.now();
     // Spread the ticks of many watches over the interval.
     if (!resumed) await sleep(Math.floor(Math.random() * Math.min(input.intervalMs, 1000)));
     for (;;) {
@@ -184,11 +192,29 @@ export function createWatch(observer: ObserverOptions = {}) {
         const { sync: _s, syncReason: _r, syncPending: _p, ...rest } = next[input.primary]!;
         next[input.primary] = rest; // the primary is not a backup
       }
+      // A second writer is reported at the first probe that sees it, not after a threshold.
+      if (input.primary && replicates(input.service)) {
+        for (const d of input.service.destinations) {
+          const writable = d.id !== input.primary && results.get(d.id)!.up && replication[d.id]?.role === 'primary';
+          if (writable && !next[d.id]!.writable) {
+            events.push({ destination: d.id, kind: 'writable', reason: `${d.id} answers as a writable primary, but ${input.primary} is the primary` });
+          }
+          if (writable !== (next[d.id]!.writable === true)) next[d.id] = { ...next[d.id]!, writable };
+        }
+      }
+      let routing: Routing | undefined;
+      if (input.expected && input.routerCheckMs !== undefined && now - routerReadAt >= input.routerCheckMs) {
+        routerReadAt = now;
+        const read = await routerFor(input.service).read().catch(() => undefined);
+        if (read && (read.routing.generation !== input.expected.generation || !sameWeights(read.routing.weights, input.expected.weights))) routing = read.routing;
+      }
       health = next;
       ticks++;
       heartbeat({ health, ranking });
       const isolated = view.isolated();
-      if (events.length > 0 || syncChanged || isolated !== isolatedAtStart) return { health, events, ranking, ticks, returned: 'change', isolated };
+      if (events.length > 0 || syncChanged || isolated !== isolatedAtStart || routing) {
+        return { health, events, ranking, ticks, returned: 'change', isolated, ...(routing ? { routing } : {}) };
+      }
       if (Date.now() - started >= input.maxDurationMs) return { health, events, ranking, ticks, returned: 'max-duration', isolated };
       await sleep(Math.max(0, input.intervalMs - (Date.now() - tickStart))); // throws when cancelled
     }

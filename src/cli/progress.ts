@@ -15,6 +15,7 @@ const ACTIVITY_LABEL: Record<string, string> = {
   unfence: 'source unfenced',
   promote: 'target promoted',
   applyRouting: 'routing switched',
+  switchover: 'switched: fence, catch up, promote, route, cut sessions, demote',
   cutSessions: 'old sessions cut',
   follow: 'replication pointed (REPLICAOF)',
   validateStep: 'validation',

@@ -13,6 +13,11 @@ export interface LocalHaproxy extends LocalProcess {
   adminAddress: string;
   backend: string;
   configFile: string;
+  /**
+   * What `systemctl reload haproxy` does: a new process from the config file takes over the ports
+   * (`-sf`: the old one stops listening and finishes its open connections). Runtime changes are gone.
+   */
+  reload(): Promise<LocalHaproxy>;
 }
 
 /** A TCP-mode HAProxy on 127.0.0.1 in front of local servers, runtime API on TCP at admin level. */
@@ -47,8 +52,24 @@ export async function startHaproxy(opts: {
       '',
     ].join('\n'),
   );
-  const proc = startProcess(`haproxy-${opts.backend}`, 'haproxy', ['-db', '-f', configFile], path.join(opts.dir, `haproxy-${opts.backend}.log`));
+  return launch(configFile, opts, []);
+}
+
+async function launch(configFile: string, opts: { dir: string; frontendPort: number; adminPort: number; backend: string }, extra: string[]): Promise<LocalHaproxy> {
+  const proc = startProcess(`haproxy-${opts.backend}`, 'haproxy', ['-db', '-f', configFile, ...extra], path.join(opts.dir, `haproxy-${opts.backend}.log`));
   await waitForPort(opts.adminPort, proc);
   await waitForPort(opts.frontendPort, proc);
-  return { ...proc, frontendPort: opts.frontendPort, adminAddress: `127.0.0.1:${opts.adminPort}`, backend: opts.backend, configFile };
+  return {
+    ...proc,
+    frontendPort: opts.frontendPort,
+    adminAddress: `127.0.0.1:${opts.adminPort}`,
+    backend: opts.backend,
+    configFile,
+    reload: async () => {
+      const next = await launch(configFile, opts, ['-sf', String(proc.child.pid)]);
+      // The old process ends on its own once its connections close; a test does not wait for clients.
+      setTimeout(() => void proc.stop(), 10_000).unref();
+      return next;
+    },
+  };
 }

@@ -48,8 +48,9 @@ export async function startRedisHaproxyTopology(
       servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redis[d.id]!.port, weight: initialWeights ? (initialWeights[d.id] ?? 0) : i === 0 ? d.weight : 0 })),
     });
     started.push(haproxy);
-    // `redis` is the live map: a server restarted in place (after a kill) is stopped too.
-    return { redis, haproxy, stop: () => stopAll([...new Set([...started, ...Object.values(redis)])]) };
+    // `redis` and `haproxy` are live: a server restarted in place, a reloaded HAProxy, are stopped too.
+    const topology: LocalTopology = { redis, haproxy, stop: () => stopAll([...new Set([...started, ...Object.values(redis), topology.haproxy])]) };
+    return topology;
   } catch (err) {
     await stopAll(started);
     throw err;

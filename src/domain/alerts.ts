@@ -10,6 +10,11 @@ export const alertEvidenceSchema = z.strictObject({
   summary: z.string().max(1000).default(''),
   source: z.string().max(200).default('monitoring'),
   startsAt: z.string().optional(),
+  /**
+   * What the alert says of its destination while it fires (the receiver's route decides): `down`
+   * and `degraded` hold it there until resolved; `recovered` lifts every hold on it.
+   */
+  means: z.enum(['down', 'degraded', 'recovered']).default('down'),
 });
 export type AlertEvidence = z.input<typeof alertEvidenceSchema>;
 export type Alert = z.output<typeof alertEvidenceSchema>;

@@ -330,6 +330,8 @@ const detectionSchema = z.strictObject({
    * its replicas report their link to it down, and the router's own path to it fails.
    */
   intelligent_detection: z.boolean().default(false),
+  /** How often each watch reads the router to see that it still has the decided routing. */
+  router_check_interval: boundedDuration('100ms', '1h').default('5s'),
 })
   .refine((d) => d.quorum <= Math.max(1, d.observers.length), { message: 'expected a quorum no larger than the number of observers (1 when none are listed)', path: ['quorum'] })
   .refine((d) => new Set(d.observers).size === d.observers.length, { message: 'expected each observer zone once', path: ['observers'] });
@@ -376,6 +378,8 @@ const executionSchema = z.strictObject({
    * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
    */
   max_link_down: boundedDuration('1s', '30d').default('30s'),
+  /** The router no longer has the decided routing (a reload, a hand edit): write it back at once, or wait for approval. */
+  router_drift: z.enum(['reassert', 'approve']).default('reassert'),
   /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
   performance_monitoring: z.boolean().optional(),
 }).refine(
@@ -621,6 +625,12 @@ export const alertRouteSchema = z
     service_label: labelName.optional(),
     /** Label whose value is the destination id; absent from an alert = the service's current primary. */
     destination_label: labelName.optional(),
+    /**
+     * What a matching alert means for its destination: `down` or `degraded` (detection acts on it
+     * like on failed probes), `recovered` (lifts holds), `ignore` (recorded by the receiver only).
+     * Nothing means down unless a route says so.
+     */
+    means: z.enum(['down', 'degraded', 'recovered', 'ignore']).default('ignore'),
   })
   .refine((r) => (r.service === undefined) !== (r.service_label === undefined), {
     message: 'expected exactly one of "service" or "service_label"',
@@ -662,7 +672,7 @@ export type AlertReceiverConfig = z.infer<typeof alertReceiverSchema>;
 export const alertingSchema = z.strictObject({
   receiver: alertReceiverSchema.prefault({}),
   /** Tried in order; the first match wins. Default: the `service` and `destination` labels name them. */
-  routes: z.array(alertRouteSchema).default([{ match: {}, service_label: 'service', destination_label: 'destination' }]),
+  routes: z.array(alertRouteSchema).default([{ match: {}, service_label: 'service', destination_label: 'destination', means: 'ignore' }]),
 });
 export type AlertingConfig = z.infer<typeof alertingSchema>;
 
@@ -886,5 +896,9 @@ export function routerServerOf(dest: DestinationConfig): string {
  */
 export function policyWithDefaults(recorded: Policy): Policy {
   const parsed = policySchema.safeParse(recorded);
-  return parsed.success ? parsed.data : recorded;
+  if (parsed.success) return parsed.data;
+  // Refused by a rule added since (a tighter bound): keep every recorded value, add the missing keys.
+  const defaults = policySchema.parse({}) as Record<string, Record<string, unknown>>;
+  const old = recorded as unknown as Record<string, Record<string, unknown> | undefined>;
+  return Object.fromEntries(Object.entries(defaults).map(([section, d]) => [section, { ...d, ...(old[section] ?? {}) }])) as unknown as Policy;
 }

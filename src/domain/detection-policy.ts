@@ -10,6 +10,10 @@ export type Decision =
   | { action: 'recovery'; destination: string; failback: boolean; reason: string; retryAtMs?: number }
   /** Active-active: recompute the weights (a member failed, or came back). */
   | { action: 'rebalance'; destination: string; reason: string }
+  /** A second writable primary: pause its writes now (its resync demotes it). */
+  | { action: 'fence'; destination: string; reason: string }
+  /** The router drifted from the decided routing: write it back. */
+  | { action: 'reassert'; destination: string; reason: string }
   /** `retryAtMs`: the same event deserves another look then (e.g. a recovery held by the cooldown). */
   | { action: 'none'; reason: string; retryAtMs?: number };
 
@@ -60,6 +64,11 @@ function failbackWorthIt(id: string, ctx: DecisionContext): boolean {
  */
 export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
   const { destination: id } = event;
+  if (event.kind === 'drift') return { action: 'reassert', destination: id, reason: `${event.reason}; writing the decided routing back` };
+  if (event.kind === 'writable') {
+    if (id === ctx.primary) return { action: 'none', reason: `${id} is the primary; writable as it should be` };
+    return { action: 'fence', destination: id, reason: `${event.reason}; its writes are paused until it is resynced` };
+  }
   if (ctx.activeActive) return decideActiveActive(event, ctx, ctx.activeActive.carrying);
   if (event.kind === 'down' || event.kind === 'degraded') {
     if (id !== ctx.primary) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };

@@ -36,11 +36,12 @@ export const destinationHealthSchema = z.object({
   sync: syncStateSchema.optional(),
   syncReason: z.string().optional(),
   syncPending: z.object({ state: syncStateSchema, count }).optional(),
+  writable: z.boolean().optional(),
 });
 
 const healthEventSchema = z.object({
   destination: z.string().min(1),
-  kind: z.enum(['down', 'degraded', 'recovered', 'diverged']),
+  kind: z.enum(['down', 'degraded', 'recovered', 'diverged', 'writable', 'drift']),
   reason: z.string(),
 });
 
@@ -52,7 +53,7 @@ const rankingRecordSchema = z.object({
 
 /** A failed automatic runbook for a destination, retried with backoff. */
 export const retryStateSchema = z.object({
-  kind: z.enum(['failover', 'resync', 'failback']),
+  kind: z.enum(['failover', 'resync', 'failback', 'reassert']),
   attempts: count,
   lastError: z.string().max(2000).optional(),
   nextAtMs: ms,
@@ -65,7 +66,7 @@ export type RetryState = z.output<typeof retryStateSchema>;
 export const inflightRunbookSchema = z.object({
   workflowId: z.string().min(1),
   runId: z.string().min(1),
-  kind: z.enum(['failover', 'recovery', 'rebalance']),
+  kind: z.enum(['failover', 'recovery', 'rebalance', 'reassert']),
   destination: z.string().min(1),
   failback: z.boolean().optional(),
   startedAtMs: ms,
@@ -96,6 +97,8 @@ export const detectionStateSchema = z.object({
   inflight: inflightRunbookSchema.optional(),
   /** Events whose runbook the brakes held (suspension), decided again when they are lifted. */
   held: z.array(healthEventSchema).max(1000).optional(),
+  /** The routing the manager decided: what the router must have (see drift). */
+  routing: z.object({ generation: z.number().int().min(0), weights: z.record(z.string(), z.number()) }).optional(),
   /** Each observer's own view when several vote (see quorum.ts). */
   observers: z.record(z.string(), z.object({ health: z.record(z.string(), destinationHealthSchema), isolated: z.boolean() })).optional(),
 });

@@ -42,6 +42,8 @@ export interface DestinationHealth {
   syncReason?: string;
   /** A different verdict seen for `count` probes in a row, not settled yet. */
   syncPending?: { state: SyncState; count: number };
+  /** It answers as a writable primary without being the primary (reported once, until it stops). */
+  writable?: boolean;
 }
 
 export interface HealthThresholds {
@@ -57,7 +59,11 @@ export type HealthEvent =
   | { destination: string; kind: 'degraded'; reason: string }
   | { destination: string; kind: 'recovered'; reason: string }
   /** An answering backup is no longer a copy of the primary (not replicating from it). */
-  | { destination: string; kind: 'diverged'; reason: string };
+  | { destination: string; kind: 'diverged'; reason: string }
+  /** A destination that is not the primary accepts writes (a returned old primary): a second writer. */
+  | { destination: string; kind: 'writable'; reason: string }
+  /** The router no longer has the routing the manager decided (destination: the decided primary). */
+  | { destination: string; kind: 'drift'; reason: string };
 
 export function initialHealth(): DestinationHealth {
   return { status: 'up', consecutiveFailures: 0, consecutiveSuccesses: 0, window: [], score: 1, alerts: [] };
@@ -113,21 +119,24 @@ export function observe(
   return { health };
 }
 
-/** Monitoring evidence: a firing alert marks a destination down at once; a resolved one lifts that hold. */
+/**
+ * Monitoring evidence: a firing alert that means `down` (or `degraded`) marks the destination so at
+ * once and holds it there until resolved; one that means `recovered` lifts every hold on it; a
+ * resolution lifts its own hold. Probes must still confirm a recovery (recovery_threshold).
+ */
 export function applyAlert(
   id: string,
   prev: DestinationHealth,
-  alert: { fingerprint: string; status: 'firing' | 'resolved'; summary: string },
+  alert: { fingerprint: string; status: 'firing' | 'resolved'; summary: string; means?: 'down' | 'degraded' | 'recovered' },
 ): { health: DestinationHealth; event?: HealthEvent } {
-  if (alert.status === 'firing') {
-    const alerts = prev.alerts.includes(alert.fingerprint) ? prev.alerts : [...prev.alerts, alert.fingerprint];
-    const health: DestinationHealth = { ...prev, alerts, consecutiveSuccesses: 0 };
-    if (prev.status === 'down') return { health };
-    health.status = 'down';
-    return { health, event: { destination: id, kind: 'down', reason: `alert firing: ${alert.summary}` } };
-  }
-  // Resolution is evidence of recovery, but probes must still confirm it (recovery_threshold).
-  return { health: { ...prev, alerts: prev.alerts.filter((f) => f !== alert.fingerprint) } };
+  const means = alert.means ?? 'down';
+  if (alert.status === 'resolved') return { health: { ...prev, alerts: prev.alerts.filter((f) => f !== alert.fingerprint) } };
+  if (means === 'recovered') return { health: { ...prev, alerts: [] } };
+  const alerts = prev.alerts.includes(alert.fingerprint) ? prev.alerts : [...prev.alerts, alert.fingerprint];
+  const health: DestinationHealth = { ...prev, alerts, consecutiveSuccesses: 0 };
+  if (prev.status === 'down' || prev.status === means) return { health };
+  health.status = means;
+  return { health, event: { destination: id, kind: means, reason: `alert firing: ${alert.summary}` } };
 }
 
 /**

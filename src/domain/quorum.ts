@@ -72,9 +72,9 @@ export function combine(a: {
     const prev = a.previous[id]!;
     const votes = votesFor(id, a.observers);
     out.votes[id] = votes;
-    // Alert evidence (monitoring) holds a destination down whatever the probes say.
-    const firing = prev.alerts.length > 0;
-    const status = firing ? 'down' : quorumStatus(prev.status, votes, a.quorum);
+    // Alert evidence (monitoring) holds a destination where the alert put it, or worse if the probes say so.
+    const byVotes = quorumStatus(prev.status, votes, a.quorum);
+    const status = prev.alerts.length > 0 ? worst(byVotes, prev.status) : byVotes;
     const base = reporter.health[id] ?? prev;
     out.health[id] = { ...base, status, alerts: prev.alerts };
     const own = a.reporterEvents.find((e) => e.destination === id);
@@ -89,4 +89,10 @@ export function combine(a: {
     }
   }
   return out;
+}
+
+const rank: Record<HealthStatus, number> = { up: 0, degraded: 1, down: 2 };
+
+function worst(a: HealthStatus, b: HealthStatus): HealthStatus {
+  return rank[a] >= rank[b] ? a : b;
 }

@@ -123,3 +123,16 @@ export const maintenanceInputSchema = z.strictObject({
 });
 export type MaintenanceInput = z.input<typeof maintenanceInputSchema>;
 export type MaintenanceRequest = z.output<typeof maintenanceInputSchema>;
+
+export const reassertInputSchema = z.strictObject({
+  service: name,
+  /** The routing the manager decided, to write back. */
+  weights: z.record(z.string(), z.number().int().min(0).max(256)),
+  /** Its generation when decided (for the record; the write is compare-and-set on the router's current one). */
+  generation: z.number().int().min(0),
+  reason: z.string().max(500).optional(),
+  actor: z.string().max(200).optional(),
+  trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('detection'),
+});
+export type ReassertInput = z.input<typeof reassertInputSchema>;
+export type ReassertRequest = z.output<typeof reassertInputSchema>;

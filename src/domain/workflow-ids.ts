@@ -3,7 +3,7 @@
  * service (failover, recovery, rollback, maintenance) uses the same id, so a second one cannot start
  * while the first runs.
  */
-export const MUTATING_RUNBOOKS = ['failover', 'recovery', 'rollback', 'maintenance', 'rebalance'] as const;
+export const MUTATING_RUNBOOKS = ['failover', 'recovery', 'rollback', 'maintenance', 'rebalance', 'reassert'] as const;
 
 export function runbookWorkflowId(service: string): string {
   return `runbook-${service}`;

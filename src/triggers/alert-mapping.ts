@@ -3,8 +3,10 @@ import type { AlertRouteConfig, ServiceConfig } from '../domain/config';
 import { routerServerOf } from '../domain/config';
 import type { IncomingAlert } from './alert-payloads';
 
+export type AlertMeaning = 'down' | 'degraded' | 'recovered' | 'ignore';
+
 export type RouteResult =
-  | { matched: true; service: string; destination?: string; route: number }
+  | { matched: true; service: string; destination?: string; route: number; means: AlertMeaning }
   | { matched: false; reason: string; route?: number };
 
 interface Matcher {
@@ -18,6 +20,7 @@ interface CompiledRoute {
   service?: string;
   serviceLabel?: string;
   destinationLabel?: string;
+  means: AlertMeaning;
 }
 
 /**
@@ -40,6 +43,7 @@ export class AlertRouter {
       ...(r.service !== undefined ? { service: r.service } : {}),
       ...(r.service_label !== undefined ? { serviceLabel: r.service_label } : {}),
       ...(r.destination_label !== undefined ? { destinationLabel: r.destination_label } : {}),
+      means: r.means,
     }));
   }
 
@@ -54,7 +58,7 @@ export class AlertRouter {
         return { matched: false, route: r.index, reason: `routes[${r.index}]: label ${r.serviceLabel}="${name}" names no configured service (${[...this.services.keys()].join(', ')})` };
       }
       const destLabel = r.destinationLabel;
-      if (destLabel === undefined || value(destLabel) === '') return { matched: true, service: service.name, route: r.index };
+      if (destLabel === undefined || value(destLabel) === '') return { matched: true, service: service.name, route: r.index, means: r.means };
       const wanted = value(destLabel);
       const dest = service.destinations.find((d) => d.id === wanted) ?? service.destinations.find((d) => routerServerOf(d) === wanted);
       if (!dest) {
@@ -64,7 +68,7 @@ export class AlertRouter {
           reason: `routes[${r.index}]: label ${destLabel}="${wanted}" is no destination of ${service.name} (${service.destinations.map((d) => d.id).join(', ')})`,
         };
       }
-      return { matched: true, service: service.name, destination: dest.id, route: r.index };
+      return { matched: true, service: service.name, destination: dest.id, route: r.index, means: r.means };
     }
     return { matched: false, reason: `no route matches the labels ${formatLabels(labels)}` };
   }
@@ -81,7 +85,7 @@ export function formatLabels(labels: Record<string, string>): string {
 const clip = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 
 /** The detection workflow's `alert` signal payload for a routed alert. */
-export function toEvidence(alert: IncomingAlert, destination: string | undefined): AlertEvidence {
+export function toEvidence(alert: IncomingAlert, destination: string | undefined, means: Exclude<AlertMeaning, 'ignore'> = 'down'): AlertEvidence {
   const name = alert.labels.alertname ?? '';
   const text = alert.annotations.summary ?? alert.annotations.description ?? alert.annotations.message ?? '';
   const summary = name && text ? `${name}: ${text}` : name || text || formatLabels(alert.labels);
@@ -92,5 +96,6 @@ export function toEvidence(alert: IncomingAlert, destination: string | undefined
     summary: clip(summary, 1000),
     source: clip(name ? `${alert.source} ${name}` : alert.source, 200),
     ...(alert.startsAt ? { startsAt: alert.startsAt } : {}),
+    means,
   };
 }

@@ -107,7 +107,13 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       return { ...base, outcome: 'unmatched', reason: route.reason };
     }
     const target = { service: route.service, ...(route.destination ? { destination: route.destination } : {}) };
-    const evidence = toEvidence(alert, route.destination);
+    if (route.means === 'ignore') {
+      // Routed but meaningless for failover (a latency warning, an info alert): recorded, not signalled.
+      metrics.countAlert(alert.source, 'ignored');
+      logger.info({ source: alert.source, ...target, fingerprint: alert.fingerprint, status: alert.status, route: route.route }, 'alert ignored: its route means nothing for failover');
+      return { ...base, ...target, outcome: 'ignored', reason: `routes[${route.route}] means: ignore` };
+    }
+    const evidence = toEvidence(alert, route.destination, route.means);
     try {
       const done = await deduper.run(`${route.service}|${alert.fingerprint}`, alert.status, () => limiter.run(() => signal(route.service, evidence)));
       const outcome: AlertOutcome = done === 'delivered' ? 'signalled' : 'duplicate';
@@ -146,7 +152,7 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
     }
     const results = await Promise.all(alerts.map(deliver));
     const count = (o: AlertOutcome) => results.filter((r) => r.outcome === o).length;
-    const summary = { received: alerts.length, signalled: count('signalled'), duplicates: count('duplicate'), unmatched: count('unmatched'), failed: count('failed') };
+    const summary = { received: alerts.length, signalled: count('signalled'), duplicates: count('duplicate'), unmatched: count('unmatched'), ignored: count('ignored'), failed: count('failed') };
     req.log.debug({ source, ...summary }, 'alert delivery handled');
     if (summary.failed > 0) {
       const reason = results.find((r) => r.outcome === 'failed')!.reason;

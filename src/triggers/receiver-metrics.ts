@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 
 /** Outcome of one alert in a delivery. */
-export type AlertOutcome = 'signalled' | 'duplicate' | 'unmatched' | 'failed';
+export type AlertOutcome = 'signalled' | 'duplicate' | 'unmatched' | 'ignored' | 'failed';
 
 export interface ReceiverStats {
   /** Requests answered, by endpoint and status code ("alertmanager 200"). */
@@ -28,7 +28,7 @@ export class ReceiverMetrics {
   });
   private readonly alertsTotal = new Counter({
     name: 'failover_alert_receiver_alerts_total',
-    help: 'Alerts received, by source and outcome (signalled, duplicate, unmatched, failed).',
+    help: 'Alerts received, by source and outcome (signalled, duplicate, unmatched, ignored, failed).',
     labelNames: ['source', 'outcome'],
     registers: [this.registry],
   });
@@ -56,7 +56,7 @@ export class ReceiverMetrics {
   }
 
   stats(): ReceiverStats {
-    const alerts: Record<AlertOutcome, number> = { signalled: 0, duplicate: 0, unmatched: 0, failed: 0 };
+    const alerts: Record<AlertOutcome, number> = { signalled: 0, duplicate: 0, unmatched: 0, ignored: 0, failed: 0 };
     const bySource: Record<string, number> = {};
     for (const [key, n] of this.alerts) {
       const [source, outcome] = key.split('\u0000') as [string, AlertOutcome];

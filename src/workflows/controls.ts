@@ -99,6 +99,17 @@ export class RunbookControls {
     if (this.state.abort) throw new AbortedError(this.state.abort.by, this.state.abort.reason);
   }
 
+  /**
+   * After a section that cannot stop half way: hold while paused; an abort asked meanwhile is
+   * returned (and consumed) for the caller to undo what the section did.
+   */
+  async afterUninterruptible(): Promise<{ by: string; reason: string } | undefined> {
+    await wf.condition(() => !this.state.paused || !!this.state.abort);
+    const abort = this.state.abort;
+    delete this.state.abort;
+    return abort;
+  }
+
   /** Sleeps for a soak period, waking early (and failing) on abort; pause extends it. */
   async soak(duration: string): Promise<void> {
     await wf.condition(() => !!this.state.abort, duration);

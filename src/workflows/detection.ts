@@ -9,7 +9,7 @@ import type { CarriedDetectionState, InflightRunbook, RetryState } from '../doma
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
 import { emptyRanking, rankBackups, update as learn, type RankingState } from '../domain/ranking';
-import { primaryOf } from '../domain/routing';
+import { primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
 import { isResyncing, syncStates, type ReplicationObservation, type SyncVerdict } from '../domain/sync';
 import { runbookWorkflowId, watchTaskQueue } from '../domain/workflow-ids';
@@ -64,6 +64,8 @@ export interface DetectionState {
   held?: HealthEvent[];
   /** Each observer's own view (its probes' fold), when several vantage points vote; `health` is their quorum. */
   observers?: Record<string, ObserverReport>;
+  /** The routing the manager decided: the router must have it (see observeRouting). */
+  routing?: Routing;
 }
 
 export interface DetectionStatus extends DetectionState {
@@ -87,10 +89,16 @@ interface StartResult {
   note?: string;
 }
 
+function fmt(r: Routing): string {
+  return `${Object.entries(r.weights).map(([id, w]) => `${id}=${w}`).join(' ')} (generation ${r.generation})`;
+}
+
 /** How a runbook detection started ended. */
 type RunbookOutcome = { ok: true; result: Record<string, unknown> } | { ok: false; type?: string; message: string; details?: Record<string, unknown> };
 
 const KEEP_DECISIONS = 20;
+/** How long a second writable primary's writes stay paused if nothing resyncs it first. */
+const STRAY_FENCE_MS = 24 * 3_600_000;
 /** The observer name when no zones are configured: any worker's watch. */
 const DEFAULT_OBSERVER = 'any';
 const KEEP_ALERTS = 200;
@@ -137,6 +145,29 @@ class Detector {
       ...(carried?.inflight ? { inflight: carried.inflight } : {}),
       held: (carried?.held ?? []).filter((e) => ids.includes(e.destination)),
       ...(carried?.observers ? { observers: carried.observers as Record<string, ObserverReport> } : {}),
+      ...(carried?.routing ? { routing: carried.routing } : {}),
+    };
+  }
+
+  /**
+   * What the router says, against what was decided. A newer generation is a change a runbook made
+   * (accepted); the same generation with other weights, or an older generation (a HAProxy reload
+   * resets it), is drift: the decided routing stays, and a `drift` event says what the router has.
+   */
+  observeRouting(read: Routing): HealthEvent | undefined {
+    const decided = this.state.routing;
+    const same = decided !== undefined && read.generation === decided.generation && sameWeights(read.weights, decided.weights);
+    if (!decided || same || read.generation > decided.generation) {
+      if (!same) this.state.routing = read;
+      this.primary = primaryOf(read);
+      this.carrying = Object.entries(read.weights).filter(([, w]) => w > 0).map(([id]) => id);
+      return undefined;
+    }
+    this.primary = primaryOf(decided);
+    return {
+      destination: this.primary ?? Object.keys(decided.weights)[0] ?? '?',
+      kind: 'drift',
+      reason: `the router has ${fmt(read)}, the decided routing is ${fmt(decided)}`,
     };
   }
 
@@ -229,6 +260,8 @@ class Detector {
     return due
       .filter(({ event }) => {
         const status = this.state.health[event.destination]?.status;
+        if (event.kind === 'drift') return true;
+        if (event.kind === 'writable') return this.state.health[event.destination]?.writable === true;
         return event.kind === 'recovered' || event.kind === 'diverged' ? status === 'up' : status === 'down' || status === 'degraded';
       })
       .map(({ event }) => ({ ...event, reason: event.reason.endsWith('(looked at again)') ? event.reason : `${event.reason} (looked at again)` }));
@@ -398,14 +431,14 @@ export async function detection(input: DetectionInput): Promise<void> {
   );
   const act = wf.proxyActivities<Activities>({ startToCloseTimeout: '15s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
 
-  const refreshPrimary = async () => {
-    const routing = (await act.readRouting(service)).routing;
-    detector.primary = primaryOf(routing);
-    detector.carrying = Object.entries(routing.weights).filter(([, w]) => w > 0).map(([id]) => id);
+  /** Reads the router; a drift comes back as an event to decide on. */
+  const refreshPrimary = async (): Promise<HealthEvent | undefined> => {
+    const drift = detector.observeRouting((await act.readRouting(service)).routing);
     // Carrying traffic again (failed back by hand, or a later switchover): nothing to fail back.
     detector.state.failedOver = detector.state.failedOver.filter((id) => !detector.carrying.includes(id));
+    return drift;
   };
-  await refreshPrimary();
+  const initialDrift = await refreshPrimary();
 
   /** This run's own runbook: its end arrives by the child handle; one inherited from an earlier run is polled. */
   let owned: string | undefined;
@@ -425,15 +458,16 @@ export async function detection(input: DetectionInput): Promise<void> {
   interface WatchSlot {
     scope: wf.CancellationScope;
     primary: string | undefined;
+    routing: Routing | undefined;
     outcome?: { result?: WatchResult; error?: unknown };
   }
   const slots = new Map<string, WatchSlot>();
   const startWatches = () => {
     for (const name of detector.observerNames) {
       const current = slots.get(name);
-      if (current && !current.outcome && current.primary === detector.primary) continue;
+      if (current && !current.outcome && current.primary === detector.primary && current.routing === detector.state.routing) continue;
       current?.scope.cancel();
-      const slot: WatchSlot = { scope: new wf.CancellationScope(), primary: detector.primary };
+      const slot: WatchSlot = { scope: new wf.CancellationScope(), primary: detector.primary, routing: detector.state.routing };
       slots.set(name, slot);
       slot.scope
         .run(() =>
@@ -441,6 +475,8 @@ export async function detection(input: DetectionInput): Promise<void> {
             service, health: detector.observerHealth(name), ranking: detector.state.ranking!, thresholds, intervalMs,
             probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor, maxLag: detector.maxLag, intelligent: det.intelligent_detection,
             ...(detector.primary ? { primary: detector.primary } : {}),
+            // One observer is enough to see the router drift.
+            ...(detector.state.routing && name === detector.observerNames[0] ? { expected: detector.state.routing, routerCheckMs: requireMs(det.router_check_interval) } : {}),
           }),
         )
         .then(
@@ -470,6 +506,8 @@ export async function detection(input: DetectionInput): Promise<void> {
       slots.delete(name);
       if (slot.outcome.error) throw slot.outcome.error;
       if (slot.outcome.result) events.push(...detector.report(name, slot.outcome.result));
+      const drift = slot.outcome.result?.routing ? detector.observeRouting(slot.outcome.result.routing) : undefined;
+      if (drift) events.push(drift);
     }
     if (!woke && detector.state.inflight && !ownsInflight && detector.poll.atMs <= Date.now()) await pollInflight();
     return [...events, ...detector.applyPendingAlerts(), ...detector.dueRevisits(Date.now())];
@@ -519,6 +557,19 @@ export async function detection(input: DetectionInput): Promise<void> {
         track(child);
         return { workflowId, runId: child.firstExecutionRunId };
       }
+      if (decision.action === 'reassert') {
+        const decided = detector.state.routing!;
+        const child = await wf.startChild('reassert', {
+          workflowId,
+          args: [{ service: service.name, weights: decided.weights, generation: decided.generation, ...common }],
+          parentClosePolicy: 'ABANDON',
+          staticSummary: `reassert the routing of ${service.name} (detection)`,
+        });
+        detector.state.inflight = { workflowId, runId: child.firstExecutionRunId, kind: 'reassert', destination: decision.destination, startedAtMs: Date.now() };
+        track(child);
+        return { workflowId, runId: child.firstExecutionRunId };
+      }
+      if (decision.action === 'fence') throw new Error('a fence is not a runbook');
       const child = await wf.startChild('recovery', {
         workflowId,
         args: [{ service: service.name, destination: decision.destination, failback: decision.failback, ...common }],
@@ -555,7 +606,11 @@ export async function detection(input: DetectionInput): Promise<void> {
 
   /** Asks the brakes, then starts the runbook; a held one is recorded, revisited, and (cap) alerted on. */
   const startAdmitted = async (decision: Exclude<Decision, { action: 'none' }>, event: HealthEvent): Promise<StartResult> => {
-    const kind: AutomaticKind = decision.action === 'recovery' ? (decision.failback ? 'failback' : 'resync') : decision.action;
+    // A second writable primary is paused at once: a safety action, not a runbook, and never held.
+    if (decision.action === 'fence') return fenceStray(decision.destination);
+    // Putting the decided routing back repairs, like a resync: held by a suspension, not by the cap.
+    const kind: AutomaticKind =
+      decision.action === 'recovery' ? (decision.failback ? 'failback' : 'resync') : decision.action === 'reassert' ? 'resync' : decision.action;
     const a = await admit(kind, decision.reason);
     if (a.admitted) return { ...(await start(decision)), ...(a.note ? { note: a.note } : {}) };
     if (a.suspended) detector.hold(event);
@@ -574,6 +629,22 @@ export async function detection(input: DetectionInput): Promise<void> {
     return { held: a.reason };
   };
 
+  const fenceStray = async (id: string): Promise<StartResult> => {
+    const r = await act.fenceStray(service, id, STRAY_FENCE_MS);
+    if (r.fenced) {
+      await act.raiseAlert({
+        name: 'FailoverSecondWritablePrimary',
+        severity: 'critical',
+        service: service.name,
+        destination: id,
+        summary: `${id} answered as a writable primary while ${detector.primary} is the primary: its writes are paused (${r.detail})`,
+        details: { primary: detector.primary ?? null, fence: r.detail },
+        targets: policy.notifications,
+      }).catch((err: unknown) => wf.log.error(`alert for ${service.name}/${id} not raised: ${errorMessage(err)}`));
+    }
+    return { note: r.detail };
+  };
+
   /** A runbook detection started has ended: learn from it, and retry what failed. */
   const settle = async (outcome: RunbookOutcome) => {
     const f = detector.state.inflight!;
@@ -585,6 +656,15 @@ export async function detection(input: DetectionInput): Promise<void> {
     detector.recordOutcome(f.workflowId, f.runId, summary);
     wf.log.info(`detection ${service.name}: ${f.kind} of ${f.destination} ended: ${summary}`);
     if (f.kind === 'rebalance') return;
+    if (f.kind === 'reassert') {
+      // The decided routing is what it wrote back (the router's generation may be lower than before).
+      const after = outcome.ok ? (outcome.result.routingAfter as Routing | undefined) : undefined;
+      if (after) detector.state.routing = after;
+      if (!outcome.ok && outcome.type !== 'Aborted') {
+        await retryLater(f.destination, 'reassert', summary, { destination: f.destination, kind: 'drift', reason: `reassert failed (${summary}); trying again` });
+      }
+      return;
+    }
     if (f.kind === 'failover') {
       // Outcomes teach the ranking: a target that held scores up, one that was rolled back scores down.
       const target = (outcome.ok ? outcome.result.target : outcome.details?.target) as string | undefined;
@@ -627,11 +707,17 @@ export async function detection(input: DetectionInput): Promise<void> {
     }
   };
 
+  let pendingDrift = initialDrift;
   for (;;) {
     const events = await nextEvents();
+    if (pendingDrift) events.unshift(pendingDrift);
+    pendingDrift = undefined;
     const ended = detector.settled;
     if (ended) await settle(ended);
-    if (events.length > 0 || ended) await refreshPrimary();
+    if (events.length > 0 || ended) {
+      const drift = await refreshPrimary();
+      if (drift && !events.some((e) => e.kind === 'drift')) events.push(drift);
+    }
     for (const event of events) {
       const decision = decide(event, {
         primary: detector.primary,

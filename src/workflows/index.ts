@@ -9,3 +9,4 @@ export { rebalance } from './rebalance';
 export { redundancy, redundancyQuery } from './redundancy';
 export { maintenance } from './maintenance';
 export { supervisor } from './supervisor';
+export { reassert } from './reassert';

@@ -44,8 +44,10 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
       ...(o.sourceLastSeen !== undefined ? { sourceLastSeen: o.sourceLastSeen } : {}),
     });
     status.switchedAt = new Date(sw.switchedAt).toISOString();
+    // A pause asked during the switch holds here; an abort asked during it undoes it (switch back).
+    const abort = ctx.features.atomicSwitch ? await ctx.controls.afterUninterruptible() : undefined;
     status.phase = 'validating';
-    const v = await validate(ctx, 'validate', o.target, true);
+    const v = abort ? { ok: false, detail: `aborted by ${abort.by} during the switch (${abort.reason})` } : await validate(ctx, 'validate', o.target, true);
     if (v.ok) return { after: sw.after, switchedAt: sw.switchedAt, firstShiftAt: sw.switchedAt, rpo: sw.rpo };
     if (!exec.rollback_support.enabled) refuse(`validation failed after the switch to ${o.target}: ${v.detail}; rollback_support is off`, 'ValidationFailed');
     // Past the point of no return the way back is a reverse switchover: the target may hold new writes.
@@ -54,10 +56,11 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
       const targetNow = await ctx.act.probe(ctx.service, o.target);
       const r = await switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: o.before.weights[o.source] || 100 });
       status.phase = 'rolled-back';
-      await ctx.log.note('rolled back', 'compensated', `validation failed on ${o.target} (${v.detail}); traffic back on ${o.source}`);
+      await ctx.log.note('rolled back', 'compensated', `${abort ? v.detail : `validation failed on ${o.target} (${v.detail})`}; traffic back on ${o.source}`);
       return r;
     });
-    refuse(`validation failed after the switch to ${o.target}: ${v.detail}; rolled back to ${o.source}`, 'RolledBack', o.rolledBack(back.after, sw.switchedAt, sw.rpo));
+    const what = abort ? `${v.detail}` : `validation failed after the switch to ${o.target}: ${v.detail}`;
+    refuse(`${what}; rolled back to ${o.source}`, 'RolledBack', o.rolledBack(back.after, sw.switchedAt, sw.rpo));
   }
 
   status.phase = 'ramping';

@@ -1,12 +1,13 @@
 import { mayDrainWithoutApproval } from '../domain/redundancy';
-import { checkNotAllDown, sameWeights, type Routing } from '../domain/routing';
+import { checkNotAllDown, primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { rebalanceInputSchema, type RebalanceInput, type RebalanceRequest } from '../domain/runbook-input';
 import { distribute, type MemberShare } from '../domain/distribution';
 import { distributeWithRules, planScopeFailover, tierRulesOf, describeScope, type DistributionOptions } from '../domain/tiers';
 import { AbortedError } from './controls';
 import { approvalGate, openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
-import { applyRouting, fmtWeights, restoreRouting, validate } from './switching';
+import { applyRouting, fmtWeights, isSingleWriter, restoreRouting, validate } from './switching';
+import { moveTraffic } from './move-traffic';
 
 export interface RebalanceResult {
   service: string;
@@ -102,6 +103,18 @@ async function runRebalance(req: RebalanceRequest): Promise<RebalanceResult> {
   let current = before;
   try {
     if (approvals.length > 0) await approvalGate(ctx, status, approvals);
+    // A single writer's primary never moves by a plain weight change: fence, catch up, promote, switch.
+    const primary = primaryOf(before);
+    const next = primaryOf({ generation: before.generation, weights: target });
+    if (ctx.features.drainFenced && isSingleWriter(ctx) && primary && next && next !== primary) {
+      const moved = await moveTraffic(ctx, status, {
+        source: primary, target: next, sourceUp: up[primary] === true, before, targetWeight: target[next]!, steps: [100],
+        rolledBack: (after) => finish(after),
+      });
+      status.phase = 'done';
+      await log.note('done', 'ok', `drained by a fenced switchover ${primary} → ${next}: ${fmtWeights(moved.after.weights)}`);
+      return finish(moved.after);
+    }
     status.phase = 'ramping';
     // Destinations coming back take traffic by slow start: a few weight steps, soaked and validated.
     const returning = ids.filter((id) => (before.weights[id] ?? 0) === 0 && (target[id] ?? 0) > 0);

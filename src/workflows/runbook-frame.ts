@@ -9,7 +9,7 @@ import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
-import { runbookFeatures, stepActivities, waitingActivities, type RunbookContext } from './switching';
+import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
 
@@ -79,7 +79,7 @@ export async function openRunbook(
   status.controls = controls.state;
   wf.setHandler(statusQuery, () => ({ ...status, step: log.current?.name }));
   labelRunbook(kind, request.service, request.trigger);
-  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '500ms' } });
+  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '500ms' } });
   const snapshot = await setup.loadService(request.service);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;

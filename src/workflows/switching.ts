@@ -34,15 +34,23 @@ export function runbookFeatures() {
     resyncDivergence: wf.patched('resync-divergence'),
     /** An approval wait raises an alert event with the commands to answer it. */
     approvalNotice: wf.patched('approval-notice'),
+    /** The single-writer switch runs as one activity: nothing stops it half way, and the write pause is short. */
+    atomicSwitch: wf.patched('atomic-switch'),
+    /** A drain of a single-writer service's primary goes through the fenced switchover. */
+    drainFenced: wf.patched('drain-fenced'),
     /** A failover that has not moved traffic within performance.max_failover_time raises an alert and is marked. */
     maxFailoverTime: wf.patched('max-failover-time'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;
 
+/** Step activities heartbeat every second while they run (see activities/keepalive.ts): a lost worker costs seconds. */
+export const STEP_HEARTBEAT = '3s';
+
 export function stepActivities(policy: Policy) {
   return wf.proxyActivities<Activities>({
     startToCloseTimeout: policy.failover_execution.step_timeout,
+    heartbeatTimeout: STEP_HEARTBEAT,
     retry: { maximumAttempts: 5, initialInterval: '200ms', maximumInterval: '2s', nonRetryableErrorTypes: ['GenerationConflict'] },
   });
 }
@@ -51,7 +59,7 @@ export function waitingActivities(policy: Policy) {
   const waitMs = Math.max(requireMs(policy.failover_execution.consistency_check.timeout), requireMs(policy.recovery_management.resync_timeout));
   return wf.proxyActivities<Activities>({
     startToCloseTimeout: waitMs + 30_000,
-    heartbeatTimeout: '10s',
+    heartbeatTimeout: STEP_HEARTBEAT,
     retry: { maximumAttempts: 3, initialInterval: '500ms' },
   });
 }
@@ -95,10 +103,68 @@ export interface SwitchResult {
  * is undone on failure; after it the target may hold writes the source lacks, so undo means a
  * reverse switchover instead (see failover's rollback).
  */
-export async function switchSingleWriter(
-  ctx: RunbookContext,
-  opts: { source: string; target: string; sourceUp: boolean; before: Routing; targetWeight: number; targetOffset?: number; /** Set when an approval accepted lag above the bound. */ acceptLag?: number; /** Source offset at the last observation (emergency RPO). */ sourceLastSeen?: number },
-): Promise<SwitchResult> {
+type SwitchOptions = {
+  source: string;
+  target: string;
+  sourceUp: boolean;
+  before: Routing;
+  targetWeight: number;
+  targetOffset?: number;
+  /** Set when an approval accepted lag above the bound. */
+  acceptLag?: number;
+  /** Source offset at the last observation (emergency RPO). */
+  sourceLastSeen?: number;
+};
+
+export async function switchSingleWriter(ctx: RunbookContext, opts: SwitchOptions): Promise<SwitchResult> {
+  return ctx.features.atomicSwitch ? switchInOneStep(ctx, opts) : switchStepByStep(ctx, opts);
+}
+
+/**
+ * The switch as one activity (see activities/switchover.ts): a pause or abort asked meanwhile takes
+ * effect after it, and its sub-steps are recorded with their numbers as steps of this runbook.
+ */
+async function switchInOneStep(ctx: RunbookContext, opts: SwitchOptions): Promise<SwitchResult> {
+  const exec = ctx.policy.failover_execution;
+  await ctx.controls.checkpoint();
+  const weights = Object.fromEntries(Object.keys(opts.before.weights).map((id) => [id, id === opts.target ? opts.targetWeight : 0]));
+  const catchUpMs = requireMs(exec.consistency_check.timeout);
+  const { switchover } = wf.proxyActivities<Activities>({
+    // A lost worker is noticed in seconds (heartbeats), and the section is never run twice at once.
+    startToCloseTimeout: catchUpMs + requireMs(exec.step_timeout),
+    heartbeatTimeout: STEP_HEARTBEAT,
+    retry: { maximumAttempts: 3, initialInterval: '200ms', nonRetryableErrorTypes: ['GenerationConflict', 'CatchUp', 'NoReplication'] },
+  });
+  const result = await ctx.log.run(
+    'switch section',
+    () =>
+      wf.CancellationScope.nonCancellable(() =>
+        switchover(ctx.service, {
+          source: opts.source, target: opts.target, sourceUp: opts.sourceUp, expected: opts.before, weights,
+          holdMs: requireMs(exec.fence_timeout), catchUpTimeoutMs: catchUpMs, ...(opts.acceptLag !== undefined ? { acceptLag: opts.acceptLag } : {}),
+        }),
+      ),
+    (r) => ({ detail: `writes paused ${r.pausedMs}ms; ${opts.source} → ${opts.target}`, numbers: { pausedMs: r.pausedMs } }),
+  );
+  for (const s of result.steps) await ctx.log.note(s.name, 'ok', s.detail, { ms: s.ms, ...(s.numbers ?? {}) });
+  if (!opts.sourceUp) await ctx.log.note('fence source', 'skipped', 'source unreachable; fenced at the router by the switch');
+  ctx.onRouting(result.routing);
+  const rpo = opts.sourceUp ? result.rpo : emergencyRpo(opts);
+  return { after: result.routing, switchedAt: result.switchedAtMs, rpo };
+}
+
+function emergencyRpo(opts: SwitchOptions): SwitchResult['rpo'] {
+  // The estimate is the lag at the last observation; writes acknowledged after it are not in it.
+  return opts.sourceLastSeen !== undefined && opts.targetOffset !== undefined
+    ? {
+        lag: Math.max(0, opts.sourceLastSeen - opts.targetOffset),
+        note: `source ${opts.source} unreachable; lag at the last observation: source offset ${opts.sourceLastSeen} (last seen by detection) − target offset ${opts.targetOffset}; writes acknowledged after that observation are not counted`,
+      }
+    : { lag: null, note: `source ${opts.source} unreachable and never observed; writes acknowledged after the target's offset ${opts.targetOffset ?? '?'} may be lost` };
+}
+
+/** The switch step by step, as runs that started before `atomic-switch` recorded it (kept for their replay). */
+async function switchStepByStep(ctx: RunbookContext, opts: SwitchOptions): Promise<SwitchResult> {
   const { source, target } = opts;
   const exec = ctx.policy.failover_execution;
   const undo = new Compensations();
@@ -119,14 +185,7 @@ export async function switchSingleWriter(
         ? { lag: 0, note: `target at source offset ${caught.reading.sourceOffset} with writes fenced` }
         : { lag: caught.reading.lag, note: `lag ${caught.reading.lag} accepted by approval (${caught.verdict})` };
     } else {
-      // The estimate is the lag at the last observation; writes acknowledged after it are not in it.
-      rpo =
-        opts.sourceLastSeen !== undefined && opts.targetOffset !== undefined
-          ? {
-              lag: Math.max(0, opts.sourceLastSeen - opts.targetOffset),
-              note: `source ${source} unreachable; lag at the last observation: source offset ${opts.sourceLastSeen} (last seen by detection) − target offset ${opts.targetOffset}; writes acknowledged after that observation are not counted`,
-            }
-          : { lag: null, note: `source ${source} unreachable and never observed; writes acknowledged after the target's offset ${opts.targetOffset ?? '?'} may be lost` };
+      rpo = emergencyRpo(opts);
       await ctx.log.note('fence source', 'skipped', 'source unreachable; fenced at the router by the switch below');
     }
     await ctx.controls.checkpoint();

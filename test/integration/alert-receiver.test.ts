@@ -41,7 +41,7 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
       ...fx.config,
       alerting: {
         receiver: { token_env: 'AM_WEBHOOK_TOKEN' },
-        routes: [{ match: { team: 'messaging', alertname: { regex: 'Redis(Down|Unreachable)' } }, service: SERVICE, destination_label: 'destination' }],
+        routes: [{ match: { team: 'messaging', alertname: { regex: 'Redis(Down|Unreachable)' } }, service: SERVICE, destination_label: 'destination', means: 'down' }],
       },
     });
     t = await temporalHarness(() => config);
@@ -164,7 +164,8 @@ describe('alert receiver under load and against bad requests', () => {
           hmac_timestamp_header: 'X-Grafana-Alerting-Timestamp',
           body_limit: BODY_LIMIT,
         },
-        // The default routes: the `service` and `destination` labels name them.
+        // The `service` and `destination` labels name them; every alert here means down.
+        routes: [{ match: {}, service_label: 'service', destination_label: 'destination', means: 'down' }],
       },
     });
     connection = await Connection.connect({ address: inject('temporalAddress') });
@@ -347,6 +348,8 @@ describe('alert receiver process (npm run alerts)', () => {
         '  receiver:',
         `    listen: 127.0.0.1:${port}`,
         '    token_env: PROC_ALERT_TOKEN',
+        '  routes:',
+        '    - { match: { alertname: Down }, service_label: service, destination_label: destination, means: down }',
         '',
       ].join('\n'),
     );

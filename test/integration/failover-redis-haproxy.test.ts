@@ -62,7 +62,7 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
     expect(result.target).toBe('redis-b');
     expect(result.rpo.lag).toBe(0);
     expect(result.steps.map((s) => s.name)).toEqual([
-      'read routing', 'probe destinations', 'plan', 'target check', 'consistency gate', 'fence source', 'catch up',
+      'read routing', 'probe destinations', 'plan', 'target check', 'consistency gate', 'switch section', 'fence source', 'catch up',
       'promote target', 'switch routing', 'cut old sessions', 'demote source', 'validate', 'done',
     ]);
     expect(result.steps.every((s) => s.outcome === 'ok')).toBe(true);

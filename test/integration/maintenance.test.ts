@@ -292,7 +292,7 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     expect(await rejected({ cron: '61 * * * *' })).toMatch(/cron: invalid cron expression: minute "61"/);
     expect(await rejected({ cron: '0 3 * *' })).toMatch(/cron: invalid cron expression: expected 5 fields/);
     expect(await rejected({ cron: '0 3 * * SUN', timeZone: 'Mars/Olympus' })).toMatch(/timeZone: expected an IANA time zone.*"Mars\/Olympus"/);
-    expect(await rejected({ cron: '0 3 * * SUN', window: '0s' })).toMatch(/window: expected at least 1s \(got "0s"\)/);
+    expect(await rejected({ cron: '0 3 * * SUN', window: '0s' })).toMatch(/window: expected at least 1s/);
     expect(await rejected({ every: '5s', cron: '0 3 * * SUN' })).toMatch(/cron: expected exactly one of "cron", "calendar" or "every"/);
     expect(await rejected({ every: '1h', destination: 'redis-z' }, true)).toMatch(/destination: expected a destination of service maint-bus/);
     await expect(t.client.schedule.getHandle(maintenanceScheduleId(SERVICE, 'redis-a')).describe()).rejects.toThrow(/not found/i);

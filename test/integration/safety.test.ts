@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
+import { startRedis } from '../../src/devserver/local-redis';
+import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import type { RebalanceResult } from '../../src/workflows/rebalance';
 import type { WorkflowHandle } from '@temporalio/client';
 import { routerFor } from '../../src/activities/drivers';
 import type { Config } from '../../src/domain/config';
@@ -18,6 +22,8 @@ import { statusUntil, until } from '../support/wait';
  * runbook is started under, and inputs that must never wedge a workflow. Real Redis behind HAProxy.
  */
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe('safety rules', () => {
   let fx: RedisServiceFixture;
   let config: Config;
@@ -25,13 +31,20 @@ describe('safety rules', () => {
   const ran: string[] = [];
   const routed = async () => primaryOf((await routerFor(fx.service).read()).routing);
 
+  let reload: RedisServiceFixture | undefined;
+  const policy = { failover_execution: { consistency_check: { timeout: '5s' } }, failover_detection: { detection_interval: '200ms', timeout: '500ms', router_check_interval: '500ms' } };
+
   beforeAll(async () => {
-    fx = await startRedisService('safe-bus', { failover_execution: { consistency_check: { timeout: '5s' } } });
+    fx = await startRedisService('safe-bus', policy);
     config = fx.config;
-    t = await temporalHarness(() => config);
+    t = await temporalHarness(() => ({ ...config, services: [config.services[0]!, ...(reload ? [reload.service] : [])] }));
   });
   afterAll(async () => {
-    await replayThenCleanUp(t, ran, 'safety', () => fx?.stop());
+    await t?.client.workflow.getHandle(detectionWorkflowId('safe-reload')).terminate('test done').catch(() => undefined);
+    await replayThenCleanUp(t, ran, 'safety', async () => {
+      await fx?.stop();
+      await reload?.stop();
+    });
   });
 
   it('the per-service lock holds for a runbook started under any id: it runs as runbook-<service>, and a second one is refused naming it', async () => {
@@ -52,6 +65,98 @@ describe('safety rules', () => {
     expect(result).toMatchObject({ outcome: 'switched', target: 'redis-b', approval: { by: 'alice', outcome: 'approved' } });
     expect(await routed()).toBe('redis-b');
     config = fx.config;
+  });
+
+  it('a pause asked during the switch section holds after it; no acknowledged write is lost', async () => {
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx.topology.haproxy.frontendPort, prefix: 'pause', maxDurationMs: 60_000 });
+    await until(() => writer.ackedCount > 200);
+    const from = (await routed())!;
+    const to = from === 'redis-a' ? 'redis-b' : 'redis-a';
+    // A slow replica (stopped and continued every few hundred ms) makes the fenced catch-up take a while.
+    let slow = true;
+    const replica = fx.topology.redis[to]!;
+    const slowing = (async () => {
+      while (slow) {
+        replica.child.kill('SIGSTOP');
+        await sleep(250);
+        replica.child.kill('SIGCONT');
+        await sleep(60);
+      }
+    })();
+    const h = await t.client.workflow.start('failover', { taskQueue: t.taskQueue, workflowId: runbookWorkflowId('safe-bus'), args: [{ service: 'safe-bus', to, planned: true }] });
+    await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.step === 'switch section', 20_000);
+    const answer = await h.executeUpdate<string, [{ by: string }]>('pause', { args: [{ by: 'carol' }] });
+    expect(answer).toMatch(/paused by carol/);
+    slow = false;
+    await slowing;
+    replica.child.kill('SIGCONT');
+    // The section ran to its end; the runbook holds after it until resumed.
+    const held = await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.steps.some((x) => x.name === 'demote source' && x.outcome === 'ok'), 20_000);
+    expect(held.controls.paused).toBe(true);
+    await sleep(1500);
+    const still = await h.query<RunbookStatus>('status');
+    expect(still.steps.map((x) => x.name)).not.toContain('validate');
+    await h.executeUpdate('resume', { args: [{ by: 'carol' }] });
+    const result = (await h.result()) as FailoverResult;
+    expect(result).toMatchObject({ outcome: 'switched', target: to, rpo: { lag: 0 } });
+    const acked = writer.ackedCount;
+    await until(() => writer.ackedCount > acked + 100, 10_000, 'writes flowing to the new primary');
+    const report = await writer.stop();
+    const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis[to]!.port, prefix: 'pause' }, report.acked);
+    expect(audit.missing).toEqual([]);
+  });
+
+  it('draining a single-writer primary (rebalance with drain) goes through the fenced switchover: writes go on, none lost', async () => {
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx.topology.haproxy.frontendPort, prefix: 'drain', maxDurationMs: 60_000 });
+    await until(() => writer.ackedCount > 200);
+    const from = (await routed())!;
+    const to = from === 'redis-a' ? 'redis-b' : 'redis-a';
+    const result = (await t.client.workflow.execute('rebalance', {
+      taskQueue: t.taskQueue, workflowId: runbookWorkflowId('safe-bus'), args: [{ service: 'safe-bus', drain: { destinations: [from] }, actor: 'dave' }],
+    })) as RebalanceResult;
+    expect(result.routingAfter.weights).toMatchObject({ [from]: 0 });
+    expect(result.steps.map((x) => x.name)).toEqual(expect.arrayContaining(['switch section', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source', 'validate']));
+    const acked = writer.ackedCount;
+    await until(() => writer.ackedCount > acked + 200, 15_000, 'writes go on after the drain');
+    const report = await writer.stop();
+    expect((await withRedis({ host: '127.0.0.1', port: fx.topology.redis[to]!.port }, 1000, replicationInfo)).role).toBe('master');
+    const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis[to]!.port, prefix: 'drain' }, report.acked);
+    expect(audit.missing).toEqual([]);
+  });
+
+  it('after an emergency failover the old primary returns writable and HAProxy reloads from its file: the stray is fenced and resynced, the routing put back, no acknowledged write lost', async () => {
+    reload = await startRedisService('safe-reload', policy);
+    const fx2 = reload;
+    const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('safe-reload'), args: [{ service: 'safe-reload' }] });
+    ran.push(det.workflowId, runbookWorkflowId('safe-reload'));
+    await until(async () => (await det.query<DetectionStatus>('health')).watching, 10_000, 'watching');
+    const primary = async () => primaryOf((await routerFor(fx2.service).read()).routing);
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx2.topology.haproxy.frontendPort, prefix: 'reload', maxDurationMs: 90_000 });
+    await until(() => writer.ackedCount > 200);
+    await fx2.topology.redis['redis-a']!.kill('SIGKILL');
+    await until(async () => (await primary()) === 'redis-b', 30_000, 'failed over to redis-b');
+    const afterFailover = writer.ackedCount;
+
+    // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
+    fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
+    await until(async () => (await det.query<DetectionStatus>('health')).decisions.some((d) => d.decision.action === 'fence' && d.event.destination === 'redis-a'), 10_000, 'stray fenced');
+    const fence = (await det.query<DetectionStatus>('health')).decisions.find((d) => d.decision.action === 'fence')!;
+    expect(fence.note).toMatch(/CLIENT PAUSE \d+ WRITE/);
+    await until(async () => (await withRedis({ host: '127.0.0.1', port: fx2.topology.redis['redis-a']!.port }, 1000, replicationInfo).catch(() => undefined))?.role === 'slave', 20_000, 'redis-a resynced');
+
+    // A reload puts HAProxy back to its file: redis-a routed again, the generation gone. Detection puts it back.
+    fx2.topology.haproxy = await fx2.topology.haproxy.reload();
+    expect((await routerFor(fx2.service).read()).routing).toMatchObject({ generation: 0, weights: { 'redis-a': 100, 'redis-b': 0 } });
+    await until(async () => (await primary()) === 'redis-b', 20_000, 'routing reasserted');
+    const h = await det.query<DetectionStatus>('health');
+    const reasserted = h.decisions.find((d) => d.decision.action === 'reassert')!;
+    expect(reasserted.event.reason).toMatch(/the router has redis-a=100 redis-b=0 \(generation 0\), the decided routing is redis-a=0 redis-b=100/);
+    const acked = writer.ackedCount;
+    await until(() => writer.ackedCount > acked + 200, 20_000, 'writes flowing after the reassert');
+    const report = await writer.stop();
+    const since = report.acked.filter((n) => n > afterFailover);
+    const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx2.topology.redis['redis-b']!.port, prefix: 'reload' }, since);
+    expect(audit.missing).toEqual([]);
   });
 
   it('inputs that used to wedge detection or a consistency check end the run at once, naming the field', async () => {

@@ -46,7 +46,8 @@ describe('alerting config', () => {
     expect(validateConfig({ services: [service('orders-bus')] }).alerting).toBeUndefined();
     const a = configWith(auth).alerting!;
     expect(a.receiver).toMatchObject({ listen: '127.0.0.1:9095', body_limit: 1048576, dedupe_window: '10m', hmac_header: 'X-Signature', allow_unauthenticated: false });
-    expect(a.routes).toEqual([{ match: {}, service_label: 'service', destination_label: 'destination' }]);
+    // The default route names the service and destination, but means nothing until a route says what it means.
+    expect(a.routes).toEqual([{ match: {}, service_label: 'service', destination_label: 'destination', means: 'ignore' }]);
   });
 
   it('names each bad field', () => {
@@ -84,8 +85,8 @@ describe('mapping alert labels to a service and destination', () => {
 
   it('by default reads the service and destination labels', () => {
     const r = routerFor(undefined);
-    expect(r.route({ alertname: 'X', service: 'orders-bus', destination: 'redis-a' })).toEqual({ matched: true, service: 'orders-bus', destination: 'redis-a', route: 0 });
-    expect(r.route({ service: 'orders-bus' })).toEqual({ matched: true, service: 'orders-bus', route: 0 });
+    expect(r.route({ alertname: 'X', service: 'orders-bus', destination: 'redis-a' })).toEqual({ matched: true, service: 'orders-bus', destination: 'redis-a', route: 0, means: 'ignore' });
+    expect(r.route({ service: 'orders-bus' })).toEqual({ matched: true, service: 'orders-bus', route: 0, means: 'ignore' });
     // The router's server name is accepted for the destination too (HAProxy server names often appear in alerts).
     expect(r.route({ service: 'orders-bus', destination: 'srv-b' })).toMatchObject({ matched: true, destination: 'redis-b' });
     expect(r.route({ alertname: 'X' })).toEqual({ matched: false, reason: 'no route matches the labels {alertname="X"}' });
@@ -103,10 +104,10 @@ describe('mapping alert labels to a service and destination', () => {
       { match: { team: 'payments', env: '' }, service: 'audit-bus' },
       { match: { team: { regex: 'pay.*' } }, service_label: 'bus' },
     ]);
-    expect(r.route({ team: 'payments', alertname: 'RedisDown', instance_name: 'redis-b' })).toEqual({ matched: true, service: 'orders-bus', destination: 'redis-b', route: 0 });
+    expect(r.route({ team: 'payments', alertname: 'RedisDown', instance_name: 'redis-b' })).toMatchObject({ matched: true, service: 'orders-bus', destination: 'redis-b', route: 0 });
     // Anchored: "RedisDownSoon" is not "RedisDown"; env is missing, so it equals "".
-    expect(r.route({ team: 'payments', alertname: 'RedisDownSoon' })).toEqual({ matched: true, service: 'audit-bus', route: 1 });
-    expect(r.route({ team: 'payments', alertname: 'X', env: 'prod', bus: 'orders-bus' })).toEqual({ matched: true, service: 'orders-bus', route: 2 });
+    expect(r.route({ team: 'payments', alertname: 'RedisDownSoon' })).toMatchObject({ matched: true, service: 'audit-bus', route: 1 });
+    expect(r.route({ team: 'payments', alertname: 'X', env: 'prod', bus: 'orders-bus' })).toMatchObject({ matched: true, service: 'orders-bus', route: 2 });
     // A service_label route does not take alerts without that label.
     expect(r.route({ team: 'payments', env: 'prod' })).toMatchObject({ matched: false, reason: expect.stringContaining('no route matches') });
     expect(r.route({ team: 'ops', bus: 'orders-bus' })).toMatchObject({ matched: false });
@@ -128,6 +129,7 @@ describe('mapping alert labels to a service and destination', () => {
       summary: 'RedisDown: redis-a does not answer',
       source: 'alertmanager RedisDown',
       startsAt: '2026-01-01T00:00:00Z',
+      means: 'down',
     });
     expect(toEvidence({ ...alert, status: 'resolved', labels: { job: 'redis' }, annotations: {} }, undefined)).toEqual({
       fingerprint: 'abc123',
@@ -135,6 +137,7 @@ describe('mapping alert labels to a service and destination', () => {
       summary: '{job="redis"}',
       source: 'alertmanager',
       startsAt: '2026-01-01T00:00:00Z',
+      means: 'down',
     });
     expect(toEvidence({ ...alert, annotations: { summary: 'x'.repeat(5000) } }, undefined).summary).toHaveLength(1000);
   });

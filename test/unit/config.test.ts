@@ -78,7 +78,7 @@ describe('config schema', () => {
     expect(p).toEqual([
       'failover_manager.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?',
       'failover_manager.failover_detection.detectionInterval: unknown key; did you mean "detection_interval"?',
-      'failover_manager.failover_detection.colour: unknown key (expected one of health_threshold, failure_threshold, recovery_threshold, detection_interval, timeout, cooldown, observers, quorum, intelligent_detection, learning)',
+      expect.stringMatching(/^failover_manager\.failover_detection\.colour: unknown key \(expected one of health_threshold, failure_threshold, .*, learning\)$/),
     ]);
     // Inside lists and driver unions too, following the value's own `type`.
     const probe = problems(minimal.replace('port: 6379 }', 'port: 6379, pasword_env: X }'));
