@@ -40,8 +40,8 @@ export interface FailoverTimeObjective {
   maxFailoverTime: string;
   /** The target did not carry traffic within max_failover_time of the runbook's start: an alert event was raised. */
   exceeded: boolean;
-  /** Runbook start → first routing write that gave the target traffic, once it happened. */
-  trafficMovedAfterMs?: number;
+  /** A routing write has given the target traffic (the run's RTO says when). */
+  trafficMoved?: boolean;
 }
 
 import { statusQuery } from '../api/queries';
@@ -103,8 +103,8 @@ export async function openRunbook(
 /** The first routing write that gives the failover's target traffic ends the RTO clock. */
 function noteTrafficMoved(status: RunbookStatus, r: Routing): void {
   const o = status.objective;
-  if (!o || o.trafficMovedAfterMs !== undefined || !status.target || !(r.weights[status.target]! > 0)) return;
-  o.trafficMovedAfterMs = Date.now() - wf.workflowInfo().startTime.getTime();
+  if (!o || o.trafficMoved || !status.target || !(r.weights[status.target]! > 0)) return;
+  o.trafficMoved = true;
 }
 
 /**
@@ -119,7 +119,7 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
   status.objective = { maxFailoverTime, exceeded: false };
   const startMs = wf.workflowInfo().startTime.getTime();
   const check = async () => {
-    if (status.objective!.trafficMovedAfterMs !== undefined) return;
+    if (status.objective!.trafficMoved) return;
     status.objective!.exceeded = true;
     const elapsedMs = Date.now() - startMs;
     const where = `phase ${status.phase}${status.steps.length > 0 ? `, step ${status.steps[status.steps.length - 1]!.name}` : ''}`;
