@@ -135,7 +135,7 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     expect(failback.stdout).toMatch(/^recovery of orders-bus: failed-back redis-a/);
     // --wait shows the steps as they happen.
     expect(failback.stderr).toContain('✔ health validation');
-    expect(failback.stderr).toContain('✔ routing switched');
+    expect(failback.stderr).toContain('✔ switched: fence, catch up, promote, route, cut sessions, demote');
     await until(async () => (await statusJson()).detection?.health.primary === 'redis-a', 30_000, 'traffic back on redis-a');
   });
 

@@ -72,7 +72,7 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
     expect(r.healthStatus.overall).toBe('healthy');
     expect(r.recommendations).toEqual([{ service: SERVICE, action: 'none', reasons: ['all 2 checked destination(s) healthy'] }]);
     await expect(fm.detectFailover([a], { failureThreshold: 0 })).rejects.toThrow(/config\.failureThreshold: Too small/);
-    await expect(fm.detectFailover([a], { detectionInterval: 'soon' })).rejects.toThrow(/config\.detectionInterval: expected a duration such as/);
+    await expect(fm.detectFailover([a], { detectionInterval: 'soon' })).rejects.toThrow(/config\.detectionInterval: expected a duration with a unit, such as/);
   });
 
   it('executeFailover: a planned switchover under the lock, zero loss, the new primary active, its timing and the actor recorded', async () => {
