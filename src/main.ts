@@ -220,7 +220,8 @@ export function readyText(o: {
     ...(o.address !== '127.0.0.1:7233' ? ['--address', o.address] : []),
     ...(o.taskQueue !== 'failover-manager' ? ['--task-queue', sh(o.taskQueue)] : []),
   ].join(' ');
-  const demoCli = (args: string) => `npm run -s cli -- demo ${args}${o.dataDir !== path.resolve(DEFAULT_DATA_DIR) ? ` --data-dir ${sh(o.dataDir)}` : ''}`;
+  const dataDirArg = o.dataDir !== path.resolve(DEFAULT_DATA_DIR) ? ` --data-dir ${sh(o.dataDir)}` : '';
+  const demoCli = (args: string) => `npm run -s cli -- demo ${args}${dataDirArg}`;
   const names = o.config.services.map((s) => s.name);
   const svc = o.config.services[0];
   const detection = names.length === 0
@@ -236,7 +237,7 @@ export function readyText(o: {
     ...(o.uiUrl ? [`Web UI:     ${o.uiUrl}`] : []),
     `Config:     ${path.resolve(o.configFile)} (${names.join(', ') || 'no services'}); edits are applied live`,
     `Detection:  ${detection}`,
-    `State:      ${o.dataDir}: workflows, histories, schedules, config versions (stop, then npm start -- --reset${o.dataDir !== path.resolve(DEFAULT_DATA_DIR) ? ` --data-dir ${sh(o.dataDir)}` : ''} clears it)`,
+    `State:      ${o.dataDir}: workflows, histories, schedules, config versions (stop, then npm start -- --reset${dataDirArg} clears it)`,
     ...(o.demo ? o.config.services.map((s, i) => `${i === 0 ? 'Demo:      ' : '           '} ${demoDescription(s)}`) : []),
   ];
   const cmd = (text: string, why: string) => `  ${text.padEnd(72)}  # ${why}`;
@@ -262,6 +263,7 @@ export function readyText(o: {
 if (require.main === module) {
   main().catch((err) => {
     console.error(`npm start: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(err instanceof InvalidInputError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : err instanceof StartRefused || err instanceof InstanceBusyError ? 3 : 1);
+    const badInput = err instanceof InvalidInputError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.exit(badInput ? 2 : err instanceof StartRefused || err instanceof InstanceBusyError ? 3 : 1);
   });
 }

@@ -74,7 +74,9 @@ export async function followProgress(client: Client, execution: { workflowId: st
       const timer = e.timerStartedEventAttributes;
       // The RTO objective's timer runs beside the runbook; it is no step of it.
       const objective = /max_failover_time/.test(summaryOf(e));
-      if (timer && !objective && ms(timer.startToFireTimeout) >= 2000) print(`  ${at().padStart(8)}  … waiting up to ${fmtDuration(ms(timer.startToFireTimeout))} (a soak, or an approval: see status)`);
+      if (timer && !objective && ms(timer.startToFireTimeout) >= 2000) {
+        print(`  ${at().padStart(8)}  … waiting up to ${fmtDuration(ms(timer.startToFireTimeout))} (a soak, or an approval: see status)`);
+      }
       const child = e.startChildWorkflowExecutionInitiatedEventAttributes;
       if (child) print(`  ${at().padStart(8)}  ▶ ${child.workflowType?.name ?? 'child runbook'}`);
       const update = e.workflowExecutionUpdateAcceptedEventAttributes;

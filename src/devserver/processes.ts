@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import { describeHolders, portHolders } from './holders';
+import { describeHolders, portHolders, type Holder } from './holders';
 import { stopChild } from './temporal-dev-server';
 
 export interface LocalProcess {
@@ -37,9 +37,12 @@ export function startProcess(name: string, command: string, args: string[], logF
 /** Resolves when something accepts connections on host:port; rejects if `proc` exits first or time runs out. */
 export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs = 15_000, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Another process answering on the port (one that held it already, or the old HAProxy of a reload).
+  let others: Holder[] = [];
+  const heldBy = () => (others.length > 0 ? ` (port ${port} is held by ${describeHolders(others)})` : '');
   for (;;) {
     if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
-      throw new Error(`${proc.name} exited before listening on ${port}: ${tail(proc.logFile)}`);
+      throw new Error(`${proc.name} exited before listening on ${port}${heldBy()}: ${tail(proc.logFile)}`);
     }
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host, port });
@@ -48,12 +51,14 @@ export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs =
     });
     if (ok) {
       if (!proc) return;
-      // Something answers; it must be `proc` itself, not another process that held the port already.
+      // Something answers; it must be `proc` itself before it counts as up.
       const holders = portHolders(port);
       if (holders.length === 0 || holders.some((h) => h.pid === proc.child.pid)) return;
-      throw new Error(`${proc.name} could not take port ${port}: it is held by ${describeHolders(holders)}; ${tail(proc.logFile)}`);
+      others = holders;
     }
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs}ms${proc ? `: ${tail(proc.logFile)}` : ''}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${proc && others.length > 0 ? `${proc.name} did not take port ${port}` : `nothing listens on ${host}:${port}`} after ${timeoutMs}ms${heldBy()}${proc ? `: ${tail(proc.logFile)}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -84,12 +84,17 @@ export function resolvePrimary(input: {
   const primaries = tied.filter((id) => input.roles[id]?.role === 'primary');
   const said = tied.map((id) => `${id} ${input.roles[id]?.up === false ? 'does not answer' : `reports ${input.roles[id]?.role ?? 'no role'}`}`).join(', ');
   if (primaries.length === 0) return { problem: `${both}, and none of them reports role primary (${said}); refusing to guess which one takes the writes` };
-  if (primaries.length > 1) return { problem: `${both}, and ${primaries.join(' and ')} ${primaries.length === 2 ? 'both' : 'all'} report role primary: two writers (${said}); make one a replica (REPLICAOF) or take one out of the router` };
+  if (primaries.length > 1) {
+    const who = `${primaries.join(' and ')} ${primaries.length === 2 ? 'both' : 'all'}`;
+    return { problem: `${both}, and ${who} report role primary: two writers (${said}); make one a replica (REPLICAOF) or take one out of the router` };
+  }
   const primary = primaries[0]!;
   const routedUp = input.routerUp ? tied.filter((id) => input.routerUp![id] === true) : [];
   if (input.routerUp && input.routerUp[primary] === false && routedUp.length > 0) {
     return {
-      problem: `${input.router} sends the traffic to ${routedUp.join(', ')} (its health check sees ${primary} down), but ${primary} reports role primary (${said}); router and roles disagree, refusing to act until they agree`,
+      problem:
+        `${input.router} sends the traffic to ${routedUp.join(', ')} (its health check sees ${primary} down), ` +
+        `but ${primary} reports role primary (${said}); router and roles disagree, refusing to act until they agree`,
     };
   }
   return { primary };

@@ -210,16 +210,25 @@ export function seedKeyWarnings(config: WarnableConfig): string[] {
   if (p.failover_execution.performance_monitoring === true) out.push(`failover_execution.performance_monitoring: true has no effect yet: ${metricsLater}`);
   if (p.quality.quality_metrics === true) out.push(`quality.quality_metrics: true has no effect yet: ${metricsLater}`);
   if (p.recovery_management.health_monitoring === false) {
-    out.push('recovery_management.health_monitoring: false has no effect: detection always keeps probing every destination, failed ones too, to resync and fail back (automatic_recovery: false stops failback)');
+    out.push(
+      'recovery_management.health_monitoring: false has no effect: detection always keeps probing every destination, ' +
+        'failed ones too, to resync and fail back (automatic_recovery: false stops failback)',
+    );
   }
   if (p.recovery_management.health_validation === false) {
-    out.push('recovery_management.health_validation: false has no effect: a recovery always probes the destination validation_intervals times before it resyncs or fails back (validation_intervals: 1 is the shortest check)');
+    out.push(
+      'recovery_management.health_validation: false has no effect: a recovery always probes the destination validation_intervals times ' +
+        'before it resyncs or fails back (validation_intervals: 1 is the shortest check)',
+    );
   }
   if (p.redundancy_management.resource_management === false) {
     out.push('redundancy_management.resource_management: false has no effect: load is always planned within capacity × max_load_factor, the rest spilling to the next tier');
   }
   if (p.redundancy_management.rebalance && p.failover_execution.failover_strategy !== 'active-active') {
-    out.push('redundancy_management.rebalance (seed key: optimization) true has no effect with an active-passive strategy: only active-active weights drift; the redundancy runbook still reports and alerts');
+    out.push(
+      'redundancy_management.rebalance (seed key: optimization) true has no effect with an active-passive strategy: ' +
+        'only active-active weights drift; the redundancy runbook still reports and alerts',
+    );
   }
   if (p.performance.caching === true) {
     out.push('performance.caching: true has no effect: nothing is cached on purpose; every runbook step reads the router and probes live, which compare-and-set routing relies on');

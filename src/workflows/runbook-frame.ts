@@ -133,7 +133,10 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
         service: service.name,
         ...(status.target ? { destination: status.target } : {}),
         summary: `${what} has not moved traffic within performance.max_failover_time ${maxFailoverTime} (${where})`,
-        details: { runbook: status.runbook, workflowId: info.workflowId, runId: info.runId, phase: status.phase, elapsedMs, maxFailoverTime, status: `${policy.notifications.cli} status ${service.name}` },
+        details: {
+          runbook: status.runbook, workflowId: info.workflowId, runId: info.runId, phase: status.phase, elapsedMs, maxFailoverTime,
+          status: `${policy.notifications.cli} status ${service.name}`,
+        },
         endsAt: new Date(Date.now() + 60 * 60_000).toISOString(),
         targets: policy.notifications,
       })

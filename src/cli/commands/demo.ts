@@ -24,7 +24,9 @@ function demoEndpoint(flags: DemoFlags): { url: string; token: string; pid: numb
   return { ...instance.demo, pid: instance.pid, statusCommand: (service) => `${base} --config ${config}${address} status ${service}` };
 }
 
-async function call(ctx: CommandContext, flags: DemoFlags, method: 'GET' | 'POST', route: string, body?: unknown): Promise<Record<string, unknown> & { statusCommand: (service: string) => string }> {
+type DemoAnswer = Record<string, unknown> & { statusCommand: (service: string) => string };
+
+async function call(ctx: CommandContext, flags: DemoFlags, method: 'GET' | 'POST', route: string, body?: unknown): Promise<DemoAnswer> {
   const end = demoEndpoint(flags);
   let res: Response;
   try {
@@ -58,7 +60,10 @@ export function registerDemo(program: Command, cli: Cli): void {
         const flags = cmd.optsWithGlobals<DemoFlags>();
         const { statusCommand: _, ...doc } = (await call(ctx, flags, 'GET', '/demo')) as unknown as { destinations: DemoDestinationState[]; statusCommand: unknown };
         ctx.emit(doc, () =>
-          table(['SERVICE', 'DESTINATION', 'PORT', 'STATE'], doc.destinations.map((d) => [d.service, d.destination, String(d.port), d.running ? `running (pid ${d.pid})` : 'killed'])).join('\n'),
+          table(
+            ['SERVICE', 'DESTINATION', 'PORT', 'STATE'],
+            doc.destinations.map((d) => [d.service, d.destination, String(d.port), d.running ? `running (pid ${d.pid})` : 'killed']),
+          ).join('\n'),
         );
       }),
     );
@@ -73,7 +78,8 @@ export function registerDemo(program: Command, cli: Cli): void {
         const flags = cmd.optsWithGlobals<DemoFlags>();
         const doc = await call(ctx, flags, 'POST', '/demo/kill', { destination, ...(flags.service ? { service: flags.service } : {}) });
         const { statusCommand, ...result } = doc;
-        ctx.emit(result, () => `killed ${destination} of ${String(doc.service)} (pid ${String(doc.pid)}, port ${String(doc.port)}); watch detection fail over: ${statusCommand(String(doc.service))}`);
+        const what = `${destination} of ${String(doc.service)} (pid ${String(doc.pid)}, port ${String(doc.port)})`;
+        ctx.emit(result, () => `killed ${what}; watch detection fail over: ${statusCommand(String(doc.service))}`);
       }),
     );
 
@@ -87,7 +93,8 @@ export function registerDemo(program: Command, cli: Cli): void {
         const flags = cmd.optsWithGlobals<DemoFlags>();
         const doc = await call(ctx, flags, 'POST', '/demo/start', { destination, ...(flags.service ? { service: flags.service } : {}) });
         const { statusCommand, ...result } = doc;
-        ctx.emit(result, () => `started ${destination} of ${String(doc.service)} again, empty (pid ${String(doc.pid)}, port ${String(doc.port)}); detection resyncs it as a replica of the primary: ${statusCommand(String(doc.service))}`);
+        const what = `${destination} of ${String(doc.service)} again, empty (pid ${String(doc.pid)}, port ${String(doc.port)})`;
+        ctx.emit(result, () => `started ${what}; detection resyncs it as a replica of the primary: ${statusCommand(String(doc.service))}`);
       }),
     );
 }
