@@ -8,7 +8,9 @@ import { createActivities } from './activities';
 import type { ObserverOptions } from './activities/watch';
 import { keepAlive } from './activities/keepalive';
 import { watchTaskQueue } from './domain/workflow-ids';
-import { loadConfigFile } from './config-file';
+import { readConfigFile } from './config-file';
+import { locateConfig } from './config-location';
+import { InvalidInputError } from './domain/validation';
 import { validateConfig, type Config } from './domain/config';
 import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
 import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
@@ -174,7 +176,9 @@ export interface WorkerSettings {
 export async function runWorker(settings: WorkerSettings): Promise<void> {
   const env = temporalEnv();
   const logger = settings.logger ?? createLogger();
-  const fileConfig = loadConfigFile(settings.configFile);
+  const { config: fileConfig, warnings } = readConfigFile(settings.configFile);
+  // Accepted keys that cannot act here: said at every start, never silently dropped.
+  for (const warning of warnings) logger.warn({ config: path.resolve(settings.configFile) }, `config: ${warning}`);
   installRuntimeLogging(logger);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
@@ -232,12 +236,13 @@ if (require.main === module) {
     const routes = probeRoutes(env.FAILOVER_PROBE_ROUTES);
     await runWorker({
       address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-      configFile: env.FAILOVER_CONFIG,
+      configFile: locateConfig(undefined, process.env).file,
       watchConfig: env.FAILOVER_CONFIG_WATCH === 'true',
       ...(env.FAILOVER_OBSERVER_ZONE || routes ? { observer: { ...(env.FAILOVER_OBSERVER_ZONE ? { zone: env.FAILOVER_OBSERVER_ZONE } : {}), ...(routes ? { routes } : {}) } } : {}),
     });
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+    // A bad or missing config is bad input: exit 2, as the CLI does.
+    process.exit(err instanceof InvalidInputError ? 2 : 1);
   });
 }

@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfigFile } from '../config-file';
+import { locateConfig } from '../config-location';
+import { InvalidInputError } from '../domain/validation';
 import { createLogger } from '../logger';
 import { connectionOptions, temporalEnv } from '../temporal-settings';
 import { receiverAuthFromEnv } from './alert-auth';
@@ -15,9 +17,10 @@ export async function runAlertReceiver(): Promise<void> {
   const env = temporalEnv();
   const listen = receiverEnv().ALERT_RECEIVER_LISTEN;
   const logger = createLogger('alert-receiver');
-  const config = loadConfigFile(env.FAILOVER_CONFIG);
+  const configFile = locateConfig(undefined, process.env).file;
+  const config = loadConfigFile(configFile);
   if (!config.alerting) {
-    throw new Error(`config ${env.FAILOVER_CONFIG} has no "alerting" section; add one (at least alerting.receiver.token_env or hmac_secret_env), see docs/alerts.md`);
+    throw new Error(`config ${configFile} has no "alerting" section; add one (at least alerting.receiver.token_env or hmac_secret_env), see docs/alerts.md`);
   }
   // Secrets before the connection: a missing one fails at once, naming the variable.
   const auth = receiverAuthFromEnv(config.alerting.receiver);
@@ -47,7 +50,7 @@ export async function runAlertReceiver(): Promise<void> {
       temporal: address,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
-      config: path.resolve(env.FAILOVER_CONFIG),
+      config: path.resolve(configFile),
       auth: [...(auth.token ? ['bearer'] : []), ...(auth.hmacSecret ? ['hmac'] : [])],
       routes: config.alerting.routes.length,
     },
@@ -69,6 +72,7 @@ export async function runAlertReceiver(): Promise<void> {
 if (require.main === module) {
   runAlertReceiver().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+    // A bad or missing config is bad input (exit 2), as for the CLI and the worker.
+    process.exit(err instanceof InvalidInputError ? 2 : 1);
   });
 }

@@ -4,7 +4,7 @@ import type { WatchResult } from '../activities/watch';
 import { combine, type ObserverReport, type Votes } from '../domain/quorum';
 import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
 import { policyWithDefaults, type Policy, type ServiceConfig } from '../domain/config';
-import { decide, type Decision } from '../domain/detection-policy';
+import { decide, recoveryStrategyContext, type Decision } from '../domain/detection-policy';
 import type { CarriedDetectionState, InflightRunbook, RetryState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
@@ -671,7 +671,7 @@ export async function detection(input: DetectionInput): Promise<void> {
     if (f.kind === 'failover') {
       // Outcomes teach the ranking: a target that held scores up, one that was rolled back scores down.
       const target = (outcome.ok ? outcome.result.target : outcome.details?.target) as string | undefined;
-      if (target) detector.learnOutcome(target, outcome.ok && outcome.result.outcome === 'switched' ? 'success' : 'rollback');
+      if (target && policy.quality.learning !== false) detector.learnOutcome(target, outcome.ok && outcome.result.outcome === 'switched' ? 'success' : 'rollback');
       if (outcome.ok) return detector.succeeded(f.destination);
       // Nothing moved for good: the source is still down, so try again later (not held by the cooldown of this attempt).
       delete detector.state.lastFailoverFrom[f.destination];
@@ -736,6 +736,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         sync: detector.syncVerdicts(),
         resyncReturning: policy.recovery_management.resync_returning,
         repairNotBefore: Object.fromEntries(Object.entries(detector.state.retries ?? {}).map(([id, r]) => [id, r.nextAtMs])),
+        ...recoveryStrategyContext(policy.recovery_management.recovery_strategy, service),
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying: detector.carrying } } : {}),
       });
       const runbook = decision.action !== 'none' ? await startAdmitted(decision, event) : undefined;

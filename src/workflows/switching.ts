@@ -38,6 +38,8 @@ export function runbookFeatures() {
     atomicSwitch: wf.patched('atomic-switch'),
     /** A drain of a single-writer service's primary goes through the fenced switchover. */
     drainFenced: wf.patched('drain-fenced'),
+    /** A failover that has not moved traffic within performance.max_failover_time raises an alert and is marked. */
+    maxFailoverTime: wf.patched('max-failover-time'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;

@@ -180,7 +180,8 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(status.stdout).toContain(`${from} → ${to}`);
     expect(status.stdout).toContain('awaiting approval since');
     expect(status.stdout).toContain('policy requires approval');
-    expect(status.stdout).toContain(`failover approve ${SERVICE}`);
+    // The commands it prints repeat the global options it was given, so they work when pasted.
+    expect(status.stdout).toContain(`approve: failover --config ${configFile} --task-queue ${t.taskQueue} approve ${SERVICE}`);
     const statusDoc = json<{ runbook: { runId: string; status: { phase: string; controls: { awaitingApproval?: { reason: string } } } } }>(await cli('status', SERVICE, '--json'));
     expect(statusDoc.runbook.runId).toBe(ids.runId);
     expect(statusDoc.runbook.status.controls.awaitingApproval?.reason).toBe('policy requires approval');
@@ -188,6 +189,7 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     const busy = await cli('start', 'switchover', SERVICE);
     expect(busy.code).toBe(3);
     expect(busy.stderr).toContain(`already has a running runbook: failover ${runbookWorkflowId(SERVICE)} (run ${ids.runId}`);
+    expect(busy.stderr).toContain(`  see it: failover --config ${configFile} --task-queue ${t.taskQueue} status ${SERVICE}`);
     const busyDoc = json<{ error: { code: string; exitCode: number; running: { runId: string; type: string } } }>(await cli('start', 'failover', SERVICE, '--json'));
     expect(busyDoc.error).toMatchObject({ code: 'service-busy', exitCode: 3, running: { runId: ids.runId, type: 'failover' } });
 

@@ -17,9 +17,23 @@ describe('worker process', () => {
     fs.writeFileSync(file, fs.readFileSync('config/example.yaml', 'utf8').replace('failure_threshold: 3', 'failure_threshold: -1'));
     // An address where nothing listens: had it tried to connect, the error would be a connection error.
     const { code, out } = await runWorker({ FAILOVER_CONFIG: file, TEMPORAL_ADDRESS: '127.0.0.1:1' });
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(out).toContain('failover_manager.failover_detection.failure_threshold: Too small: expected number to be >=1 (got -1)');
     expect(out).not.toMatch(/worker started|connect/i);
+  });
+
+  it('names the file, line and column of an alias without its anchor (exit 2), and never falls back to the demo config', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'badcfg-'));
+    const file = path.join(dir, 'alias.yaml');
+    fs.writeFileSync(file, 'failover_manager:\n  quality: *defaults\n');
+    const alias = await runWorker({ FAILOVER_CONFIG: file, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(alias.code).toBe(2);
+    expect(alias.out).toContain(`${file}:2:12: YAML: alias *defaults has no anchor &defaults before it`);
+    expect(alias.out).not.toMatch(/ReferenceError/);
+    // No FAILOVER_CONFIG and no file at the documented default: said so, nothing else loaded.
+    const none = await runWorker({ FAILOVER_CONFIG: '', TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(none.code).toBe(2);
+    expect(none.out).toContain('no config file: neither --config nor $FAILOVER_CONFIG names one, and the default /etc/failover-manager/failover.yaml does not exist');
   });
 
   it('starts against the dev server and shuts down cleanly on SIGTERM', async () => {

@@ -5,6 +5,7 @@ import type { ServiceConfig } from '../../domain/config';
 import { failoverInputSchema, recoveryInputSchema, rollbackInputSchema } from '../../domain/runbook-input';
 import { destinationArg, parseArg, parseRunbookInput } from '../args';
 import { EXIT, type ExitCode } from '../errors';
+import { followProgress } from '../progress';
 import { failureOf } from '../runbooks';
 import { defaultActor, type Cli, type CommandContext } from '../session';
 import { outcomeView, type RunbookResultLike, type RunOutcome } from '../views';
@@ -32,11 +33,14 @@ async function launch(
   });
   const started = { service: o.service.name, kind: o.kind, type: o.type, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, taskQueue: ctx.settings.taskQueue };
   if (!o.wait) {
-    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: failover status ${o.service.name}`);
+    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: ${ctx.cliPrefix()} status ${o.service.name}`);
     return EXIT.ok;
   }
   ctx.note(`started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}; waiting for its result (Ctrl-C stops waiting, not the runbook)`);
   const base = { service: o.service.name, kind: o.kind, workflowId: started.workflowId, runId: started.runId };
+  // Progress on stderr while it runs; stdout keeps the one result document.
+  const stopProgress = new AbortController();
+  const progress = followProgress(client, { workflowId: started.workflowId, runId: started.runId }, (line) => ctx.note(line), stopProgress.signal).catch(() => undefined);
   let outcome: RunOutcome;
   try {
     outcome = { ...base, status: 'completed', result: (await handle.result()) as RunbookResultLike };
@@ -45,6 +49,10 @@ async function launch(
     if (!failure) throw err;
     const { details, ...rest } = failure;
     outcome = { ...base, status: 'failed', failure: rest, ...(details && typeof details === 'object' ? { result: details as RunbookResultLike } : {}) };
+  } finally {
+    // Let the last events print (the poll returns once the run closes), but never wait long for them.
+    await Promise.race([progress, new Promise((r) => setTimeout(r, 2000))]);
+    stopProgress.abort();
   }
   ctx.emit(outcome, () => outcomeView(outcome));
   const rolledBack = outcome.result?.outcome === 'rolled-back';

@@ -13,7 +13,7 @@ export function registerStatus(program: Command, cli: Cli): void {
         const service = ctx.service(name);
         const client = await ctx.client();
         const report = await serviceStatus(client, ctx.settings.taskQueue, service.name, (what, fn) => ctx.withWorker(what, fn));
-        ctx.emit(report, () => statusView(report));
+        ctx.emit(report, () => statusView(report, ctx.cliPrefix()));
       }),
     );
 }
