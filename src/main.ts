@@ -12,9 +12,11 @@ import { supervisionReady } from './control-plane';
 import { temporalEnv } from './temporal-settings';
 import { runWorker } from './worker';
 
-const USAGE = `usage: npm start -- [--config FILE] [--demo | --no-demo]
-  --config FILE  runbook config (default: $FAILOVER_CONFIG or config/example.yaml)
-  --demo         start the config's Redis + HAProxy topology locally (default with the example config)
+const USAGE = `usage: npm start -- [--config FILE] [--demo | --no-demo] [--metrics HOST:PORT | --no-metrics]
+  --config FILE        runbook config (default: $FAILOVER_CONFIG or config/example.yaml)
+  --demo               start the config's Redis + HAProxy topology locally (default with the example config)
+  --metrics HOST:PORT  serve Prometheus /metrics there (default: $FAILOVER_METRICS_ADDRESS or 127.0.0.1:9464,
+                       a free port when 9464 is taken); --no-metrics: none
 Starts a local Temporal dev server unless TEMPORAL_ADDRESS is set, then the worker.`;
 
 async function isListening(port: number): Promise<boolean> {
@@ -24,7 +26,10 @@ async function isListening(port: number): Promise<boolean> {
 /** The embedded default: dev server + demo topology + worker, until Ctrl-C. */
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { config: { type: 'string' }, demo: { type: 'boolean' }, 'no-demo': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      config: { type: 'string' }, demo: { type: 'boolean' }, 'no-demo': { type: 'boolean' },
+      metrics: { type: 'string' }, 'no-metrics': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
     strict: true,
   });
   if (values.help) return void console.log(USAGE);
@@ -33,6 +38,11 @@ async function main(): Promise<void> {
   const configFile = values.config ?? env.FAILOVER_CONFIG;
   const config = loadConfigFile(configFile);
   const demo = values['no-demo'] ? false : (values.demo ?? path.resolve(configFile) === path.resolve('config/example.yaml'));
+
+  if (values.metrics !== undefined && !/^\S+:\d+$/.test(values.metrics)) throw new Error(`--metrics: expected HOST:PORT, e.g. 127.0.0.1:9464 (got ${JSON.stringify(values.metrics)})`);
+  const metricsAddress = values['no-metrics']
+    ? undefined
+    : (values.metrics ?? env.FAILOVER_METRICS_ADDRESS ?? `127.0.0.1:${(await isListening(9464)) ? await freePort() : 9464}`);
 
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
@@ -64,6 +74,7 @@ async function main(): Promise<void> {
       address,
       configFile,
       logger,
+      ...(metricsAddress ? { metricsAddress } : {}),
       // The file you edit is the config: every save is validated and applied as a new version.
       watchConfig: true,
       onReady: async ({ client, taskQueue, namespace, supervised }) => {
@@ -79,6 +90,7 @@ async function main(): Promise<void> {
             `Temporal:   ${address} (namespace ${namespace}, task queue ${taskQueue})`,
             ...(server?.uiUrl ? [`Web UI:     ${server.uiUrl}`] : []),
             `Config:     ${path.resolve(configFile)} (${config.services.map((s) => s.name).join(', ')}); edits are applied live`,
+            `Metrics:    ${metricsAddress ? `http://${metricsAddress}/metrics (Prometheus; dashboard: deploy/grafana/failover.json)` : 'off (--no-metrics)'}`,
             `Detection:  ${watched ? `running for ${config.services.map((s) => s.name).join(', ')} (detection-<service>)` : supervised ? 'starting (see the supervisor in the Web UI)' : 'off (supervision.enabled: false)'}`,
             '',
             'From another terminal:',

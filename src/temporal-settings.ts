@@ -17,6 +17,8 @@ const envShape = {
   FAILOVER_CONFIG: z.string().min(1).default('config/example.yaml'),
   /** "true": the worker applies the config file to the live config whenever it changes (as on SIGHUP). */
   FAILOVER_CONFIG_WATCH: z.enum(['true', 'false']).default('false'),
+  /** host:port the worker serves Prometheus /metrics on (the SDK's and the manager's); unset: none. */
+  FAILOVER_METRICS_ADDRESS: z.string().regex(/^\S+:\d+$/, 'expected "host:port", e.g. 0.0.0.0:9464').optional(),
 };
 /** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
 export const TEMPORAL_ENV_KEYS = Object.keys(envShape);
@@ -28,7 +30,7 @@ export type TemporalEnv = z.infer<typeof envSchema>;
 
 /** Connection settings from the environment; a bad value fails naming the variable. */
 export function temporalEnv(env: NodeJS.ProcessEnv = process.env): TemporalEnv {
-  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k.startsWith('FAILOVER_CONFIG')) && v !== ''));
+  const picked = Object.fromEntries(Object.entries(env).filter(([k, v]) => (k.startsWith('TEMPORAL_') || k.startsWith('FAILOVER_CONFIG') || k === 'FAILOVER_METRICS_ADDRESS') && v !== ''));
   return parseOrThrow(envSchema, picked, 'environment');
 }
 

@@ -9,6 +9,7 @@ import { validateConfig, type Config } from './domain/config';
 import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
 import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
 import { createLogger } from './logger';
+import { prometheusTelemetry } from './metrics';
 import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, temporalEnv } from './temporal-settings';
 
@@ -32,6 +33,15 @@ export function workflowsEntry(): string {
   return fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'index.js');
 }
 
+/**
+ * Workflow interceptor modules every runbook worker loads (runbook metrics); a workflow bundle
+ * made ahead (bundleWorkflowCode) must include them, and so must a replayer.
+ */
+export function workflowInterceptorModules(): string[] {
+  const ts = path.join(__dirname, 'workflows', 'interceptors.ts');
+  return [fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'interceptors.js')];
+}
+
 /** The worker that runs every runbook and its activities. */
 export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worker> {
   return Worker.create({
@@ -39,6 +49,7 @@ export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worke
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
+    interceptors: { workflowModules: workflowInterceptorModules() },
     activities: createActivities({
       config: opts.config,
       logger: opts.logger,
@@ -51,8 +62,11 @@ export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worke
 }
 
 let runtimeInstalled = false;
-/** Routes the SDK's own logs (and workflow `log` calls) into pino. Once per process. */
-export function installRuntimeLogging(logger: Logger): void {
+/**
+ * Routes the SDK's own logs (and workflow `log` calls) into pino and, given an address, serves
+ * Prometheus /metrics there. Once per process: later calls change nothing.
+ */
+export function installRuntimeLogging(logger: Logger, metrics?: { address: string }): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const forward = (level: LogLevel, message: string, meta?: LogMetadata) => {
@@ -68,7 +82,10 @@ export function installRuntimeLogging(logger: Logger): void {
       warn: (m, meta) => forward('WARN', m, meta),
       error: (m, meta) => forward('ERROR', m, meta),
     },
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(metrics ? { metrics: prometheusTelemetry(metrics.address) } : {}),
+    },
   });
 }
 
@@ -78,6 +95,8 @@ export interface WorkerSettings {
   logger?: Logger;
   /** Apply the config file to the live config whenever it changes (as SIGHUP does). */
   watchConfig?: boolean;
+  /** host:port to serve Prometheus /metrics on (default: FAILOVER_METRICS_ADDRESS; unset: none). */
+  metricsAddress?: string;
   /** Called once the worker polls and (when supervised) the control plane is up. */
   onReady?: (ready: { client: Client; taskQueue: string; namespace: string; config: Config; supervised: boolean }) => Promise<void> | void;
 }
@@ -91,7 +110,8 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   const env = temporalEnv();
   const logger = settings.logger ?? createLogger();
   const fileConfig = loadConfigFile(settings.configFile);
-  installRuntimeLogging(logger);
+  const metricsAddress = settings.metricsAddress ?? env.FAILOVER_METRICS_ADDRESS;
+  installRuntimeLogging(logger, metricsAddress ? { address: metricsAddress } : undefined);
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
@@ -127,7 +147,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       logger.info({ schedules: synced }, 'maintenance schedules synced from config');
     }
     logger.info(
-      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
+      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}), config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
       'worker started',
     );
     await settings.onReady?.({ client, taskQueue, namespace: env.TEMPORAL_NAMESPACE, config: live.config, supervised });

@@ -36,6 +36,7 @@ export const destinationHealthSchema = z.object({
   sync: syncStateSchema.optional(),
   syncReason: z.string().optional(),
   syncPending: z.object({ state: syncStateSchema, count }).optional(),
+  firstFailedAtMs: ms.optional(),
 });
 
 const healthEventSchema = z.object({

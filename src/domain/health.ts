@@ -42,6 +42,11 @@ export interface DestinationHealth {
   syncReason?: string;
   /** A different verdict seen for `count` probes in a row, not settled yet. */
   syncPending?: { state: SyncState; count: number };
+  /**
+   * When the current failure began (ms since epoch): the first failed probe (or a firing alert's
+   * start) since the destination was last up. Detection time and outage are measured from it.
+   */
+  firstFailedAtMs?: number;
 }
 
 export interface HealthThresholds {
@@ -68,8 +73,20 @@ function scoreOf(window: number[]): number {
   return Math.round((window.reduce((a, b) => a + b, 0) / window.length) * 1000) / 1000;
 }
 
-/** Folds one probe result into a destination's health; returns the new health and any transition. */
-export function observe(
+/**
+ * Folds one probe result into a destination's health; returns the new health and any transition.
+ * Also keeps `firstFailedAtMs`: set by the first failed probe, cleared by a passing probe once the
+ * destination is up with no alert firing.
+ */
+export function observe(id: string, prev: DestinationHealth, obs: Observation, t: HealthThresholds): { health: DestinationHealth; event?: HealthEvent } {
+  const folded = foldProbe(id, prev, obs, t);
+  const health = folded.health;
+  if (!obs.up && prev.firstFailedAtMs === undefined && obs.atMs !== undefined) health.firstFailedAtMs = obs.atMs;
+  if (obs.up && health.status === 'up' && health.alerts.length === 0) delete health.firstFailedAtMs;
+  return folded;
+}
+
+function foldProbe(
   id: string,
   prev: DestinationHealth,
   obs: Observation,
@@ -111,11 +128,13 @@ export function observe(
 export function applyAlert(
   id: string,
   prev: DestinationHealth,
-  alert: { fingerprint: string; status: 'firing' | 'resolved'; summary: string },
+  alert: { fingerprint: string; status: 'firing' | 'resolved'; summary: string; startsAt?: string | undefined },
 ): { health: DestinationHealth; event?: HealthEvent } {
   if (alert.status === 'firing') {
     const alerts = prev.alerts.includes(alert.fingerprint) ? prev.alerts : [...prev.alerts, alert.fingerprint];
+    const startedAtMs = alert.startsAt !== undefined ? Date.parse(alert.startsAt) : NaN;
     const health: DestinationHealth = { ...prev, alerts, consecutiveSuccesses: 0 };
+    if (prev.firstFailedAtMs === undefined && Number.isFinite(startedAtMs)) health.firstFailedAtMs = startedAtMs;
     if (prev.status === 'down') return { health };
     health.status = 'down';
     return { health, event: { destination: id, kind: 'down', reason: `alert firing: ${alert.summary}` } };

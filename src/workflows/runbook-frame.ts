@@ -6,6 +6,7 @@ import { requireMs } from '../domain/duration';
 import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
+import { observeRouting } from './observability';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { stepActivities, waitingActivities, type RunbookContext } from './switching';
@@ -74,7 +75,10 @@ export async function openRunbook(
     controls,
     act: stepActivities(snapshot.policy),
     waiting: waitingActivities(snapshot.policy),
-    onRouting: (r) => (status.routingCurrent = r),
+    onRouting: (r) => {
+      status.routingCurrent = r;
+      observeRouting(snapshot.service.name, r);
+    },
   };
   return { ctx, status, snapshot };
 }

@@ -1,5 +1,6 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities, AuditEvent } from '../activities';
+import { observeStep } from './observability';
 
 export type StepOutcome = 'running' | 'ok' | 'failed' | 'skipped' | 'compensated';
 
@@ -67,6 +68,7 @@ export class StepLog {
     record.detail = detail;
     if (numbers) record.numbers = numbers;
     this.publish();
+    observeStep(this.runbook, this.service, record);
     const event: AuditEvent = {
       runbook: this.runbook,
       workflowId: wf.workflowInfo().workflowId,

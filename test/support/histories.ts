@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { expect } from 'vitest';
+import { workflowInterceptorModules } from '../../src/worker';
 import type { TemporalHarness } from './temporal';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
@@ -45,7 +46,7 @@ export async function replayAndRecord(client: Client, workflowIds: string[], pre
     if ((await h.describe().catch(() => undefined))?.status.name === 'COMPLETED') histories.push({ workflowId: id, history: await h.fetchHistory() });
   }
   let replayed = 0;
-  for await (const r of Worker.runReplayHistories({ workflowsPath, replayName: prefix }, histories)) {
+  for await (const r of Worker.runReplayHistories({ workflowsPath, interceptors: { workflowModules: workflowInterceptorModules() }, replayName: prefix }, histories)) {
     if (r.error) throw new Error(`replay of ${r.workflowId} failed: ${r.error.message}`);
     replayed++;
   }

@@ -5,7 +5,7 @@ import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/w
 import pino from 'pino';
 import { inject } from 'vitest';
 import type { Config } from '../../src/domain/config';
-import { createFailoverWorker, installRuntimeLogging, workflowsEntry } from '../../src/worker';
+import { createFailoverWorker, installRuntimeLogging, workflowInterceptorModules, workflowsEntry } from '../../src/worker';
 
 export interface TemporalHarness {
   client: Client;
@@ -21,7 +21,7 @@ export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }
 let bundle: Promise<{ code: string }> | undefined;
 function workflowBundle(): Promise<{ code: string }> {
   const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
-  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quiet });
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: quiet });
   return bundle;
 }
 
