@@ -1,9 +1,10 @@
 /**
  * Workflow interceptors of every runbook worker (registered in createFailoverWorker and bundled
  * with the workflows): counts mutating runbooks as they start and finish, in one place instead of
- * in each runbook. Emits metrics only; it adds no command, so histories replay unchanged.
+ * in each runbook, and names the workflow type label as the SDK's metrics do. Emits metrics only; it adds no command, so histories replay unchanged.
  */
 import * as wf from '@temporalio/workflow';
+import type { MetricTags } from '@temporalio/common';
 import { errorType } from './runbook-frame';
 import { observeRunbookEnd, observeRunbookStart, runbookRun } from './observability';
 
@@ -23,4 +24,12 @@ class RunbookMetrics implements wf.WorkflowInboundCallsInterceptor {
   }
 }
 
-export const interceptors: wf.WorkflowInterceptorsFactory = () => ({ inbound: [new RunbookMetrics()] });
+/** The SDK's own metrics say `workflow_type`; metrics from workflow code get the same label name. */
+class MetricTagNames implements wf.WorkflowOutboundCallsInterceptor {
+  getMetricTags(input: wf.GetMetricTagsInput, next: wf.Next<wf.WorkflowOutboundCallsInterceptor, 'getMetricTags'>): MetricTags {
+    const { workflowType, ...rest } = next(input);
+    return workflowType === undefined ? rest : { ...rest, workflow_type: workflowType };
+  }
+}
+
+export const interceptors: wf.WorkflowInterceptorsFactory = () => ({ inbound: [new RunbookMetrics()], outbound: [new MetricTagNames()] });

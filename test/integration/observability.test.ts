@@ -63,20 +63,30 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
   const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
     samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 
+  let workers = 0;
   const startWorker = () => {
     let child: ChildProcess | undefined;
+    const log = path.join(dir, `worker-${++workers}.log`);
+    let written = 0;
     const done = runEntry(
       'src/worker.ts',
       { FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue, FAILOVER_METRICS_ADDRESS: metricsAddress },
-      (_out, c) => (child = c),
+      (out, c) => {
+        child = c;
+        fs.appendFileSync(log, out.slice(written));
+        written = out.length;
+      },
       600_000,
     );
     worker = { get child() { return child; }, done };
   };
   const stopWorker = async () => {
-    worker?.child?.kill('SIGTERM');
+    const child = worker?.child;
+    child?.kill('SIGTERM');
+    // Running activities get a while to finish; a worker that hangs on shutdown is a finding, not a reason to wait forever.
+    const timer = setTimeout(() => child?.kill('SIGKILL'), 30_000);
     const ended = await worker?.done;
-    if (ended) fs.appendFileSync(path.join(dir, 'worker.log'), ended.out);
+    clearTimeout(timer);
     if (ended && ended.code !== 0) console.log(`worker exited ${ended.code}:\n${ended.out.split('\n').slice(-30).join('\n')}`);
     worker = undefined;
   };
@@ -172,7 +182,7 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     phase('Failback by hand.');
     // Failback by hand.
     const back = await cli('start', 'recovery', SERVICE, '--destination', 'redis-a', '--wait', '--by', 'tester');
-    expect(back.code, back.stderr).toBe(0);
+    expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
     await until(async () => value((s = await scrape()), 'failover_recovery_seconds_count', { service: SERVICE, trigger: 'manual', outcome: 'failed-back' }) === 1, 10_000, 'failback counted');
     expect(value(s, 'failover_consistency_lag_units_count', { service: SERVICE, kind: 'recovery' })).toBeGreaterThanOrEqual(1);
     await until(async () => value((s = await scrape()), 'failover_routing_weight', { service: SERVICE, destination: 'redis-a' }) > 0, 10_000, 'routing gauges follow');
@@ -187,6 +197,7 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     const end = Date.now();
     const rangeS = Math.ceil((end - startedAt) / 1000) + 60;
     const empty: string[] = [];
+    const last: Record<string, number> = {};
     for (const panel of panels) {
       expect(panel.targets?.length ?? 0, `panel "${panel.title}" has queries`).toBeGreaterThan(0);
       for (const target of panel.targets!) {
@@ -201,9 +212,17 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
         expect(body.status, `${panel.title}: ${expr}: ${body.error}`).toBe('success');
         const hasData = body.data!.result.some((r) => r.values.some(([, v]) => Number.isFinite(Number(v))));
         if (!hasData) empty.push(`${panel.title}: ${expr}`);
+        const final = body.data!.result.map((r) => Number(r.values[r.values.length - 1]?.[1]));
+        if (final.length === 1) last[`${panel.title}/${target.legendFormat ?? ''}`] = final[0]!;
       }
     }
     expect(empty).toEqual([]);
+    // The panels say what happened: one outage, so availability below 1; the one failover switched; the flap was a false decision.
+    expect(last['Outages/{{service}}']).toBe(1);
+    expect(last['Availability/{{service}}']).toBeGreaterThan(0.5);
+    expect(last['Availability/{{service}}']).toBeLessThan(1);
+    expect(last['Failover success rate/{{service}}']).toBe(1);
+    expect(last['Detection accuracy/{{service}}']).toBeLessThan(1);
   });
 });
 
@@ -211,5 +230,5 @@ interface Panel {
   type: string;
   title: string;
   panels?: Panel[];
-  targets?: { expr: string }[];
+  targets?: { expr: string; legendFormat?: string }[];
 }
