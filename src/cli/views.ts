@@ -6,6 +6,7 @@ import type { DetectionStatus } from '../workflows/detection';
 import type { RunbookStatus } from '../workflows/runbook-frame';
 import type { StepRecord } from '../workflows/runbook-steps';
 import { fmtDuration, fmtRouting, fmtRpo, fmtSteps, fmtTime, table } from './format';
+import type { LiveStatus } from './progress';
 
 /**
  * Readable text for each command's result. Pure: the same documents are what --json prints, so
@@ -81,7 +82,7 @@ export interface StatusReport {
   supervisionError?: string;
   detection: { workflowId: string; runId: string; health: DetectionStatus } | null;
   detectionError?: string;
-  runbook: (RunningRunbook & { status: RunbookStatus }) | null;
+  runbook: (RunningRunbook & { status: LiveStatus }) | null;
   /** The latest finished runbook, when none runs. */
   last?: { type: string; status: string; closeTime?: string };
 }
@@ -137,7 +138,7 @@ function supervisionLines(r: StatusReport): string[] {
   return [`control    config version ${s.version}; ${brakes}`];
 }
 
-export function statusView(r: StatusReport): string {
+export function statusView(r: StatusReport, now: Date = new Date()): string {
   const lines = [r.service, ...supervisionLines(r), ...detectionLines(r)];
   if (!r.runbook) {
     lines.push(`runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`);
@@ -145,11 +146,16 @@ export function statusView(r: StatusReport): string {
   }
   const s = r.runbook.status;
   const kind = `${r.runbook.type}${s.planned ? ' (planned)' : ''}${s.emergency ? ' (emergency)' : ''}`;
-  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}`);
+  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}${s.controls.paused ? `, PAUSED by ${s.controls.pausedBy ?? 'operator'}` : ''}`);
   lines.push(`  run      ${r.runbook.workflowId} run ${r.runbook.runId}, started ${fmtTime(r.runbook.startTime)}${r.runbook.trigger ? `, trigger ${r.runbook.trigger}` : ''}`);
   if (s.source || s.target) lines.push(`  move     ${s.source ?? '?'} → ${s.target ?? '?'}`);
   if (s.routingCurrent) lines.push(`  routing  now ${fmtRouting(s.routingCurrent)}${s.routingBefore ? `; before ${fmtRouting(s.routingBefore)}` : ''}`);
   if (s.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(s.rtoMs)}`);
+  const m = s.maintenance;
+  if (m?.windowEndsAt) {
+    const left = Date.parse(m.windowEndsAt) - now.getTime();
+    lines.push(`  window   ${m.destination} drained for ${m.window}, ends at ${fmtTime(m.windowEndsAt)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}${m.endedEarly ? `; ended early by ${m.endedEarly.by}` : ''}`);
+  }
   lines.push(...controlLines(r.service, s.controls));
   if (s.steps.length > 0) lines.push('  steps', ...fmtSteps(s.steps));
   return lines.join('\n');
@@ -183,7 +189,8 @@ export interface RunbookResultLike {
   steps?: StepRecord[];
 }
 
-export function outcomeView(o: RunOutcome): string {
+/** `steps: false` when they were printed live already. */
+export function outcomeView(o: RunOutcome, show: { steps?: boolean } = {}): string {
   const head = `${o.kind} of ${o.service}`;
   if (o.status === 'failed') {
     return `${head} failed${o.failure?.type ? ` (${o.failure.type})` : ''}: ${o.failure?.message ?? 'unknown failure'}\n  run ${o.workflowId} ${o.runId}`;
@@ -196,7 +203,7 @@ export function outcomeView(o: RunOutcome): string {
   if (r.rpo) lines.push(`  RPO      ${fmtRpo(r.rpo)}`);
   if (r.routingBefore && r.routingAfter) lines.push(`  routing  ${fmtRouting(r.routingBefore)} → ${fmtRouting(r.routingAfter)}`);
   if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);
-  if (r.steps?.length) lines.push('  steps', ...fmtSteps(r.steps));
+  if (r.steps?.length && show.steps !== false) lines.push('  steps', ...fmtSteps(r.steps));
   return lines.join('\n');
 }
 

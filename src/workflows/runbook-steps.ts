@@ -24,6 +24,8 @@ const { audit } = wf.proxyLocalActivities<Activities>({
  */
 export class StepLog {
   readonly steps: StepRecord[] = [];
+  /** Lines above the step list in the Web UI's details (phase, pause, approval wait, window end). */
+  header: () => string[] = () => [];
 
   constructor(
     private readonly runbook: string,
@@ -84,10 +86,11 @@ export class StepLog {
   }
 
   /** Markdown the Web UI shows as the workflow's current details. */
-  private publish() {
+  publish() {
     const icon: Record<StepOutcome, string> = { running: '▶', ok: '✔', failed: '✘', skipped: '–', compensated: '↺' };
     const lines = this.steps.map((s) => `- ${icon[s.outcome]} **${s.name}**${s.detail ? `: ${s.detail}` : ''}`);
-    wf.setCurrentDetails(`### ${this.runbook} · ${this.service}\n\n${lines.join('\n')}`);
+    const header = this.header();
+    wf.setCurrentDetails(`### ${this.runbook} · ${this.service}\n\n${header.length > 0 ? `${header.join('\n\n')}\n\n` : ''}${lines.join('\n')}`);
   }
 }
 
