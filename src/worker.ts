@@ -10,6 +10,7 @@ import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
 import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
 import { createLogger } from './logger';
 import { prometheusTelemetry } from './metrics';
+import { clientTracing, tracingFromEnv, tracingWorkflowModules, workerTracing, type Tracing } from './tracing';
 import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, temporalEnv } from './temporal-settings';
 
@@ -25,6 +26,8 @@ export interface FailoverWorkerOptions {
   workflowBundle?: { code: string };
   /** The live config at a version or newer (workers following the supervisor). */
   configAt?: (minVersion?: number) => Promise<{ version: number; config: Config }>;
+  /** OpenTelemetry tracing (see src/tracing.ts); a given workflowBundle must then include tracingWorkflowModules(). */
+  tracing?: Tracing;
 }
 
 /** The workflows' entry: TypeScript source under tsx/vitest, compiled JS under dist/. */
@@ -37,9 +40,9 @@ export function workflowsEntry(): string {
  * Workflow interceptor modules every runbook worker loads (runbook metrics); a workflow bundle
  * made ahead (bundleWorkflowCode) must include them, and so must a replayer.
  */
-export function workflowInterceptorModules(): string[] {
+export function workflowInterceptorModules(tracing = false): string[] {
   const ts = path.join(__dirname, 'workflows', 'interceptors.ts');
-  return [fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'interceptors.js')];
+  return [fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'interceptors.js'), ...(tracing ? tracingWorkflowModules() : [])];
 }
 
 /** The worker that runs every runbook and its activities. */
@@ -49,7 +52,11 @@ export function createFailoverWorker(opts: FailoverWorkerOptions): Promise<Worke
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsEntry() }),
-    interceptors: { workflowModules: workflowInterceptorModules() },
+    interceptors: {
+      workflowModules: workflowInterceptorModules(opts.tracing !== undefined),
+      ...(opts.tracing ? { activity: workerTracing(opts.tracing).activity } : {}),
+    },
+    ...(opts.tracing ? { sinks: workerTracing(opts.tracing).sinks } : {}),
     activities: createActivities({
       config: opts.config,
       logger: opts.logger,
@@ -112,9 +119,10 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   const fileConfig = loadConfigFile(settings.configFile);
   const metricsAddress = settings.metricsAddress ?? env.FAILOVER_METRICS_ADDRESS;
   installRuntimeLogging(logger, metricsAddress ? { address: metricsAddress } : undefined);
+  const tracing = tracingFromEnv('worker');
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
-  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE, ...clientTracing(tracing) });
   const taskQueue = env.TEMPORAL_TASK_QUEUE;
   const supervised = fileConfig.failover_manager.supervision.enabled;
   const live = new LiveConfig(
@@ -136,6 +144,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       ...(supervised ? { configAt: (v?: number) => live.atLeast(v) } : {}),
       logger,
       client,
+      ...(tracing ? { tracing } : {}),
     });
     // Polling first: the supervisor's queries and first runbooks are answered by this worker too.
     const running = worker.run();
@@ -147,7 +156,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       logger.info({ schedules: synced }, 'maintenance schedules synced from config');
     }
     logger.info(
-      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}), config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
+      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}), tracing: tracing ? 'on (OTEL_*)' : 'off', config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
       'worker started',
     );
     await settings.onReady?.({ client, taskQueue, namespace: env.TEMPORAL_NAMESPACE, config: live.config, supervised });
@@ -157,6 +166,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
     controlPlane?.stop();
     await connection.close();
     await clientConnection.close();
+    await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export on shutdown failed'));
   }
 }
 

@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadConfigFile } from '../config-file';
 import { createLogger } from '../logger';
 import { connectionOptions, temporalEnv } from '../temporal-settings';
+import { clientTracing, tracingFromEnv } from '../tracing';
 import { receiverAuthFromEnv } from './alert-auth';
 import { createAlertReceiver } from './alert-receiver';
 import { receiverEnv } from './receiver-env';
@@ -25,7 +26,8 @@ export async function runAlertReceiver(): Promise<void> {
   const connection = await Connection.connect(connectionOptions(env, address)).catch((err: Error) => {
     throw new Error(`cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
   });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const tracing = tracingFromEnv('alert-receiver');
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...clientTracing(tracing) });
   const receiver = createAlertReceiver({
     alerting: config.alerting,
     services: config.services,
@@ -33,6 +35,7 @@ export async function runAlertReceiver(): Promise<void> {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     auth,
     logger,
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   let url: string;
   try {
@@ -50,6 +53,7 @@ export async function runAlertReceiver(): Promise<void> {
       config: path.resolve(env.FAILOVER_CONFIG),
       auth: [...(auth.token ? ['bearer'] : []), ...(auth.hmacSecret ? ['hmac'] : [])],
       routes: config.alerting.routes.length,
+      tracing: tracing ? 'on (OTEL_*)' : 'off',
     },
     'alert receiver started',
   );
@@ -63,6 +67,7 @@ export async function runAlertReceiver(): Promise<void> {
   });
   await receiver.close();
   await connection.close();
+  await tracing?.shutdown().catch(() => undefined);
   logger.info({ stats: receiver.stats() }, 'alert receiver stopped');
 }
 
