@@ -27,7 +27,8 @@ function stepLine(s: StepRecord): string {
  */
 export function progressLines(prev: LiveStatus | undefined, next: LiveStatus, service: string, now: Date = new Date()): string[] {
   const out: string[] = [];
-  if (next.phase !== prev?.phase && !['done', 'failed', 'rolled-back'].includes(next.phase)) out.push(`  · phase ${next.phase}`);
+  // A resume comes before the steps it lets run; the phase after the steps that moved it.
+  if (!next.controls.paused && prev?.controls.paused) out.push('  ▶ resumed');
   next.steps.forEach((s, i) => {
     const before = prev?.steps[i];
     if (before && before.name === s.name && before.outcome === s.outcome) return;
@@ -44,13 +45,14 @@ export function progressLines(prev: LiveStatus | undefined, next: LiveStatus, se
   if (next.controls.paused && !prev?.controls.paused) {
     out.push(`  ⏸ paused by ${next.controls.pausedBy ?? 'operator'}: holds before its next step; resume: failover resume ${service}`);
   }
-  if (!next.controls.paused && prev?.controls.paused) out.push('  ▶ resumed');
   if (next.controls.abort && !prev?.controls.abort) out.push(`  ✘ abort requested by ${next.controls.abort.by}: ${next.controls.abort.reason}`);
   const ends = next.maintenance?.windowEndsAt;
   if (ends && ends !== prev?.maintenance?.windowEndsAt) {
     const left = Date.parse(ends) - now.getTime();
     out.push(`  ⏳ maintenance window: ${next.maintenance!.destination} drained for ${next.maintenance!.window}, ends at ${fmtTime(ends)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}`);
   }
+  // The approval wait says it itself; the end is the outcome's line.
+  if (next.phase !== prev?.phase && !['awaiting-approval', 'done', 'failed', 'rolled-back'].includes(next.phase)) out.push(`  · phase ${next.phase}`);
   return out;
 }
 

@@ -11,7 +11,7 @@ const step = (name: string, outcome: 'running' | 'ok' | 'failed', detail?: strin
 describe('live progress of a runbook', () => {
   it('prints a step when it starts and when it ends, with the numbers that decided it, and nothing twice', () => {
     const a: LiveStatus = { ...base, phase: 'switching', steps: [step('fence source', 'running')] };
-    expect(progressLines(undefined, a, 'orders-bus')).toEqual(['  · phase switching', '  ▶ fence source …']);
+    expect(progressLines(undefined, a, 'orders-bus')).toEqual(['  ▶ fence source …', '  · phase switching']);
     const b: LiveStatus = { ...a, steps: [step('fence source', 'ok', 'writes paused', { holdMs: 60_000 }), step('catch up', 'ok', 'lag 0', { lag: 0, maxLag: 10 })] };
     expect(progressLines(a, b, 'orders-bus')).toEqual(['  ✔ fence source — writes paused [holdMs=1m00s]', '  ✔ catch up — lag 0 [lag=0 maxLag=10]']);
     expect(progressLines(b, b, 'orders-bus')).toEqual([]);
@@ -23,7 +23,6 @@ describe('live progress of a runbook', () => {
       controls: { paused: false, awaitingApproval: { reason: 'policy requires approval', since: '2026-01-01T00:00:05.123Z', timeout: '10m', defaultAction: 'abort' } },
     };
     expect(progressLines(base, waiting, 'orders-bus')).toEqual([
-      '  · phase awaiting-approval',
       '  ⏸ waiting for approval since 2026-01-01T00:00:05Z: policy requires approval (after 10m: abort)',
       '     approve: failover approve orders-bus --by <your name>',
       '     abort:   failover abort orders-bus --by <your name> --reason <why>',
