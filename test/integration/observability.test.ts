@@ -16,6 +16,8 @@ import { runEntry } from '../support/entry-process';
 import { replayAndRecord } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
+import { ARTIFACTS_DIR, launchChromium } from '../support/browser';
+import { legendOf, renderDashboardHtml, type RenderedPanel } from '../support/render-dashboard';
 
 /**
  * Observability as an SRE gets it: a real worker process serving /metrics, a real Prometheus
@@ -160,6 +162,10 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
 
     phase('A worker restart');
     // A worker restart replays detection's and the runbooks' histories: nothing is counted again.
+    // (Once Prometheus has what this worker counted: a pull that misses a dead process's last seconds loses them.)
+    const scraped = async (expr: string) =>
+      ((await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`)).json()) as { data: { result: unknown[] } }).data.result.length > 0;
+    await until(() => scraped(`failover_service_outages_total{service="${SERVICE}"} >= 1 and on() failover_rto_seconds_count{service="${SERVICE}"} >= 1`), 15_000, 'Prometheus scraped the failover');
     await stopWorker();
     startWorker();
     await until(async () => (await scrape().catch(() => [])).length > 0, 60_000, 'restarted worker serves /metrics');
@@ -189,7 +195,7 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
   });
 
   it('every panel of the Grafana dashboard returns data from that Prometheus', async () => {
-    const dashboard = JSON.parse(fs.readFileSync('deploy/grafana/failover.json', 'utf8')) as { panels: Panel[] };
+    const dashboard = JSON.parse(fs.readFileSync('deploy/grafana/failover.json', 'utf8')) as { title: string; panels: Panel[] };
     const panels = dashboard.panels.flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]));
     expect(panels.length).toBeGreaterThanOrEqual(20);
     // Let Prometheus scrape what the last runbook left.
@@ -198,6 +204,7 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     const rangeS = Math.ceil((end - startedAt) / 1000) + 60;
     const empty: string[] = [];
     const last: Record<string, number> = {};
+    const rendered = new Map<Panel, RenderedPanel>();
     for (const panel of panels) {
       expect(panel.targets?.length ?? 0, `panel "${panel.title}" has queries`).toBeGreaterThan(0);
       for (const target of panel.targets!) {
@@ -208,12 +215,15 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
           .replaceAll('$__range', `${rangeS}s`)
           .replaceAll('$service', '.+');
         const url = `${prometheus.url}/api/v1/query_range?${new URLSearchParams({ query: expr, start: String(startedAt / 1000), end: String(end / 1000), step: '5' })}`;
-        const body = (await (await fetch(url)).json()) as { status: string; error?: string; data?: { result: { values: [number, string][] }[] } };
+        const body = (await (await fetch(url)).json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
         expect(body.status, `${panel.title}: ${expr}: ${body.error}`).toBe('success');
         const hasData = body.data!.result.some((r) => r.values.some(([, v]) => Number.isFinite(Number(v))));
         if (!hasData) empty.push(`${panel.title}: ${expr}`);
         const final = body.data!.result.map((r) => Number(r.values[r.values.length - 1]?.[1]));
         if (final.length === 1) last[`${panel.title}/${target.legendFormat ?? ''}`] = final[0]!;
+        const r = rendered.get(panel) ?? { title: panel.title, type: panel.type, gridPos: panel.gridPos!, ...(panel.fieldConfig?.defaults?.unit ? { unit: panel.fieldConfig.defaults.unit } : {}), series: [] };
+        r.series.push(...(body.data?.result ?? []).map((s) => ({ labels: s.metric, legend: legendOf(target.legendFormat, s.metric), values: s.values.map(([t, v]) => [t * 1000, Number(v)] as [number, number]) })));
+        rendered.set(panel, r);
       }
     }
     expect(empty).toEqual([]);
@@ -223,12 +233,29 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     expect(last['Availability/{{service}}']).toBeLessThan(1);
     expect(last['Failover success rate/{{service}}']).toBe(1);
     expect(last['Detection accuracy/{{service}}']).toBeLessThan(1);
+
+    // What the panels showed, drawn from the same query results (Grafana itself is not packaged here).
+    const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => ({ type: 'row' as const, title: p.title, gridPos: p.gridPos! }));
+    const html = renderDashboardHtml(dashboard.title, [...rows, ...rendered.values()], { start: startedAt, end }, `rendered from deploy/grafana/failover.json against the test's Prometheus, ${new Date(end).toISOString().slice(0, 16)}Z`);
+    const out = path.join(ARTIFACTS_DIR, 'observability');
+    fs.mkdirSync(out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'dashboard.html'), html);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+      await page.setContent(html);
+      await page.screenshot({ path: path.join(out, 'dashboard.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 });
 
 interface Panel {
   type: string;
   title: string;
+  gridPos?: { h: number; w: number; x: number; y: number };
+  fieldConfig?: { defaults?: { unit?: string } };
   panels?: Panel[];
   targets?: { expr: string; legendFormat?: string }[];
 }
