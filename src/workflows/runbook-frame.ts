@@ -68,7 +68,8 @@ export async function openRunbook(
   const snapshot = await setup.loadService(request.service);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
-  log.header = () => detailsHeader(status, snapshot.policy.notifications.cli);
+  // Snapshots recorded before notifications existed have none.
+  log.header = () => detailsHeader(status, snapshot.policy.notifications?.cli ?? 'failover');
   // A pause or an approval wait starts between steps: the Web UI's details follow at once (no command; replay-safe).
   const shown = () => JSON.stringify([status.phase, status.controls.paused, status.controls.awaitingApproval?.since, (status as WindowStatus).maintenance?.windowEndsAt]);
   void (async () => {
