@@ -99,7 +99,8 @@ export function observeRunbookEnd(run: RunbookRun, ended: { ok: true; result: un
 
 export function observeStep(kind: string, service: string, record: StepRecord): void {
   if (record.outcome === 'running') return;
-  const labels = { service, kind, step: labelValue(record.name.replace(/\s+/g, '_'), 'step') };
+  // Step names are the runbooks' own ("shift 25%", "undo fence redis-a"): bounded, made label-friendly.
+  const labels = { service, kind, step: record.name.replace(/[^A-Za-z0-9._:%-]+/g, '_').slice(0, 100) || 'step' };
   steps.add(1, { ...labels, outcome: record.outcome });
   const ms = Date.parse(record.endedAt ?? '') - Date.parse(record.startedAt);
   if (Number.isFinite(ms)) stepTime.record(seconds(ms), labels);
