@@ -62,12 +62,15 @@ export async function openRunbook(
   };
   const controls = new RunbookControls(() => status.phase);
   status.controls = controls.state;
-  wf.setHandler(statusQuery, () => ({ ...status, step: log.current?.name }));
+  // Answered from the start: while the config snapshot loads there is no step yet.
+  let stepNow: () => string | undefined = () => undefined;
+  wf.setHandler(statusQuery, () => ({ ...status, step: stepNow() }));
   labelRunbook(kind, request.service, request.trigger);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '500ms' } });
   const snapshot = await setup.loadService(request.service);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
+  stepNow = () => log.current?.name;
   // Snapshots recorded before notifications existed have none.
   log.header = () => detailsHeader(status, snapshot.policy.notifications?.cli ?? 'failover');
   // A pause or an approval wait starts between steps: the Web UI's details follow at once (no command; replay-safe).

@@ -65,7 +65,10 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
     const h = client?.workflow.getHandle(detectionWorkflowId(SERVICE));
     if (h && (await h.describe().then((d) => d.status.name === 'RUNNING', () => false))) await h.terminate('test done');
     try {
-      expect(await replayAndRecord(client, [detectionWorkflowId(SERVICE), runbookWorkflowId(SERVICE)], 'tracing')).toBeGreaterThan(0);
+      const ids = [detectionWorkflowId(SERVICE), runbookWorkflowId(SERVICE)];
+      expect(await replayAndRecord(client, ids, 'tracing', { tracing: true })).toBeGreaterThan(0);
+      // Tracing turned off (or on) with runbooks in flight: what they wrote replays without its interceptors too.
+      expect(await replayAndRecord(client, ids, 'tracing-off', { record: false })).toBeGreaterThan(0);
     } finally {
       await receiver?.close();
       worker?.shutdown();
