@@ -67,6 +67,8 @@ export async function openRunbook(
   wf.setHandler(statusQuery, () => ({ ...status, step: stepNow() }));
   labelRunbook(kind, request.service, request.trigger);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '500ms' } });
+  // Decided at the start of the run, not later right after a local activity (see lagGate).
+  wf.patched('gate-id-from-run');
   const snapshot = await setup.loadService(request.service);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;

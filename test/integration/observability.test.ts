@@ -233,6 +233,10 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     expect(last['Availability/{{service}}']).toBeLessThan(1);
     expect(last['Failover success rate/{{service}}']).toBe(1);
     expect(last['Detection accuracy/{{service}}']).toBeLessThan(1);
+    // Runbooks and the redundancy runbook each report the routing they saw: the newest generation wins (failed back to redis-a).
+    const weights = [...rendered.values()].find((p) => p.title.startsWith('Routing weights'))!.series;
+    const weightOf = (id: string) => weights.find((w) => w.labels.destination === id)!.values.at(-1)![1];
+    expect([weightOf('redis-a'), weightOf('redis-b')]).toEqual([100, 0]);
 
     // What the panels showed, drawn from the same query results (Grafana itself is not packaged here).
     const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => ({ type: 'row' as const, title: p.title, gridPos: p.gridPos! }));

@@ -104,6 +104,8 @@ async function watch(ctx: CommandContext, service: ServiceConfig, report: Status
     }
     const next = await runningUnder(client, runbookId);
     shown = false;
-    if (next) running = { ...next.running, status: await ctx.withWorker('status query', () => client.workflow.getHandle(runbookId, next.running.runId).query<LiveStatus>('status')).catch(() => undefined as unknown as LiveStatus) };
+    // Until its first step its status does not say yet what it is (e.g. a planned failover): look again then.
+    const status = next ? await ctx.withWorker('status query', () => client.workflow.getHandle(runbookId, next.running.runId).query<LiveStatus>('status')).catch(() => undefined) : undefined;
+    if (next && status && status.steps.length > 0) running = { ...next.running, status };
   }
 }
