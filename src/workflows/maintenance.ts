@@ -207,7 +207,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   const endedEarly = await log.run('maintenance window', () => holdWindow(ctx, dest, req.window), (e) => ({
     detail: e ? `ended early by ${e.by}: ${e.reason}` : `${dest} held drained for ${req.window}`,
     numbers: { heldMs: Date.now() - holdStart },
-  }), `${dest} drained until ${m.windowEndsAt} (window ${req.window}; abort ends it early, pause extends it)`);
+  }));
   if (endedEarly) m.endedEarly = endedEarly;
   const hold: MaintenanceResult['hold'] = {
     startedAt: new Date(holdStart).toISOString(), endedAt: new Date().toISOString(), heldMs: Date.now() - holdStart, ...(endedEarly ? { endedEarly } : {}),

@@ -73,6 +73,16 @@ export async function openRunbook(
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
   stepNow = () => log.current?.name;
+  // Snapshots recorded before notifications existed have none.
+  log.header = () => detailsHeader(status, snapshot.policy.notifications?.cli ?? 'failover');
+  // A pause or an approval wait starts between steps: the Web UI's details follow at once (no command; replay-safe).
+  const shown = () => JSON.stringify([status.phase, status.controls.paused, status.controls.awaitingApproval?.since, (status as WindowStatus).maintenance?.windowEndsAt]);
+  void (async () => {
+    for (let last = shown(); ; last = shown()) {
+      await wf.condition(() => shown() !== last);
+      log.publish();
+    }
+  })().catch(() => undefined); // ends when the runbook is cancelled
   const ctx: RunbookContext = {
     service: snapshot.service,
     policy: snapshot.policy,
@@ -86,6 +96,21 @@ export async function openRunbook(
     },
   };
   return { ctx, status, snapshot };
+}
+
+type WindowStatus = RunbookStatus & { maintenance?: { destination: string; windowEndsAt?: string } };
+
+/** What a person looking at the Web UI needs first: the phase, a pause, an approval wait with the command, a window's end. */
+export function detailsHeader(status: RunbookStatus, cli: string): string[] {
+  const c = status.controls;
+  const lines = [`**phase** ${status.phase}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`];
+  if (c.awaitingApproval) {
+    const a = c.awaitingApproval;
+    lines.push(`⏳ **waiting for approval** since ${a.since}: ${a.reason} (after ${a.timeout}: ${a.defaultAction}) — approve: \`${cli} approve ${status.service} --by <your name>\`, abort: \`${cli} abort ${status.service} --by <your name> --reason <why>\``);
+  }
+  const m = (status as WindowStatus).maintenance;
+  if (m?.windowEndsAt) lines.push(`🕒 **maintenance window**: ${m.destination} drained until ${m.windowEndsAt}`);
+  return lines;
 }
 
 export function errorType(err: unknown): string | undefined {
@@ -115,10 +140,9 @@ export async function approvalGate(
   // Sent beside the wait, never in front of it: a slow or refusing receiver must not delay the gate.
   const sent = notice ? ctx.act.raiseAlert(notice).catch((err) => ctx.log.note('approval notice', 'failed', errorMessage(err))) : undefined;
   try {
-    const cli = ctx.policy.notifications?.cli ?? 'failover'; // snapshots recorded before notifications existed have none
     return await ctx.log.run('approval', () => ctx.controls.awaitApproval(why, approval.timeout, onTimeout), (a) => ({
       detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${why})`,
-    }), `waiting for approval since ${new Date().toISOString()}: ${why} (after ${approval.timeout}: ${onTimeout}) — approve: \`${cli} approve ${ctx.service.name} --by <your name>\`, abort: \`${cli} abort ${ctx.service.name} --by <your name> --reason <why>\``);
+    }));
   } finally {
     if (notice) {
       await wf.CancellationScope.nonCancellable(async () => {

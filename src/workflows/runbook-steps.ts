@@ -24,6 +24,8 @@ const { audit } = wf.proxyLocalActivities<Activities>({
  */
 export class StepLog {
   readonly steps: StepRecord[] = [];
+  /** Lines above the step list in the Web UI's details (phase, pause, approval wait, window end). */
+  header: () => string[] = () => [];
 
   constructor(
     private readonly runbook: string,
@@ -36,17 +38,13 @@ export class StepLog {
     return this.steps[this.steps.length - 1];
   }
 
-  /**
-   * Runs `fn` as a named step; `describe` turns its result into a line and the numbers that decided
-   * it. `waiting`: what the step waits for, shown while it runs (the Web UI's details, `status`).
-   */
+  /** Runs `fn` as a named step; `describe` turns its result into a line and the numbers that decided it. */
   async run<T>(
     name: string,
     fn: () => Promise<T>,
     describe: (result: T) => { detail: string; numbers?: StepRecord['numbers'] } = () => ({ detail: 'done' }),
-    waiting?: string,
   ): Promise<T> {
-    const record: StepRecord = { name, outcome: 'running', startedAt: new Date().toISOString(), ...(waiting ? { detail: waiting } : {}) };
+    const record: StepRecord = { name, outcome: 'running', startedAt: new Date().toISOString() };
     this.steps.push(record);
     this.publish();
     try {
@@ -91,7 +89,8 @@ export class StepLog {
   publish() {
     const icon: Record<StepOutcome, string> = { running: '▶', ok: '✔', failed: '✘', skipped: '–', compensated: '↺' };
     const lines = this.steps.map((s) => `- ${icon[s.outcome]} **${s.name}**${s.detail ? `: ${s.detail}` : ''}`);
-    wf.setCurrentDetails(`### ${this.runbook} · ${this.service}\n\n${lines.join('\n')}`);
+    const header = this.header();
+    wf.setCurrentDetails(`### ${this.runbook} · ${this.service}\n\n${header.length > 0 ? `${header.join('\n\n')}\n\n` : ''}${lines.join('\n')}`);
   }
 }
 
