@@ -232,6 +232,9 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     // Each step once: its end, not a second copy from the summary.
     expect(ended.stdout.match(/✔ switch routing/g)).toHaveLength(1);
     expect(primaryOf(await routingNow())).toBe(to);
+    // The tests after this one expect the traffic where it was.
+    useConfig(withPolicy(fx, {}));
+    expect((await cli('start', 'switchover', SERVICE, '--to', from, '--wait')).code).toBe(0);
   });
 
   it('controls on an idle service exit 1 with the reason', async () => {
