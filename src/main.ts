@@ -8,6 +8,7 @@ import type { Config, ServiceConfig } from './domain/config';
 import { redisEndpointOf } from './domain/config';
 import { InvalidInputError } from './domain/validation';
 import { startDemoControl, type DemoService } from './devserver/demo-control';
+import { freePort } from './devserver/free-port';
 import { describeHolders, fileHolders, portHolders } from './devserver/holders';
 import { acquireInstanceLock, DEFAULT_DATA_DIR, InstanceBusyError, type InstanceLock } from './devserver/instance';
 import { startRedisHaproxyTopology } from './devserver/redis-haproxy-topology';
@@ -27,6 +28,8 @@ topology of the config, and the worker, until Ctrl-C.
   --data-dir DIR       where that state lives (default: $FAILOVER_DATA_DIR, else ${DEFAULT_DATA_DIR.replace(process.env.HOME ?? '~', '~')})
   --temporal-port N    dev server port (default: $FAILOVER_TEMPORAL_PORT, else 7233)
   --ui-port N          Web UI port (default: $FAILOVER_UI_PORT, else 8233)
+  --metrics HOST:PORT  serve Prometheus /metrics there (default: $FAILOVER_METRICS_ADDRESS, else
+                       127.0.0.1:9464, a free port when 9464 is taken); --no-metrics: none
 One npm start per data directory: a second one is refused, naming the first; so is one whose
 ports are taken (the message names the process holding them).`;
 
@@ -117,6 +120,8 @@ async function main(): Promise<void> {
       'temporal-port': { type: 'string' },
       'ui-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      metrics: { type: 'string' },
+      'no-metrics': { type: 'boolean' },
     },
     strict: true,
   });
@@ -134,6 +139,13 @@ async function main(): Promise<void> {
     need('redis-server', 'redis-server');
     need('haproxy', 'haproxy');
   }
+
+  if (values.metrics !== undefined && !/^\S+:\d+$/.test(values.metrics)) {
+    throw new InvalidInputError('npm start arguments', [`--metrics: expected HOST:PORT, e.g. 127.0.0.1:9464 (got ${JSON.stringify(values.metrics)})`]);
+  }
+  const metricsAddress = values['no-metrics']
+    ? undefined
+    : (values.metrics ?? process.env.FAILOVER_METRICS_ADDRESS ?? `127.0.0.1:${(await listening(9464)) ? await freePort() : 9464}`);
 
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
@@ -187,11 +199,12 @@ async function main(): Promise<void> {
       address,
       configFile,
       logger,
+      ...(metricsAddress ? { metricsAddress } : {}),
       // The file you edit is the config: every save is validated and applied as a new version.
       watchConfig: true,
       onReady: async ({ client, taskQueue, namespace, supervised }) => {
         const watched = supervised && config.services.length > 0 ? await supervisionReady(client, taskQueue).then(() => true, () => false) : false;
-        console.log(readyText({ config, configFile, address: address!, namespace, taskQueue, uiUrl: server?.uiUrl, dataDir, demo: demoServices.length > 0, supervised, watched }));
+        console.log(readyText({ config, configFile, address: address!, namespace, taskQueue, uiUrl: server?.uiUrl, dataDir, demo: demoServices.length > 0, supervised, watched, metricsAddress }));
       },
     });
   } finally {
@@ -211,6 +224,7 @@ export function readyText(o: {
   demo: boolean;
   supervised: boolean;
   watched: boolean;
+  metricsAddress?: string | undefined;
 }): string {
   const rel = path.relative(process.cwd(), path.resolve(o.configFile));
   const configArg = rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(o.configFile) : rel;
@@ -237,6 +251,7 @@ export function readyText(o: {
     ...(o.uiUrl ? [`Web UI:     ${o.uiUrl}`] : []),
     `Config:     ${path.resolve(o.configFile)} (${names.join(', ') || 'no services'}); edits are applied live`,
     `Detection:  ${detection}`,
+    `Metrics:    ${o.metricsAddress ? `http://${o.metricsAddress}/metrics (Prometheus; dashboard: deploy/grafana/failover.json)` : 'off (--no-metrics)'}`,
     `State:      ${o.dataDir}: workflows, histories, schedules, config versions (stop, then npm start -- --reset${dataDirArg} clears it)`,
     ...(o.demo ? o.config.services.map((s, i) => `${i === 0 ? 'Demo:      ' : '           '} ${demoDescription(s)}`) : []),
   ];

@@ -27,6 +27,8 @@ const envShape = {
     .optional(),
   /** A prebuilt workflow bundle (see prebuiltWorkflowBundle in src/worker.ts). */
   FAILOVER_WORKFLOW_BUNDLE: z.string().min(1).optional(),
+  /** host:port the worker serves Prometheus /metrics on (the SDK's and the manager's); unset: none. */
+  FAILOVER_METRICS_ADDRESS: z.string().regex(/^\S+:\d+$/, 'expected "host:port", e.g. 0.0.0.0:9464').optional(),
 };
 /** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
 export const TEMPORAL_ENV_KEYS = Object.keys(envShape);

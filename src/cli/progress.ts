@@ -1,89 +1,66 @@
-import { setMaxListeners } from 'node:events';
-import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
-import { fmtDuration } from './format';
+import type { DecisionRecord } from '../workflows/detection';
+import type { RunbookStatus } from '../workflows/runbook-frame';
+import type { StepRecord } from '../workflows/runbook-steps';
+import { fmtDuration, fmtTime } from './format';
 
-/** How activities read in progress lines (the runbook's own step names where they map one to one). */
-const ACTIVITY_LABEL: Record<string, string> = {
-  loadService: 'config snapshot loaded',
-  readRouting: 'routing read',
-  probe: 'destination probed',
-  probeRepeatedly: 'health validation',
-  measureLag: 'replication lag measured',
-  waitForLag: 'replication lag gate',
-  fence: 'source fenced (writes paused)',
-  unfence: 'source unfenced',
-  promote: 'target promoted',
-  applyRouting: 'routing switched',
-  switchover: 'switched: fence, catch up, promote, route, cut sessions, demote',
-  cutSessions: 'old sessions cut',
-  follow: 'replication pointed (REPLICAOF)',
-  validateStep: 'validation',
-  validateEntrypoint: 'entrypoint checked',
-  raiseAlert: 'alert event sent',
-  inspectDivergence: 'divergence recorded',
-  keepDivergentCopy: 'divergent copy kept',
-  runbookResult: 'earlier run read',
-};
+/** A runbook's status as the `status` query returns it; maintenance adds its window. */
+export type LiveStatus = RunbookStatus & { maintenance?: { destination: string; window: string; windowEndsAt?: string; endedEarly?: { by: string } } };
 
-/** A timer's user-metadata summary (plain JSON payload), or ''. */
-function summaryOf(e: temporal.api.history.v1.IHistoryEvent): string {
-  const data = e.userMetadata?.summary?.data;
-  if (!data) return '';
-  try {
-    return String(JSON.parse(Buffer.from(data).toString('utf8')));
-  } catch {
-    return '';
-  }
+const ICON: Record<StepRecord['outcome'], string> = { running: '▶', ok: '✔', failed: '✘', skipped: '–', compensated: '↺' };
+
+/** "lag=0 maxLag=1048576": the numbers that decided a step. */
+export function fmtNumbers(numbers: StepRecord['numbers']): string {
+  if (!numbers) return '';
+  const parts = Object.entries(numbers).flatMap(([k, v]) => (v === null || v === undefined ? [] : [`${k}=${typeof v === 'number' && /Ms$/.test(k) ? fmtDuration(v) : String(v)}`]));
+  return parts.length > 0 ? ` [${parts.join(' ')}]` : '';
 }
 
-const ms = (d: temporal.api.history.v1.ITimerStartedEventAttributes['startToFireTimeout']) =>
-  d ? Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6) : 0;
+function stepLine(s: StepRecord): string {
+  if (s.outcome === 'running') return `  ${ICON.running} ${s.name} …`;
+  return `  ${ICON[s.outcome]} ${s.name}${s.detail ? ` — ${s.detail}` : ''}${fmtNumbers(s.numbers)}`;
+}
 
 /**
- * Prints a line per runbook step as its history grows (activities, waits, child runbooks, operator
- * updates), read with the server's long poll on the history: no query, so no worker is asked and
- * the runbook is not disturbed. Ends when the run closes or `signal` aborts.
+ * What changed between two looks at a running runbook, as lines for a person: steps started and
+ * ended (with their numbers), the approval wait with the commands to answer it, a pause and its
+ * end, a maintenance window's end, phase changes. Pure: `prev` undefined prints everything so far.
+ * `cli`: how printed commands start (the CLI passes how it was itself invoked).
  */
-export async function followProgress(client: Client, execution: { workflowId: string; runId: string }, print: (line: string) => void, signal: AbortSignal): Promise<void> {
-  const scheduled = new Map<string, string>();
-  const started = Date.now();
-  const at = () => `+${fmtDuration(Date.now() - started)}`;
-  // One abort listener per long poll on the same signal.
-  setMaxListeners(0, signal);
-  let nextPageToken: Uint8Array | undefined;
-  while (!signal.aborted) {
-    const page = await client.connection.withAbortSignal(signal, () =>
-      client.workflowService.getWorkflowExecutionHistory({
-        namespace: client.options.namespace,
-        execution,
-        waitNewEvent: true,
-        ...(nextPageToken ? { nextPageToken } : {}),
-      }),
-    );
-    for (const e of page.history?.events ?? []) {
-      const id = String(e.eventId);
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(id, e.activityTaskScheduledEventAttributes.activityType?.name ?? 'activity');
-      const done = e.activityTaskCompletedEventAttributes;
-      if (done) {
-        const type = scheduled.get(String(done.scheduledEventId)) ?? 'activity';
-        if (type !== 'loadService') print(`  ${at().padStart(8)}  ✔ ${ACTIVITY_LABEL[type] ?? type}`);
-      }
-      const failed = e.activityTaskFailedEventAttributes;
-      if (failed) print(`  ${at().padStart(8)}  ✘ ${ACTIVITY_LABEL[scheduled.get(String(failed.scheduledEventId)) ?? ''] ?? 'activity'}: ${failed.failure?.message ?? 'failed'}`);
-      const timer = e.timerStartedEventAttributes;
-      // The RTO objective's timer runs beside the runbook; it is no step of it.
-      const objective = /max_failover_time/.test(summaryOf(e));
-      if (timer && !objective && ms(timer.startToFireTimeout) >= 2000) {
-        print(`  ${at().padStart(8)}  … waiting up to ${fmtDuration(ms(timer.startToFireTimeout))} (a soak, or an approval: see status)`);
-      }
-      const child = e.startChildWorkflowExecutionInitiatedEventAttributes;
-      if (child) print(`  ${at().padStart(8)}  ▶ ${child.workflowType?.name ?? 'child runbook'}`);
-      const update = e.workflowExecutionUpdateAcceptedEventAttributes;
-      if (update) print(`  ${at().padStart(8)}  ✔ ${update.acceptedRequest?.input?.name ?? 'update'} received`);
-    }
-    const token = page.nextPageToken;
-    if (!token || token.length === 0) return; // the run has closed
-    nextPageToken = token;
+export function progressLines(prev: LiveStatus | undefined, next: LiveStatus, service: string, now: Date = new Date(), cli = 'failover'): string[] {
+  const out: string[] = [];
+  // A resume comes before the steps it lets run; the phase after the steps that moved it.
+  if (!next.controls.paused && prev?.controls.paused) out.push('  ▶ resumed');
+  next.steps.forEach((s, i) => {
+    const before = prev?.steps[i];
+    if (before && before.name === s.name && before.outcome === s.outcome) return;
+    // A step seen running and ended since: one line for its end is enough.
+    if (s.outcome === 'running' && before?.outcome === 'running') return;
+    out.push(stepLine(s));
+  });
+  const wait = next.controls.awaitingApproval;
+  if (wait && wait.since !== prev?.controls.awaitingApproval?.since) {
+    out.push(`  ⏸ waiting for approval since ${fmtTime(wait.since)}: ${wait.reason} (after ${wait.timeout}: ${wait.defaultAction})`);
+    out.push(`     approve: ${cli} approve ${service} --by <your name>`);
+    out.push(`     abort:   ${cli} abort ${service} --by <your name> --reason <why>`);
   }
+  if (next.controls.paused && !prev?.controls.paused) {
+    out.push(`  ⏸ paused by ${next.controls.pausedBy ?? 'operator'}: holds before its next step; resume: ${cli} resume ${service}`);
+  }
+  if (next.controls.abort && !prev?.controls.abort) out.push(`  ✘ abort requested by ${next.controls.abort.by}: ${next.controls.abort.reason}`);
+  const ends = next.maintenance?.windowEndsAt;
+  if (ends && ends !== prev?.maintenance?.windowEndsAt) {
+    const left = Date.parse(ends) - now.getTime();
+    out.push(`  ⏳ maintenance window: ${next.maintenance!.destination} drained for ${next.maintenance!.window}, ends at ${fmtTime(ends)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}`);
+  }
+  // The approval wait says it itself; the end is the outcome's line.
+  if (next.phase !== prev?.phase && !['awaiting-approval', 'done', 'failed', 'rolled-back'].includes(next.phase)) out.push(`  · phase ${next.phase}`);
+  return out;
+}
+
+/** Detection decisions not seen before, as lines. */
+export function decisionLines(prev: readonly DecisionRecord[], next: readonly DecisionRecord[]): string[] {
+  const seen = new Set(prev.map((d) => `${d.at}|${d.event.destination}|${d.event.kind}`));
+  return next
+    .filter((d) => !seen.has(`${d.at}|${d.event.destination}|${d.event.kind}`))
+    .map((d) => `  detection ${fmtTime(d.at)}: ${d.event.destination} ${d.event.kind} → ${d.decision.action}${d.held ? ` — held: ${d.held}` : d.runbook ? ` (${d.runbook})` : ''}: ${d.decision.reason}`);
 }

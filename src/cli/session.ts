@@ -142,6 +142,12 @@ export class CommandContext {
     process.stdout.write(this.settings.json ? `${JSON.stringify(doc, null, 2)}\n` : `${human()}\n`);
   }
 
+  /** A line of live progress: stdout for people, stderr with --json (stdout stays one document). */
+  readonly progress = (line: string): void => {
+    if (this.settings.json) this.note(line);
+    else process.stdout.write(`${line}\n`);
+  };
+
   /** Progress and hints: stderr, so stdout stays one document. */
   note(text: string): void {
     process.stderr.write(`${text}\n`);

@@ -6,6 +6,7 @@ import type { HistoryRun, RunbookResultLike, StatusReport } from '../client/obse
 import type { RunningRunbook } from '../client/runs';
 import type { RunbookStatus } from '../workflows/runbook-frame';
 import { fmtDuration, fmtRouting, fmtRpo, fmtSteps, fmtTime, table } from './format';
+import type { LiveStatus } from './progress';
 
 export type { HistoryRun, RunbookResultLike, RunningRunbook, StatusReport };
 
@@ -129,7 +130,7 @@ interface MaintenanceView {
 }
 
 /** `cli`: how printed commands start (the CLI passes how it was itself invoked). */
-export function statusView(r: StatusReport, cli = 'failover'): string {
+export function statusView(r: StatusReport, cli = 'failover', now: Date = new Date()): string {
   const lines = [r.service, ...supervisionLines(r), ...detectionLines(r)];
   if (!r.runbook) {
     lines.push(`runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`);
@@ -137,13 +138,15 @@ export function statusView(r: StatusReport, cli = 'failover'): string {
   }
   const s = r.runbook.status;
   const kind = `${r.runbook.type}${s.planned ? ' (planned)' : ''}${s.emergency ? ' (emergency)' : ''}`;
-  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}`);
+  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}${s.controls.paused ? `, PAUSED by ${s.controls.pausedBy ?? 'operator'}` : ''}`);
   lines.push(`  run      ${r.runbook.workflowId} run ${r.runbook.runId}, started ${fmtTime(r.runbook.startTime)}${r.runbook.trigger ? `, trigger ${r.runbook.trigger}` : ''}`);
   if (s.source || s.target) lines.push(`  move     ${s.source ?? '?'} → ${s.target ?? '?'}`);
   // A maintenance runbook: its window, and when the hold ends (pause extends it, abort ends it early).
   const m = (s as { maintenance?: MaintenanceView }).maintenance;
   if (m) {
-    const ends = m.windowEndsAt ? `; window ends ${fmtTime(m.windowEndsAt)}${s.controls.paused ? ' (paused: extended until resume)' : ''}` : '';
+    const left = m.windowEndsAt ? Date.parse(m.windowEndsAt) - now.getTime() : 0;
+    const when = m.windowEndsAt ? `${fmtTime(m.windowEndsAt)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}` : '';
+    const ends = m.windowEndsAt ? `; window ends ${when}${s.controls.paused ? ' (paused: extended until resume)' : ''}` : '';
     lines.push(`  window   ${m.destination} drained for ${m.window}, stage ${m.stage}${ends}${m.endedEarly ? `; ended early by ${m.endedEarly.by}: ${m.endedEarly.reason}` : ''}`);
   }
   if (s.routingCurrent) lines.push(`  routing  now ${fmtRouting(s.routingCurrent)}${s.routingBefore ? `; before ${fmtRouting(s.routingBefore)}` : ''}`);
@@ -165,7 +168,8 @@ export interface RunOutcome {
   failure?: { type?: string; message: string };
 }
 
-export function outcomeView(o: RunOutcome): string {
+/** `steps: false` when they were printed live already. */
+export function outcomeView(o: RunOutcome, show: { steps?: boolean } = {}): string {
   const head = `${o.kind} of ${o.service}`;
   if (o.status === 'failed') {
     return `${head} failed${o.failure?.type ? ` (${o.failure.type})` : ''}: ${o.failure?.message ?? 'unknown failure'}\n  run ${o.workflowId} ${o.runId}`;
@@ -178,7 +182,7 @@ export function outcomeView(o: RunOutcome): string {
   if (r.rpo) lines.push(`  RPO      ${fmtRpo(r.rpo)}`);
   if (r.routingBefore && r.routingAfter) lines.push(`  routing  ${fmtRouting(r.routingBefore)} → ${fmtRouting(r.routingAfter)}`);
   if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);
-  if (r.steps?.length) lines.push('  steps', ...fmtSteps(r.steps));
+  if (r.steps?.length && show.steps !== false) lines.push('  steps', ...fmtSteps(r.steps));
   return lines.join('\n');
 }
 

@@ -5,6 +5,7 @@ import { locateConfig } from '../config-location';
 import { InvalidInputError } from '../domain/validation';
 import { createLogger } from '../logger';
 import { connectionOptions, temporalEnv } from '../temporal-settings';
+import { clientTracing, tracingFromEnv } from '../tracing';
 import { receiverAuthFromEnv } from './alert-auth';
 import { createAlertReceiver } from './alert-receiver';
 import { receiverEnv } from './receiver-env';
@@ -28,7 +29,8 @@ export async function runAlertReceiver(): Promise<void> {
   const connection = await Connection.connect(connectionOptions(env, address)).catch((err: Error) => {
     throw new Error(`cannot reach Temporal at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
   });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const tracing = tracingFromEnv('alert-receiver');
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...clientTracing(tracing) });
   const receiver = createAlertReceiver({
     alerting: config.alerting,
     services: config.services,
@@ -36,6 +38,7 @@ export async function runAlertReceiver(): Promise<void> {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     auth,
     logger,
+    ...(tracing ? { tracer: tracing.tracer } : {}),
   });
   let url: string;
   try {
@@ -53,6 +56,7 @@ export async function runAlertReceiver(): Promise<void> {
       config: path.resolve(configFile),
       auth: [...(auth.token ? ['bearer'] : []), ...(auth.hmacSecret ? ['hmac'] : [])],
       routes: config.alerting.routes.length,
+      tracing: tracing ? 'on (OTEL_*)' : 'off',
     },
     'alert receiver started',
   );
@@ -66,6 +70,7 @@ export async function runAlertReceiver(): Promise<void> {
   });
   await receiver.close();
   await connection.close();
+  await tracing?.shutdown().catch(() => undefined);
   logger.info({ stats: receiver.stats() }, 'alert receiver stopped');
 }
 

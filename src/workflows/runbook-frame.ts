@@ -7,6 +7,7 @@ import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
 import { labelRunbook } from './labels';
+import { observeRouting } from './observability';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
@@ -77,12 +78,25 @@ export async function openRunbook(
   };
   const controls = new RunbookControls(() => status.phase);
   status.controls = controls.state;
-  wf.setHandler(statusQuery, () => ({ ...status, step: log.current?.name }));
+  // Answered from the start: while the config snapshot loads there is no step yet.
+  let stepNow: () => string | undefined = () => undefined;
+  wf.setHandler(statusQuery, () => ({ ...status, step: stepNow() }));
   labelRunbook(kind, request.service, request.trigger);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '500ms' } });
   const snapshot = await setup.loadService(request.service);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
+  stepNow = () => log.current?.name;
+  // Snapshots recorded before notifications existed have none.
+  log.header = () => detailsHeader(status, snapshot.policy.notifications?.cli ?? 'failover');
+  // A pause or an approval wait starts between steps: the Web UI's details follow at once (no command; replay-safe).
+  const shown = () => JSON.stringify([status.phase, status.controls.paused, status.controls.awaitingApproval?.since, (status as WindowStatus).maintenance?.windowEndsAt]);
+  void (async () => {
+    for (let last = shown(); ; last = shown()) {
+      await wf.condition(() => shown() !== last);
+      log.publish();
+    }
+  })().catch(() => undefined); // ends when the runbook is cancelled
   const ctx: RunbookContext = {
     service: snapshot.service,
     policy: policyWithDefaults(snapshot.policy),
@@ -93,6 +107,7 @@ export async function openRunbook(
     onRouting: (r) => {
       status.routingCurrent = r;
       noteTrafficMoved(status, r);
+      observeRouting(snapshot.service.name, r);
     },
     features,
   };
@@ -146,6 +161,21 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
   wf.sleep(Math.max(1, startMs + maxMs - Date.now()), { summary: `performance.max_failover_time ${maxFailoverTime}` })
     .then(check)
     .catch(() => undefined);
+}
+
+type WindowStatus = RunbookStatus & { maintenance?: { destination: string; windowEndsAt?: string } };
+
+/** What a person looking at the Web UI needs first: the phase, a pause, an approval wait with the command, a window's end. */
+export function detailsHeader(status: RunbookStatus, cli: string): string[] {
+  const c = status.controls;
+  const lines = [`**phase** ${status.phase}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`];
+  if (c.awaitingApproval) {
+    const a = c.awaitingApproval;
+    lines.push(`⏳ **waiting for approval** since ${a.since}: ${a.reason} (after ${a.timeout}: ${a.defaultAction}) — approve: \`${cli} approve ${status.service} --by <your name>\`, abort: \`${cli} abort ${status.service} --by <your name> --reason <why>\``);
+  }
+  const m = (status as WindowStatus).maintenance;
+  if (m?.windowEndsAt) lines.push(`🕒 **maintenance window**: ${m.destination} drained until ${m.windowEndsAt}`);
+  return lines;
 }
 
 export function errorType(err: unknown): string | undefined {

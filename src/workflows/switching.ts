@@ -40,6 +40,8 @@ export function runbookFeatures() {
     drainFenced: wf.patched('drain-fenced'),
     /** A failover that has not moved traffic within performance.max_failover_time raises an alert and is marked. */
     maxFailoverTime: wf.patched('max-failover-time'),
+    /** Lag gate children are named from the run id, not wf.uuid4() (tracing draws span ids from the same numbers). */
+    gateIdFromRun: wf.patched('gate-id-from-run'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { inject } from 'vitest';
 import type { ObserverOptions } from '../../src/activities/watch';
 import type { Config } from '../../src/domain/config';
-import { createFailoverWorker, installRuntimeLogging, workflowsEntry, type FailoverWorker } from '../../src/worker';
+import { createFailoverWorker, installRuntimeLogging, workflowInterceptorModules, workflowsEntry, type FailoverWorker } from '../../src/worker';
 
 export interface TemporalHarness {
   client: Client;
@@ -22,7 +22,7 @@ export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }
 let bundle: Promise<{ code: string }> | undefined;
 function workflowBundle(): Promise<{ code: string }> {
   const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
-  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quiet });
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: quiet });
   return bundle;
 }
 
