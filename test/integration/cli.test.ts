@@ -215,12 +215,14 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     await watch.waitFor('no runbook running');
     expect((await cli('start', 'switchover', SERVICE, '--reason', 'watch test')).code).toBe(0);
     // Printed while the runbook waits, not after it ended.
-    await watch.waitFor(`approve: failover approve ${SERVICE} --by <your name>`);
+    // The printed commands repeat how the CLI was run.
+    const cliRun = `failover --config ${configFile} --task-queue ${t.taskQueue}`;
+    await watch.waitFor(`approve: ${cliRun} approve ${SERVICE} --by <your name>`);
     expect(watch.stdout).toMatch(/following switchover of cli-bus: runbook-cli-bus run [0-9a-f-]+ \(trigger manual\)/);
     expect(watch.stdout).toMatch(/⏸ waiting for approval since \S+Z: policy requires approval \(after 2m: abort\)/);
     expect(watch.stdout).toContain(`✔ plan — ${from} → ${to} (planned) (single writer)`);
     expect((await cli('pause', SERVICE, '--by', 'carol')).code).toBe(0);
-    await watch.waitFor(`⏸ paused by carol: holds before its next step; resume: failover resume ${SERVICE}`);
+    await watch.waitFor(`⏸ paused by carol: holds before its next step; resume: ${cliRun} resume ${SERVICE}`);
     expect((await cli('approve', SERVICE, '--by', 'bob')).code).toBe(0);
     await watch.waitFor('✔ approval — approved by bob');
     expect(primaryOf(await routingNow())).toBe(from); // paused: nothing moved yet

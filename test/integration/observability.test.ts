@@ -198,8 +198,12 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     const dashboard = JSON.parse(fs.readFileSync('deploy/grafana/failover.json', 'utf8')) as { title: string; panels: Panel[] };
     const panels = dashboard.panels.flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]));
     expect(panels.length).toBeGreaterThanOrEqual(20);
-    // Let Prometheus scrape what the last runbook left.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Prometheus has scraped what the last runbook left (the failback's routing), and one more scrape after it.
+    const query = async (expr: string) =>
+      ((await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`)).json()) as { data: { result: unknown[] } }).data.result.length > 0;
+    await until(() => query(`failover_routing_weight{service="${SERVICE}", destination="redis-a", workflow_type="recovery"} == 100`), 30_000, 'Prometheus scraped the failback');
+    // The range queries below step 5s: their last point must come after that scrape.
+    await new Promise((r) => setTimeout(r, 6000));
     const end = Date.now();
     const rangeS = Math.ceil((end - startedAt) / 1000) + 60;
     const empty: string[] = [];

@@ -45,7 +45,7 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
     fx = await startRedisService(SERVICE, { failover_detection: { detection_interval: '200ms', timeout: '500ms' } });
     config = validateConfig({
       ...fx.config,
-      alerting: { receiver: { token_env: 'TRACE_TOKEN' }, routes: [{ match: { alertname: 'RedisDown' }, service: SERVICE, destination_label: 'destination' }] },
+      alerting: { receiver: { token_env: 'TRACE_TOKEN' }, routes: [{ match: { alertname: 'RedisDown' }, service: SERVICE, destination_label: 'destination', means: 'down' }] },
     });
     connection = await Connection.connect({ address: inject('temporalAddress') });
     nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
@@ -133,7 +133,8 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
     // Every activity the failover ran: scheduled by it, run under that, in the alert's trace.
     const starts = spans().filter((s) => s.name.startsWith('StartActivity:') && parentOf(s) === run);
     const names = starts.map((s) => s.name.replace('StartActivity:', ''));
-    expect(names).toEqual(expect.arrayContaining(['loadService', 'readRouting', 'promote', 'applyRouting', 'validateStep']));
+    // The single-writer switch (fence, promote, route, demote) is one activity.
+    expect(names).toEqual(expect.arrayContaining(['loadService', 'readRouting', 'switchover', 'validateStep']));
     for (const start of starts) {
       const runs = spans().filter((s) => s.name === start.name.replace('Start', 'Run') && parentOf(s) === start);
       expect(runs.length, `${start.name} ran`).toBeGreaterThan(0);
