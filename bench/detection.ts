@@ -24,7 +24,7 @@ import { validateConfig } from '../src/domain/config';
 import { primaryOf } from '../src/domain/routing';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import { startSequencedWriter } from '../src/harness/redis-sequenced-writer';
-import { createFailoverWorker, workflowsEntry } from '../src/worker';
+import { createFailoverWorker, workflowInterceptorModules, workflowsEntry } from '../src/worker';
 import type { DetectionStatus } from '../src/workflows/detection';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,7 +55,7 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
 export async function benchScale(address: string, destinations: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bench-scale-'));
   const bundle = path.join(dir, 'workflow-bundle.js');
-  fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quiet })).code);
+  fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: quiet })).code);
   const listeners: net.Server[] = [];
   const listen = async () => {
     const s = net.createServer((c) => c.destroy());

@@ -74,14 +74,19 @@ async function main() {
     // 2. Planned switchovers under no load: trigger → traffic moved.
     const planned: number[] = [];
     const durations: number[] = [];
+    const paused: number[] = [];
     for (let i = 0; i < switchovers; i++) {
       const t0 = Date.now();
       const h = await startMutatingRunbook(client, { taskQueue, type: 'failover', service: 'bench-bus', input: { planned: true } });
       const r = (await h.result()) as FailoverResult;
       planned.push(r.rtoMs);
       durations.push(Date.now() - t0);
+      // How long the source refused writes: the one-activity switch section measures it.
+      const section = r.steps?.find((s) => s.name === 'switch section');
+      if (typeof section?.numbers?.pausedMs === 'number') paused.push(section.numbers.pausedMs);
     }
     console.log(`planned switchover RTO (start → routing switched): ${stats(planned)}; whole runbook incl. validation: ${stats(durations)}`);
+    console.log(`planned switchover write pause (source fenced → writes accepted by the target): ${stats(paused)}`);
 
     // 3. Primary SIGKILLed, failover started by hand right after.
     const crash: number[] = [];

@@ -14,6 +14,9 @@ export interface Violation {
 }
 
 const DOMAIN_PACKAGES = [/^zod(\/|$)/, /^@temporalio\/common(\/|$)/];
+/** Workflow interceptors outside src/workflows that tracing bundles into the sandbox: the OpenTelemetry API the SDK patches for it. */
+const SANDBOX_TRACING = 'src/tracing/workflow-interceptors.ts';
+const TRACING_PACKAGES = ['@temporalio/workflow', '@opentelemetry/api', '@temporalio/interceptors-opentelemetry/lib/instrumentation'];
 
 export function lintFile(file: string, root: string): Violation[] {
   const rel = path.relative(root, file).split(path.sep).join('/');
@@ -21,7 +24,8 @@ export function lintFile(file: string, root: string): Violation[] {
   const inDomain = rel.startsWith('src/domain/');
   // The contract (message definitions, input schemas) is shared by workflows and their clients.
   const inApi = rel.startsWith('src/api/');
-  if (!inWorkflows && !inDomain && !inApi) return [];
+  const inTracing = rel === SANDBOX_TRACING;
+  if (!inWorkflows && !inDomain && !inApi && !inTracing) return [];
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
   const out: Violation[] = [];
   const report = (node: ts.Node, message: string) =>
@@ -29,6 +33,10 @@ export function lintFile(file: string, root: string): Violation[] {
 
   const check = (node: ts.Node, spec: string, typeOnly: boolean) => {
     const resolved = spec.startsWith('.') ? path.relative(root, path.resolve(path.dirname(file), spec)).split(path.sep).join('/') : undefined;
+    if (inTracing) {
+      if (typeOnly || TRACING_PACKAGES.includes(spec)) return;
+      return report(node, `imports "${spec}": tracing's workflow interceptors may import only ${TRACING_PACKAGES.join(', ')}`);
+    }
     if (inWorkflows) {
       // Type-only imports are erased at compile time: nothing of them reaches the sandbox.
       if (spec === '@temporalio/workflow' || typeOnly) return;
@@ -79,6 +87,7 @@ export function lintTree(root: string): Violation[] {
   walk(path.join(root, 'src', 'workflows'));
   walk(path.join(root, 'src', 'domain'));
   walk(path.join(root, 'src', 'api'));
+  if (fs.existsSync(path.join(root, SANDBOX_TRACING))) files.push(path.join(root, SANDBOX_TRACING));
   return files.flatMap((f) => lintFile(f, root));
 }
 

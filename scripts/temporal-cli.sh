@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Prints the path of a `temporal` CLI: one on PATH, else a cached build from Go modules.
+# --check: only say whether there is one; never build.
 # The build goes to a cache outside the repo, keyed by tag, so later runs take no time.
 set -euo pipefail
 
@@ -17,6 +18,10 @@ if [ -z "${TEMPORAL_CLI_FORCE_BUILD:-}" ] && command -v temporal >/dev/null 2>&1
   command -v temporal; exit 0
 fi
 if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
+if [ "${1:-}" = "--check" ]; then
+  echo "temporal-cli: no 'temporal' on PATH and none built in $CACHE yet; npm start or npm test builds it from Go modules (minutes, once): bash scripts/temporal-cli.sh" >&2
+  exit 1
+fi
 
 if ! command -v go >/dev/null 2>&1; then
   echo "temporal-cli: no 'temporal' on PATH and no Go toolchain to build it." >&2

@@ -14,7 +14,8 @@ const envShape = {
   TEMPORAL_TLS_KEY: z.string().min(1).optional(),
   TEMPORAL_TLS_CA: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
-  FAILOVER_CONFIG: z.string().min(1).default('config/example.yaml'),
+  /** The config file; left out: --config, or the documented default (src/config-location.ts). */
+  FAILOVER_CONFIG: z.string().min(1).optional(),
   /** "true": the worker applies the config file to the live config whenever it changes (as on SIGHUP). */
   FAILOVER_CONFIG_WATCH: z.enum(['true', 'false']).default('false'),
   /** The observer zone this worker probes from (failover_detection.observers); `--zone` on the command line. */
@@ -26,6 +27,8 @@ const envShape = {
     .optional(),
   /** A prebuilt workflow bundle (see prebuiltWorkflowBundle in src/worker.ts). */
   FAILOVER_WORKFLOW_BUNDLE: z.string().min(1).optional(),
+  /** host:port the worker serves Prometheus /metrics on (the SDK's and the manager's); unset: none. */
+  FAILOVER_METRICS_ADDRESS: z.string().regex(/^\S+:\d+$/, 'expected "host:port", e.g. 0.0.0.0:9464').optional(),
 };
 /** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
 export const TEMPORAL_ENV_KEYS = Object.keys(envShape);

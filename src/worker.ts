@@ -8,11 +8,15 @@ import { createActivities } from './activities';
 import type { ObserverOptions } from './activities/watch';
 import { keepAlive } from './activities/keepalive';
 import { watchTaskQueue } from './domain/workflow-ids';
-import { loadConfigFile } from './config-file';
+import { readConfigFile } from './config-file';
+import { locateConfig } from './config-location';
+import { InvalidInputError } from './domain/validation';
 import { validateConfig, type Config } from './domain/config';
 import { liveConfigQuery, supervisorWorkflowId } from './api/supervisor';
 import { LiveConfig, startControlPlane, type ControlPlane } from './control-plane';
 import { createLogger } from './logger';
+import { prometheusTelemetry } from './metrics';
+import { clientTracing, tracingFromEnv, tracingWorkflowModules, workerTracing, type Tracing } from './tracing';
 import { syncSchedulesFromConfig } from './triggers/schedules';
 import { connectionOptions, probeRoutes, temporalEnv } from './temporal-settings';
 import type { DataConverter } from '@temporalio/common';
@@ -36,6 +40,8 @@ export interface FailoverWorkerOptions {
   observer?: ObserverOptions;
   /** Only the observer zone's watch worker (another worker of this process serves the task queue). */
   watchOnly?: boolean;
+  /** OpenTelemetry tracing (see src/tracing.ts); a given workflowBundle must then include tracingWorkflowModules(). */
+  tracing?: Tracing;
 }
 
 /**
@@ -59,11 +65,20 @@ export function workflowsEntry(): string {
   return fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'index.js');
 }
 
-function workflowCode(given: FailoverWorkerOptions['workflowBundle']) {
-  const bundle = given ?? prebuiltWorkflowBundle();
-  return bundle ? { workflowBundle: bundle } : { workflowsPath: workflowsEntry() };
+/**
+ * Workflow interceptor modules every runbook worker loads (runbook metrics); a workflow bundle
+ * made ahead (bundleWorkflowCode) must include them, and so must a replayer.
+ */
+export function workflowInterceptorModules(tracing = false): string[] {
+  const ts = path.join(__dirname, 'workflows', 'interceptors.ts');
+  return [fs.existsSync(ts) ? ts : path.join(__dirname, 'workflows', 'interceptors.js'), ...(tracing ? tracingWorkflowModules() : [])];
 }
 
+function workflowCode(given: FailoverWorkerOptions['workflowBundle'], tracing: boolean) {
+  // The prebuilt bundle has the metrics interceptors but not tracing's: with tracing, bundle from source.
+  const bundle = given ?? (tracing ? undefined : prebuiltWorkflowBundle());
+  return bundle ? { workflowBundle: bundle } : { workflowsPath: workflowsEntry() };
+}
 export interface FailoverWorker {
   /** Runs every part until shutdown (SIGINT/SIGTERM or shutdown()); one failing stops the rest. */
   run(): Promise<void>;
@@ -91,14 +106,18 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...workflowCode(opts.workflowBundle),
+    ...workflowCode(opts.workflowBundle, opts.tracing !== undefined),
+    ...(opts.tracing ? { sinks: workerTracing(opts.tracing).sinks } : {}),
     // Payloads encrypted when codec keys are configured (see src/security/codec.ts).
     dataConverter: opts.dataConverter ?? dataConverterFromEnv(),
     // watchDestinations stays here too, for detection runs that started before the watch task queue.
     activities,
     // Runbooks mostly wait; a small worker keeps up with many services.
     maxConcurrentActivityTaskExecutions: 50,
-    interceptors: { activity: [keepAlive] },
+    interceptors: {
+      workflowModules: workflowInterceptorModules(opts.tracing !== undefined),
+      activity: [keepAlive, ...(opts.tracing ? workerTracing(opts.tracing).activity : [])],
+    },
     // A workflow cached on a worker that died is handed to another after this, not after 10s.
     stickyQueueScheduleToStartTimeout: '2s',
   });
@@ -140,8 +159,11 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
 }
 
 let runtimeInstalled = false;
-/** Routes the SDK's own logs (and workflow `log` calls) into pino. Once per process. */
-export function installRuntimeLogging(logger: Logger): void {
+/**
+ * Routes the SDK's own logs (and workflow `log` calls) into pino and, given an address, serves
+ * Prometheus /metrics there. Once per process: later calls change nothing.
+ */
+export function installRuntimeLogging(logger: Logger, metrics?: { address: string }): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const forward = (level: LogLevel, message: string, meta?: LogMetadata) => {
@@ -157,7 +179,10 @@ export function installRuntimeLogging(logger: Logger): void {
       warn: (m, meta) => forward('WARN', m, meta),
       error: (m, meta) => forward('ERROR', m, meta),
     },
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(metrics ? { metrics: prometheusTelemetry(metrics.address) } : {}),
+    },
   });
 }
 
@@ -169,6 +194,8 @@ export interface WorkerSettings {
   watchConfig?: boolean;
   /** Where this process probes from (`--zone`, FAILOVER_PROBE_ROUTES). */
   observer?: ObserverOptions;
+  /** host:port to serve Prometheus /metrics on (default: FAILOVER_METRICS_ADDRESS; unset: none). */
+  metricsAddress?: string;
   /** Called once the worker polls and (when supervised) the control plane is up. */
   onReady?: (ready: { client: Client; taskQueue: string; namespace: string; config: Config; supervised: boolean }) => Promise<void> | void;
 }
@@ -181,11 +208,15 @@ export interface WorkerSettings {
 export async function runWorker(settings: WorkerSettings): Promise<void> {
   const env = temporalEnv();
   const logger = settings.logger ?? createLogger();
-  const fileConfig = loadConfigFile(settings.configFile);
-  installRuntimeLogging(logger);
+  const { config: fileConfig, warnings } = readConfigFile(settings.configFile);
+  // Accepted keys that cannot act here: said at every start, never silently dropped.
+  for (const warning of warnings) logger.warn({ config: path.resolve(settings.configFile) }, `config: ${warning}`);
+  const metricsAddress = settings.metricsAddress ?? env.FAILOVER_METRICS_ADDRESS;
+  installRuntimeLogging(logger, metricsAddress ? { address: metricsAddress } : undefined);
+  const tracing = tracingFromEnv('worker');
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
-  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv() });
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE, ...clientTracing(tracing), dataConverter: dataConverterFromEnv() });
   const taskQueue = env.TEMPORAL_TASK_QUEUE;
   const supervised = fileConfig.failover_manager.supervision.enabled;
   const live = new LiveConfig(
@@ -208,6 +239,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       ...(settings.observer ? { observer: settings.observer } : {}),
       logger,
       client,
+      ...(tracing ? { tracing } : {}),
     });
     // Polling first: the supervisor's queries and first runbooks are answered by this worker too.
     const running = worker.run();
@@ -219,7 +251,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       logger.info({ schedules: synced }, 'maintenance schedules synced from config');
     }
     logger.info(
-      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
+      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}), tracing: tracing ? 'on (OTEL_*)' : 'off', config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
       'worker started',
     );
     await settings.onReady?.({ client, taskQueue, namespace: env.TEMPORAL_NAMESPACE, config: live.config, supervised });
@@ -229,6 +261,7 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
     controlPlane?.stop();
     await connection.close();
     await clientConnection.close();
+    await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export on shutdown failed'));
   }
 }
 
@@ -239,12 +272,13 @@ if (require.main === module) {
     const routes = probeRoutes(env.FAILOVER_PROBE_ROUTES);
     await runWorker({
       address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-      configFile: env.FAILOVER_CONFIG,
+      configFile: locateConfig(undefined, process.env).file,
       watchConfig: env.FAILOVER_CONFIG_WATCH === 'true',
       ...(env.FAILOVER_OBSERVER_ZONE || routes ? { observer: { ...(env.FAILOVER_OBSERVER_ZONE ? { zone: env.FAILOVER_OBSERVER_ZONE } : {}), ...(routes ? { routes } : {}) } } : {}),
     });
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
+    // A bad or missing config is bad input: exit 2, as the CLI does.
+    process.exit(err instanceof InvalidInputError ? 2 : 1);
   });
 }

@@ -21,6 +21,7 @@ import { switchover, type SwitchoverInput } from './switchover';
 import type { Divergence } from './replication/types';
 import type { ReplicationObservation } from '../domain/sync';
 import { createWatch, type ObserverOptions } from './watch';
+import { AmbiguousPrimaryError, readRoutingWithPrimary } from './routing-primary';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
 export type { ProbeResult } from './probes';
@@ -83,6 +84,12 @@ function replicatorOrFail(service: ServiceConfig, timeoutMs: number) {
   const r = replicatorFor(service, timeoutMs);
   if (!r) throw ApplicationFailure.nonRetryable(`service ${service.name} has no replication configured`, 'NoReplication');
   return r;
+}
+
+function destinationOf(service: ServiceConfig, id: string) {
+  const dest = service.destinations.find((d) => d.id === id);
+  if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${id}`, 'UnknownDestination');
+  return dest;
 }
 
 function idempotencyKey(): string {
@@ -159,8 +166,11 @@ export function createActivities(deps: ActivityDeps) {
       return runProbe(dest.probe, probeTimeout());
     },
 
+    /** The routing, with the primary asked of the destinations when the router's weights tie (see routing-primary.ts). */
     async readRouting(service: ServiceConfig): Promise<RouterReadout> {
-      return routerFor(service).read();
+      return readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeout())).catch((err: unknown) =>
+        err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err),
+      );
     },
 
     /** Compare-and-set: fails non-retryably when the routing moved since `expectedGeneration`. */
@@ -280,8 +290,9 @@ export function createActivities(deps: ActivityDeps) {
         detail: p.up ? `${target} up in ${Math.round(p.latencyMs)}ms (bound ${maxLatency}ms)` : `${target} down: ${p.error}`,
       });
       for (const [i, v] of (service.validation ?? []).entries()) {
-        const r = await runProbe(v, probeTimeout());
-        checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${v.type} check passed` : `${v.type} check failed: ${r.error}` });
+        const r = await runProbe(v, probeTimeout(), { maxErrorRate: policy.quality.max_error_rate });
+        const what = v.type === 'prometheus' && v.error_rate ? `error rate ${r.value ?? '?'} (max_error_rate ${policy.quality.max_error_rate})` : `${v.type} check`;
+        checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${what} passed` : `${what} failed: ${r.error}` });
       }
       if (singleWriter) {
         const e = await validateEntrypoint(service, target);
@@ -294,21 +305,30 @@ export function createActivities(deps: ActivityDeps) {
       return { ok: failed.length === 0, detail: (failed.length ? failed : checks).map((c) => c.detail).join('; '), checks };
     },
 
-    /** Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed. Heartbeats. */
-    async probeRepeatedly(service: ServiceConfig, destination: string, times: number, intervalMs: number): Promise<{ ok: boolean; passed: number; detail: string }> {
+    /**
+     * Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed (and,
+     * with `maxLatencyMs`, answered within it: recovery_management.performance_validation). Heartbeats.
+     */
+    async probeRepeatedly(service: ServiceConfig, destination: string, times: number, intervalMs: number, maxLatencyMs?: number): Promise<{ ok: boolean; passed: number; detail: string }> {
       const dest = service.destinations.find((d) => d.id === destination);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
+      let slowest = 0;
       for (let i = 0; i < times; i++) {
         const r = await runProbe(dest.probe, probeTimeout());
         heartbeat({ passed: i });
         if (!r.up) return { ok: false, passed: i, detail: `probe ${i + 1}/${times} failed: ${r.error}` };
+        slowest = Math.max(slowest, r.latencyMs);
+        if (maxLatencyMs !== undefined && r.latencyMs > maxLatencyMs) {
+          return { ok: false, passed: i, detail: `probe ${i + 1}/${times} answered in ${Math.round(r.latencyMs)}ms, slower than quality.max_latency ${maxLatencyMs}ms (performance_validation)` };
+        }
         // Sleep in slices: the heartbeat timeout is seconds, the interval may be longer.
         for (let left = i < times - 1 ? intervalMs : 0; left > 0; left -= 1000) {
           await sleep(Math.min(left, 1000));
           heartbeat({ passed: i + 1 });
         }
       }
-      return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart` };
+      const perf = maxLatencyMs !== undefined ? `, slowest ${Math.round(slowest)}ms within ${maxLatencyMs}ms` : '';
+      return { ok: true, passed: times, detail: `${times} consecutive probes passed, ${intervalMs}ms apart${perf}` };
     },
 
     /**
@@ -341,10 +361,13 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Current routing and which destinations answer their probe: what the redundancy runbook counts. */
     async observeService(service: ServiceConfig): Promise<{ routing: Routing; healthy: string[]; replication: Record<string, ReplicationObservation> }> {
-      const [readout, probes] = await Promise.all([
+      const [read, probes] = await Promise.all([
         routerFor(service).read(),
         Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, probeTimeout())] as const)),
       ]);
+      const readout = await readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeout()), Object.fromEntries(probes), read).catch(
+        (err: unknown) => (err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err)),
+      );
       return {
         routing: readout.routing,
         healthy: probes.filter(([, p]) => p.up).map(([id]) => id),

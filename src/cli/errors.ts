@@ -61,11 +61,11 @@ export function rootMessage(err: unknown): string {
 }
 
 /** Maps anything a command throws to the error the operator sees and its exit code. */
-export function toCliError(err: unknown): CliError {
+export function toCliError(err: unknown, cli = 'failover'): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof InvalidInputError) return usageError(err.message);
   if (err instanceof ServiceBusyError) {
-    return new CliError(`${err.message}\n  see it: failover status ${err.service}\n  stop it: failover abort ${err.service}`, EXIT.busy, 'service-busy', {
+    return new CliError(`${err.message}\n  see it: ${cli} status ${err.service}\n  stop it: ${cli} abort ${err.service}`, EXIT.busy, 'service-busy', {
       service: err.service,
       running: { ...err.running, startTime: err.running.startTime.toISOString() },
     });

@@ -1,6 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { DEFAULT_CONFIG_FILE } from '../config-location';
 import { registerSuspend } from './commands/brakes';
 import { registerConfig } from './commands/config';
+import { registerDemo } from './commands/demo';
 import { registerControls } from './commands/controls';
 import { registerHistory } from './commands/history';
 import { registerMcp } from './commands/mcp';
@@ -13,10 +17,21 @@ import { registerStatus } from './commands/status';
 import { CliError, EXIT, EXIT_CODES_HELP, toCliError } from './errors';
 import { Cli } from './session';
 
+/** The version in package.json (beside src/ and dist/ alike). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as { name: string; version: string };
+    return `${pkg.name} ${pkg.version}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(cli: Cli): Command {
   const program = new Command('failover')
     .description('Operate failover runbooks: see services and their routing, start, watch and steer runbooks, read their history.')
-    .option('--config <file>', 'config file (default: $FAILOVER_CONFIG or config/example.yaml)')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .option('--config <file>', `config file (default: $FAILOVER_CONFIG, else ${DEFAULT_CONFIG_FILE})`)
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
     .option('--namespace <name>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE or "default")')
     .option('--task-queue <name>', 'task queue of the worker (default: $TEMPORAL_TASK_QUEUE or "failover-manager")')
@@ -38,6 +53,7 @@ export function buildProgram(cli: Cli): Command {
   registerSimulate(program, cli);
   registerConfig(program, cli);
   registerSuspend(program, cli);
+  registerDemo(program, cli);
   registerMcp(program, cli);
   return program;
 }

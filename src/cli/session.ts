@@ -3,6 +3,7 @@ import { Client, Connection, WorkflowUpdateRPCTimeoutOrCancelledError } from '@t
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadConfigFile } from '../config-file';
+import { locateConfig } from '../config-location';
 import { findService, type Config, type ServiceConfig } from '../domain/config';
 import { connectionOptions, temporalEnv, type TemporalEnv } from '../temporal-settings';
 import { parseArg } from './args';
@@ -19,12 +20,15 @@ export interface GlobalFlags {
 }
 
 export interface Settings {
-  configFile: string;
+  /** --config as given; the lookup ($FAILOVER_CONFIG, then the default) happens when a command needs the config. */
+  configFile: string | undefined;
   address: string;
   namespace: string;
   taskQueue: string;
   json: boolean;
   env: TemporalEnv;
+  /** The global options given on the command line, as words: printed hints repeat them so they work when pasted. */
+  given: string[];
 }
 
 const CONNECT_TIMEOUT = '5s';
@@ -34,13 +38,24 @@ const WORKER_DEADLINE_MS = 10_000;
 export function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv = process.env): Settings {
   const e = temporalEnv(env);
   return {
-    configFile: parseArg(z.string().min(1), flags.config ?? e.FAILOVER_CONFIG, '--config'),
+    configFile: flags.config !== undefined ? parseArg(z.string().min(1), flags.config, '--config') : undefined,
     address: parseArg(z.string().regex(/^[^\s:]+:\d+$/, 'expected "host:port"'), flags.address ?? e.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', '--address'),
     namespace: parseArg(z.string().min(1), flags.namespace ?? e.TEMPORAL_NAMESPACE, '--namespace'),
     taskQueue: parseArg(z.string().min(1), flags.taskQueue ?? e.TEMPORAL_TASK_QUEUE, '--task-queue'),
     json: flags.json === true,
     env: e,
+    given: [
+      ...(flags.config !== undefined ? ['--config', flags.config] : []),
+      ...(flags.address !== undefined ? ['--address', flags.address] : []),
+      ...(flags.namespace !== undefined ? ['--namespace', flags.namespace] : []),
+      ...(flags.taskQueue !== undefined ? ['--task-queue', flags.taskQueue] : []),
+    ],
   };
+}
+
+/** A word quoted for a POSIX shell when it needs it. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Who to record as the actor when --by is left out. */
@@ -59,10 +74,27 @@ export class CommandContext {
   private temporal?: Client;
   emitted = false;
 
-  constructor(readonly settings: Settings) {}
+  constructor(
+    readonly settings: Settings,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /**
+   * How to run this CLI again with the same global options, for the commands printed in hints:
+   * `npm run -s cli --` when started that way, `failover` (the installed binary) otherwise.
+   */
+  cliPrefix(): string {
+    const base = this.env.npm_lifecycle_event === 'cli' ? 'npm run -s cli --' : 'failover';
+    return [base, ...this.settings.given.map(shellWord)].join(' ');
+  }
+
+  /** The config file: --config, $FAILOVER_CONFIG, or the documented default; never the demo's by accident. */
+  configFile(): string {
+    return locateConfig(this.settings.configFile, this.env).file;
+  }
 
   config(): Config {
-    this.loaded ??= loadConfigFile(this.settings.configFile);
+    this.loaded ??= loadConfigFile(this.configFile());
     return this.loaded;
   }
 
@@ -71,7 +103,8 @@ export class CommandContext {
     const config = this.config();
     const found = findService(config, name);
     if (!found) {
-      throw usageError(`<service>: no service ${JSON.stringify(name)} in ${this.settings.configFile} (has ${config.services.map((s) => s.name).join(', ')})`);
+      const has = config.services.length > 0 ? `has ${config.services.map((s) => s.name).join(', ')}` : 'it has no services';
+      throw usageError(`<service>: no service ${JSON.stringify(name)} in ${this.configFile()} (${has})`);
     }
     return found;
   }
@@ -110,6 +143,12 @@ export class CommandContext {
     process.stdout.write(this.settings.json ? `${JSON.stringify(doc, null, 2)}\n` : `${human()}\n`);
   }
 
+  /** A line of live progress: stdout for people, stderr with --json (stdout stays one document). */
+  readonly progress = (line: string): void => {
+    if (this.settings.json) this.note(line);
+    else process.stdout.write(`${line}\n`);
+  };
+
   /** Progress and hints: stderr, so stdout stays one document. */
   note(text: string): void {
     process.stderr.write(`${text}\n`);
@@ -131,10 +170,10 @@ export class Cli {
     let ctx: CommandContext | undefined;
     const json = cmd.optsWithGlobals<GlobalFlags>().json === true;
     try {
-      ctx = new CommandContext(resolveSettings(cmd.optsWithGlobals<GlobalFlags>(), this.env));
+      ctx = new CommandContext(resolveSettings(cmd.optsWithGlobals<GlobalFlags>(), this.env), this.env);
       this.exitCode = (await fn(ctx)) ?? EXIT.ok;
     } catch (err) {
-      const e = toCliError(err);
+      const e = toCliError(err, ctx?.cliPrefix());
       this.exitCode = e.exitCode;
       this.report(e, json && !ctx?.emitted);
     } finally {

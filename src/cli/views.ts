@@ -6,6 +6,7 @@ import type { HistoryRun, RunbookResultLike, StatusReport } from '../client/obse
 import type { RunningRunbook } from '../client/runs';
 import type { RunbookStatus } from '../workflows/runbook-frame';
 import { fmtDuration, fmtRouting, fmtRpo, fmtSteps, fmtTime, table } from './format';
+import type { LiveStatus } from './progress';
 
 export type { HistoryRun, RunbookResultLike, RunningRunbook, StatusReport };
 
@@ -97,14 +98,14 @@ function detectionLines(r: StatusReport): string[] {
   return lines;
 }
 
-function controlLines(service: string, c: RunbookStatus['controls']): string[] {
+function controlLines(service: string, c: RunbookStatus['controls'], cli: string): string[] {
   const lines: string[] = [];
   if (c.awaitingApproval) {
     const a = c.awaitingApproval;
     lines.push(`  control  awaiting approval since ${fmtTime(a.since)}: ${a.reason} (after ${a.timeout}: ${a.defaultAction})`);
-    lines.push(`           approve: failover approve ${service}   abort: failover abort ${service}`);
+    lines.push(`           approve: ${cli} approve ${service}   abort: ${cli} abort ${service}`);
   }
-  if (c.paused) lines.push(`  control  paused by ${c.pausedBy ?? 'operator'}; resume: failover resume ${service}`);
+  if (c.paused) lines.push(`  control  paused by ${c.pausedBy ?? 'operator'}; resume: ${cli} resume ${service}`);
   if (c.approval) lines.push(`  control  ${c.approval.outcome} by ${c.approval.by}${c.approval.reason ? `: ${c.approval.reason}` : ''}`);
   if (c.abort) lines.push(`  control  abort requested by ${c.abort.by}: ${c.abort.reason}`);
   return lines;
@@ -119,7 +120,17 @@ function supervisionLines(r: StatusReport): string[] {
   return [`control    config version ${s.version}; ${brakes}`];
 }
 
-export function statusView(r: StatusReport): string {
+/** The maintenance part of a maintenance runbook's status. */
+interface MaintenanceView {
+  destination: string;
+  window: string;
+  stage: string;
+  windowEndsAt?: string;
+  endedEarly?: { by: string; reason: string };
+}
+
+/** `cli`: how printed commands start (the CLI passes how it was itself invoked). */
+export function statusView(r: StatusReport, cli = 'failover', now: Date = new Date()): string {
   const lines = [r.service, ...supervisionLines(r), ...detectionLines(r)];
   if (!r.runbook) {
     lines.push(`runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`);
@@ -127,12 +138,21 @@ export function statusView(r: StatusReport): string {
   }
   const s = r.runbook.status;
   const kind = `${r.runbook.type}${s.planned ? ' (planned)' : ''}${s.emergency ? ' (emergency)' : ''}`;
-  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}`);
+  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}${s.controls.paused ? `, PAUSED by ${s.controls.pausedBy ?? 'operator'}` : ''}`);
   lines.push(`  run      ${r.runbook.workflowId} run ${r.runbook.runId}, started ${fmtTime(r.runbook.startTime)}${r.runbook.trigger ? `, trigger ${r.runbook.trigger}` : ''}`);
   if (s.source || s.target) lines.push(`  move     ${s.source ?? '?'} → ${s.target ?? '?'}`);
+  // A maintenance runbook: its window, and when the hold ends (pause extends it, abort ends it early).
+  const m = (s as { maintenance?: MaintenanceView }).maintenance;
+  if (m) {
+    const left = m.windowEndsAt ? Date.parse(m.windowEndsAt) - now.getTime() : 0;
+    const when = m.windowEndsAt ? `${fmtTime(m.windowEndsAt)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}` : '';
+    const ends = m.windowEndsAt ? `; window ends ${when}${s.controls.paused ? ' (paused: extended until resume)' : ''}` : '';
+    lines.push(`  window   ${m.destination} drained for ${m.window}, stage ${m.stage}${ends}${m.endedEarly ? `; ended early by ${m.endedEarly.by}: ${m.endedEarly.reason}` : ''}`);
+  }
   if (s.routingCurrent) lines.push(`  routing  now ${fmtRouting(s.routingCurrent)}${s.routingBefore ? `; before ${fmtRouting(s.routingBefore)}` : ''}`);
   if (s.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(s.rtoMs)}`);
-  lines.push(...controlLines(r.service, s.controls));
+  if (s.objective?.exceeded) lines.push(`  RTO      objective max_failover_time ${s.objective.maxFailoverTime} EXCEEDED (alert raised)`);
+  lines.push(...controlLines(r.service, s.controls, cli));
   if (s.steps.length > 0) lines.push('  steps', ...fmtSteps(s.steps));
   return lines.join('\n');
 }
@@ -148,7 +168,8 @@ export interface RunOutcome {
   failure?: { type?: string; message: string };
 }
 
-export function outcomeView(o: RunOutcome): string {
+/** `steps: false` when they were printed live already. */
+export function outcomeView(o: RunOutcome, show: { steps?: boolean } = {}): string {
   const head = `${o.kind} of ${o.service}`;
   if (o.status === 'failed') {
     return `${head} failed${o.failure?.type ? ` (${o.failure.type})` : ''}: ${o.failure?.message ?? 'unknown failure'}\n  run ${o.workflowId} ${o.runId}`;
@@ -157,11 +178,11 @@ export function outcomeView(o: RunOutcome): string {
   const move = r.source && r.target ? ` ${r.source} → ${r.target}` : r.destination ? ` ${r.destination}` : '';
   const lines = [`${head}: ${r.outcome ?? (r.restored ? 'restored' : 'completed')}${move}${r.emergency ? ' (emergency)' : ''}`];
   lines.push(`  run      ${o.workflowId} ${o.runId}`);
-  if (r.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(r.rtoMs)}`);
+  if (r.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(r.rtoMs)}${r.objective ? ` (objective max_failover_time ${r.objective.maxFailoverTime}: ${r.objective.exceeded ? 'EXCEEDED, alert raised' : 'met'})` : ''}`);
   if (r.rpo) lines.push(`  RPO      ${fmtRpo(r.rpo)}`);
   if (r.routingBefore && r.routingAfter) lines.push(`  routing  ${fmtRouting(r.routingBefore)} → ${fmtRouting(r.routingAfter)}`);
   if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);
-  if (r.steps?.length) lines.push('  steps', ...fmtSteps(r.steps));
+  if (r.steps?.length && show.steps !== false) lines.push('  steps', ...fmtSteps(r.steps));
   return lines.join('\n');
 }
 
@@ -179,7 +200,7 @@ export function historyView(service: string, runs: readonly HistoryRun[]): strin
     r.trigger ?? '-',
     r.status.toLowerCase(),
     r.failure ? shorten(r.failure, 70) : [r.outcome, r.source && r.target ? `${r.source} → ${r.target}` : undefined].filter(Boolean).join(' ') || '-',
-    r.rtoMs !== undefined ? fmtDuration(r.rtoMs) : '-',
+    r.rtoMs !== undefined ? `${fmtDuration(r.rtoMs)}${r.objectiveExceeded ? ` (>${r.objectiveExceeded})` : ''}` : '-',
     r.rpo ? (r.rpo.lag === null ? 'unknown' : String(r.rpo.lag)) : '-',
     r.runId,
   ]);

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { configHistoryQuery, type ConfigVersion } from '../api/supervisor';
 import { loadConfigFile } from '../config-file';
+import { locateConfig } from '../config-location';
 import type { ConfigureInput, DefineInput } from '../domain/config-edit';
 import type { SimulationResult } from '../domain/simulate';
 import { connectionOptions, temporalEnv } from '../temporal-settings';
@@ -23,7 +24,7 @@ export interface ConnectOptions {
   namespace?: string;
   /** The workers' task queue (default $TEMPORAL_TASK_QUEUE or failover-manager). */
   taskQueue?: string;
-  /** Config file read when no supervisor runs (default $FAILOVER_CONFIG); only reads fall back to it. */
+  /** Config file read when no supervisor runs (default $FAILOVER_CONFIG, else /etc/failover-manager/failover.yaml); only reads fall back to it. */
   configFile?: string;
   webUiUrl?: string;
   actor?: string;
@@ -60,7 +61,6 @@ export class FailoverManager {
     const address = o.address ?? env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
     const connection = await Connection.connect({ ...(connectionOptions(env, address) as object), connectTimeout: '5s' });
     const client = new Client({ connection, namespace: o.namespace ?? env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(o.env ?? process.env) });
-    const configFile = o.configFile ?? env.FAILOVER_CONFIG;
     let loaded: ReturnType<typeof loadConfigFile> | undefined;
     return new FailoverManager(
       new Core({
@@ -69,7 +69,8 @@ export class FailoverManager {
         ...(o.webUiUrl ? { webUiUrl: o.webUiUrl } : {}),
         ...(o.actor ? { actor: o.actor } : {}),
         ...(o.workerTimeoutMs ? { workerTimeoutMs: o.workerTimeoutMs } : {}),
-        fallbackConfig: () => (loaded ??= loadConfigFile(configFile)),
+        // --config's lookup: the given file, $FAILOVER_CONFIG, the documented default; never the demo's by accident.
+        fallbackConfig: () => (loaded ??= loadConfigFile(locateConfig(o.configFile, o.env ?? process.env).file)),
       }),
       connection,
     );

@@ -1,5 +1,6 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { routerFor } from '../activities/drivers';
+import { readRoutingWithPrimary } from '../activities/routing-primary';
 import { runProbe, type ProbeResult } from '../activities/probes';
 import type { RouterReadout } from '../activities/routers/types';
 import { healthQuery, redundancyQuery, statusQuery } from '../api/queries';
@@ -115,6 +116,8 @@ export interface RunbookResultLike {
   rtoMs?: number;
   rpo?: { lag: number | null; note: string };
   approval?: { by: string; reason?: string; outcome: string };
+  /** performance.max_failover_time and whether the run exceeded it (failover). */
+  objective?: { maxFailoverTime: string; exceeded: boolean };
   steps?: StepRecord[];
 }
 
@@ -132,6 +135,8 @@ export interface HistoryRun {
   planned?: boolean;
   rtoMs?: number;
   rpo?: { lag: number | null; note: string };
+  /** The run took longer than performance.max_failover_time to move traffic (that objective). */
+  objectiveExceeded?: string;
   failure?: string;
 }
 
@@ -166,6 +171,7 @@ async function describeRun(client: Client, info: WorkflowExecutionInfo): Promise
       ...(r.planned !== undefined ? { planned: r.planned } : {}),
       ...(r.rtoMs !== undefined ? { rtoMs: r.rtoMs } : {}),
       ...(r.rpo ? { rpo: r.rpo } : {}),
+      ...(r.objective?.exceeded ? { objectiveExceeded: r.objective.maxFailoverTime } : {}),
     };
   } catch (err) {
     const failure = failureOf(err);
@@ -188,15 +194,27 @@ async function mapLimited<T, R>(items: readonly T[], n: number, fn: (item: T) =>
   return out;
 }
 
-/** Past mutating runbooks of a service, newest first, with RTO and RPO of finished failovers. */
+/** The schedule's own run of a maintenance that went on under the lock id (that run is the one shown). */
+export function isMaintenanceStarter(service: string, r: Pick<HistoryRun, 'type' | 'workflowId' | 'status' | 'outcome'>): boolean {
+  if (r.type !== 'maintenance' || r.workflowId === runbookWorkflowId(service)) return false;
+  return r.status === 'RUNNING' || (r.status === 'COMPLETED' && r.outcome !== 'skipped');
+}
+
+/**
+ * Past mutating runbooks of a service, newest first, with RTO and RPO of finished failovers. A
+ * scheduled maintenance is two runs (the schedule's starter and the run under the lock id); it is
+ * shown once, the starter only when it did the work itself (skipped, or failed before the other).
+ */
 export async function runbookHistory(client: Client, service: string, limit: number): Promise<HistoryRun[]> {
   const infos: WorkflowExecutionInfo[] = [];
-  for await (const info of client.workflow.list({ query: historyQuery(service), pageSize: Math.min(limit, 100) })) {
+  const fetch = Math.min(limit * 2, 2000);
+  for await (const info of client.workflow.list({ query: historyQuery(service), pageSize: Math.min(fetch, 100) })) {
     infos.push(info);
-    if (infos.length >= limit) break;
+    if (infos.length >= fetch) break;
   }
   infos.sort((a, b) => b.startTime.getTime() - a.startTime.getTime());
-  return mapLimited(infos, 8, (info) => describeRun(client, info));
+  const runs = await mapLimited(infos, 8, (info) => describeRun(client, info));
+  return runs.filter((r) => !isMaintenanceStarter(service, r)).slice(0, limit);
 }
 
 export function redundancyWorkflowId(service: string): string {
@@ -222,11 +240,13 @@ export class RouterUnreadableError extends Error {
 /** Live routing and one probe of every destination, read now (what `plan` decides from). */
 export async function observeNow(service: ServiceConfig, policy: Policy): Promise<{ readout: RouterReadout; probes: Record<string, ProbeResult> }> {
   const timeoutMs = requireMs(policy.failover_detection.timeout);
-  const [readout, probes] = await Promise.all([
+  const [read, probes] = await Promise.all([
     routerFor(service)
       .read()
       .catch((err: Error) => Promise.reject(new RouterUnreadableError(service, err))),
     Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, timeoutMs)] as const)).then((entries) => Object.fromEntries(entries) as Record<string, ProbeResult>),
   ]);
+  // Tied weights: the primary is the destination whose role says so (AmbiguousPrimaryError when that is unclear).
+  const readout = await readRoutingWithPrimary(service, (id) => runProbe(service.destinations.find((d) => d.id === id)!.probe, timeoutMs), probes, read);
   return { readout, probes };
 }

@@ -57,8 +57,13 @@ export async function startHaproxy(opts: {
 
 async function launch(configFile: string, opts: { dir: string; frontendPort: number; adminPort: number; backend: string }, extra: string[]): Promise<LocalHaproxy> {
   const proc = startProcess(`haproxy-${opts.backend}`, 'haproxy', ['-db', '-f', configFile, ...extra], path.join(opts.dir, `haproxy-${opts.backend}.log`));
-  await waitForPort(opts.adminPort, proc);
-  await waitForPort(opts.frontendPort, proc);
+  try {
+    await waitForPort(opts.adminPort, proc);
+    await waitForPort(opts.frontendPort, proc);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
   return {
     ...proc,
     frontendPort: opts.frontendPort,

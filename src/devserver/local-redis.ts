@@ -25,6 +25,10 @@ export async function startRedis(opts: { port: number; dir: string; replicaOfPor
     ...(opts.replicaOfPort ? ['--replicaof', '127.0.0.1', String(opts.replicaOfPort)] : []),
   ];
   const proc = startProcess(name, 'redis-server', args, path.join(opts.dir, `${name}.log`));
-  await waitForPort(opts.port, proc);
+  // Not listening on its own port: an error, and nothing left running.
+  await waitForPort(opts.port, proc).catch(async (err: unknown) => {
+    await proc.stop();
+    throw err;
+  });
   return { ...proc, port: opts.port };
 }

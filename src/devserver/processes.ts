@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { describeHolders, portHolders, type Holder } from './holders';
 import { stopChild } from './temporal-dev-server';
 
 export interface LocalProcess {
@@ -14,9 +15,9 @@ export interface LocalProcess {
 }
 
 /** Starts a local program with its output in a log file; the caller waits for readiness. */
-export function startProcess(name: string, command: string, args: string[], logFile: string): LocalProcess {
+export function startProcess(name: string, command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): LocalProcess {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', out, out] });
+  const child = spawn(command, args, { stdio: ['ignore', out, out], ...(env ? { env } : {}) });
   fs.closeSync(out);
   child.on('error', () => {}); // reported by waitForPort naming the log
   return {
@@ -36,17 +37,28 @@ export function startProcess(name: string, command: string, args: string[], logF
 /** Resolves when something accepts connections on host:port; rejects if `proc` exits first or time runs out. */
 export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs = 15_000, host = '127.0.0.1'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Another process answering on the port (one that held it already, or the old HAProxy of a reload).
+  let others: Holder[] = [];
+  const heldBy = () => (others.length > 0 ? ` (port ${port} is held by ${describeHolders(others)})` : '');
   for (;;) {
     if (proc && (proc.child.exitCode !== null || proc.child.signalCode !== null)) {
-      throw new Error(`${proc.name} exited before listening on ${port}: ${tail(proc.logFile)}`);
+      throw new Error(`${proc.name} exited before listening on ${port}${heldBy()}: ${tail(proc.logFile)}`);
     }
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host, port });
       s.once('connect', () => (s.destroy(), resolve(true)));
       s.once('error', () => resolve(false));
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs}ms${proc ? `: ${tail(proc.logFile)}` : ''}`);
+    if (ok) {
+      if (!proc) return;
+      // Something answers; it must be `proc` itself before it counts as up.
+      const holders = portHolders(port);
+      if (holders.length === 0 || holders.some((h) => h.pid === proc.child.pid)) return;
+      others = holders;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${proc && others.length > 0 ? `${proc.name} did not take port ${port}` : `nothing listens on ${host}:${port}`} after ${timeoutMs}ms${heldBy()}${proc ? `: ${tail(proc.logFile)}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -6,6 +6,8 @@ import { regexBacktrackingProblem } from './regex-safety';
 import { maintenanceWindowSchema } from './runbook-input';
 import { URL_CREDENTIALS_MESSAGE, envNameSchema, looksLikeCredential, looksSecretHeader, urlHasCredentials } from './secrets';
 import { InvalidInputError, describeIssues } from './validation';
+import { closestKey, keysAt } from './schema-keys';
+import { CONSUMED_SEED_KEYS, normalizeSeedKeys, seedKeyWarnings } from './seed-keys';
 
 /**
  * A JavaScript regular expression that cannot backtrack catastrophically: routes match labels of
@@ -106,20 +108,37 @@ export const httpProbeSchema = z.strictObject({
 });
 export type HttpProbeConfig = z.infer<typeof httpProbeSchema>;
 
-export const prometheusProbeSchema = z.strictObject({
-  type: z.literal('prometheus'),
-  /** Base URL of the Prometheus HTTP API, the part before `/api/v1`. */
-  url: httpUrl,
-  /** Instant PromQL query; must return one sample (aggregate with sum/max/min if it could return more). */
-  query: z.string().min(1),
-  /** Up when `value <op> threshold` holds: the comparison describes what healthy looks like. */
-  op: z.enum(['>', '<', '>=', '<=', '==', '!=']),
-  threshold: z.number(),
-  /** Verdict when the query returns no sample (metric absent, target gone). */
-  on_empty: z.enum(['down', 'up']).default('down'),
-  tls: tlsSchema.optional(),
-  ...authShape,
-});
+export const prometheusProbeSchema = z
+  .strictObject({
+    type: z.literal('prometheus'),
+    /** Base URL of the Prometheus HTTP API, the part before `/api/v1`. */
+    url: httpUrl,
+    /** Instant PromQL query; must return one sample (aggregate with sum/max/min if it could return more). */
+    query: z.string().min(1),
+    /** Up when `value <op> threshold` holds: the comparison describes what healthy looks like. */
+    op: z.enum(['>', '<', '>=', '<=', '==', '!=']).optional(),
+    threshold: z.number().optional(),
+    /** The query returns an error ratio (0..1): passes when it is at most quality.max_error_rate. Only under a service's `validation`. */
+    error_rate: z.literal(true).optional(),
+    /** Verdict when the query returns no sample (metric absent, target gone). */
+    on_empty: z.enum(['down', 'up']).default('down'),
+    tls: tlsSchema.optional(),
+    ...authShape,
+  })
+  .superRefine(
+    (p, ctx) => {
+      if (p.error_rate === true) {
+        if (p.op !== undefined || p.threshold !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['error_rate'], message: 'expected either error_rate: true (bounded by quality.max_error_rate) or op and threshold, not both' });
+        }
+        return;
+      }
+      if (p.op === undefined) ctx.addIssue({ code: 'custom', path: ['op'], input: undefined, message: 'expected a comparison (">", "<", ">=", "<=", "==", "!="), or error_rate: true' });
+      if (p.threshold === undefined) ctx.addIssue({ code: 'custom', path: ['threshold'], input: undefined, message: 'expected a number, or error_rate: true' });
+    },
+    // Also when other fields are bad, so every problem is named at once.
+    { when: () => true },
+  );
 export type PrometheusProbeConfig = z.infer<typeof prometheusProbeSchema>;
 
 /** The embedded default router: a JSON routing table file per service, written atomically. */
@@ -386,12 +405,20 @@ const executionSchema = z.strictObject({
   max_link_down: boundedDuration('1s', '30d').default('30s'),
   /** The router no longer has the decided routing (a reload, a hand edit): write it back at once, or wait for approval. */
   router_drift: z.enum(['reassert', 'approve']).default('reassert'),
+  /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
+  performance_monitoring: z.boolean().optional(),
 }).refine(
   (e) => (durationToMs(e.fence_timeout) ?? 0) > (durationToMs(e.consistency_check.timeout) ?? 0) + (durationToMs(e.step_timeout) ?? 0),
   { message: 'expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects', path: ['fence_timeout'] },
 );
 
 const recoverySchema = z.strictObject({
+  /**
+   * Seed key: `automatic` and `intelligent` imply automatic_recovery, `manual` turns it off (src/domain/seed-keys.ts).
+   * `intelligent`: detection fails back by itself only to a destination in a more preferred tier than the
+   * one carrying traffic; within the same tier traffic stays where it is and the returned node stays a standby.
+   */
+  recovery_strategy: z.enum(['automatic', 'intelligent', 'manual']).optional(),
   automatic_recovery: z.boolean().default(false),
   gradual_recovery: z.boolean().default(true),
   validation_intervals: z.number().int().min(1).default(5),
@@ -408,6 +435,11 @@ const recoverySchema = z.strictObject({
   retry_backoff_max: boundedDuration('100ms', '1d').default('5m'),
   /** Failed attempts in a row after which an alert event is raised (and retries go on). */
   alert_after_attempts: z.number().int().min(1).default(3),
+  /** Before failback, each of the validation_intervals probes must also answer within quality.max_latency. */
+  performance_validation: z.boolean().default(false),
+  /** Seed keys that describe what always happens; `false` cannot be honoured and is warned about at load. */
+  health_monitoring: z.boolean().optional(),
+  health_validation: z.boolean().optional(),
 });
 
 const redundancySchema = z.strictObject({
@@ -429,15 +461,27 @@ const redundancySchema = z.strictObject({
   rebalance: z.boolean().default(false),
   /** Optional URL that receives a JSON POST when a service drops below its redundancy level. */
   alert_webhook: httpUrl.optional(),
+  /** Seed key describing what always happens (distribution within capacity × max_load_factor); `false` is warned about. */
+  resource_management: z.boolean().optional(),
 });
 
 const performanceSchema = z.strictObject({
+  /** RTO objective of a failover: start until the target carries traffic. Beyond it an alert event is raised and the run is marked. */
   max_failover_time: boundedDuration('1s', '1d').default('60s'),
+  /** Seed keys with nothing to act on here; a load-time warning says why (src/domain/seed-keys.ts). */
+  caching: z.boolean().optional(),
+  parallel_processing: z.boolean().optional(),
+  optimization: z.boolean().optional(),
 });
 
 const qualitySchema = z.strictObject({
+  /** Bound for validation probes that measure an error ratio (`error_rate: true` Prometheus probes under `validation`). */
   max_error_rate: z.number().min(0).max(1).default(0.01),
   max_latency: boundedDuration('1ms', '5m').default('500ms'),
+  /** Failover outcomes (held or rolled back) teach the learned ranking; false: only probes do. */
+  learning: z.boolean().default(true),
+  /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
+  quality_metrics: z.boolean().optional(),
 });
 
 /** Where alert events go (approval needed, an automatic runbook failing, redundancy below level, a runbook held by the brakes). */
@@ -542,6 +586,9 @@ export const serviceSchema = z
     policy: servicePolicySchema.optional(),
   })
   .superRefine((svc, ctx) => {
+    if (svc.entrypoint?.type === 'prometheus' && svc.entrypoint.error_rate) {
+      ctx.addIssue({ code: 'custom', path: ['entrypoint', 'error_rate'], message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+    }
     const seen = new Map<string, number>();
     svc.destinations.forEach((d, i) => {
       const first = seen.get(d.id);
@@ -556,6 +603,9 @@ export const serviceSchema = z
       // HAProxy server names go into runtime-API command lines: only its identifier charset.
       if (svc.router.type === 'haproxy' && d.router_server !== undefined && !HAPROXY_NAME.test(d.router_server)) {
         ctx.addIssue({ code: 'custom', path: ['destinations', i, 'router_server'], input: d.router_server, message: HAPROXY_NAME_MESSAGE });
+      }
+      if (d.probe.type === 'prometheus' && d.probe.error_rate) {
+        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'probe', 'error_rate'], message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
       }
       if (d.replication.type === 'redis' && d.probe.type !== 'redis' && (!d.replication.host || !d.replication.port)) {
         ctx.addIssue({
@@ -760,7 +810,8 @@ export type MaintenanceScheduleConfig = z.infer<typeof maintenanceScheduleSchema
 export const configSchema = z
   .strictObject({
     failover_manager: policySchema.prefault({}),
-    services: z.array(serviceSchema).min(1),
+    /** None: the worker supervises nothing until a config with services is applied (a load-time warning says so). */
+    services: z.array(serviceSchema).default([]),
     alerting: alertingSchema.optional(),
     /** Planned maintenance windows run by Temporal Schedules; see docs/maintenance.md. */
     maintenance: z.array(maintenanceScheduleSchema).optional(),
@@ -771,6 +822,16 @@ export const configSchema = z
       // The fleet policy is valid here, so what a merge finds wrong comes from the service's own keys.
       const merged = s.policy ? mergeServicePolicy(cfg.failover_manager, s.policy) : undefined;
       for (const issue of merged?.success === false ? merged.error.issues : []) {
+        if (issue.code === 'unrecognized_keys') {
+          // One line per unknown key, with the key it most likely meant (as for the fleet's own policy).
+          const section = issue.path.length === 1 ? CONSUMED_SEED_KEYS[String(issue.path[0])] ?? [] : [];
+          const known = [...(keysAt(policySchema, issue.path, undefined) ?? []), ...section];
+          for (const key of issue.keys) {
+            const guess = closestKey(key, known);
+            ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path, key], message: `unknown key${guess ? `; did you mean "${guess}"?` : ''}` });
+          }
+          continue;
+        }
         ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path], input: 'input' in issue ? issue.input : undefined, message: issue.message });
       }
       const first = seen.get(s.name);
@@ -818,11 +879,26 @@ export const configSchema = z
   });
 export type Config = z.infer<typeof configSchema>;
 
-/** Validates already-parsed config data; throws InvalidInputError naming every bad field. */
+/**
+ * Validates already-parsed config data; throws InvalidInputError naming every bad field. Seed keys
+ * are mapped onto project keys first (src/domain/seed-keys.ts); `data` itself is left as it is.
+ */
 export function validateConfig(data: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(data, { reportInput: true });
-  if (!result.success) throw new InvalidInputError(source, describeIssues(result.error.issues));
+  const { doc, problems } = normalizeSeedKeys(data);
+  const result = configSchema.safeParse(doc, { reportInput: true });
+  const knownKeys = (path: readonly PropertyKey[]) => {
+    const keys = keysAt(configSchema, path, doc);
+    const section = path.length === 2 && path[0] === 'failover_manager' ? CONSUMED_SEED_KEYS[String(path[1])] : undefined;
+    return keys && section ? [...keys, ...section] : keys;
+  };
+  const all = [...problems, ...(result.success ? [] : describeIssues(result.error.issues, '', knownKeys))];
+  if (all.length > 0 || !result.success) throw new InvalidInputError(source, all);
   return result.data;
+}
+
+/** What a valid config asks for that cannot happen here, each with why (see seedKeyWarnings). */
+export function configWarnings(config: Config): string[] {
+  return seedKeyWarnings(config);
 }
 
 export function findService(config: Config, name: string): ServiceConfig | undefined {

@@ -36,6 +36,26 @@ export interface DecisionContext {
   resyncReturning?: boolean;
   /** A failed resync/failback of a destination is backed off until then (ms). */
   repairNotBefore?: Record<string, number>;
+  /**
+   * recovery_strategy: intelligent — fail back by itself only to a destination in a more preferred
+   * tier than the primary's (tier per destination); within the same tier traffic stays where it is.
+   */
+  failbackOnlyToBetterTier?: { tiers: Record<string, number> };
+}
+
+/** The decision context's part for recovery_strategy: intelligent (empty for any other strategy). */
+export function recoveryStrategyContext(
+  strategy: string | undefined,
+  service: { destinations: readonly { id: string; tier: number }[] },
+): Pick<DecisionContext, 'failbackOnlyToBetterTier'> {
+  return strategy === 'intelligent' ? { failbackOnlyToBetterTier: { tiers: Object.fromEntries(service.destinations.map((d) => [d.id, d.tier])) } } : {};
+}
+
+/** Whether automatic failback to `id` buys anything under recovery_strategy: intelligent. */
+function failbackWorthIt(id: string, ctx: DecisionContext): boolean {
+  const t = ctx.failbackOnlyToBetterTier?.tiers;
+  if (!t || ctx.primary === undefined) return true;
+  return (t[id] ?? 0) < (t[ctx.primary] ?? 0);
 }
 
 /**
@@ -73,7 +93,8 @@ function decideReturning(event: HealthEvent, ctx: DecisionContext): Decision {
   const sync = ctx.sync?.[id];
   const diverged = sync?.state === 'diverged';
   const resync = diverged && ctx.resyncReturning === true;
-  const failback = ctx.failedOver.includes(id) && ctx.automaticRecovery;
+  const stays = ctx.failedOver.includes(id) && ctx.automaticRecovery && !failbackWorthIt(id, ctx);
+  const failback = ctx.failedOver.includes(id) && ctx.automaticRecovery && !stays;
   const notBefore = ctx.repairNotBefore?.[id];
   if ((resync || failback) && notBefore !== undefined && ctx.nowMs < notBefore) {
     return { action: 'none', reason: `${id} ${event.kind}; its last resync/failback failed, next attempt in ${Math.ceil((notBefore - ctx.nowMs) / 1000)}s`, retryAtMs: notBefore };
@@ -88,7 +109,9 @@ function decideReturning(event: HealthEvent, ctx: DecisionContext): Decision {
     }
     return { action: 'recovery', destination: id, failback: true, reason: why };
   }
-  if (resync) return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby of ${ctx.primary}` };
+  const staysWhy = `recovery_strategy intelligent: ${id} is in no better tier than ${ctx.primary}, so traffic stays on ${ctx.primary}`;
+  if (resync) return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby of ${ctx.primary}${stays ? ` (${staysWhy})` : ''}` };
+  if (stays) return { action: 'none', reason: `${id} ${event.kind}; ${staysWhy} (start recovery <service> --destination ${id} to fail back by hand)` };
   if (diverged) return { action: 'none', reason: `${why}; resync_returning is off: resync it by hand (start recovery <service> --destination ${id} --standby)` };
   if (ctx.failedOver.includes(id)) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
   return { action: 'none', reason: `${id} ${event.kind}: ${event.reason}` };

@@ -37,6 +37,7 @@ export const destinationHealthSchema = z.object({
   syncReason: z.string().optional(),
   syncPending: z.object({ state: syncStateSchema, count }).optional(),
   writable: z.boolean().optional(),
+  firstFailedAtMs: ms.optional(),
 });
 
 const healthEventSchema = z.object({

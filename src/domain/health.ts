@@ -44,6 +44,11 @@ export interface DestinationHealth {
   syncPending?: { state: SyncState; count: number };
   /** It answers as a writable primary without being the primary (reported once, until it stops). */
   writable?: boolean;
+  /**
+   * When the current failure began (ms since epoch): the first failed probe (or a firing alert's
+   * start) since the destination was last up. Detection time and outage are measured from it.
+   */
+  firstFailedAtMs?: number;
 }
 
 export interface HealthThresholds {
@@ -74,8 +79,27 @@ function scoreOf(window: number[]): number {
   return Math.round((window.reduce((a, b) => a + b, 0) / window.length) * 1000) / 1000;
 }
 
-/** Folds one probe result into a destination's health; returns the new health and any transition. */
+/**
+ * Folds one probe result into a destination's health; returns the new health and any transition.
+ * Also keeps `firstFailedAtMs`: set by the first failed probe, cleared by a passing probe once the
+ * destination is up with no alert firing.
+ */
 export function observe(
+  id: string,
+  prev: DestinationHealth,
+  obs: Observation,
+  t: HealthThresholds,
+  /** Evidence that the destination is certainly gone (intelligent detection): down at this failed probe. */
+  certain?: string,
+): { health: DestinationHealth; event?: HealthEvent } {
+  const folded = foldProbe(id, prev, obs, t, certain);
+  const health = folded.health;
+  if (!obs.up && prev.firstFailedAtMs === undefined && obs.atMs !== undefined) health.firstFailedAtMs = obs.atMs;
+  if (obs.up && health.status === 'up' && health.alerts.length === 0) delete health.firstFailedAtMs;
+  return folded;
+}
+
+function foldProbe(
   id: string,
   prev: DestinationHealth,
   obs: Observation,
@@ -127,13 +151,16 @@ export function observe(
 export function applyAlert(
   id: string,
   prev: DestinationHealth,
-  alert: { fingerprint: string; status: 'firing' | 'resolved'; summary: string; means?: 'down' | 'degraded' | 'recovered' },
+  alert: { fingerprint: string; status: 'firing' | 'resolved'; summary: string; means?: 'down' | 'degraded' | 'recovered'; startsAt?: string | undefined },
 ): { health: DestinationHealth; event?: HealthEvent } {
   const means = alert.means ?? 'down';
+  // Resolution is evidence of recovery, but probes must still confirm it (recovery_threshold).
   if (alert.status === 'resolved') return { health: { ...prev, alerts: prev.alerts.filter((f) => f !== alert.fingerprint) } };
   if (means === 'recovered') return { health: { ...prev, alerts: [] } };
   const alerts = prev.alerts.includes(alert.fingerprint) ? prev.alerts : [...prev.alerts, alert.fingerprint];
   const health: DestinationHealth = { ...prev, alerts, consecutiveSuccesses: 0 };
+  const startedAtMs = alert.startsAt !== undefined ? Date.parse(alert.startsAt) : NaN;
+  if (means === 'down' && prev.firstFailedAtMs === undefined && Number.isFinite(startedAtMs)) health.firstFailedAtMs = startedAtMs;
   if (prev.status === 'down' || prev.status === means) return { health };
   health.status = means;
   return { health, event: { destination: id, kind: means, reason: `alert firing: ${alert.summary}` } };

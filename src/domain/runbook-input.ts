@@ -22,6 +22,8 @@ export const failoverInputSchema = z.strictObject({
   lastSeenOffsets: z.record(z.string(), z.number().int().min(0)).optional(),
   /** When detection last saw each destination answer (ms since epoch): the age of lastSeenOffsets. */
   lastSeenAt: z.record(z.string(), z.number().int().min(0)).optional(),
+  /** When detection saw each failing destination's failure begin (ms since epoch): outage metrics start there. */
+  firstFailedAt: z.record(z.string(), z.number().int().min(0)).optional(),
   /** Promote a target known not to hold all of the source's data; the estimated loss is recorded. */
   acceptDataLoss: z.boolean().optional(),
 }).refine((r) => !(r.planned && r.acceptDataLoss), {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Policy, ServiceConfig } from './config';
-import { decide } from './detection-policy';
+import { decide, recoveryStrategyContext } from './detection-policy';
 import { apportion, distribute, type Distribution } from './distribution';
 import { durationSchema, durationToMs, requireMs } from './duration';
 import { checkFailoverTarget, type ReplicationObservation, type TargetCheck } from './sync';
@@ -212,6 +212,7 @@ export function simulate(input: SimulationInput): SimulationResult {
       automaticFailover: exec.automatic_failover,
       automaticRecovery: policy.recovery_management.automatic_recovery,
       failedOver,
+      ...recoveryStrategyContext(policy.recovery_management.recovery_strategy, service),
     });
     if (decision.action === 'none') return record({ action: 'none', destination: event.destination, why: decision.reason });
     // The scenario has no replication: a resync-only recovery cannot arise here.

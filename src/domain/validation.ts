@@ -1,14 +1,30 @@
 import { looksSecretKey, pathLooksSecret, redactUrlCredentials } from './secrets';
 import type { z } from 'zod';
+import { closestKey } from './schema-keys';
 
-/** One line per problem: where it is, what was found, what was expected. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], root = ''): string[] {
-  return issues.map((issue) => {
+/** The keys accepted where an unknown key was found, for "did you mean". */
+export type KnownKeys = (path: readonly PropertyKey[]) => readonly string[] | undefined;
+
+/**
+ * One line per problem: where it is, what was found, what was expected. An unknown key is named by
+ * its own path, with the closest known key when `knownKeys` can tell (never the whole parent object).
+ */
+export function describeIssues(issues: readonly z.core.$ZodIssue[], root = '', knownKeys?: KnownKeys): string[] {
+  return issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeys?.(issue.path) ?? [];
+      return issue.keys.map((key) => {
+        const guess = closestKey(key, known);
+        const hint = guess ? `; did you mean "${guess}"?` : known.length > 0 && known.length <= 12 ? ` (expected one of ${known.join(', ')})` : '';
+        return `${formatPath(root, [...issue.path, key])}: unknown key${hint}`;
+      });
+    }
     const where = formatPath(root, issue.path);
-    // A secret-looking key's value is never repeated: it may be the pasted secret itself.
-    const shown = 'input' in issue && issue.input !== undefined && !pathLooksSecret(issue.path);
+    // An unknown key's value says nothing about what was expected (and a parent's would be a dump);
+    // a secret-looking key's value is never repeated: it may be the pasted secret itself.
+    const shown = 'input' in issue && issue.input !== undefined && !issue.message.startsWith('unknown key') && !pathLooksSecret(issue.path);
     const found = shown ? ` (got ${preview(valueAt(issue.input, issue.path))})` : '';
-    return `${where}: ${issue.message}${found}`;
+    return [`${where}: ${issue.message}${found}`];
   });
 }
 
@@ -20,11 +36,23 @@ export function formatPath(root: string, path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-/** Some issues (a bad discriminator) carry the whole object; show just the offending field's value. */
+/**
+ * Some issues (a bad discriminator, a refinement of a parent) carry a whole object; show just the
+ * offending field's value: the longest tail of the path that leads to it inside that object.
+ */
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  const last = path[path.length - 1];
-  if (last !== undefined && input !== null && typeof input === 'object' && !Array.isArray(input) && Object.hasOwn(input, last)) {
-    return (input as Record<PropertyKey, unknown>)[last];
+  if (input === null || typeof input !== 'object') return input;
+  for (let from = 0; from < path.length; from++) {
+    let v: unknown = input;
+    let found = true;
+    for (const key of path.slice(from)) {
+      if (v !== null && typeof v === 'object' && Object.hasOwn(v, key)) v = (v as Record<PropertyKey, unknown>)[key];
+      else {
+        found = false;
+        break;
+      }
+    }
+    if (found) return v;
   }
   return input;
 }

@@ -1,3 +1,4 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Client } from '@temporalio/client';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -25,6 +26,8 @@ export interface AlertReceiverOptions {
   auth: ReceiverAuth;
   logger: Logger;
   now?: () => number;
+  /** With tracing on: each request is a server span (continuing an incoming traceparent) that the signals carry on. */
+  tracer?: Tracer;
 }
 
 export interface AlertReceiver {
@@ -141,6 +144,7 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       return { ...base, ...target, outcome: 'ignored', reason: `routes[${route.route}] means: ignore` };
     }
     const evidence = toEvidence(alert, route.destination, route.means);
+    trace.getActiveSpan()?.addEvent('alert', { 'failover.service': route.service, 'failover.destination': route.destination ?? '', 'alert.fingerprint': alert.fingerprint, 'alert.status': alert.status });
     try {
       const done = await deduper.run(`${route.service}|${alert.fingerprint}`, alert.status, () => limiter.run(() => signal(route.service, evidence)));
       const outcome: AlertOutcome = done === 'delivered' ? 'signalled' : 'duplicate';
@@ -157,6 +161,27 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
   };
 
   const handle = (source: AlertSource) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const tracer = opts.tracer;
+    if (!tracer) return handleAlerts(source, req, reply);
+    const parent = propagation.extract(context.active(), req.headers);
+    const attributes = { 'http.request.method': req.method, 'url.path': req.url.split('?')[0]!, 'failover.alert_source': source };
+    return tracer.startActiveSpan(`POST /alerts/${source}`, { kind: SpanKind.SERVER, attributes }, parent, async (span) => {
+      try {
+        const sent = await handleAlerts(source, req, reply);
+        span.setAttribute('http.response.status_code', reply.statusCode);
+        if (reply.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        return sent;
+      } catch (err) {
+        span.recordException(err as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+        throw err;
+      } finally {
+        span.end();
+      }
+    });
+  };
+
+  const handleAlerts = async (source: AlertSource, req: FastifyRequest, reply: FastifyReply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const auth = authenticate(opts.auth, req.headers, body, now(), requirement(source));
     if (!auth.ok) {

@@ -222,6 +222,10 @@ export interface MaintenanceScheduleInfo {
   service: string;
   destination: string;
   window: string;
+  /** When it runs: `cron "0 3 * * SUN"` or `every 6h`, as the server holds it. */
+  when: string;
+  /** The IANA zone its times are read in. */
+  timeZone: string;
   paused: boolean;
   note?: string;
   nextActionTimes: Date[];
@@ -243,6 +247,8 @@ export async function listSchedules(client: Client, filter: z.input<typeof listF
       service: memo.service ?? '',
       destination: memo.destination ?? '',
       window: memo.window ?? '',
+      when: describeSpec(s.spec),
+      timeZone: s.spec?.timezone || 'UTC',
       paused: s.state.paused,
       ...(s.state.note ? { note: s.state.note } : {}),
       nextActionTimes: s.info.nextActionTimes,
@@ -250,6 +256,49 @@ export async function listSchedules(client: Client, filter: z.input<typeof listF
     });
   }
   return out.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+}
+
+type CalendarRange = { start: number | string; end?: number | string; step?: number };
+const CAL_FIELDS: [key: string, min: number | string, max: number | string][] = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['dayOfMonth', 1, 31],
+  ['month', 'JANUARY', 'DECEMBER'],
+  ['dayOfWeek', 'SUNDAY', 'SATURDAY'],
+];
+const short = (v: number | string) => (typeof v === 'string' ? v.slice(0, 3) : String(v));
+
+/** One calendar field in cron notation ("*", "3", "1-5", "MON,FRI", "*\/15"). */
+function cronField(ranges: readonly CalendarRange[] | undefined, min: number | string, max: number | string): string {
+  if (!ranges || ranges.length === 0) return '*';
+  return ranges
+    .map((r) => {
+      const end = r.end ?? r.start;
+      const step = r.step && r.step > 1 ? `/${r.step}` : '';
+      if (r.start === min && end === max) return `*${step}`;
+      return `${short(r.start)}${end !== r.start ? `-${short(end)}` : ''}${step}`;
+    })
+    .join(',');
+}
+
+/** A schedule's times, read back from what the server holds (it keeps a cron as a calendar). */
+export function describeSpec(spec: { calendars?: readonly object[]; intervals?: readonly { every: number; offset?: number }[] } | undefined): string {
+  const parts: string[] = [];
+  for (const cal of spec?.calendars ?? []) {
+    const c = cal as Record<string, unknown>;
+    const seconds = cronField(c.second as CalendarRange[] | undefined, 0, 59);
+    const fields = CAL_FIELDS.map(([k, min, max]) => cronField(c[k] as CalendarRange[] | undefined, min, max));
+    parts.push(`cron "${[...(seconds !== '0' ? [seconds] : []), ...fields].join(' ')}"`);
+  }
+  for (const i of spec?.intervals ?? []) parts.push(`every ${msToText(i.every)}`);
+  return parts.join(' + ') || 'no times';
+}
+
+function msToText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 async function onSchedule<T>(client: Client, ref: ScheduleRef, what: string, use: (h: ScheduleHandle, r: z.output<typeof scheduleRefSchema>) => Promise<T>): Promise<T> {

@@ -59,11 +59,15 @@ export async function consistencyCheck(input: ConsistencyInput): Promise<Consist
  * records the verdict with its numbers as the step `step`.
  */
 export async function lagGate(
-  ctx: Pick<RunbookContext, 'service' | 'log'>,
+  ctx: Pick<RunbookContext, 'service' | 'log' | 'features'>,
   o: { step: string; tag: string; source: string; target: string; maxLag: number; timeout: string },
 ): Promise<ConsistencyVerdict> {
+  // Not from the workflow's random numbers: tracing's workflow interceptors draw span ids from them,
+  // so a random id would differ on replay once tracing is turned on or off.
+  const info = wf.workflowInfo();
+  const suffix = ctx.features.gateIdFromRun ? `${info.runId.slice(0, 8)}-${ctx.log.steps.length}` : wf.uuid4().slice(0, 8);
   const verdict = await wf.executeChild(consistencyCheck, {
-    workflowId: `${wf.workflowInfo().workflowId}/${o.tag}-${wf.uuid4().slice(0, 8)}`,
+    workflowId: `${info.workflowId}/${o.tag}-${suffix}`,
     args: [{ service: ctx.service.name, source: o.source, target: o.target, maxLag: o.maxLag, timeout: o.timeout }],
     staticSummary: `${o.tag} gate: ${o.target} behind ${o.source}`,
   });

@@ -4,7 +4,7 @@ import type { WatchResult } from '../activities/watch';
 import { combine, type ObserverReport, type Votes } from '../domain/quorum';
 import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
 import { policyWithDefaults, type Policy, type ServiceConfig } from '../domain/config';
-import { decide, type Decision } from '../domain/detection-policy';
+import { decide, recoveryStrategyContext, type Decision } from '../domain/detection-policy';
 import type { CarriedDetectionState, InflightRunbook, RetryState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
@@ -16,6 +16,7 @@ import { runbookWorkflowId, watchTaskQueue } from '../domain/workflow-ids';
 import { brakesSignal, configChangedSignal, type Admission, type AutomaticKind, type Suspension } from '../api/supervisor';
 import { legacyDetection } from './detection-legacy';
 import { labelRunbook } from './labels';
+import { availabilityOf, failingSince, observeDecision, observeSettled } from './observability';
 import { errorType, parseInput } from './runbook-frame';
 import { errorMessage } from './runbook-steps';
 
@@ -289,11 +290,12 @@ class Detector {
   }
 
   /** The source's (and everyone's) last good observation: what an emergency failover's RPO estimate and target check use. */
-  lastSeen(): { lastSeenOffsets: Record<string, number>; lastSeenAt: Record<string, number> } {
+  lastSeen(): { lastSeenOffsets: Record<string, number>; lastSeenAt: Record<string, number>; firstFailedAt?: Record<string, number> } {
     const entries = Object.entries(this.state.health);
     return {
       lastSeenOffsets: Object.fromEntries(entries.flatMap(([id, h]) => (h.lastOffset !== undefined ? [[id, h.lastOffset]] : []))),
       lastSeenAt: Object.fromEntries(entries.flatMap(([id, h]) => (h.lastUpAtMs !== undefined ? [[id, h.lastUpAtMs]] : []))),
+      ...failingSince(this.state.health),
     };
   }
 
@@ -441,6 +443,8 @@ export async function detection(input: DetectionInput): Promise<void> {
     return drift;
   };
   const initialDrift = await refreshPrimary();
+  const availability = availabilityOf(service.name);
+  availability(Date.now(), detector.carrying, detector.state.health);
 
   /** This run's own runbook: its end arrives by the child handle; one inherited from an earlier run is polled. */
   let owned: string | undefined;
@@ -657,6 +661,7 @@ export async function detection(input: DetectionInput): Promise<void> {
     const now = Date.now();
     const summary = outcome.ok ? String(outcome.result.outcome ?? 'completed') : `failed: ${outcome.type ? `${outcome.type}: ` : ''}${outcome.message}`;
     detector.recordOutcome(f.workflowId, f.runId, summary);
+    observeSettled(service.name, f, outcome, detector.state.health);
     wf.log.info(`detection ${service.name}: ${f.kind} of ${f.destination} ended: ${summary}`);
     if (f.kind === 'rebalance') return;
     if (f.kind === 'reassert') {
@@ -671,7 +676,7 @@ export async function detection(input: DetectionInput): Promise<void> {
     if (f.kind === 'failover') {
       // Outcomes teach the ranking: a target that held scores up, one that was rolled back scores down.
       const target = (outcome.ok ? outcome.result.target : outcome.details?.target) as string | undefined;
-      if (target) detector.learnOutcome(target, outcome.ok && outcome.result.outcome === 'switched' ? 'success' : 'rollback');
+      if (target && policy.quality.learning !== false) detector.learnOutcome(target, outcome.ok && outcome.result.outcome === 'switched' ? 'success' : 'rollback');
       if (outcome.ok) return detector.succeeded(f.destination);
       // Nothing moved for good: the source is still down, so try again later (not held by the cooldown of this attempt).
       delete detector.state.lastFailoverFrom[f.destination];
@@ -724,6 +729,7 @@ export async function detection(input: DetectionInput): Promise<void> {
       const drift = await refreshPrimary();
       if (drift && !events.some((e) => e.kind === 'drift')) events.push(drift);
     }
+    availability(Date.now(), detector.carrying, detector.state.health);
     for (const event of events) {
       const decision = decide(event, {
         primary: detector.primary,
@@ -736,6 +742,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         sync: detector.syncVerdicts(),
         resyncReturning: policy.recovery_management.resync_returning,
         repairNotBefore: Object.fromEntries(Object.entries(detector.state.retries ?? {}).map(([id, r]) => [id, r.nextAtMs])),
+        ...recoveryStrategyContext(policy.recovery_management.recovery_strategy, service),
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying: detector.carrying } } : {}),
       });
       const runbook = decision.action !== 'none' ? await startAdmitted(decision, event) : undefined;
@@ -743,6 +750,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         // Another runbook holds the service: try again once it may have finished.
         detector.revisitAt(Date.now() + Math.max(5_000, intervalMs * 5), event);
       } else if ('retryAtMs' in decision && decision.retryAtMs !== undefined) detector.revisitAt(decision.retryAtMs, event);
+      observeDecision(service.name, policy, detector.state, event, decision, runbook);
       detector.record(event, decision, runbook);
       wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook: runbook?.workflowId });
     }

@@ -33,6 +33,8 @@ export interface FailoverResult {
     acceptedLoss?: { by: string; estimate: number | null };
   };
   approval?: RunbookStatus['controls']['approval'];
+  /** performance.max_failover_time, and whether this run exceeded it (see runbook-frame). */
+  objective?: RunbookStatus['objective'];
   steps: StepRecord[];
 }
 
@@ -129,6 +131,7 @@ async function runFailover(request: ReturnType<typeof parseFailoverInput>): Prom
     rtoMs: switchedAt - startedAtMs,
     rpo: { ...rpo, ...(targetCheck ? observed : {}), ...(acceptedLoss ? { acceptedLoss } : {}) },
     ...(status.controls.approval ? { approval: status.controls.approval } : {}),
+    ...(status.objective ? { objective: status.objective } : {}),
     steps: log.steps,
   });
 

@@ -84,7 +84,9 @@ export async function restoreDestination(ctx: RunbookContext, status: RunbookSta
   const { service, policy, log } = ctx;
   const rec = policy.recovery_management;
   const intervalMs = requireMs(policy.failover_detection.detection_interval);
-  const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(service, o.destination, rec.validation_intervals, intervalMs), (h) => ({
+  // performance_validation: a returning node must also answer fast enough; the argument is only sent when it is on.
+  const bound = rec.performance_validation ? [requireMs(policy.quality.max_latency)] as const : ([] as const);
+  const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(service, o.destination, rec.validation_intervals, intervalMs, ...bound), (h) => ({
     detail: h.detail, numbers: { passed: h.passed, required: rec.validation_intervals },
   }));
   if (!health.ok) refuse(`${o.destination} is not healthy yet: ${health.detail}`, 'NotHealthy');

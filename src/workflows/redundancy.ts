@@ -8,6 +8,7 @@ import { redundancyInputSchema } from '../domain/runbook-input';
 import { describeIssues } from '../domain/validation';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { labelRunbook } from './labels';
+import { observeHealthyDestinations, observeRouting } from './observability';
 
 export interface RedundancyEvent {
   at: string;
@@ -63,6 +64,8 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
     status.checkedAt = new Date().toISOString();
     healthyBackupsGauge.set(assessment.backups.total, { service: service.name });
     requiredBackupsGauge.set(assessment.required.total, { service: service.name });
+    observeRouting(service.name, seen.routing);
+    observeHealthyDestinations(service.name, seen.healthy.length);
     wf.setCurrentDetails(`### redundancy · ${service.name}\n\n**${assessment.verdict}**: ${assessment.backups.total} healthy backups of ${assessment.required.total} required\n\n${assessment.reasons.map((r) => `- ${r}`).join('\n')}`);
 
     if (assessment.verdict !== previous) {

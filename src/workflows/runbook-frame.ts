@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { RunbookControls, type ControlState } from './controls';
 import { refuseForgedActor } from './actor-check';
 import { labelRunbook } from './labels';
+import { observeRouting } from './observability';
 import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
@@ -31,7 +32,18 @@ export interface RunbookStatus {
   startedAt: string;
   switchedAt?: string;
   rtoMs?: number;
+  /** performance.max_failover_time of a failover: set once the target carries traffic or the objective passed without it. */
+  objective?: FailoverTimeObjective;
   steps: StepRecord[];
+}
+
+/** How a failover stands against performance.max_failover_time (its RTO objective). */
+export interface FailoverTimeObjective {
+  maxFailoverTime: string;
+  /** The target did not carry traffic within max_failover_time of the runbook's start: an alert event was raised. */
+  exceeded: boolean;
+  /** A routing write has given the target traffic (the run's RTO says when). */
+  trafficMoved?: boolean;
 }
 
 import { statusQuery } from '../api/queries';
@@ -67,13 +79,26 @@ export async function openRunbook(
   };
   const controls = new RunbookControls(() => status.phase);
   status.controls = controls.state;
-  wf.setHandler(statusQuery, () => ({ ...status, step: log.current?.name }));
+  // Answered from the start: while the config snapshot loads there is no step yet.
+  let stepNow: () => string | undefined = () => undefined;
+  wf.setHandler(statusQuery, () => ({ ...status, step: stepNow() }));
   labelRunbook(kind, request.service, request.trigger);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '500ms' } });
   const snapshot = await setup.loadService(request.service);
   controls.restrict(policyWithDefaults(snapshot.policy).failover_execution.approval, request.actor);
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
+  stepNow = () => log.current?.name;
+  // Snapshots recorded before notifications existed have none.
+  log.header = () => detailsHeader(status, snapshot.policy.notifications?.cli ?? 'failover');
+  // A pause or an approval wait starts between steps: the Web UI's details follow at once (no command; replay-safe).
+  const shown = () => JSON.stringify([status.phase, status.controls.paused, status.controls.awaitingApproval?.since, (status as WindowStatus).maintenance?.windowEndsAt]);
+  void (async () => {
+    for (let last = shown(); ; last = shown()) {
+      await wf.condition(() => shown() !== last);
+      log.publish();
+    }
+  })().catch(() => undefined); // ends when the runbook is cancelled
   const ctx: RunbookContext = {
     service: snapshot.service,
     policy: policyWithDefaults(snapshot.policy),
@@ -81,10 +106,78 @@ export async function openRunbook(
     controls,
     act: stepActivities(snapshot.policy),
     waiting: waitingActivities(snapshot.policy),
-    onRouting: (r) => (status.routingCurrent = r),
+    onRouting: (r) => {
+      status.routingCurrent = r;
+      noteTrafficMoved(status, r);
+      observeRouting(snapshot.service.name, r);
+    },
     features,
   };
+  if (kind === 'failover' && features.maxFailoverTime) watchFailoverTime(ctx, status);
   return { ctx, status, snapshot };
+}
+
+/** The first routing write that gives the failover's target traffic ends the RTO clock. */
+function noteTrafficMoved(status: RunbookStatus, r: Routing): void {
+  const o = status.objective;
+  if (!o || o.trafficMoved || !status.target || !(r.weights[status.target]! > 0)) return;
+  o.trafficMoved = true;
+}
+
+/**
+ * performance.max_failover_time: when the target does not carry traffic that long after the
+ * failover started (waiting for approval, a slow catch-up, a hung step), an alert event is raised
+ * at that moment and the run is marked: a step in its history and result, `objective` in its status.
+ */
+function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
+  const { policy, service } = ctx;
+  const maxFailoverTime = policy.performance.max_failover_time;
+  const maxMs = requireMs(maxFailoverTime);
+  status.objective = { maxFailoverTime, exceeded: false };
+  const startMs = wf.workflowInfo().startTime.getTime();
+  const check = async () => {
+    if (status.objective!.trafficMoved) return;
+    status.objective!.exceeded = true;
+    const elapsedMs = Date.now() - startMs;
+    const where = `phase ${status.phase}${status.steps.length > 0 ? `, step ${status.steps[status.steps.length - 1]!.name}` : ''}`;
+    const what = `${status.planned ? 'switchover' : 'failover'} of ${service.name}${status.source && status.target ? ` (${status.source} → ${status.target})` : ''}`;
+    await ctx.log.note('max_failover_time exceeded', 'failed', `${what}: no traffic on the target after ${maxFailoverTime} (${where})`, { elapsedMs, maxMs });
+    const info = wf.workflowInfo();
+    await ctx.act
+      .raiseAlert({
+        name: 'FailoverTimeExceeded',
+        severity: 'critical',
+        service: service.name,
+        ...(status.target ? { destination: status.target } : {}),
+        summary: `${what} has not moved traffic within performance.max_failover_time ${maxFailoverTime} (${where})`,
+        details: {
+          runbook: status.runbook, workflowId: info.workflowId, runId: info.runId, phase: status.phase, elapsedMs, maxFailoverTime,
+          status: `${policy.notifications.cli} status ${service.name}`,
+        },
+        endsAt: new Date(Date.now() + 60 * 60_000).toISOString(),
+        targets: policy.notifications,
+      })
+      .catch((err) => ctx.log.note('max_failover_time alert', 'failed', errorMessage(err)));
+  };
+  // Beside the runbook, never in its way; a runbook that ends first simply leaves the timer behind.
+  wf.sleep(Math.max(1, startMs + maxMs - Date.now()), { summary: `performance.max_failover_time ${maxFailoverTime}` })
+    .then(check)
+    .catch(() => undefined);
+}
+
+type WindowStatus = RunbookStatus & { maintenance?: { destination: string; windowEndsAt?: string } };
+
+/** What a person looking at the Web UI needs first: the phase, a pause, an approval wait with the command, a window's end. */
+export function detailsHeader(status: RunbookStatus, cli: string): string[] {
+  const c = status.controls;
+  const lines = [`**phase** ${status.phase}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`];
+  if (c.awaitingApproval) {
+    const a = c.awaitingApproval;
+    lines.push(`⏳ **waiting for approval** since ${a.since}: ${a.reason} (after ${a.timeout}: ${a.defaultAction}) — approve: \`${cli} approve ${status.service} --by <your name>\`, abort: \`${cli} abort ${status.service} --by <your name> --reason <why>\``);
+  }
+  const m = (status as WindowStatus).maintenance;
+  if (m?.windowEndsAt) lines.push(`🕒 **maintenance window**: ${m.destination} drained until ${m.windowEndsAt}`);
+  return lines;
 }
 
 export function errorType(err: unknown): string | undefined {

@@ -1,5 +1,6 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities, AuditEvent } from '../activities';
+import { observeStep } from './observability';
 
 export type StepOutcome = 'running' | 'ok' | 'failed' | 'skipped' | 'compensated';
 
@@ -23,6 +24,8 @@ const { audit } = wf.proxyLocalActivities<Activities>({
  */
 export class StepLog {
   readonly steps: StepRecord[] = [];
+  /** Lines above the step list in the Web UI's details (phase, pause, approval wait, window end). */
+  header: () => string[] = () => [];
 
   constructor(
     private readonly runbook: string,
@@ -67,6 +70,7 @@ export class StepLog {
     record.detail = detail;
     if (numbers) record.numbers = numbers;
     this.publish();
+    observeStep(this.runbook, this.service, record);
     const event: AuditEvent = {
       runbook: this.runbook,
       workflowId: wf.workflowInfo().workflowId,
@@ -82,10 +86,11 @@ export class StepLog {
   }
 
   /** Markdown the Web UI shows as the workflow's current details. */
-  private publish() {
+  publish() {
     const icon: Record<StepOutcome, string> = { running: '▶', ok: '✔', failed: '✘', skipped: '–', compensated: '↺' };
     const lines = this.steps.map((s) => `- ${icon[s.outcome]} **${s.name}**${s.detail ? `: ${s.detail}` : ''}`);
-    wf.setCurrentDetails(`### ${this.runbook} · ${this.service}\n\n${lines.join('\n')}`);
+    const header = this.header();
+    wf.setCurrentDetails(`### ${this.runbook} · ${this.service}\n\n${header.length > 0 ? `${header.join('\n\n')}\n\n` : ''}${lines.join('\n')}`);
   }
 }
 

@@ -38,6 +38,10 @@ export function runbookFeatures() {
     atomicSwitch: wf.patched('atomic-switch'),
     /** A drain of a single-writer service's primary goes through the fenced switchover. */
     drainFenced: wf.patched('drain-fenced'),
+    /** A failover that has not moved traffic within performance.max_failover_time raises an alert and is marked. */
+    maxFailoverTime: wf.patched('max-failover-time'),
+    /** Lag gate children are named from the run id, not wf.uuid4() (tracing draws span ids from the same numbers). */
+    gateIdFromRun: wf.patched('gate-id-from-run'),
     /** A rollback to weights given by hand checks every destination it sends traffic to and waits for approval. */
     weightsApproval: wf.patched('rollback-weights-approval'),
   };

@@ -364,7 +364,8 @@ describe('alert receiver process (npm run alerts)', () => {
 
   it('refuses to start without the secret the config names, connecting to nothing', async () => {
     const { code, out } = await run({ FAILOVER_CONFIG: file, TEMPORAL_ADDRESS: '127.0.0.1:1', PROC_ALERT_TOKEN: '' });
-    expect(code).toBe(1);
+    // Bad input, as a bad config: exit 2 like the CLI and the worker.
+    expect(code).toBe(2);
     expect(out).toContain('PROC_ALERT_TOKEN: expected the secret named by alerting.receiver.token_env (it is unset or empty)');
     expect(out).not.toMatch(/cannot reach Temporal|alert receiver started/);
   });

@@ -14,7 +14,7 @@ import type { FailoverResult } from '../../src/workflows/failover';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
-import { runCliProcess, type CliRun } from '../support/cli-process';
+import { runCliProcess, spawnCliProcess, type CliRun } from '../support/cli-process';
 
 const SERVICE = 'cli-bus';
 
@@ -180,7 +180,8 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(status.stdout).toContain(`${from} → ${to}`);
     expect(status.stdout).toContain('awaiting approval since');
     expect(status.stdout).toContain('policy requires approval');
-    expect(status.stdout).toContain(`failover approve ${SERVICE}`);
+    // The commands it prints repeat the global options it was given, so they work when pasted.
+    expect(status.stdout).toContain(`approve: failover --config ${configFile} --task-queue ${t.taskQueue} approve ${SERVICE}`);
     const statusDoc = json<{ runbook: { runId: string; status: { phase: string; controls: { awaitingApproval?: { reason: string } } } } }>(await cli('status', SERVICE, '--json'));
     expect(statusDoc.runbook.runId).toBe(ids.runId);
     expect(statusDoc.runbook.status.controls.awaitingApproval?.reason).toBe('policy requires approval');
@@ -188,6 +189,7 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     const busy = await cli('start', 'switchover', SERVICE);
     expect(busy.code).toBe(3);
     expect(busy.stderr).toContain(`already has a running runbook: failover ${runbookWorkflowId(SERVICE)} (run ${ids.runId}`);
+    expect(busy.stderr).toContain(`  see it: failover --config ${configFile} --task-queue ${t.taskQueue} status ${SERVICE}`);
     const busyDoc = json<{ error: { code: string; exitCode: number; running: { runId: string; type: string } } }>(await cli('start', 'failover', SERVICE, '--json'));
     expect(busyDoc.error).toMatchObject({ code: 'service-busy', exitCode: 3, running: { runId: ids.runId, type: 'failover' } });
 
@@ -203,6 +205,40 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     const result = (await handle.result()) as FailoverResult;
     expect(result.approval).toMatchObject({ by: 'bob', reason: 'change 42', outcome: 'approved' });
     expect(primaryOf(await routingNow())).toBe(to);
+  });
+
+  it('status --watch follows a runbook live: the approval wait with its commands, a pause and its end, each step, then exits with the outcome', async () => {
+    useConfig(withPolicy(fx, { failover_execution: { approval: { required: true, timeout: '2m', default_action: 'abort' } } }));
+    const from = primaryOf(await routingNow())!;
+    const to = from === 'redis-a' ? 'redis-b' : 'redis-a';
+    const watch = spawnCliProcess(['--config', configFile, '--task-queue', t.taskQueue, 'status', SERVICE, '--watch']);
+    await watch.waitFor('no runbook running');
+    expect((await cli('start', 'switchover', SERVICE, '--reason', 'watch test')).code).toBe(0);
+    // Printed while the runbook waits, not after it ended.
+    // The printed commands repeat how the CLI was run.
+    const cliRun = `failover --config ${configFile} --task-queue ${t.taskQueue}`;
+    await watch.waitFor(`approve: ${cliRun} approve ${SERVICE} --by <your name>`);
+    expect(watch.stdout).toMatch(/following switchover of cli-bus: runbook-cli-bus run [0-9a-f-]+ \(trigger manual\)/);
+    expect(watch.stdout).toMatch(/⏸ waiting for approval since \S+Z: policy requires approval \(after 2m: abort\)/);
+    expect(watch.stdout).toContain(`✔ plan — ${from} → ${to} (planned) (single writer)`);
+    expect((await cli('pause', SERVICE, '--by', 'carol')).code).toBe(0);
+    await watch.waitFor(`⏸ paused by carol: holds before its next step; resume: ${cliRun} resume ${SERVICE}`);
+    expect((await cli('approve', SERVICE, '--by', 'bob')).code).toBe(0);
+    await watch.waitFor('✔ approval — approved by bob');
+    expect(primaryOf(await routingNow())).toBe(from); // paused: nothing moved yet
+    expect((await cli('resume', SERVICE, '--by', 'carol')).code).toBe(0);
+    const ended = await watch.done;
+    expect(ended.code).toBe(0);
+    expect(ended.stdout).toContain('▶ resumed');
+    expect(ended.stdout).toMatch(/✔ catch up — .*\[.*lag=0/);
+    expect(ended.stdout).toContain(`✔ switch routing`);
+    expect(ended.stdout).toContain(`switchover of ${SERVICE}: switched ${from} → ${to}`);
+    // Each step once: its end, not a second copy from the summary.
+    expect(ended.stdout.match(/✔ switch routing/g)).toHaveLength(1);
+    expect(primaryOf(await routingNow())).toBe(to);
+    // The tests after this one expect the traffic where it was.
+    useConfig(withPolicy(fx, {}));
+    expect((await cli('start', 'switchover', SERVICE, '--to', from, '--wait')).code).toBe(0);
   });
 
   it('controls on an idle service exit 1 with the reason', async () => {

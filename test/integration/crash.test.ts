@@ -12,7 +12,7 @@ import { withRedis } from '../../src/activities/redis-connection';
 import { primaryOf } from '../../src/domain/routing';
 import { runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
-import { workflowsEntry } from '../../src/worker';
+import { workflowInterceptorModules, workflowsEntry } from '../../src/worker';
 import type { FailoverResult } from '../../src/workflows/failover';
 import type { RunbookStatus } from '../../src/workflows/runbook-frame';
 import { runEntry } from '../support/entry-process';
@@ -80,7 +80,7 @@ describe('a worker killed mid-runbook', () => {
     fx = await startRedisService('crash-bus', { failover_execution: { consistency_check: { timeout: '20s' } } });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-crash-'));
     bundle = path.join(dir, 'workflow-bundle.js');
-    fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
+    fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
     fs.writeFileSync(path.join(dir, 'crash.yaml'), YAML.stringify({ ...fx.config, failover_manager: { ...fx.config.failover_manager, supervision: { enabled: false } } }));
     connection = await Connection.connect({ address: inject('temporalAddress') });
     client = new Client({ connection });

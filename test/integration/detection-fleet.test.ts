@@ -13,7 +13,7 @@ import { routerFor } from '../../src/activities/drivers';
 import type { ServiceConfig } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
-import { workflowsEntry } from '../../src/worker';
+import { workflowInterceptorModules, workflowsEntry } from '../../src/worker';
 import type { DetectionStatus } from '../../src/workflows/detection';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { runEntry } from '../support/entry-process';
@@ -77,7 +77,7 @@ describe('detection engine at fleet scale', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-fleet-'));
     bundle = path.join(dir, 'workflow-bundle.js');
-    fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
+    fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
     // Twenty listeners stand for the fleet's destinations; the last service gets its own, to be killed.
     const shared = await Promise.all(Array.from({ length: 20 }, listen));
     const victim = await listen();

@@ -1,5 +1,8 @@
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
+import fs from 'node:fs';
+import path from 'node:path';
 import Redis from 'ioredis';
+import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { routerFor } from '../../src/activities/drivers';
 import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
@@ -21,6 +24,7 @@ import {
   unpauseSchedule,
 } from '../../src/triggers/schedules';
 import type { MaintenanceResult, MaintenanceSkipped } from '../../src/workflows/maintenance';
+import { runCliProcess } from '../support/cli-process';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf } from '../support/runbooks';
@@ -177,6 +181,17 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     ran.push(`runbook-${SERVICE}`);
     expect(await primaryNow()).toBe(original);
     console.log(`scheduled maintenance: the schedule started ${fired!.workflowId}, which ran the drain as ${lock.workflowId}`);
+    // `history` shows it once: the run under the lock id, not also the schedule's starter.
+    const configFile = path.join(fx.dir, 'maint.yaml');
+    fs.writeFileSync(configFile, YAML.stringify(config));
+    let runs: { workflowId: string; runId: string; type: string; trigger?: string }[] = [];
+    await until(async () => {
+      const r = await runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, 'history', SERVICE, '--json']);
+      runs = (JSON.parse(r.stdout) as { runs: typeof runs }).runs;
+      return runs.some((x) => x.runId === lock.runId);
+    }, 20_000, 'the scheduled run in history');
+    expect(runs.filter((x) => x.type === 'maintenance' && x.trigger === 'schedule').map((x) => x.workflowId)).toEqual([`runbook-${SERVICE}`]);
+    expect(runs.some((x) => x.workflowId === fired!.workflowId)).toBe(false);
 
     await deleteSchedule(t.client, { service: SERVICE, destination: original });
     await expect(handle.describe()).rejects.toThrow();
@@ -197,7 +212,7 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
       listed = await listSchedules(t.client, { service: SERVICE });
       return listed.length === 1 && listed[0]!.scheduleId === maintenanceScheduleId(SERVICE, original) && listed[0]!.note === 'CHG-7';
     }, 20_000, 'the schedule, alone, to be listed');
-    expect(listed[0]).toMatchObject({ service: SERVICE, destination: original, window: '6s', paused: true, note: 'CHG-7' });
+    expect(listed[0]).toMatchObject({ service: SERVICE, destination: original, window: '6s', when: 'cron "0 3 * * SUN"', timeZone: 'Europe/Berlin', paused: true, note: 'CHG-7' });
     expect(listed[0]!.nextActionTimes.length).toBeGreaterThan(0);
     expect((await handle.describe()).policies.overlap).toBe('SKIP');
 

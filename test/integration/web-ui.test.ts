@@ -199,7 +199,11 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
       await page.getByRole('tab', { name: 'User Metadata' }).click();
       // Started by our client: the summary it set is what the operator reads first.
       expect(await frameTextContaining(page.frameLocator('#user-metadata-summary'), `failover of ${SERVICE}`)).toContain(`failover of ${SERVICE}`);
-      expect(await frameTextContaining(page.frameLocator('#user-metadata-current-details'), '▶ approval')).toContain('✔ plan');
+      const details = await frameTextContaining(page.frameLocator('#user-metadata-current-details'), '▶ approval');
+      expect(details).toContain('✔ plan');
+      // What the person must do is said first: waiting since when, why, and the command.
+      expect(details).toMatch(/waiting for approval since \d{4}-\d\d-\d\dT[\d:.]+Z: policy requires approval/);
+      expect(details).toContain(`approve ${SERVICE} --by <your name>`);
       await shot('awaiting-approval');
       await page.getByRole('button', { name: 'More Actions' }).click();
       await page.getByRole('menuitem', { name: 'Send an Update' }).click();

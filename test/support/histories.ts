@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { expect } from 'vitest';
+import { workflowInterceptorModules } from '../../src/worker';
 import type { TemporalHarness } from './temporal';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
@@ -27,7 +28,13 @@ export async function replayThenCleanUp(t: TemporalHarness | undefined, workflow
   }
 }
 
-export async function replayAndRecord(client: Client, workflowIds: string[], prefix: string): Promise<number> {
+export async function replayAndRecord(
+  client: Client,
+  workflowIds: string[],
+  prefix: string,
+  /** `tracing`: replay with tracing's workflow interceptors too (as the worker ran); `record: false`: never save fixtures. */
+  opts: { tracing?: boolean; record?: boolean } = {},
+): Promise<number> {
   // Every run of each id: mutating runbooks of one service share an id.
   const runs: { workflowId: string; runId: string }[] = [];
   for (const workflowId of new Set(workflowIds)) {
@@ -45,11 +52,18 @@ export async function replayAndRecord(client: Client, workflowIds: string[], pre
     if ((await h.describe().catch(() => undefined))?.status.name === 'COMPLETED') histories.push({ workflowId: id, history: await h.fetchHistory() });
   }
   let replayed = 0;
-  for await (const r of Worker.runReplayHistories({ workflowsPath, replayName: prefix }, histories)) {
+  const replayer = {
+    workflowsPath,
+    interceptors: { workflowModules: workflowInterceptorModules(opts.tracing === true) },
+    // Workflow spans go nowhere on replay (the sink is not called then), but it must exist.
+    ...(opts.tracing ? { sinks: { exporter: { export: { fn: () => undefined } } } } : {}),
+    replayName: prefix,
+  };
+  for await (const r of Worker.runReplayHistories(replayer, histories)) {
     if (r.error) throw new Error(`replay of ${r.workflowId} failed: ${r.error.message}`);
     replayed++;
   }
-  if (process.env.RECORD_HISTORIES === '1') {
+  if (process.env.RECORD_HISTORIES === '1' && opts.record !== false) {
     fs.mkdirSync(FIXTURES, { recursive: true });
     histories.forEach(({ workflowId, history }, i) => {
       const name = `${prefix}-${String(i).padStart(2, '0')}-${workflowId.replace(/[^a-z0-9-]/gi, '_')}.binpb`;

@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import type { ObserverOptions } from '../../src/activities/watch';
 import type { Config } from '../../src/domain/config';
 import { dataConverterFromEnv } from '../../src/security/codec';
-import { createFailoverWorker, installRuntimeLogging, workflowsEntry, type FailoverWorker } from '../../src/worker';
+import { createFailoverWorker, installRuntimeLogging, workflowInterceptorModules, workflowsEntry, type FailoverWorker } from '../../src/worker';
 
 export interface TemporalHarness {
   client: Client;
@@ -23,7 +23,7 @@ export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }
 let bundle: Promise<{ code: string }> | undefined;
 function workflowBundle(): Promise<{ code: string }> {
   const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
-  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quiet });
+  bundle ??= bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: quiet });
   return bundle;
 }
 

@@ -104,6 +104,17 @@ describe('cli views', () => {
     expect(waiting).toContain('paused by carol; resume: failover resume orders-bus');
     expect(waiting).toContain('    ✔ fence source — CLIENT PAUSE\n    ▶ promote target');
 
+    // Printed commands start the way the CLI was run.
+    expect(statusView(status({ controls: { paused: true, pausedBy: 'carol' } }), 'npm run -s cli -- --config config/example.yaml')).toContain(
+      'paused by carol; resume: npm run -s cli -- --config config/example.yaml resume orders-bus',
+    );
+    // A maintenance runbook shows its window and when the hold ends; an exceeded RTO objective is said.
+    const held = statusView(
+      status({ phase: 'holding', maintenance: { destination: 'redis-a', window: '30m', stage: 'hold', windowEndsAt: '2025-03-01T10:30:00Z' } } as Partial<RunbookStatus>),
+    );
+    expect(held).toContain('  window   redis-a drained for 30m, stage hold; window ends 2025-03-01T10:30:00Z');
+    expect(statusView(status({ objective: { maxFailoverTime: '60s', exceeded: true } }))).toContain('objective max_failover_time 60s EXCEEDED (alert raised)');
+
     const idle = statusView({ service: 'orders-bus', detection: null, runbook: null, last: { type: 'rollback', status: 'FAILED', closeTime: '2025-03-01T11:00:00Z' } });
     expect(idle).toBe('orders-bus\ndetection  not running\nrunbook    idle (last: rollback failed at 2025-03-01T11:00:00Z)');
   });
@@ -157,7 +168,8 @@ describe('cli arguments and errors', () => {
   });
 
   it('settings: flags over environment over defaults; bad values name the flag or variable', () => {
-    expect(resolveSettings({}, {})).toMatchObject({ configFile: 'config/example.yaml', address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'failover-manager', json: false });
+    // The config file is looked up when a command needs it (--config, $FAILOVER_CONFIG, the documented default).
+    expect(resolveSettings({}, {})).toMatchObject({ configFile: undefined, address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'failover-manager', json: false });
     expect(resolveSettings({ taskQueue: 'q1' }, { TEMPORAL_TASK_QUEUE: 'q2', TEMPORAL_ADDRESS: 'h:1' })).toMatchObject({ taskQueue: 'q1', address: 'h:1' });
     expect(usage(() => resolveSettings({ address: 'nowhere' }, {}))).toBe('--address: expected "host:port" (got "nowhere")');
     expect(() => resolveSettings({}, { TEMPORAL_ADDRESS: 'nowhere' })).toThrow(/TEMPORAL_ADDRESS: expected "host:port"/);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfigFile, parseConfigText } from '../../src/config-file';
+import { loadConfigFile, parseConfigDocument, parseConfigText } from '../../src/config-file';
 import { policyOf, redisEndpointOf } from '../../src/domain/config';
 import { configProblems } from '../support/config-problems';
 
@@ -73,9 +73,18 @@ describe('config schema', () => {
     expect(p).toEqual(['failover_manager.failover_detection.detection_interval: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")']);
   });
 
-  it('rejects unknown keys (typos) instead of ignoring them', () => {
-    const p = problems(`failover_manager:\n  failover_detection:\n    failure_treshold: 3\n${minimal}`);
-    expect(p[0]).toMatch(/^failover_manager\.failover_detection: Unrecognized key: "failure_treshold"/);
+  it('rejects unknown keys (typos) naming the key and the one it most likely meant, not the parent object', () => {
+    const p = problems(`failover_manager:\n  failover_detection:\n    failure_treshold: 3\n    detectionInterval: 1s\n    colour: red\n${minimal}`);
+    expect(p).toEqual([
+      'failover_manager.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?',
+      'failover_manager.failover_detection.detectionInterval: unknown key; did you mean "detection_interval"?',
+      expect.stringMatching(/^failover_manager\.failover_detection\.colour: unknown key \(expected one of health_threshold, failure_threshold, .*, learning\)$/),
+    ]);
+    // Inside lists and driver unions too, following the value's own `type`.
+    const probe = problems(minimal.replace('port: 6379 }', 'port: 6379, pasword_env: X }'));
+    expect(probe).toEqual(['services[0].destinations[0].probe.pasword_env: unknown key; did you mean "password_env"?']);
+    // Seed keys the mapping consumes count as known keys.
+    expect(problems(`failover_manager:\n  quality:\n    data_integrty: true\n${minimal}`)).toEqual(['failover_manager.quality.data_integrty: unknown key; did you mean "data_integrity"?']);
   });
 
   it('rejects duplicate destination ids and service names', () => {
@@ -91,9 +100,9 @@ describe('config schema', () => {
   failover_execution: { failover_strategy: round-robin, gradual_failover: { steps: [50, 25] } }
 ${minimal}`);
     expect(p).toEqual([
+      'failover_manager.failover_execution.failover_strategy: expected one of "active-passive", "active-active", "automatic", "intelligent", "manual" (got "round-robin")',
       'failover_manager.failover_detection.health_threshold: Too big: expected number to be <=1 (got 1.5)',
       'failover_manager.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)',
-      'failover_manager.failover_execution.failover_strategy: Invalid option: expected one of "active-passive"|"active-active" (got "round-robin")',
       'failover_manager.failover_execution.gradual_failover.steps: expected increasing percentages ending at 100 (got [50,25])',
     ]);
   });
@@ -109,14 +118,32 @@ ${minimal}`);
     expect(p[0]).toMatch(/^services\[0\]\.destinations\[0\]\.probe\.type: Invalid discriminator value\. Expected 'redis' \| 'tcp' \| .*'http'.* \(got "kafka"\)$/);
   });
 
-  it('reports YAML syntax errors and unreadable files', () => {
-    expect(problems('services: [\n')[0]).toMatch(/^YAML: /);
+  it('reports YAML syntax errors with file, line, column and the lines around it', () => {
+    expect(problems('failover_manager:\n  failover_detection: { timeout: a: b }\n')).toEqual([
+      [
+        'test.yaml:2:34: YAML: Block collections are not allowed within flow collections',
+        '    1 | failover_manager:',
+        '    2 |   failover_detection: { timeout: a: b }',
+        '      |                                  ^',
+      ].join('\n'),
+    ]);
+    expect(problems('services: [\n')[0]).toMatch(/^test\.yaml:2:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a \]\n    1 \| services: \[\n/);
+    expect(problems('a: 1\na: 2\n')[0]).toMatch(/^test\.yaml:2:1: YAML: Map keys must be unique\n/);
     const missing = path.join(os.tmpdir(), 'does-not-exist.yaml');
     expect(() => loadConfigFile(missing)).toThrow(/cannot read file/);
   });
 
-  it('requires at least one service', () => {
-    expect(problems('services: []')).toEqual(['services: Too small: expected array to have >=1 items (got [])']);
+  it('names an alias without an anchor by file, line and column instead of crashing', () => {
+    expect(problems('failover_manager:\n  quality: *defaults\n')).toEqual([
+      ['test.yaml:2:12: YAML: alias *defaults has no anchor &defaults before it', '    1 | failover_manager:', '    2 |   quality: *defaults', '      |            ^'].join('\n'),
+    ]);
+  });
+
+  it('loads a config without services: the worker supervises nothing, and a warning says so', () => {
+    const doc = parseConfigDocument('services: []\n', 'empty.yaml');
+    expect(doc.config.services).toEqual([]);
+    expect(doc.warnings).toEqual(['services: none configured; workers supervise nothing until a config with services is applied (failover config apply FILE)']);
+    expect(parseConfigDocument('failover_manager: {}\n').config.services).toEqual([]);
   });
 
   it('loads a file written to disk', () => {
@@ -142,7 +169,16 @@ ${minimal}`);
   it('a bad service policy key is named at its path; fleet-only sections are refused there', () => {
     const bad = (policy: string) => problems(minimal.replace('    destinations:', `    policy: ${policy}\n    destinations:`));
     expect(bad('{ failover_detection: { failure_threshold: 0 } }')).toEqual(['services[0].policy.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)']);
-    expect(bad('{ failover_execution: { failover_strategy: round-robin } }')[0]).toMatch(/^services\[0\]\.policy\.failover_execution\.failover_strategy: Invalid option: expected one of "active-passive"\|"active-active" \(got "round-robin"\)$/);
-    expect(bad('{ brakes: { window: 1m } }')[0]).toMatch(/^services\[0\]\.policy: Unrecognized key: "brakes"/);
+    expect(bad('{ failover_execution: { failover_strategy: round-robin } }')).toEqual([
+      'services[0].policy.failover_execution.failover_strategy: expected one of "active-passive", "active-active", "automatic", "intelligent", "manual" (got "round-robin")',
+    ]);
+    expect(bad('{ brakes: { window: 1m } }')[0]).toMatch(/^services\[0\]\.policy\.brakes: unknown key \(expected one of failover_detection, failover_execution, /);
+    expect(bad('{ failover_detection: { failure_treshold: 2 } }')).toEqual(['services[0].policy.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?']);
+    // Seed vocabulary works in a service's own policy too, contradictions named at its path.
+    const seedPolicy = parseConfigText(minimal.replace('    destinations:', '    policy: { failover_execution: { failover_strategy: intelligent } }\n    destinations:'));
+    expect(policyOf(seedPolicy, 'orders-bus').failover_execution).toMatchObject({ failover_strategy: 'active-passive', automatic_failover: true, target_selection: 'intelligent' });
+    expect(bad('{ failover_execution: { failover_strategy: manual, automatic_failover: true } }')).toEqual([
+      'services[0].policy.failover_execution.automatic_failover: true contradicts failover_execution.failover_strategy "manual" (it means automatic_failover: false); keep one of them',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type DecisionContext } from '../../src/domain/detection-policy';
+import { decide, recoveryStrategyContext, type DecisionContext } from '../../src/domain/detection-policy';
 import { applyAlert, initialHealth, observe, type DestinationHealth, type HealthThresholds } from '../../src/domain/health';
 
 const t: HealthThresholds = { failureThreshold: 3, recoveryThreshold: 2, healthThreshold: 0.6, maxLatencyMs: 100, windowSize: 6 };
@@ -90,5 +90,21 @@ describe('detection decisions', () => {
     expect(decide(rec, { ...base, automaticRecovery: true }).reason).toMatch(/within the cooldown/);
     expect(decide(rec, { ...base, automaticRecovery: true, lastFailoverFrom: { a: 0 } })).toMatchObject({ action: 'recovery', destination: 'a' });
     expect(decide({ ...rec, destination: 'c' }, { ...base, automaticRecovery: true }).action).toBe('none');
+  });
+
+  it('recovery_strategy intelligent fails back only to a more preferred tier; otherwise the node stays a standby', () => {
+    const rec = { destination: 'a', kind: 'recovered' as const, reason: 'probes' };
+    const base = { ...ctx, primary: 'b', failedOver: ['a'], automaticRecovery: true, lastFailoverFrom: { a: 0 } };
+    const sameTier = { ...base, ...recoveryStrategyContext('intelligent', { destinations: [{ id: 'a', tier: 0 }, { id: 'b', tier: 0 }] }) };
+    expect(decide(rec, sameTier)).toMatchObject({ action: 'none' });
+    expect(decide(rec, sameTier).reason).toBe('a recovered; recovery_strategy intelligent: a is in no better tier than b, so traffic stays on b (start recovery <service> --destination a to fail back by hand)');
+    // A returned node that diverged is still resynced at once, as a standby.
+    const diverged = { ...sameTier, resyncReturning: true, sync: { a: { state: 'diverged' as const, reason: 'replicates from nobody' } } };
+    expect(decide({ ...rec, kind: 'diverged' as const }, diverged)).toMatchObject({ action: 'recovery', destination: 'a', failback: false });
+    const betterTier = { ...base, ...recoveryStrategyContext('intelligent', { destinations: [{ id: 'a', tier: 0 }, { id: 'b', tier: 1 }] }) };
+    expect(decide(rec, betterTier)).toMatchObject({ action: 'recovery', destination: 'a', failback: true });
+    // automatic (and no strategy) fail back whatever the tiers.
+    expect(recoveryStrategyContext('automatic', { destinations: [] })).toEqual({});
+    expect(decide(rec, base)).toMatchObject({ action: 'recovery', failback: true });
   });
 });

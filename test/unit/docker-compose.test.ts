@@ -7,6 +7,7 @@ import { RECEIVER_ENV_KEYS, receiverEnv } from '../../src/triggers/receiver-env'
 
 interface ComposeService {
   image?: string;
+  profiles?: string[];
   build?: string;
   environment?: Record<string, string>;
   ports?: string[];
@@ -23,7 +24,8 @@ const svc = (name: string) => {
 
 describe('docker-compose.yml matches what the code reads', () => {
   it('has PostgreSQL-backed Temporal, the Web UI, the worker and the alert receiver', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['alert-receiver', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
+    const always = Object.entries(compose.services).filter(([, s]) => !s.profiles).map(([name]) => name);
+    expect(always.sort()).toEqual(['alert-receiver', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
     expect(svc('temporal').environment!.DB).toBe('postgres12');
     expect(svc('temporal').environment!.POSTGRES_SEEDS).toBe('postgresql');
     expect(svc('worker').build).toBe('.');
@@ -89,5 +91,33 @@ describe('docker-compose.yml matches what the code reads', () => {
     // Passed through from the host's environment, never written into the file.
     for (const k of secrets) expect(env[k], k).toBe(`\${${k}:-}`);
     expect(temporalEnv(env).TEMPORAL_TASK_QUEUE).toBe('failover-manager');
+  });
+
+  it('publishes the worker\'s /metrics; the observability profile scrapes it and the receiver and provisions the dashboard', () => {
+    const env = svc('worker').environment!;
+    const metrics = temporalEnv(env).FAILOVER_METRICS_ADDRESS!;
+    expect(metrics).toMatch(/^0\.0\.0\.0:\d+$/);
+    const port = metrics.split(':')[1];
+    expect(svc('worker').ports).toContain(`${port}:${port}`);
+    for (const name of ['prometheus', 'grafana']) expect(svc(name).profiles).toEqual(['observability']);
+
+    const mount = (service: string, target: string) => {
+      const m = svc(service).volumes!.map((v) => v.split(':')).find(([, t]) => t === target);
+      expect(m, `${service} mounts ${target}`).toBeDefined();
+      expect(fs.existsSync(m![0]!), m![0]).toBe(true);
+      return m![0]!;
+    };
+    const prom = parse(fs.readFileSync(mount('prometheus', '/etc/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    const targets = prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    expect(targets).toContain(`worker:${port}`);
+    expect(targets).toContain(`alert-receiver:${receiverEnv(svc('alert-receiver').environment).ALERT_RECEIVER_LISTEN!.split(':')[1]}`);
+
+    const provisioning = mount('grafana', '/etc/grafana/provisioning');
+    const ds = parse(fs.readFileSync(`${provisioning}/datasources/prometheus.yml`, 'utf8')) as { datasources: { url: string }[] };
+    expect(ds.datasources[0]!.url).toBe(`http://prometheus:${svc('prometheus').ports![0]!.split(':')[1]}`);
+    const provider = parse(fs.readFileSync(`${provisioning}/dashboards/failover.yml`, 'utf8')) as { providers: { options: { path: string } }[] };
+    const dashboard = mount('grafana', `${provider.providers[0]!.options.path}/failover.json`);
+    expect(dashboard).toBe('./deploy/grafana/failover.json');
+    expect(JSON.parse(fs.readFileSync(dashboard, 'utf8')).uid).toBe('failover-manager');
   });
 });

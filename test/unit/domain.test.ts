@@ -3,7 +3,7 @@ import { parseServersState } from '../../src/activities/routers/haproxy-runtime'
 import { parseConfigText } from '../../src/config-file';
 import { durationToMs } from '../../src/domain/duration';
 import { rankCandidates } from '../../src/domain/plan';
-import { allTo, checkNotAllDown, primaryOf, sameWeights } from '../../src/domain/routing';
+import { allTo, checkNotAllDown, primaryOf, resolvePrimary, sameWeights } from '../../src/domain/routing';
 import { failoverInputSchema } from '../../src/domain/runbook-input';
 import { describeIssues } from '../../src/domain/validation';
 
@@ -12,6 +12,28 @@ describe('routing', () => {
     expect(primaryOf({ generation: 1, weights: { a: 0, b: 100 } })).toBe('b');
     expect(primaryOf({ generation: 1, weights: { b: 50, a: 50 } })).toBe('a');
     expect(primaryOf({ generation: 1, weights: { a: 0, b: 0 } })).toBeUndefined();
+  });
+
+  it('with tied weights, takes the primary the roles name, and refuses when they do not name one or disagree with the router', () => {
+    const tie = { generation: 0, weights: { 'redis-a': 1, 'redis-b': 1 } };
+    const router = 'HAProxy backend orders';
+    const up = { up: true };
+    // Declared by weight: nothing to ask.
+    expect(resolvePrimary({ routing: { generation: 0, weights: { 'redis-a': 100, 'redis-b': 0 } }, roles: {}, router })).toBeUndefined();
+    // No role reported (drivers without roles): the router's order stands.
+    expect(resolvePrimary({ routing: tie, roles: { 'redis-a': up, 'redis-b': up }, router })).toBeUndefined();
+    const b = resolvePrimary({ routing: tie, roles: { 'redis-a': { ...up, role: 'replica' }, 'redis-b': { ...up, role: 'primary' } }, routerUp: { 'redis-a': false, 'redis-b': true }, router });
+    expect(b).toEqual({ primary: 'redis-b' });
+    expect(primaryOf({ ...tie, primary: 'redis-b' })).toBe('redis-b');
+    expect(resolvePrimary({ routing: tie, roles: { 'redis-a': { ...up, role: 'primary' }, 'redis-b': { ...up, role: 'primary' } }, router })).toEqual({
+      problem: 'HAProxy backend orders gives redis-a, redis-b the same weight 1, and redis-a and redis-b both report role primary: two writers (redis-a reports primary, redis-b reports primary); make one a replica (REPLICAOF) or take one out of the router',
+    });
+    expect(resolvePrimary({ routing: tie, roles: { 'redis-a': { up: false }, 'redis-b': { ...up, role: 'replica' } }, router })).toEqual({
+      problem: 'HAProxy backend orders gives redis-a, redis-b the same weight 1, and none of them reports role primary (redis-a does not answer, redis-b reports replica); refusing to guess which one takes the writes',
+    });
+    expect(resolvePrimary({ routing: tie, roles: { 'redis-a': { ...up, role: 'replica' }, 'redis-b': { ...up, role: 'primary' } }, routerUp: { 'redis-a': true, 'redis-b': false }, router })).toEqual({
+      problem: 'HAProxy backend orders sends the traffic to redis-a (its health check sees redis-b down), but redis-b reports role primary (redis-a reports replica, redis-b reports primary); router and roles disagree, refusing to act until they agree',
+    });
   });
 
   it('moves all weight to one target', () => {

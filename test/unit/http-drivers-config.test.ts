@@ -66,7 +66,7 @@ describe('http probe config', () => {
     expect(problems(config(fileRouter, '{ type: http, url: "http://h/x", method: DELETE, auth_env: my-token, tls: { insecure_skip_verify: "yes", ca: x } }'))).toEqual([
       `${probePath}.method: Invalid option: expected one of "GET"|"HEAD"|"POST"|"PUT"|"PATCH"|"OPTIONS" (got "DELETE")`,
       `${probePath}.tls.insecure_skip_verify: Invalid input: expected boolean, received string (got "yes")`,
-      `${probePath}.tls: Unrecognized key: "ca" (got {"insecure_skip_verify":"yes","ca":"x"})`,
+      `${probePath}.tls.ca: unknown key; did you mean "ca_file"?`,
       `${probePath}.auth_env: expected the name of an environment variable (capitals, digits, "_", e.g. REDIS_PASSWORD), never the secret itself`,
     ]);
   });
@@ -99,13 +99,26 @@ describe('prometheus probe config', () => {
     expect(problems(config(fileRouter, '{ type: prometheus, url: "http://p:9090", query: "", op: "=>", on_empty: maybe }'))).toEqual([
       `${probePath}.query: Too small: expected string to have >=1 characters (got "")`,
       `${probePath}.op: Invalid option: expected one of ">"|"<"|">="|"<="|"=="|"!=" (got "=>")`,
-      `${probePath}.threshold: Invalid input: expected number, received undefined`,
       `${probePath}.on_empty: Invalid option: expected one of "down"|"up" (got "maybe")`,
+      `${probePath}.threshold: expected a number, or error_rate: true`,
     ]);
     expect(problems(config(fileRouter, '{ type: prometheus, url: "http://p:9090", query: up, op: "==", threshold: "1", tresh: 1 }'))).toEqual([
       `${probePath}.threshold: Invalid input: expected number, received string (got "1")`,
-      expect.stringMatching(/^services\[0\]\.destinations\[0\]\.probe: Unrecognized key: "tresh"/),
+      expect.stringMatching(/^services\[0\]\.destinations\[0\]\.probe\.tresh: unknown key/),
     ]);
+  });
+
+  it('takes error_rate: true (bounded by quality.max_error_rate) instead of op and threshold, under validation only', () => {
+    expect(problems(config(fileRouter, '{ type: prometheus, url: "http://p:9090", query: up, error_rate: true, op: "<", threshold: 1 }'))).toEqual([
+      `${probePath}.error_rate: expected either error_rate: true (bounded by quality.max_error_rate) or op and threshold, not both (got true)`,
+      `${probePath}.error_rate: expected op and threshold: error_rate probes belong under the service's validation (got true)`,
+    ]);
+    const ok = config(fileRouter, '{ type: tcp, host: h, port: 1 }').replace(
+      '    destinations:',
+      '    validation:\n      - { type: prometheus, url: "http://p:9090", query: "sum(rate(errors[1m])) / sum(rate(requests[1m]))", error_rate: true }\n    destinations:',
+    );
+    const v = parseConfigText(ok).services[0]!.validation[0]!;
+    expect(v).toMatchObject({ type: 'prometheus', error_rate: true });
   });
 
   it('compares with each operator', () => {
@@ -139,7 +152,7 @@ describe('file and http-webhook router config', () => {
       'services[0].router.auth_header: expected an HTTP header name (got "Bad Header")',
       'services[0].router.auth_env: expected the name of an environment variable (capitals, digits, "_", e.g. REDIS_PASSWORD), never the secret itself',
       'services[0].router.timeout: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
-      expect.stringMatching(/^services\[0\]\.router: Unrecognized key: "secret"/),
+      expect.stringMatching(/^services\[0\]\.router\.secret: unknown key/),
     ]);
     expect(problems(config('{ type: webhook, url: "http://r/x" }', tcpProbe))[0]).toMatch(
       /^services\[0\]\.router\.type: Invalid discriminator value\. Expected 'haproxy' \| .*'file' \| 'http-webhook'.* \(got "webhook"\)$/,

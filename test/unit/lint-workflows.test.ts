@@ -57,4 +57,16 @@ describe('workflow import lint', () => {
     const root = tree({ 'src/domain/x.ts': "import net from 'net';\nimport { a } from '../activities/a';" });
     expect(lintTree(root)).toHaveLength(2);
   });
+
+  it('holds tracing\'s workflow interceptors to the OpenTelemetry API and the workflow package', () => {
+    const root = tree({
+      'src/tracing/workflow-interceptors.ts': [
+        "import * as otel from '@opentelemetry/api';",
+        "import { extractContextFromHeaders } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';",
+        "import * as wf from '@temporalio/workflow';",
+        "import fs from 'node:fs';",
+      ].join('\n'),
+    });
+    expect(lintTree(root).map((v) => `${v.file}:${v.line}`)).toEqual(['src/tracing/workflow-interceptors.ts:4']);
+  });
 });

@@ -101,6 +101,6 @@ describe('nats driver config', () => {
     const p = problems(valid.replace('stream: ORDERS, subjects: ["orders.>"] }', 'stream: ORDERS, subject: ["orders.>"] }'));
     expect(p).toHaveLength(2);
     expect(p[0]).toBe('services[0].destinations[0].replication.subjects: Invalid input: expected array, received undefined');
-    expect(p[1]).toMatch(/^services\[0\]\.destinations\[0\]\.replication: Unrecognized key: "subject"/);
+    expect(p[1]).toMatch(/^services\[0\]\.destinations\[0\]\.replication\.subject: unknown key; did you mean "subjects"\?$/);
   });
 });

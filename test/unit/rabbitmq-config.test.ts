@@ -69,7 +69,7 @@ describe('rabbitmq driver config', () => {
   it('rejects a bad management url and an unknown key', () => {
     const p = problems(config('{ type: rabbitmq, url: "amqp://h/", management_url: "ftp://h:15672", queues: [x] }'));
     expect(p).toContain(`${at}.probe.management_url: expected an http:// or https:// URL (got "ftp://h:15672")`);
-    expect(p.some((l) => l.startsWith(`${at}.probe: Unrecognized key: "queues"`))).toBe(true);
+    expect(p.some((l) => l.startsWith(`${at}.probe.queues: unknown key; did you mean "queue"?`))).toBe(true);
   });
 
   it('needs user_env and password_env together, as environment variable names', () => {

@@ -1,5 +1,6 @@
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { workflowInterceptorModules } from '../../src/worker';
 import { recordedHistories, workflowsPath } from '../support/histories';
 
 /**
@@ -19,7 +20,7 @@ describe('replay of recorded runbook histories', () => {
     const histories = recorded;
     const failures: string[] = [];
     let replayed = 0;
-    for await (const r of Worker.runReplayHistories({ workflowsPath, replayName: 'recorded' }, histories)) {
+    for await (const r of Worker.runReplayHistories({ workflowsPath, interceptors: { workflowModules: workflowInterceptorModules() }, replayName: 'recorded' }, histories)) {
       replayed++;
       if (r.error) failures.push(`${r.workflowId}: ${r.error.message}`);
     }

@@ -61,7 +61,7 @@ describe('scenario validation', () => {
       'scenario.events[2].event: Invalid option: expected one of "down"|"up"|"degrade" (got "explode")',
       'scenario.events[3].latencyMs: a "down" event has no latency; use "degrade" for a slow destination (got 5)',
     ]);
-    expect(found[4]).toMatch(/^scenario\.events\[4\]: Unrecognized key: "colour"/);
+    expect(found[4]).toBe('scenario.events[4].colour: unknown key');
     expect(found).toHaveLength(5);
   });
 
@@ -93,6 +93,17 @@ describe('simulation (active-passive)', () => {
     expect(r.failovers).toBe(1);
     expect(r.routing).toEqual({ generation: 3, weights: { a: 100, b: 0, c: 0 } });
     expect(r.ranking.destinations.b!.failovers.success).toBe(1);
+  });
+
+  it('with recovery_strategy intelligent keeps traffic on a same-tier backup, and fails back to a better tier', () => {
+    const outage = { events: [{ at: '2s', destination: 'a', event: 'down' }, { at: '10s', destination: 'a', event: 'up' }], duration: '20s' };
+    const p = policy({ failover_detection: { failure_threshold: 3, recovery_threshold: 2, cooldown: '5s' }, recovery_management: { automatic_recovery: true, recovery_strategy: 'intelligent' } });
+    const same = simulate({ service: ap, policy: p, scenario: outage });
+    expect(same.decisions.filter((d) => d.action === 'failover' || d.action === 'recovery').map(brief)).toEqual([[4000, 'failover', 'a', 'b', { a: 0, b: 100, c: 0 }, 2]]);
+    expect(same.decisions.at(-1)!.why).toMatch(/recovery_strategy intelligent: a is in no better tier than b, so traffic stays on b/);
+    const tiered = service('orders', [['a', 'z1', 'r1', 0], ['c', 'z3', 'r2', 1]]);
+    const back = simulate({ service: tiered, policy: p, scenario: outage });
+    expect(back.decisions.filter((d) => d.action === 'failover' || d.action === 'recovery').map((d) => [d.action, d.to])).toEqual([['failover', 'c'], ['recovery', 'a']]);
   });
 
   const flapping = [0, 1, 2, 3, 4].flatMap((i) => [

@@ -9,7 +9,8 @@ import type { ProbeResult } from './types';
 
 export type { ProbeResult } from './types';
 
-export function runProbe(config: ProbeConfig, timeoutMs: number): Promise<ProbeResult> {
+/** `maxErrorRate`: the bound of error-rate probes (quality.max_error_rate), which only validation runs. */
+export function runProbe(config: ProbeConfig, timeoutMs: number, opts: { maxErrorRate?: number } = {}): Promise<ProbeResult> {
   switch (config.type) {
     case 'redis':
       return probeRedis(config, timeoutMs);
@@ -18,7 +19,7 @@ export function runProbe(config: ProbeConfig, timeoutMs: number): Promise<ProbeR
     case 'http':
       return probeHttp(config, timeoutMs);
     case 'prometheus':
-      return probePrometheus(config, timeoutMs);
+      return probePrometheus(config, timeoutMs, opts);
     case 'nats':
       return probeNats(config, timeoutMs);
     case 'rabbitmq':

@@ -18,7 +18,7 @@ const answerSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('error'), errorType: z.string().optional(), error: z.string() }),
 ]);
 
-export type ComparisonOp = PrometheusProbeConfig['op'];
+export type ComparisonOp = NonNullable<PrometheusProbeConfig['op']>;
 
 export function compare(value: number, op: ComparisonOp, threshold: number): boolean {
   switch (op) {
@@ -50,8 +50,14 @@ function sampleValue(text: string): number {
  * returned either way, for the audit trail. Prometheus being unreachable is reported with a classified
  * network failure, so detection can tell "metric bad" from "cannot see the metric".
  */
-export async function probePrometheus(config: PrometheusProbeConfig, timeoutMs: number): Promise<ProbeResult> {
+export async function probePrometheus(config: PrometheusProbeConfig, timeoutMs: number, opts: { maxErrorRate?: number } = {}): Promise<ProbeResult> {
   const started = performance.now();
+  // An error-rate probe is bounded by quality.max_error_rate: healthy while the ratio is at most that.
+  const op: ComparisonOp | undefined = config.error_rate ? '<=' : config.op;
+  const threshold = config.error_rate ? opts.maxErrorRate : config.threshold;
+  if (op === undefined || threshold === undefined) {
+    return { up: false, latencyMs: 0, failure: 'error', error: 'error_rate probe needs quality.max_error_rate; it runs only as a service validation check' };
+  }
   const base = config.url.endsWith('/') ? config.url : `${config.url}/`;
   const url = new URL('api/v1/query', base);
   url.searchParams.set('query', config.query);
@@ -105,6 +111,6 @@ export async function probePrometheus(config: PrometheusProbeConfig, timeoutMs: 
   const value = sampleValue(text);
   // NaN and ±Inf would turn into null in a JSON payload; the error text still carries them.
   const reported = Number.isFinite(value) ? { value } : {};
-  if (!compare(value, config.op, config.threshold)) return { ...down(`value ${text} is not ${config.op} ${config.threshold}`), ...reported };
+  if (!compare(value, op, threshold)) return { ...down(`value ${text} is not ${op} ${threshold}${config.error_rate ? ' (quality.max_error_rate)' : ''}`), ...reported };
   return { up: true, latencyMs, ...reported };
 }

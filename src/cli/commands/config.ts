@@ -42,10 +42,10 @@ async function update<T>(ctx: CommandContext, what: string, run: () => Promise<T
   }
 }
 
-function readDocument(file: string): { raw: unknown; services: string[] } {
+function readDocument(file: string): { raw: unknown; services: string[]; warnings: string[] } {
   try {
-    const { raw, config } = readConfigFile(file);
-    return { raw, services: config.services.map((s) => s.name) };
+    const { raw, config, warnings } = readConfigFile(file);
+    return { raw, services: config.services.map((s) => s.name), warnings };
   } catch (err) {
     if (err instanceof InvalidInputError) throw usageError(err.message, { problems: err.problems });
     throw err;
@@ -75,7 +75,8 @@ export function registerConfig(program: Command, cli: Cli): void {
     .action((file: string, _opts, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const doc = readDocument(file);
-        ctx.emit({ file: path.resolve(file), valid: true, services: doc.services }, () => `ok: ${file} is valid (${doc.services.length} services: ${doc.services.join(', ')})`);
+        for (const w of doc.warnings) ctx.note(`warning: ${w}`);
+        ctx.emit({ file: path.resolve(file), valid: true, services: doc.services, warnings: doc.warnings }, () => `ok: ${file} is valid (${doc.services.length} services: ${doc.services.join(', ') || 'none'})`);
       }),
     );
 
@@ -89,6 +90,7 @@ export function registerConfig(program: Command, cli: Cli): void {
     .action((file: string, flags: { by?: string; reason?: string; dryRun?: boolean }, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const doc = readDocument(file);
+        for (const w of doc.warnings) ctx.note(`warning: ${w}`);
         const handle = await supervisorHandle(ctx, await ctx.client());
         const request = { config: doc.raw, by: flags.by ?? defaultActor(), reason: flags.reason ?? `applied ${file}`, source: path.resolve(file), ...(flags.dryRun ? { dryRun: true } : {}) };
         const result = await update(ctx, 'config apply', () => handle.executeUpdate(applyConfigUpdate, { args: [request] }), 2);

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
+import { AmbiguousPrimaryError } from '../../activities/routing-primary';
 import { observeNow, RouterUnreadableError } from '../../client/observe';
 import { policyOf } from '../../domain/config';
 import { formatPlan, planFailover } from '../../domain/simulate';
 import { destinationArg } from '../args';
-import { EXIT, unreachableError } from '../errors';
+import { CliError, EXIT, unreachableError } from '../errors';
 import type { Cli } from '../session';
 import { probesLine } from '../views';
 
@@ -22,7 +23,11 @@ export function registerPlan(program: Command, cli: Cli): void {
         const service = ctx.service(name);
         if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
         const policy = policyOf(ctx.config(), service.name);
-        const { readout, probes } = await observeNow(service, policy).catch((err: Error) => Promise.reject(err instanceof RouterUnreadableError ? unreachableError(err.message) : err));
+        const { readout, probes } = await observeNow(service, policy).catch((err: Error) =>
+          Promise.reject(
+            err instanceof RouterUnreadableError ? unreachableError(err.message) : err instanceof AmbiguousPrimaryError ? new CliError(err.message, EXIT.failed, 'ambiguous-primary') : err,
+          ),
+        );
         const plan = planFailover({ service, policy, routing: readout.routing, probes, ...(flags.to !== undefined ? { to: flags.to } : {}) });
         ctx.emit({ service: service.name, dryRun: true, routing: readout.routing, probes, plan }, () =>
           [probesLine(probes), formatPlan(plan), 'dry run: nothing was changed'].join('\n'),

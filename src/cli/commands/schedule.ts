@@ -12,6 +12,7 @@ import {
   unpauseSchedule,
 } from '../../triggers/schedules';
 import { CliError, EXIT } from '../errors';
+import { fmtTime, table } from '../format';
 import type { Cli } from '../session';
 
 const ACTIONS = {
@@ -20,6 +21,12 @@ const ACTIONS = {
   trigger: { run: triggerNow, done: 'triggered now (skipped if a run is still going)', about: 'run the maintenance now, once' },
   delete: { run: deleteSchedule, done: 'deleted', about: 'remove the schedule (a running maintenance runbook goes on)' },
 } as const;
+
+/** A time as the clock in `timeZone` shows it ("2026-12-06 03:00 Europe/Berlin"). */
+export function localTime(at: Date, timeZone: string): string {
+  const text = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false }).format(at);
+  return `${text} ${timeZone}`;
+}
 
 /** `failover schedule maintenance …`: planned maintenance on Temporal Schedules. */
 export function registerSchedule(program: Command, cli: Cli): void {
@@ -69,9 +76,22 @@ export function registerSchedule(program: Command, cli: Cli): void {
         ctx.emit(list, () =>
           list.length === 0
             ? 'no maintenance schedules'
-            : list
-                .map((s) => `${s.scheduleId}  window ${s.window}  ${s.paused ? 'PAUSED' : `next ${s.nextActionTimes[0]?.toISOString() ?? '-'}`}  recent runs ${s.recentActions.length}${s.note ? `  (${s.note})` : ''}`)
-                .join('\n'),
+            : table(
+                ['SCHEDULE', 'WINDOW', 'WHEN', 'TIME ZONE', 'NEXT (LOCAL)', 'NEXT (UTC)', 'RUNS', 'NOTE'],
+                list.map((s) => {
+                  const next = s.nextActionTimes[0];
+                  return [
+                    s.scheduleId,
+                    s.window,
+                    s.when,
+                    s.timeZone,
+                    s.paused ? 'PAUSED' : next ? localTime(next, s.timeZone) : '-',
+                    s.paused || !next ? '-' : fmtTime(next.toISOString()),
+                    String(s.recentActions.length),
+                    s.note ?? '',
+                  ];
+                }),
+              ).join('\n'),
         );
       }),
     );

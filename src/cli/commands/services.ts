@@ -1,6 +1,8 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { routerFor } from '../../activities/drivers';
+import { runProbe } from '../../activities/probes';
+import { readRoutingWithPrimary } from '../../activities/routing-primary';
+import { requireMs } from '../../domain/duration';
 import type { ServiceConfig } from '../../domain/config';
 import { primaryOf } from '../../domain/routing';
 import { runbookWorkflowId } from '../../domain/workflow-ids';
@@ -10,7 +12,7 @@ import type { Cli } from '../session';
 import { describeRouter, servicesView, type ServiceSummary } from '../views';
 
 /** One service's config and live state; what cannot be read is recorded as an error, not thrown. */
-async function summarize(service: ServiceConfig, temporal: Client | Error): Promise<ServiceSummary> {
+async function summarize(service: ServiceConfig, temporal: Client | Error, timeoutMs: number): Promise<ServiceSummary> {
   const summary: ServiceSummary = {
     name: service.name,
     ...(service.description ? { description: service.description } : {}),
@@ -18,7 +20,7 @@ async function summarize(service: ServiceConfig, temporal: Client | Error): Prom
     destinations: service.destinations.map((d) => ({ id: d.id, zone: d.zone, region: d.region, tier: d.tier, weight: d.weight })),
   };
   const [routing, runbook] = await Promise.allSettled([
-    routerFor(service).read(),
+    readRoutingWithPrimary(service, (id) => runProbe(service.destinations.find((d) => d.id === id)!.probe, timeoutMs)),
     temporal instanceof Error ? Promise.reject(temporal) : runningUnder(temporal, runbookWorkflowId(service.name)),
   ]);
   if (routing.status === 'fulfilled') {
@@ -41,7 +43,8 @@ export function registerServices(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const services = ctx.config().services;
         const temporal = await ctx.client().catch((err: Error) => toCliError(err));
-        const summaries = await Promise.all(services.map((s) => summarize(s, temporal)));
+        const timeoutMs = requireMs(ctx.config().failover_manager.failover_detection.timeout);
+        const summaries = await Promise.all(services.map((s) => summarize(s, temporal, timeoutMs)));
         ctx.emit({ services: summaries }, () => servicesView(summaries));
         const partial = summaries.some((s) => s.routingError !== undefined || s.runbookError !== undefined);
         return partial ? EXIT.unreachable : EXIT.ok;

@@ -5,9 +5,9 @@ import type { ServiceConfig } from '../../domain/config';
 import { failoverInputSchema, recoveryInputSchema, rollbackInputSchema } from '../../domain/runbook-input';
 import { destinationArg, parseArg, parseRunbookInput } from '../args';
 import { EXIT, type ExitCode } from '../errors';
-import { failureOf } from '../runbooks';
+import { followRunbook, outcomeExit } from '../follow';
 import { defaultActor, type Cli, type CommandContext } from '../session';
-import { outcomeView, type RunbookResultLike, type RunOutcome } from '../views';
+import { outcomeView } from '../views';
 
 interface CommonFlags {
   reason?: string;
@@ -32,23 +32,14 @@ async function launch(
   });
   const started = { service: o.service.name, kind: o.kind, type: o.type, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, taskQueue: ctx.settings.taskQueue };
   if (!o.wait) {
-    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: failover status ${o.service.name}`);
+    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: ${ctx.cliPrefix()} status ${o.service.name}`);
     return EXIT.ok;
   }
-  ctx.note(`started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}; waiting for its result (Ctrl-C stops waiting, not the runbook)`);
+  ctx.note(`started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}; waiting for its result, each step as it happens (Ctrl-C stops waiting, not the runbook)`);
   const base = { service: o.service.name, kind: o.kind, workflowId: started.workflowId, runId: started.runId };
-  let outcome: RunOutcome;
-  try {
-    outcome = { ...base, status: 'completed', result: (await handle.result()) as RunbookResultLike };
-  } catch (err) {
-    const failure = failureOf(err);
-    if (!failure) throw err;
-    const { details, ...rest } = failure;
-    outcome = { ...base, status: 'failed', failure: rest, ...(details && typeof details === 'object' ? { result: details as RunbookResultLike } : {}) };
-  }
-  ctx.emit(outcome, () => outcomeView(outcome));
-  const rolledBack = outcome.result?.outcome === 'rolled-back';
-  return outcome.status === 'completed' && !rolledBack ? EXIT.ok : EXIT.failed;
+  const outcome = await followRunbook(ctx, handle, base, ctx.progress);
+  ctx.emit(outcome, () => outcomeView(outcome, { steps: false }));
+  return outcomeExit(outcome);
 }
 
 function common(cmd: Command): Command {
@@ -56,7 +47,7 @@ function common(cmd: Command): Command {
     .argument('<service>', 'service name from the config')
     .option('--reason <text>', 'why; recorded in the audit trail and history')
     .option('--by <name>', 'who asks (default: $USER)')
-    .option('--wait', 'wait for the runbook to finish and print its result (RTO, RPO, steps)');
+    .option('--wait', 'follow the runbook: print each step as it happens, then its result (RTO, RPO); exit with its outcome');
 }
 
 const actorOf = (flags: CommonFlags) => flags.by ?? defaultActor();
