@@ -17,6 +17,7 @@ import { createLogger } from './logger';
 import { supervisionReady } from './control-plane';
 import { temporalEnv } from './temporal-settings';
 import { runWorker } from './worker';
+import { startLocalCodec } from './security/local-codec';
 
 const USAGE = `usage: npm start -- [options]
 Starts a local Temporal dev server (unless TEMPORAL_ADDRESS is set), the demo Redis + HAProxy
@@ -170,9 +171,14 @@ async function main(): Promise<void> {
 
     let address = env.TEMPORAL_ADDRESS;
     let server: DevServer | undefined;
+    let codecKeys: string | undefined;
     if (!address) {
       logger.info({ dataDir }, 'starting local Temporal dev server (first run builds the temporal CLI; takes minutes)');
-      server = await startDevServer({ port: temporalPort, uiPort, dbFile });
+      // Payloads encrypted with a local key; the Web UI decodes them through a loopback codec endpoint.
+      const codec = await startLocalCodec(dataDir, uiPort);
+      cleanups.push(() => codec.close());
+      codecKeys = codec.keysFile;
+      server = await startDevServer({ port: temporalPort, uiPort, dbFile, codecEndpoint: codec.endpoint });
       cleanups.push(() => server!.stop());
       address = server.address;
     }
@@ -204,7 +210,7 @@ async function main(): Promise<void> {
       watchConfig: true,
       onReady: async ({ client, taskQueue, namespace, supervised }) => {
         const watched = supervised && config.services.length > 0 ? await supervisionReady(client, taskQueue).then(() => true, () => false) : false;
-        console.log(readyText({ config, configFile, address: address!, namespace, taskQueue, uiUrl: server?.uiUrl, dataDir, demo: demoServices.length > 0, supervised, watched, metricsAddress }));
+        console.log(readyText({ config, configFile, address: address!, namespace, taskQueue, uiUrl: server?.uiUrl, dataDir, demo: demoServices.length > 0, supervised, watched, metricsAddress, codecKeys }));
       },
     });
   } finally {
@@ -225,6 +231,8 @@ export function readyText(o: {
   supervised: boolean;
   watched: boolean;
   metricsAddress?: string | undefined;
+  /** The key file payloads are encrypted with, when npm start made one. */
+  codecKeys?: string | undefined;
 }): string {
   const rel = path.relative(process.cwd(), path.resolve(o.configFile));
   const configArg = rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(o.configFile) : rel;
@@ -233,6 +241,8 @@ export function readyText(o: {
     '--config', sh(configArg),
     ...(o.address !== '127.0.0.1:7233' ? ['--address', o.address] : []),
     ...(o.taskQueue !== 'failover-manager' ? ['--task-queue', sh(o.taskQueue)] : []),
+    // The CLI finds the key of an npm start in the default data directory by itself.
+    ...(o.codecKeys && path.resolve(o.dataDir) !== path.resolve(DEFAULT_DATA_DIR) ? ['--codec-keys', sh(o.codecKeys)] : []),
   ].join(' ');
   const dataDirArg = o.dataDir !== path.resolve(DEFAULT_DATA_DIR) ? ` --data-dir ${sh(o.dataDir)}` : '';
   const demoCli = (args: string) => `npm run -s cli -- demo ${args}${dataDirArg}`;
@@ -252,6 +262,7 @@ export function readyText(o: {
     `Config:     ${path.resolve(o.configFile)} (${names.join(', ') || 'no services'}); edits are applied live`,
     `Detection:  ${detection}`,
     `Metrics:    ${o.metricsAddress ? `http://${o.metricsAddress}/metrics (Prometheus; dashboard: deploy/grafana/failover.json)` : 'off (--no-metrics)'}`,
+    ...(o.codecKeys ? [`Payloads:   encrypted (AES-256-GCM) with the key in ${o.codecKeys}; the Web UI decodes them through a loopback codec endpoint`] : []),
     `State:      ${o.dataDir}: workflows, histories, schedules, config versions (stop, then npm start -- --reset${dataDirArg} clears it)`,
     ...(o.demo ? o.config.services.map((s, i) => `${i === 0 ? 'Demo:      ' : '           '} ${demoDescription(s)}`) : []),
   ];

@@ -35,6 +35,7 @@ export function buildProgram(cli: Cli): Command {
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
     .option('--namespace <name>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE or "default")')
     .option('--task-queue <name>', 'task queue of the worker (default: $TEMPORAL_TASK_QUEUE or "failover-manager")')
+    .option('--codec-keys <file>', 'payload codec key file (default: $FAILOVER_CODEC_KEYS_FILE; talking to a running npm start, its key)')
     .option('--json', 'machine-readable output: exactly one JSON document on stdout (errors as {"error": …})')
     // Set before adding commands: subcommands inherit both.
     .exitOverride()

@@ -8,7 +8,7 @@ import { findService, type Config, type ServiceConfig } from '../domain/config';
 import { connectionOptions, temporalEnv, type TemporalEnv } from '../temporal-settings';
 import { parseArg } from './args';
 import { EXIT, CliError, toCliError, unreachableError, usageError, rootMessage, type ExitCode } from './errors';
-import { dataConverterFromEnv } from '../security/codec';
+import { cliDataConverter } from '../security/local-codec';
 
 /** Options every command accepts (commander collects them anywhere on the line). */
 export interface GlobalFlags {
@@ -17,6 +17,7 @@ export interface GlobalFlags {
   namespace?: string;
   taskQueue?: string;
   json?: boolean;
+  codecKeys?: string;
 }
 
 export interface Settings {
@@ -26,6 +27,8 @@ export interface Settings {
   namespace: string;
   taskQueue: string;
   json: boolean;
+  /** --codec-keys: the payload codec's key file. */
+  codecKeys?: string | undefined;
   env: TemporalEnv;
   /** The global options given on the command line, as words: printed hints repeat them so they work when pasted. */
   given: string[];
@@ -43,12 +46,14 @@ export function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv = pro
     namespace: parseArg(z.string().min(1), flags.namespace ?? e.TEMPORAL_NAMESPACE, '--namespace'),
     taskQueue: parseArg(z.string().min(1), flags.taskQueue ?? e.TEMPORAL_TASK_QUEUE, '--task-queue'),
     json: flags.json === true,
+    ...(flags.codecKeys !== undefined ? { codecKeys: parseArg(z.string().min(1), flags.codecKeys, '--codec-keys') } : {}),
     env: e,
     given: [
       ...(flags.config !== undefined ? ['--config', flags.config] : []),
       ...(flags.address !== undefined ? ['--address', flags.address] : []),
       ...(flags.namespace !== undefined ? ['--namespace', flags.namespace] : []),
       ...(flags.taskQueue !== undefined ? ['--task-queue', flags.taskQueue] : []),
+      ...(flags.codecKeys !== undefined ? ['--codec-keys', flags.codecKeys] : []),
     ],
   };
 }
@@ -116,7 +121,7 @@ export class CommandContext {
     } catch (err) {
       throw unreachableError(`cannot reach Temporal at ${this.settings.address}: ${rootMessage(err)}`);
     }
-    this.temporal = new Client({ connection: this.connection, namespace: this.settings.namespace, dataConverter: dataConverterFromEnv() });
+    this.temporal = new Client({ connection: this.connection, namespace: this.settings.namespace, dataConverter: cliDataConverter(this.settings.address, this.settings.codecKeys) });
     return this.temporal;
   }
 

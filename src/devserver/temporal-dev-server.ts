@@ -23,6 +23,8 @@ export interface DevServerOptions {
   uiPort?: number;
   /** No Web UI (tests that do not need it start faster). */
   headless?: boolean;
+  /** A codec server the Web UI decodes payloads through (--ui-codec-endpoint). */
+  codecEndpoint?: string;
   dbFile?: string;
   namespace?: string;
   /** Where the server's own log goes; default: a file beside the database. */
@@ -75,6 +77,7 @@ async function startDevServerOnce(cli: string, opts: DevServerOptions): Promise<
     '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
     ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=${a.type}`]),
     ...(uiPort ? ['--ui-port', String(uiPort), '--ui-ip', '127.0.0.1'] : ['--headless']),
+    ...(uiPort && opts.codecEndpoint ? ['--ui-codec-endpoint', opts.codecEndpoint] : []),
   ];
   const log = fs.openSync(logFile, 'a');
   const child = spawn(cli, args, { stdio: ['ignore', log, log], detached: false });

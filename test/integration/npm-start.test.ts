@@ -85,12 +85,17 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     expect(out).toContain(`Web UI:     http://127.0.0.1:${ports.ui}`);
     expect(out).toContain(`State:      ${dataDir}: workflows, histories, schedules, config versions`);
     expect(out).toContain(`orders-bus: redis-a :${ports.demo[2]} (primary), redis-b :${ports.demo[3]} (replica)`);
+    const keys = path.join(dataDir, 'codec-keys.json');
+    expect(out).toContain(`Payloads:   encrypted (AES-256-GCM) with the key in ${keys}`);
+    // Generated once, readable by its owner only.
+    expect(fs.statSync(keys).mode & 0o777).toBe(0o600);
+    const cli = `npm run -s cli -- --config ${configFile} --address 127.0.0.1:${ports.temporal} --codec-keys ${keys}`;
     expect(commands).toEqual([
-      `npm run -s cli -- --config ${configFile} --address 127.0.0.1:${ports.temporal} status orders-bus`,
+      `${cli} status orders-bus`,
       `npm run -s cli -- demo kill redis-a --data-dir ${dataDir}`,
       `npm run -s cli -- demo start redis-a --data-dir ${dataDir}`,
-      `npm run -s cli -- --config ${configFile} --address 127.0.0.1:${ports.temporal} start recovery orders-bus --destination redis-a --wait`,
-      `npm run -s cli -- --config ${configFile} --address 127.0.0.1:${ports.temporal} suspend --all --reason "<why>"`,
+      `${cli} start recovery orders-bus --destination redis-a --wait`,
+      `${cli} suspend --all --reason "<why>"`,
     ]);
   });
 
