@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 import { TEMPORAL_ENV_KEYS, temporalEnv } from '../../src/temporal-settings';
 import { RECEIVER_ENV_KEYS, receiverEnv } from '../../src/triggers/receiver-env';
+import { CODEC_ENV } from '../../src/security/codec';
 
 interface ComposeService {
   image?: string;
@@ -41,8 +42,9 @@ describe('docker-compose.yml matches what the code reads', () => {
 
   it('gives the worker only variables it reads, with values it accepts', () => {
     const env = svc('worker').environment!;
-    const known = [...TEMPORAL_ENV_KEYS, 'LOG_LEVEL', 'LOG_FORMAT'];
+    const known = [...TEMPORAL_ENV_KEYS, ...Object.values(CODEC_ENV), 'LOG_LEVEL', 'LOG_FORMAT'];
     expect(Object.keys(env).filter((k) => !known.includes(k))).toEqual([]);
+    expect(env.FAILOVER_CODEC_KEYS_FILE).toBe('${FAILOVER_CODEC_KEYS_FILE:-}');
     const parsed = temporalEnv(env);
     expect(parsed.TEMPORAL_TASK_QUEUE).toBe('failover-manager');
   });
@@ -76,7 +78,7 @@ describe('docker-compose.yml matches what the code reads', () => {
     const listen = receiverEnv(receiver.environment).ALERT_RECEIVER_LISTEN!;
     expect(listen).toMatch(/^0\.0\.0\.0:\d+$/);
     const port = listen.split(':')[1];
-    expect(receiver.ports).toContain(`${port}:${port}`);
+    expect(receiver.ports).toContain(`127.0.0.1:${port}:${port}`);
     expect(receiver.healthcheck!.test!.join(' ')).toContain(`http://127.0.0.1:${port}/healthz`);
   });
 
@@ -98,7 +100,7 @@ describe('docker-compose.yml matches what the code reads', () => {
     const metrics = temporalEnv(env).FAILOVER_METRICS_ADDRESS!;
     expect(metrics).toMatch(/^0\.0\.0\.0:\d+$/);
     const port = metrics.split(':')[1];
-    expect(svc('worker').ports).toContain(`${port}:${port}`);
+    expect(svc('worker').ports).toContain(`127.0.0.1:${port}:${port}`);
     for (const name of ['prometheus', 'grafana']) expect(svc(name).profiles).toEqual(['observability']);
 
     const mount = (service: string, target: string) => {
@@ -119,5 +121,21 @@ describe('docker-compose.yml matches what the code reads', () => {
     const dashboard = mount('grafana', `${provider.providers[0]!.options.path}/failover.json`);
     expect(dashboard).toBe('./deploy/grafana/failover.json');
     expect(JSON.parse(fs.readFileSync(dashboard, 'utf8')).uid).toBe('failover-manager');
+  });
+
+  it('publishes every port on loopback only: nothing in it authenticates by itself', () => {
+    const published = Object.entries(compose.services).flatMap(([name, s]) => (s.ports ?? []).map((p) => `${name} ${p}`));
+    expect(published.length).toBeGreaterThan(5);
+    expect(published.filter((p) => !/ 127\.0\.0\.1:\d+:\d+$/.test(p))).toEqual([]);
+  });
+
+  it('runs the codec endpoint for the Web UI from the worker image, with the keys the worker uses', () => {
+    const codec = svc('codec-server');
+    const build = JSON.parse(fs.readFileSync('tsconfig.build.json', 'utf8')) as { compilerOptions: { outDir: string } };
+    expect(codec.command).toEqual(['node', `${build.compilerOptions.outDir}/security/codec-server-main.js`]);
+    expect(fs.existsSync('src/security/codec-server-main.ts')).toBe(true);
+    expect(codec.profiles).toEqual(['codec']);
+    expect(codec.environment!.CODEC_SERVER_ORIGINS).toBe(svc('temporal-ui').environment!.TEMPORAL_CORS_ORIGINS);
+    expect(codec.volumes).toEqual(svc('worker').volumes!.filter((v) => v.includes('secrets')));
   });
 });
