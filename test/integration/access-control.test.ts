@@ -12,6 +12,7 @@ import { validateConfig, type Config } from '../../src/domain/config';
 import { signControl } from '../../src/security/control-signing';
 import type { ControlRequest } from '../../src/workflows/controls';
 import type { FailoverResult } from '../../src/workflows/failover';
+import { runCliProcess } from '../support/cli-process';
 import { replayThenCleanUp } from '../support/histories';
 import { failureOf, rejectionOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
@@ -106,6 +107,25 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     expect(result.routingAfter.weights).toMatchObject({ 'dest-b': 100, 'dest-a': 0 });
     const approval = result.steps.find((s) => s.name === 'approval');
     expect(approval?.detail).toMatch(/^approved by bob: ok/);
+  });
+
+  it('the CLI signs with --key; without the key the same approval is refused', async () => {
+    const pem = path.join(dir, 'bob.pem');
+    fs.writeFileSync(pem, bob.priv.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const configFile = path.join(dir, 'failover.yaml');
+    fs.writeFileSync(configFile, JSON.stringify({ services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }] }));
+    const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
+    const h = await start('failover', { to, actor: 'alice', reason: 'cli drill' });
+    await statusUntil(h, (s) => s.phase === 'awaiting-approval');
+    const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, ...args]);
+    const unsigned = await cli('approve', SERVICE, '--by', 'bob');
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toContain('approve by bob must be signed with their key (approval.keys.bob)');
+    const signed = await cli('approve', SERVICE, '--by', 'bob', '--reason', 'looked at it', '--key', pem);
+    expect({ code: signed.code, stderr: signed.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(signed.stdout).toContain('approved by bob');
+    await h.result();
+    expect((await routing()).weights[to]).toBe(100);
   });
 
   it('refuses a runbook started by hand under a name the system acts under', async () => {
