@@ -17,15 +17,13 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { supervisionQuery, supervisorWorkflowId } from '../src/api/supervisor';
 import { routerFor } from '../src/activities/drivers';
-import { freePort } from '../src/devserver/free-port';
 import { startRedis } from '../src/devserver/local-redis';
-import { startRedisHaproxyTopology } from '../src/devserver/redis-haproxy-topology';
-import { validateConfig } from '../src/domain/config';
 import { primaryOf } from '../src/domain/routing';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import { startSequencedWriter } from '../src/harness/redis-sequenced-writer';
 import { createFailoverWorker, workflowInterceptorModules, workflowsEntry } from '../src/worker';
 import type { DetectionStatus } from '../src/workflows/detection';
+import { twoRedisService } from './two-redis';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
@@ -137,25 +135,10 @@ export async function benchScale(address: string, destinations: number): Promise
 export async function benchFaultToAck(address: string, rounds: number): Promise<void> {
   const logger = pino({ level: 'silent' });
   for (const intelligent of [false, true]) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bench-ack-'));
-    const [admin, front, pa, pb] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const config = validateConfig({
-      failover_manager: {
-        failover_detection: { detection_interval: '1s', timeout: '500ms', failure_threshold: 3, recovery_threshold: 2, cooldown: '1s', intelligent_detection: intelligent },
-        recovery_management: { validation_intervals: 2 },
-      },
-      services: [{
-        name: 'ack-bus',
-        router: { type: 'haproxy', address: `127.0.0.1:${admin}`, backend: 'ack' },
-        entrypoint: { type: 'redis', host: '127.0.0.1', port: front },
-        destinations: [
-          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pa }, replication: { type: 'redis' } },
-          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pb }, replication: { type: 'redis' } },
-        ],
-      }],
+    const { dir, config, service, topo, front } = await twoRedisService('ack-bus', {
+      failover_detection: { detection_interval: '1s', timeout: '500ms', failure_threshold: 3, recovery_threshold: 2, cooldown: '1s', intelligent_detection: intelligent },
+      recovery_management: { validation_intervals: 2 },
     });
-    const service = config.services[0]!;
-    const topo = await startRedisHaproxyTopology(service, dir);
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
