@@ -146,6 +146,9 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
     const worker = await createFailoverWorker({ connection: native, namespace: 'default', taskQueue, config: () => config, logger, client });
     const running = worker.run();
     const gaps: number[] = [];
+    const reasons: string[] = [];
+    const decidedAfter: number[] = [];
+    const switched: number[] = [];
     try {
       await client.workflow.start('detection', { taskQueue, workflowId: detectionWorkflowId('ack-bus'), args: [{ service: 'ack-bus' }] });
       for (let i = 0; i < rounds; i++) {
@@ -157,8 +160,13 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         await topo.redis[primary]!.kill('SIGKILL');
         const other = primary === 'redis-a' ? 'redis-b' : 'redis-a';
         await until(async () => primaryOf((await routerFor(service).read()).routing) === other, 60_000, 'failover');
+        switched.push(Date.now() - killedAt);
         const acked = writer.ackedCount;
         await until(async () => writer.ackedCount > acked + 10, 15_000, 'writes flowing again');
+        const health = await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query<DetectionStatus>('health');
+        const decided = [...health.decisions].reverse().find((d) => d.event.destination === primary && d.event.kind === 'down');
+        reasons.push(decided ? decided.event.reason.split(':')[0]! : 'no down decision');
+        if (decided) decidedAfter.push(Date.parse(decided.at) - killedAt);
         const report = await writer.stop();
         // A write in flight at the kill may still be acknowledged in its first milliseconds; any later
         // acknowledgement came through the new primary.
@@ -168,7 +176,8 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         topo.redis[primary] = await startRedis({ port: topo.redis[primary]!.port, dir, name: `${primary}-${i}` });
         await until(async () => (await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query<DetectionStatus>('health')).sync?.[primary]?.state === 'in-sync', 60_000, 'resync');
       }
-      console.log(`fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length})`);
+      console.log(`fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); `
+        + `fault → decision median ${pct(decidedAfter, 50)}ms, fault → HAProxy switched median ${pct(switched, 50)}ms; decided: ${[...new Set(reasons)].join(' | ')}`);
     } finally {
       await client.workflow.getHandle(detectionWorkflowId('ack-bus')).terminate('bench done').catch(() => undefined);
       worker.shutdown();
