@@ -17,15 +17,13 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { supervisionQuery, supervisorWorkflowId } from '../src/api/supervisor';
 import { routerFor } from '../src/activities/drivers';
-import { freePort } from '../src/devserver/free-port';
 import { startRedis } from '../src/devserver/local-redis';
-import { startRedisHaproxyTopology } from '../src/devserver/redis-haproxy-topology';
-import { validateConfig } from '../src/domain/config';
 import { primaryOf } from '../src/domain/routing';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import { startSequencedWriter } from '../src/harness/redis-sequenced-writer';
 import { createFailoverWorker, workflowInterceptorModules, workflowsEntry } from '../src/worker';
 import type { DetectionStatus } from '../src/workflows/detection';
+import { twoRedisService } from './two-redis';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} };
@@ -137,25 +135,10 @@ export async function benchScale(address: string, destinations: number): Promise
 export async function benchFaultToAck(address: string, rounds: number): Promise<void> {
   const logger = pino({ level: 'silent' });
   for (const intelligent of [false, true]) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bench-ack-'));
-    const [admin, front, pa, pb] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const config = validateConfig({
-      failover_manager: {
-        failover_detection: { detection_interval: '1s', timeout: '500ms', failure_threshold: 3, recovery_threshold: 2, cooldown: '1s', intelligent_detection: intelligent },
-        recovery_management: { validation_intervals: 2 },
-      },
-      services: [{
-        name: 'ack-bus',
-        router: { type: 'haproxy', address: `127.0.0.1:${admin}`, backend: 'ack' },
-        entrypoint: { type: 'redis', host: '127.0.0.1', port: front },
-        destinations: [
-          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pa }, replication: { type: 'redis' } },
-          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pb }, replication: { type: 'redis' } },
-        ],
-      }],
+    const { dir, config, service, topo, front } = await twoRedisService('ack-bus', {
+      failover_detection: { detection_interval: '1s', timeout: '500ms', failure_threshold: 3, recovery_threshold: 2, cooldown: '1s', intelligent_detection: intelligent },
+      recovery_management: { validation_intervals: 2 },
     });
-    const service = config.services[0]!;
-    const topo = await startRedisHaproxyTopology(service, dir);
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
@@ -163,6 +146,9 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
     const worker = await createFailoverWorker({ connection: native, namespace: 'default', taskQueue, config: () => config, logger, client });
     const running = worker.run();
     const gaps: number[] = [];
+    const reasons: string[] = [];
+    const decidedAfter: number[] = [];
+    const switched: number[] = [];
     try {
       await client.workflow.start('detection', { taskQueue, workflowId: detectionWorkflowId('ack-bus'), args: [{ service: 'ack-bus' }] });
       for (let i = 0; i < rounds; i++) {
@@ -174,8 +160,13 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         await topo.redis[primary]!.kill('SIGKILL');
         const other = primary === 'redis-a' ? 'redis-b' : 'redis-a';
         await until(async () => primaryOf((await routerFor(service).read()).routing) === other, 60_000, 'failover');
+        switched.push(Date.now() - killedAt);
         const acked = writer.ackedCount;
         await until(async () => writer.ackedCount > acked + 10, 15_000, 'writes flowing again');
+        const health = await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query<DetectionStatus>('health');
+        const decided = [...health.decisions].reverse().find((d) => d.event.destination === primary && d.event.kind === 'down');
+        reasons.push(decided ? decided.event.reason.split(':')[0]! : 'no down decision');
+        if (decided) decidedAfter.push(Date.parse(decided.at) - killedAt);
         const report = await writer.stop();
         // A write in flight at the kill may still be acknowledged in its first milliseconds; any later
         // acknowledgement came through the new primary.
@@ -185,7 +176,8 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         topo.redis[primary] = await startRedis({ port: topo.redis[primary]!.port, dir, name: `${primary}-${i}` });
         await until(async () => (await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query<DetectionStatus>('health')).sync?.[primary]?.state === 'in-sync', 60_000, 'resync');
       }
-      console.log(`fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length})`);
+      console.log(`fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); `
+        + `fault → decision median ${pct(decidedAfter, 50)}ms, fault → HAProxy switched median ${pct(switched, 50)}ms; decided: ${[...new Set(reasons)].join(' | ')}`);
     } finally {
       await client.workflow.getHandle(detectionWorkflowId('ack-bus')).terminate('bench done').catch(() => undefined);
       worker.shutdown();

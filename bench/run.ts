@@ -4,23 +4,18 @@
  * without intelligent detection, and one worker watching 1k and 10k destinations (bench/detection.ts).
  *   npm run bench            BENCH_IDLE_SECONDS=60 BENCH_SWITCHOVERS=5 BENCH_CRASHES=3 BENCH_ACK_ROUNDS=3 BENCH_SCALES=1000,10000
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { routerFor } from '../src/activities/drivers';
 import { startMutatingRunbook } from '../src/client/start-runbook';
-import { freePort } from '../src/devserver/free-port';
 import { startRedis } from '../src/devserver/local-redis';
-import { startRedisHaproxyTopology } from '../src/devserver/redis-haproxy-topology';
 import { startDevServer } from '../src/devserver/temporal-dev-server';
-import { validateConfig } from '../src/domain/config';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import type { FailoverResult } from '../src/workflows/failover';
 import { createFailoverWorker, installRuntimeLogging } from '../src/worker';
 import { benchFaultToAck, benchScale } from './detection';
+import { twoRedisService } from './two-redis';
 
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const switchovers = Number(process.env.BENCH_SWITCHOVERS ?? 5);
@@ -38,22 +33,7 @@ async function main() {
   const logger = pino({ level: 'silent' });
   installRuntimeLogging(logger);
   const server = await startDevServer({ headless: true });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bench-'));
-  const [admin, front, pa, pb] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const config = validateConfig({
-    failover_manager: { failover_detection: { detection_interval: '1s', timeout: '500ms' } },
-    services: [{
-      name: 'bench-bus',
-      router: { type: 'haproxy', address: `127.0.0.1:${admin}`, backend: 'bench' },
-      entrypoint: { type: 'redis', host: '127.0.0.1', port: front },
-      destinations: [
-        { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pa }, replication: { type: 'redis' } },
-        { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pb }, replication: { type: 'redis' } },
-      ],
-    }],
-  });
-  const service = config.services[0]!;
-  const topo = await startRedisHaproxyTopology(service, dir);
+  const { dir, config, service, topo } = await twoRedisService('bench-bus', { failover_detection: { detection_interval: '1s', timeout: '500ms' } });
   const native = await NativeConnection.connect({ address: server.address });
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });

@@ -270,10 +270,12 @@ export function readyText(o: {
   if (svc) {
     lines.push('', 'From another terminal, in this directory:');
     lines.push(cmd(`${cli} status ${svc.name}`, 'detection: health and sync of each destination'));
+    lines.push(cmd(`${cli} status ${svc.name} --watch`, 'in a second terminal: decisions and runbooks, step by step'));
     const [primary, backup] = svc.destinations;
     if (o.demo && primary && backup) {
       lines.push(
         cmd(demoCli(`kill ${primary.id}`), `kill the demo primary; status shows the failover to ${backup.id}`),
+        ...(o.metricsAddress ? [cmd(`curl -s ${o.metricsAddress}/metrics | grep '^failover_'`, 'RTO, outage, detection time, RPO of that failover')] : []),
         cmd(demoCli(`start ${primary.id}`), `bring it back, empty: detection resyncs it as a replica of ${backup.id}`),
         cmd(`${cli} start recovery ${svc.name} --destination ${primary.id} --wait`, `fail back to ${primary.id}`),
       );

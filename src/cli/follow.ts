@@ -49,7 +49,9 @@ export async function followRunbook(
   // The last steps may have landed after the last look: the result (or the failure's details) has them all.
   const steps = outcome.result?.steps;
   if (steps) {
-    const last: LiveStatus = prev ? { ...prev, steps } : ({ phase: 'done', steps, controls: { paused: false } } as unknown as LiveStatus);
+    // A run that completed was resumed, even when it ended between two looks.
+    const controls = prev && outcome.status === 'completed' ? { ...prev.controls, paused: false } : prev?.controls;
+    const last: LiveStatus = prev ? { ...prev, steps, controls: controls! } : ({ phase: 'done', steps, controls: { paused: false } } as unknown as LiveStatus);
     for (const line of progressLines(prev, { ...last, phase: 'done' }, base.service, new Date(), ctx.cliPrefix())) print(line);
   }
   return outcome;
