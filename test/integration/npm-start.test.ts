@@ -92,6 +92,7 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     const cli = `npm run -s cli -- --config ${configFile} --address 127.0.0.1:${ports.temporal} --codec-keys ${keys}`;
     expect(commands).toEqual([
       `${cli} status orders-bus`,
+      `${cli} status orders-bus --watch`,
       `npm run -s cli -- demo kill redis-a --data-dir ${dataDir}`,
       `npm run -s cli -- demo start redis-a --data-dir ${dataDir}`,
       `${cli} start recovery orders-bus --destination redis-a --wait`,
