@@ -355,6 +355,17 @@ const detectionSchema = z.strictObject({
   .refine((d) => d.quorum <= Math.max(1, d.observers.length), { message: 'expected a quorum no larger than the number of observers (1 when none are listed)', path: ['quorum'] })
   .refine((d) => new Set(d.observers).size === d.observers.length, { message: 'expected each observer zone once', path: ['observers'] });
 
+/** A person who may act on runbooks: never a name the system acts under. */
+const personName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((n) => !isReservedActor(n), { message: `expected a person's name, not one the system acts under (${RESERVED_ACTORS.join(', ')})` });
+const ed25519KeyText = z
+  .string()
+  .refine((k) => ed25519PublicKey(k) !== undefined, { message: 'expected an Ed25519 public key: base64 of 32 bytes, of SPKI DER, or a PEM block' });
+
 const executionSchema = z.strictObject({
   failover_strategy: z.enum(['active-passive', 'active-active']).default('active-passive'),
   automatic_failover: z.boolean().default(true),
@@ -382,11 +393,11 @@ const executionSchema = z.strictObject({
       timeout: boundedDuration('1s', '7d').default('10m'),
       default_action: z.enum(['abort', 'proceed']).default('abort'),
       /** Who may approve, pause, resume or abort a runbook of this service; empty: anyone who can reach Temporal. */
-      approvers: z.array(z.string().trim().min(1).max(200).refine((n) => !isReservedActor(n), { message: `expected a person's name, not one the system acts under (${RESERVED_ACTORS.join(', ')})` })).default([]),
+      approvers: z.array(personName).default([]),
       /** The approver must not be who started the runbook; default: on when approvers are listed. */
       four_eyes: z.boolean().optional(),
       /** Approver name → Ed25519 public key (base64 raw or SPKI DER, or PEM): their requests must be signed (CLI --key). */
-      keys: z.record(z.string().min(1).max(200), z.string().refine((k) => ed25519PublicKey(k) !== undefined, { message: 'expected an Ed25519 public key: base64 of 32 bytes, of SPKI DER, or a PEM block' })).default({}),
+      keys: z.record(z.string().min(1).max(200), ed25519KeyText).default({}),
     })
     .prefault({}),
   /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */

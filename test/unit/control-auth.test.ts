@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { controlRefusal, ed25519PublicKey, isReservedActor, type ControlPolicy } from '../../src/domain/control-auth';
 import { ed25519Verify, sha512 } from '../../src/domain/ed25519';
 import { signControl } from '../../src/security/control-signing';
+import { configProblems } from '../support/config-problems';
 
 describe('Ed25519 in plain TypeScript (for the workflow sandbox)', () => {
   it('computes SHA-512 as node:crypto does, across block boundaries', () => {
@@ -59,5 +60,23 @@ describe('control authorization', () => {
     expect(controlRefusal(bobPolicy, { by: 'bob' }, { ...ctx, action: 'abort' })).toBeUndefined();
     expect(controlRefusal(bobPolicy, { by: 'eve' }, { ...ctx, action: 'pause' })).toMatch(/^eve may not pause this runbook/);
     expect(controlRefusal({ approvers: [], keys: {} }, { by: 'anyone' }, ctx)).toBeUndefined();
+  });
+});
+
+describe('approval policy in config', () => {
+  const cfg = (approval: string) => `
+failover_manager:
+  failover_execution:
+    approval: ${approval}
+services:
+  - name: bus
+    router: { type: file, path: /tmp/r.json }
+    destinations: [{ id: a, zone: z, region: r, probe: { type: tcp, host: h, port: 1 } }]
+`;
+  it('refuses a system name among approvers and a key that is not an Ed25519 public key, naming the field', () => {
+    expect(configProblems(cfg('{ approvers: [alice, detection], keys: { alice: "bm90IGEga2V5" } }'))).toEqual([
+      expect.stringMatching(/^failover_manager\.failover_execution\.approval\.approvers\[1\]: expected a person's name, not one the system acts under/),
+      expect.stringMatching(/^failover_manager\.failover_execution\.approval\.keys\.alice: expected an Ed25519 public key/),
+    ]);
   });
 });
