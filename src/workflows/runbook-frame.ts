@@ -225,6 +225,9 @@ function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string,
   const cli = policy.notifications.cli;
   const info = wf.workflowInfo();
   const timeoutMs = requireMs(policy.failover_execution.approval.timeout);
+  const { approval } = policy.failover_execution;
+  // Approvers with keys sign their answer (SECURITY.md).
+  const signed = Object.keys(approval.keys).length > 0 ? ' --key <your key file>' : '';
   return {
     name: 'FailoverApprovalRequired',
     severity: 'critical' as const,
@@ -236,8 +239,9 @@ function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string,
       workflowId: info.workflowId,
       runId: info.runId,
       reason: why,
-      approve: `${cli} approve ${service.name} --by <your name>`,
-      abort: `${cli} abort ${service.name} --by <your name> --reason <why>`,
+      approve: `${cli} approve ${service.name} --by <your name>${signed}`,
+      abort: `${cli} abort ${service.name} --by <your name> --reason <why>${signed}`,
+      ...(approval.approvers.length > 0 ? { approvers: approval.approvers } : {}),
       timeout: policy.failover_execution.approval.timeout,
       onTimeout,
     },
