@@ -1,6 +1,5 @@
 import * as wf from '@temporalio/workflow';
 import { isReservedActor } from '../domain/control-auth';
-import { runbookWorkflowId } from '../domain/workflow-ids';
 
 /**
  * A runbook whose `actor` is a name the system acts under (`detection`, `schedule …`, `supervisor`,
@@ -12,7 +11,7 @@ export function refuseForgedActor(kind: string, req: { service: string; actor?: 
   if (req.actor === undefined || !isReservedActor(req.actor) || !wf.patched('reserved-actors')) return;
   const info = wf.workflowInfo();
   if (info.parent) return;
-  if (req.actor.trim().toLowerCase().startsWith('schedule') && startedBySchedule(info, req.service)) return;
+  if (req.actor.trim().toLowerCase().startsWith('schedule') && startedBySchedule(info)) return;
   throw wf.ApplicationFailure.create({
     message: `invalid ${kind} input:\n  - input.actor: "${req.actor}" is a name the system acts under; a person starts a runbook under their own name`,
     type: 'InvalidInput',
@@ -20,10 +19,8 @@ export function refuseForgedActor(kind: string, req: { service: string; actor?: 
   });
 }
 
-function startedBySchedule(info: wf.WorkflowInfo, service: string): boolean {
-  // The server sets TemporalScheduledById on runs a Schedule starts, and appends the scheduled time to the action's id.
-  const attrs = info.searchAttributes as Record<string, unknown> | undefined;
-  const scheduled = attrs?.TemporalScheduledById;
-  if (Array.isArray(scheduled) ? scheduled.length > 0 : scheduled !== undefined) return true;
-  return info.workflowId.startsWith(`${runbookWorkflowId(service)}-`) && /-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(info.workflowId);
+/** The server sets TemporalScheduledById (a system search attribute) on the runs a Schedule starts. */
+function startedBySchedule(info: wf.WorkflowInfo): boolean {
+  const scheduled = (info.searchAttributes as Record<string, unknown> | undefined)?.TemporalScheduledById;
+  return Array.isArray(scheduled) ? scheduled.length > 0 : scheduled !== undefined;
 }
