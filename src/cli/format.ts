@@ -1,5 +1,5 @@
 import type { Routing } from '../domain/routing';
-import type { StepRecord } from '../workflows/runbook-steps';
+import type { StepRecord } from '../api/status';
 
 /** "850ms", "1.25s", "2m05s". */
 export function fmtDuration(ms: number): string {

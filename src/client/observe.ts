@@ -11,10 +11,8 @@ import { requireMs } from '../domain/duration';
 import type { Routing } from '../domain/routing';
 import { triggerKey } from '../domain/search-attributes';
 import { MUTATING_RUNBOOKS, detectionWorkflowId, runbookWorkflowId } from '../domain/workflow-ids';
-import type { DetectionStatus } from '../workflows/detection';
+import type { DetectionStatus, RunbookStatus, StepRecord } from '../api/status';
 import type { RedundancyStatus } from '../workflows/redundancy';
-import type { RunbookStatus } from '../workflows/runbook-frame';
-import type { StepRecord } from '../workflows/runbook-steps';
 import { describeOrUndefined, failureOf, runningUnder, type RunningRunbook } from './runs';
 
 /**

@@ -2,6 +2,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } fr
 import type { Client } from '@temporalio/client';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { alertSignal } from '../api/queries';
 import type { AlertEvidence } from '../domain/alerts';
 import type { AlertingConfig, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
@@ -90,7 +91,7 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       workflowId: detectionWorkflowId(service),
       taskQueue,
       args: [{ service }],
-      signal: 'alert',
+      signal: alertSignal,
       signalArgs: [evidence],
       typedSearchAttributes: [
         { key: serviceKey, value: service },

@@ -2,13 +2,13 @@ import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
 import type { WatchResult } from '../activities/watch';
 import { combine, type ObserverReport, type Votes } from '../domain/quorum';
-import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
+import { alertEvidenceSchema, type Alert } from '../domain/alerts';
 import { policyWithDefaults, type Policy, type ServiceConfig } from '../domain/config';
 import { decide, recoveryStrategyContext, type Decision } from '../domain/detection-policy';
-import type { CarriedDetectionState, InflightRunbook, RetryState } from '../domain/detection-state';
+import type { CarriedDetectionState, RetryState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
-import { emptyRanking, rankBackups, update as learn, type RankingState } from '../domain/ranking';
+import { emptyRanking, rankBackups, update as learn } from '../domain/ranking';
 import { primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
 import { isResyncing, syncStates, type ReplicationObservation, type SyncVerdict } from '../domain/sync';
@@ -21,65 +21,14 @@ import { errorType, parseInput } from './runbook-frame';
 import { errorMessage } from './runbook-steps';
 
 export type { DetectionInput } from '../domain/runbook-input';
-export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
-import { healthQuery } from '../api/queries';
-export { healthQuery };
+import { alertSignal, healthQuery } from '../api/queries';
+export { alertSignal, healthQuery };
 
 /** New runs take this path; runs started before it replay ./detection-legacy.ts. */
 const DETECTION_V2 = 'detection-v2';
 
-export interface DecisionRecord {
-  at: string;
-  event: HealthEvent;
-  decision: Decision;
-  runbook?: string;
-  runId?: string;
-  /** How the runbook it started ended, once detection saw it. */
-  outcome?: string;
-  /** The brakes held the runbook back: why. */
-  held?: string;
-  /** Something worth knowing about the start (e.g. the brakes could not be asked). */
-  note?: string;
-  /** With several observers: what each saw of the destination when this was decided. */
-  votes?: Votes;
-}
-
-/** What survives continue-as-new. */
-export interface DetectionState {
-  health: Record<string, DestinationHealth>;
-  lastFailoverFrom: Record<string, number>;
-  /** Destinations traffic was moved away from that have not been failed back since. */
-  failedOver: string[];
-  decisions: DecisionRecord[];
-  /** Fingerprint+status of alerts already applied (bounded), to drop duplicate deliveries. */
-  seenAlerts: string[];
-  /** Adaptive ranking learned from every probe and failover outcome; survives restarts as workflow state. */
-  ranking?: RankingState;
-  /** Events to look at again later: a recovery held by the cooldown, a runbook refused because another held the service, a retry. */
-  revisit?: { at: number; event: HealthEvent }[];
-  /** Automatic runbooks that failed, per destination: retried with backoff, alerting after a few. */
-  retries?: Record<string, RetryState>;
-  /** The runbook detection started last, until it has seen how it ended. */
-  inflight?: InflightRunbook;
-  /** Events whose runbook a suspension held: decided again when it is lifted. */
-  held?: HealthEvent[];
-  /** Each observer's own view (its probes' fold), when several vantage points vote; `health` is their quorum. */
-  observers?: Record<string, ObserverReport>;
-  /** The routing the manager decided: the router must have it (see observeRouting). */
-  routing?: Routing;
-}
-
-export interface DetectionStatus extends DetectionState {
-  service: string;
-  primary?: string;
-  watching: boolean;
-  /** The live config version this run loaded, when the worker follows the supervisor. */
-  configVersion?: number;
-  /** Automatic runbooks of this service are suspended (as last heard from the supervisor). */
-  suspended?: Suspension;
-  /** Each backup against the primary: a healthy backup only when in sync. */
-  sync?: Record<string, SyncVerdict>;
-}
+import type { DecisionRecord, DetectionState, DetectionStatus } from '../api/status';
+export type { DecisionRecord, DetectionState, DetectionStatus };
 
 /** What came of a decision's runbook: started, refused because another holds the service, or held by the brakes. */
 interface StartResult {

@@ -5,45 +5,17 @@ import { describeIssues } from '../domain/validation';
 import { requireMs } from '../domain/duration';
 import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
-import { RunbookControls, type ControlState } from './controls';
+import { RunbookControls } from './controls';
 import { labelRunbook } from './labels';
 import { observeRouting } from './observability';
-import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
+import { errorMessage, StepLog } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
 
-export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
-
-export interface RunbookStatus {
-  runbook: string;
-  service: string;
-  phase: Phase;
-  step?: string;
-  source?: string;
-  target?: string;
-  planned?: boolean;
-  emergency?: boolean;
-  routingBefore?: Routing;
-  routingCurrent?: Routing;
-  controls: ControlState;
-  startedAt: string;
-  switchedAt?: string;
-  rtoMs?: number;
-  /** performance.max_failover_time of a failover: set once the target carries traffic or the objective passed without it. */
-  objective?: FailoverTimeObjective;
-  steps: StepRecord[];
-}
-
-/** How a failover stands against performance.max_failover_time (its RTO objective). */
-export interface FailoverTimeObjective {
-  maxFailoverTime: string;
-  /** The target did not carry traffic within max_failover_time of the runbook's start: an alert event was raised. */
-  exceeded: boolean;
-  /** A routing write has given the target traffic (the run's RTO says when). */
-  trafficMoved?: boolean;
-}
+import type { FailoverTimeObjective, Phase, RunbookStatus } from '../api/status';
+export type { FailoverTimeObjective, Phase, RunbookStatus };
 
 import { statusQuery } from '../api/queries';
 export { statusQuery };
