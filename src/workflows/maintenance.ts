@@ -1,4 +1,5 @@
 import * as wf from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
 import { maintenanceInputSchema, type MaintenanceInput, type MaintenanceRequest } from '../domain/runbook-input';
@@ -91,7 +92,7 @@ async function underLock(req: MaintenanceRequest, lockId: string): Promise<Maint
       staticSummary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
     });
   } catch (err) {
-    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const reason = `service ${req.service} already has a running runbook (${lockId}); maintenance of ${req.destination} skipped, nothing changed`;
     wf.setCurrentDetails(`${title}– skipped: ${reason}`);
     return { service: req.service, destination: req.destination, window: req.window, outcome: 'skipped', reason, heldBy: lockId };

@@ -1,4 +1,5 @@
 import * as wf from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import type { Activities, ServiceSnapshot } from '../activities';
 import type { Routing } from '../domain/routing';
 import { describeIssues } from '../domain/validation';
@@ -132,6 +133,7 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
   // Beside the runbook, never in its way; a runbook that ends first simply leaves the timer behind.
   wf.sleep(Math.max(1, startMs + maxMs - Date.now()), { summary: `performance.max_failover_time ${maxFailoverTime}` })
     .then(check)
+    // check records its own failure; what is left is the timer cancelled with the runbook, which ends it anyway.
     .catch(() => undefined);
 }
 
@@ -184,6 +186,7 @@ export async function approvalGate(
     if (notice) {
       await wf.CancellationScope.nonCancellable(async () => {
         await sent;
+        // Best effort: an unresolved notice expires by itself (endsAt), and the runbook must not fail over it.
         await ctx.act.raiseAlert({ ...notice, resolved: true }).catch(() => undefined);
       });
     }
@@ -246,7 +249,7 @@ export async function underLock<T>(kind: string, req: { service: string; trigger
       staticSummary: `${kind} of ${req.service} (started as ${own})`,
     });
   } catch (err) {
-    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const reason = `service ${req.service} already has a running runbook (${lockId}); a ${kind} takes the per-service lock by running as ${lockId}, so nothing was started`;
     wf.setCurrentDetails(`${title}– refused: ${reason}`);
     refuse(reason, 'ServiceBusy');
