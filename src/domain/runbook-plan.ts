@@ -1,7 +1,7 @@
 import type { Policy, ServiceConfig } from './config';
 import { requireMs } from './duration';
 import { mayDrainWithoutApproval, type DrainVerdict } from './redundancy';
-import { checkNotAllDown, primaryOf, type Routing } from './routing';
+import { checkNotAllDown, fmtWeights, fullWeight, primaryOf, type Routing } from './routing';
 import { checkFailoverTarget, type ReplicationObservation, type SourceLastSeen, type TargetCheck } from './sync';
 import { chooseTarget, failoverTargets, tierRulesOf, type TargetOption, type Trigger } from './tiers';
 
@@ -24,11 +24,6 @@ export interface PlanProbe {
   /** Why it is down. */
   error?: string;
   replication?: ReplicationObservation;
-}
-
-/** A destination's full weight: a configured 0 means the default 100. */
-export function fullWeight(service: ServiceConfig, id: string): number {
-  return service.destinations.find((d) => d.id === id)!.weight || 100;
 }
 
 /** The refusal text for an input naming a destination the service does not have, or undefined. */
@@ -147,7 +142,7 @@ export function planFailover(input: FailoverPlanInput): FailoverPlan {
   if (target === source) return refused(`invalid failover input:\n  - input.to: ${JSON.stringify(target)} already carries the traffic of ${service.name}`, 'InvalidInput');
   if (down.has(target)) return refused(`target ${target} is down (${whyDown(probes[target])}); refusing to route traffic to it`, 'TargetDown');
   plan.target = target;
-  plan.targetWeight = fullWeight(service, target);
+  plan.targetWeight = fullWeight(service.destinations.find((d) => d.id === target)!.weight);
   plan.finalWeights = Object.fromEntries(ids.map((id) => [id, id === target ? plan.targetWeight : 0]));
   const unsafe = checkNotAllDown(plan.finalWeights, down);
   if (unsafe) return refused(unsafe, 'UnsafeRouting');
@@ -276,9 +271,4 @@ export function planDrain(input: DrainPlanInput): DrainPlan {
 /** Steps that take one destination's weight from w0 to 0 ('down') or from 0 back to w0 ('up'), the rest unchanged. */
 export function scaleOne(weights: Record<string, number>, dest: string, w0: number, percents: readonly number[], direction: 'down' | 'up'): WeightStep[] {
   return percents.map((p) => ({ percent: p, weights: { ...weights, [dest]: Math.round((w0 * (direction === 'down' ? 100 - p : p)) / 100) } }));
-}
-
-/** "a=100 b=0": weights as the runbooks' steps and the dry runs print them. */
-export function fmtWeights(w: Readonly<Record<string, number>>): string {
-  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
 }

@@ -7,7 +7,7 @@ import type { ReplicationObservation } from './sync';
 import { initialHealth, observe, type DestinationHealth, type HealthEvent, type HealthStatus, type HealthThresholds } from './health';
 import { defaultRankingParams, emptyRanking, latencyThreshold, rankBackups, update, type RankingParams, type RankingState } from './ranking';
 import { assessRedundancy, type RedundancyAssessment, type RedundancyVerdict } from './redundancy';
-import { allTo, checkNotAllDown, primaryOf, type Routing } from './routing';
+import { allTo, checkNotAllDown, fmtWeights, fullWeight, primaryOf, type Routing } from './routing';
 import {
   chooseTarget,
   distributeWithRules,
@@ -20,7 +20,7 @@ import {
   type WeightChange,
 } from './tiers';
 import { InvalidInputError, describeIssues } from './validation';
-import { fullWeight, isSingleWriter, planFailover as planRunbook } from './runbook-plan';
+import { isSingleWriter, planFailover as planRunbook } from './runbook-plan';
 
 /**
  * What-if runs of the real decision logic (health thresholds, detection policy with its cooldown,
@@ -148,7 +148,7 @@ function initialRouting(service: ServiceConfig, policy: Policy, given: Record<st
   }
   const lowest = Math.min(...service.destinations.map((d) => d.tier));
   const first = service.destinations.find((d) => d.tier === lowest)!;
-  return { generation: 1, weights: allTo({ generation: 0, weights: zero }, first.id, first.weight || 100) };
+  return { generation: 1, weights: allTo({ generation: 0, weights: zero }, first.id, fullWeight(first.weight)) };
 }
 
 export interface SimulationInput {
@@ -218,7 +218,7 @@ export function simulate(input: SimulationInput): SimulationResult {
     // The scenario has no replication: a resync-only recovery cannot arise here.
     if (decision.action === 'recovery' && decision.failback) {
       const dest = service.destinations.find((d) => d.id === decision.destination)!;
-      apply(allTo(routing, dest.id, dest.weight || 100));
+      apply(allTo(routing, dest.id, fullWeight(dest.weight)));
       failedOver = failedOver.filter((id) => id !== dest.id);
       return record({ action: 'recovery', destination: dest.id, ...(primary ? { from: primary } : {}), to: dest.id, why: decision.reason });
     }
@@ -233,7 +233,7 @@ export function simulate(input: SimulationInput): SimulationResult {
     if (!choice.target) return record({ action: 'blocked', destination: from, from, why: `${decision.reason}; ${choice.reasons.join('; ')}` });
     const target = choice.target;
     if (target.approvalRequired) return record({ action: 'needs-approval', destination: from, from, to: target.id, why: `${decision.reason}; ${target.reasons.join('; ')}` });
-    const weight = service.destinations.find((d) => d.id === target.id)!.weight || 100;
+    const weight = fullWeight(service.destinations.find((d) => d.id === target.id)!.weight);
     const weights = allTo(routing, target.id, weight);
     const unsafe = checkNotAllDown(weights, downSet());
     if (unsafe) return record({ action: 'blocked', destination: from, from, to: target.id, why: `${decision.reason}; ${unsafe}` });
@@ -372,9 +372,7 @@ function fmtMs(ms: number): string {
   return `${m}m${rest < 10 ? '0' : ''}${rest}s`;
 }
 
-export function fmtWeights(w: Readonly<Record<string, number>>): string {
-  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
-}
+export { fmtWeights };
 
 /** One readable line per decision. */
 export function formatDecisions(decisions: readonly SimDecision[]): string[] {
@@ -541,7 +539,7 @@ export function planFailover(input: DryRunInput): DryRunPlan {
   const full = plan.targetWeight;
   const after = allTo(routing, target!, full);
   if (plan.emergency) reasons.push(`${source} is down: emergency path, no gradual steps`);
-  const demand = fullWeight(service, source!) * policy.redundancy_management.offered_load;
+  const demand = fullWeight(service.destinations.find((d) => d.id === source)!.weight) * policy.redundancy_management.offered_load;
   const caps = (id: string) => service.destinations.find((d) => d.id === id)!.weight;
   const steps = plan.steps.map((p) => {
     const [sw, tw] = apportion([100 - p, p], full);

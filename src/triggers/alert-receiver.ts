@@ -6,7 +6,7 @@ import { alertSignal } from '../api/queries';
 import type { AlertEvidence } from '../domain/alerts';
 import type { AlertingConfig, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookSearchAttributes } from '../domain/search-attributes';
 import { detectionWorkflowId } from '../domain/workflow-ids';
 import type { detection } from '../workflows/detection';
 import { authenticate, type ReceiverAuth } from './alert-auth';
@@ -93,11 +93,7 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       args: [{ service }],
       signal: alertSignal,
       signalArgs: [evidence],
-      typedSearchAttributes: [
-        { key: serviceKey, value: service },
-        { key: runbookKindKey, value: 'detection' },
-        { key: triggerKey, value: 'alert' },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(service, 'detection', 'alert'),
       staticSummary: `detection of ${service} (started by an alert)`,
     });
   };

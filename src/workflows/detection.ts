@@ -9,7 +9,7 @@ import type { CarriedDetectionState, RetryState } from '../domain/detection-stat
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
 import { emptyRanking, rankBackups, update as learn } from '../domain/ranking';
-import { primaryOf, sameWeights, type Routing } from '../domain/routing';
+import { fmtWeights, primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
 import { isResyncing, syncStates, type ReplicationObservation, type SyncVerdict } from '../domain/sync';
 import { runbookWorkflowId, watchTaskQueue } from '../domain/workflow-ids';
@@ -41,7 +41,7 @@ type StartResult =
   | { outcome: 'fenced'; note: string };
 
 function fmt(r: Routing): string {
-  return `${Object.entries(r.weights).map(([id, w]) => `${id}=${w}`).join(' ')} (generation ${r.generation})`;
+  return `${fmtWeights(r.weights)} (generation ${r.generation})`;
 }
 
 /** How a runbook detection started ended. */

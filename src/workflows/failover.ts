@@ -2,8 +2,8 @@ import * as wf from '@temporalio/workflow';
 import { planFailover, unknownDestination, type FailoverPlan } from '../domain/runbook-plan';
 import { primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
-import { AbortedError } from './controls';
 import { lagGate } from './consistency-check';
+import { failRunbook } from './runbook-end';
 import { approvalGate, openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
@@ -140,13 +140,7 @@ async function runFailover(request: ReturnType<typeof parseFailoverInput>): Prom
     });
     return finish('switched', moved.after, moved.switchedAt, moved.rpo);
   } catch (err) {
-    if (err instanceof AbortedError) {
-      status.phase = 'failed';
-      await log.note('aborted', 'failed', err.message);
-      refuse(`${err.message}; nothing was switched (steps taken before it were undone)`, 'Aborted');
-    }
-    if (status.phase !== 'rolled-back') status.phase = 'failed';
-    throw err;
+    return failRunbook(ctx, status, err, { left: 'nothing was switched (steps taken before it were undone)', note: true });
   }
 }
 

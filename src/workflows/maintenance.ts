@@ -1,9 +1,9 @@
 import * as wf from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import { requireMs } from '../domain/duration';
-import { primaryOf, type Routing } from '../domain/routing';
+import { fullWeight, primaryOf, type Routing } from '../domain/routing';
 import { maintenanceInputSchema, type MaintenanceInput, type MaintenanceRequest } from '../domain/runbook-input';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookSearchAttributes } from '../domain/search-attributes';
 import { planDrain, scaleOne, unknownDestination, type DrainMode, type DrainPlan } from '../domain/runbook-plan';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { lagGate } from './consistency-check';
@@ -11,6 +11,7 @@ import { AbortedError, type ControlState } from './controls';
 import { labelRunbook } from './labels';
 import { moveTraffic } from './move-traffic';
 import { restoreDestination } from './recovery';
+import { failRunbook, readRouting } from './runbook-end';
 import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import { errorMessage, type StepRecord } from './runbook-steps';
 import { fmtWeights, readRoutingAndProbe, type RunbookContext } from './switching';
@@ -84,11 +85,7 @@ async function underLock(req: MaintenanceRequest, lockId: string): Promise<Maint
       parentClosePolicy: 'ABANDON',
       cancellationType: 'ABANDON',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: serviceKey, value: req.service },
-        { key: runbookKindKey, value: 'maintenance' },
-        { key: triggerKey, value: req.trigger },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(req.service, 'maintenance', req.trigger),
       staticSummary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
     });
   } catch (err) {
@@ -163,7 +160,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
       }
       const moved = await moveTraffic(ctx, status, {
         source: dest, target, sourceUp: true, before,
-        targetWeight: service.destinations.find((d) => d.id === target)!.weight || 100,
+        targetWeight: fullWeight(service.destinations.find((d) => d.id === target)!.weight),
         steps: drainPlan.steps,
         ...(drainPlan.plan ? { plan: drainPlan.plan } : {}),
         ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
@@ -173,13 +170,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
       rpo = moved.rpo;
     }
   } catch (err) {
-    if (err instanceof AbortedError) {
-      status.phase = 'failed';
-      await log.note('aborted', 'failed', err.message);
-      refuse(`${err.message}; ${dest} was not drained (steps taken before it were undone)`, 'Aborted');
-    }
-    if (status.phase !== 'rolled-back') status.phase = 'failed';
-    throw err;
+    return failRunbook(ctx, status, err, { left: `${dest} was not drained (steps taken before it were undone)`, note: true });
   }
 
   // Hold: a durable timer, so a worker or server restart during the window changes nothing.
@@ -199,10 +190,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   // Restore: from the routing as it is now, so a change made by hand during the window is not overwritten blindly.
   m.stage = 'restore';
   status.phase = 'validating';
-  const current = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({
-    detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
-    numbers: { generation: r.routing.generation },
-  }))).routing;
+  const current = await readRouting(ctx);
   status.routingCurrent = current;
   const carrier = drainPlan.mode === 'proportional' ? drainPlan.target! : primaryOf(current);
   status.source = carrier;

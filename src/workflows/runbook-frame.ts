@@ -13,7 +13,7 @@ import { errorMessage, StepLog } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
 import { runbookWorkflowId } from '../domain/workflow-ids';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookSearchAttributes } from '../domain/search-attributes';
 
 import type { FailoverTimeObjective, Phase, RunbookStatus } from '../api/status';
 export type { FailoverTimeObjective, Phase, RunbookStatus };
@@ -241,11 +241,7 @@ export async function underLock<T>(kind: string, req: { service: string; trigger
       parentClosePolicy: 'ABANDON',
       cancellationType: 'ABANDON',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: serviceKey, value: req.service },
-        { key: runbookKindKey, value: kind },
-        { key: triggerKey, value: req.trigger },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(req.service, kind, req.trigger),
       staticSummary: `${kind} of ${req.service} (started as ${own})`,
     });
   } catch (err) {
