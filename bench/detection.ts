@@ -133,6 +133,7 @@ export async function benchScale(address: string, destinations: number): Promise
 
 /** SIGKILL of the Redis primary → first write acknowledged through HAProxy again, per detection mode. */
 export async function benchFaultToAck(address: string, rounds: number): Promise<void> {
+  if (rounds <= 0) return;
   const logger = pino({ level: 'silent' });
   for (const intelligent of [false, true]) {
     const { dir, config, service, topo, front } = await twoRedisService('ack-bus', {

@@ -1,8 +1,9 @@
 import { Context, heartbeat } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type SignalDefinition } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { admitUpdate, supervisorWorkflowId, type Admission, type AdmitRequest, type ServiceSupervision, type Suspension } from '../api/supervisor';
+import { healthQuery, redundancyQuery } from '../api/queries';
+import { admitUpdate, brakesSignal, configChangedSignal, supervisorWorkflowId, type Admission, type AdmitRequest, type ServiceSupervision, type Suspension } from '../api/supervisor';
 import type { Config } from '../domain/config';
 import { detectionWorkflowId } from '../domain/workflow-ids';
 import { syncSchedulesFromConfig } from '../triggers/schedules';
@@ -34,6 +35,8 @@ export interface ReconcileReport {
 
 const redundancyWorkflowId = (service: string) => `redundancy-${service}`;
 const CLOSED_BADLY = new Set(['TERMINATED', 'FAILED', 'TIMED_OUT', 'CANCELLED']);
+/** The signals the supervisor passes on, by the name its workflow gives (recorded in its histories). */
+const RUNBOOK_SIGNALS = { configChanged: configChangedSignal, brakes: brakesSignal } as const;
 
 function clientOf(deps: SupervisionDeps): Client {
   if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client', 'NoClient');
@@ -49,11 +52,11 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
    * What an earlier run of `workflowId` knew, when it ended by termination or failure (a restart
    * should not forget health, retries and decisions); read by querying the closed run.
    */
-  const carriedFrom = async (client: Client, workflowId: string, query: string): Promise<unknown> => {
+  const carriedFrom = async (client: Client, workflowId: string, query: typeof healthQuery | typeof redundancyQuery): Promise<unknown> => {
     const handle = client.workflow.getHandle(workflowId);
     const desc = await handle.describe().catch(() => undefined);
     if (!desc || !CLOSED_BADLY.has(desc.status.name)) return undefined;
-    return handle.query(query).catch((err: Error) => {
+    return handle.query<unknown>(query).catch((err: Error) => {
       deps.logger.warn({ workflowId, err: err.message }, 'state of the ended run could not be read; starting fresh');
       return undefined;
     });
@@ -70,7 +73,7 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
       const report: ReconcileReport = { services: {}, started: [], stopped: [], errors: [] };
       const wanted = new Set<string>();
 
-      const ensure = async (type: 'detection' | 'redundancy', workflowId: string, args: Record<string, unknown>, stateQuery: string) => {
+      const ensure = async (type: 'detection' | 'redundancy', workflowId: string, args: Record<string, unknown>, stateQuery: typeof healthQuery | typeof redundancyQuery) => {
         wanted.add(workflowId);
         if (running.has(workflowId)) return 'running' as const;
         // The listing lags a moment behind starts: ask the run itself before starting another.
@@ -92,8 +95,8 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
         if (i % 50 === 0) heartbeat({ done: i });
         const entry: ServiceSupervision = { detection: 'error' };
         try {
-          entry.detection = await ensure('detection', detectionWorkflowId(s.service), { service: s.service, configVersion: input.version, ...(s.suspended ? { suspended: s.suspended } : {}) }, 'health');
-          entry.redundancy = input.redundancy ? await ensure('redundancy', redundancyWorkflowId(s.service), { service: s.service }, 'redundancy') : 'off';
+          entry.detection = await ensure('detection', detectionWorkflowId(s.service), { service: s.service, configVersion: input.version, ...(s.suspended ? { suspended: s.suspended } : {}) }, healthQuery);
+          entry.redundancy = input.redundancy ? await ensure('redundancy', redundancyWorkflowId(s.service), { service: s.service }, redundancyQuery) : 'off';
         } catch (err) {
           entry.error = (err as Error).message;
           report.errors.push(`${s.service}: ${entry.error}`);
@@ -117,13 +120,15 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
     async signalRunbooks(input: { services: string[]; signal: 'configChanged' | 'brakes'; arg: unknown; only?: 'detection' }): Promise<{ signalled: number }> {
       const client = clientOf(deps);
       let signalled = 0;
+      // The workflow names the signal in this activity's input (its histories keep it): pass on its definition.
+      const definition = RUNBOOK_SIGNALS[input.signal] as SignalDefinition<[unknown]>;
       for (const [i, service] of input.services.entries()) {
         if (i % 50 === 0) heartbeat({ done: i });
         const ids = input.only === 'detection' ? [detectionWorkflowId(service)] : [detectionWorkflowId(service), redundancyWorkflowId(service)];
         for (const id of ids) {
           await client.workflow
             .getHandle(id)
-            .signal(input.signal, input.arg)
+            .signal(definition, input.arg)
             .then(() => signalled++)
             .catch((err: unknown) => {
               if (!isNotFound(err)) throw err;

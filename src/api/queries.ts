@@ -1,12 +1,16 @@
 import * as wf from '@temporalio/workflow';
-import type { DetectionStatus } from '../workflows/detection';
+import type { AlertEvidence } from '../domain/alerts';
 import type { RedundancyStatus } from '../workflows/redundancy';
-import type { RunbookStatus } from '../workflows/runbook-frame';
+import type { DetectionStatus, RunbookStatus } from './status';
 
 /**
- * The queries clients read runbooks with (CLI, MCP server, TypeScript API), defined here so that a
- * client need not load workflow modules (some of which only load inside a workflow).
+ * The messages clients read and drive runbooks with (CLI, alert receiver, MCP server, TypeScript API,
+ * tests), defined here so that a client need not load workflow modules (some of which only load
+ * inside a workflow). The operator's updates (approve, pause, resume, abort) are in
+ * src/workflows/controls.ts, the supervisor's in ./supervisor.ts.
  */
 export const healthQuery = wf.defineQuery<DetectionStatus>('health');
 export const statusQuery = wf.defineQuery<RunbookStatus>('status');
 export const redundancyQuery = wf.defineQuery<RedundancyStatus>('redundancy');
+/** Evidence from an alert source (Alertmanager, Grafana) for detection to weigh. */
+export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');

@@ -1,4 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
+import { statusQuery } from '../api/queries';
 import { EXIT, type ExitCode } from './errors';
 import { progressLines, type LiveStatus } from './progress';
 import { failureOf } from './runbooks';
@@ -33,7 +34,7 @@ export async function followRunbook(
   let queryTrouble = false;
   while (!ended) {
     try {
-      const status = await ctx.withWorker('status query', () => handle.query<LiveStatus>('status'));
+      const status = (await ctx.withWorker('status query', () => handle.query(statusQuery))) as LiveStatus;
       for (const line of progressLines(prev, status, base.service, new Date(), ctx.cliPrefix())) print(line);
       prev = status;
       queryTrouble = false;

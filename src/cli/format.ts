@@ -1,5 +1,5 @@
-import type { Routing } from '../domain/routing';
-import type { StepRecord } from '../workflows/runbook-steps';
+import { fmtWeights, type Routing } from '../domain/routing';
+import type { StepRecord } from '../api/status';
 
 /** "850ms", "1.25s", "2m05s". */
 export function fmtDuration(ms: number): string {
@@ -17,9 +17,7 @@ export function fmtTime(t: Date | string | undefined): string {
   return Number.isNaN(d.getTime()) ? String(t) : d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export function fmtWeights(weights: Readonly<Record<string, number>>): string {
-  return Object.entries(weights).map(([id, w]) => `${id}=${w}`).join(' ');
-}
+export { fmtWeights };
 
 export function fmtRouting(r: Routing): string {
   return `[${fmtWeights(r.weights)}] gen ${r.generation}`;

@@ -1,6 +1,4 @@
-import type { DecisionRecord } from '../workflows/detection';
-import type { RunbookStatus } from '../workflows/runbook-frame';
-import type { StepRecord } from '../workflows/runbook-steps';
+import type { DecisionRecord, RunbookStatus, StepRecord } from '../api/status';
 import { fmtDuration, fmtTime } from './format';
 
 /** A runbook's status as the `status` query returns it; maintenance adds its window. */

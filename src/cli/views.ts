@@ -4,7 +4,7 @@ import type { RouterConfig } from '../domain/config';
 import type { Routing } from '../domain/routing';
 import type { HistoryRun, RunbookResultLike, StatusReport } from '../client/observe';
 import type { RunningRunbook } from '../client/runs';
-import type { RunbookStatus } from '../workflows/runbook-frame';
+import type { RunbookStatus } from '../api/status';
 import { fmtDuration, fmtRouting, fmtRpo, fmtSteps, fmtTime, table } from './format';
 import type { LiveStatus } from './progress';
 

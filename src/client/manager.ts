@@ -9,7 +9,7 @@ import { configure, define, type ConfigChangeOutcome } from './config-changes';
 import { Core, NoSupervisorError, type CoreOptions, type LiveConfigView } from './core';
 import { monitor, plan, simulate, type PlanOutcome, type ServiceMonitor } from './monitor';
 import { serviceStatus } from './observe';
-import type { DecisionRecord } from '../workflows/detection';
+import type { DecisionRecord } from '../api/status';
 import {
   detectFailover, executeFailover, manageRecovery, manageRedundancy,
   type Destination, type FailoverDetectionConfig, type FailoverDetectionResult, type FailoverExecutionConfig, type FailoverExecutionResult,

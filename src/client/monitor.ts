@@ -5,11 +5,10 @@ import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
 import { formatPlan, planFailover, simulate as simulateScenario, type DryRunPlan, type SimulationResult } from '../domain/simulate';
 import { syncStates, type SyncVerdict } from '../domain/sync';
-import type { DecisionRecord } from '../workflows/detection';
+import type { DecisionRecord, RunbookStatus } from '../api/status';
 import type { RedundancyAssessment } from '../domain/redundancy';
-import type { RunbookStatus } from '../workflows/runbook-frame';
 import { destinationOf, type Core } from './core';
-import { observeNow, redundancyStatus, runbookHistory, serviceStatus, type HistoryRun, type StatusReport } from './observe';
+import { learnedRanking, observeNow, redundancyStatus, runbookHistory, serviceStatus, type HistoryRun, type StatusReport } from './observe';
 import type { RunningRunbook } from './runs';
 import type { ProbeResult } from '../activities/probes/types';
 
@@ -163,7 +162,9 @@ export async function plan(core: Core, name: string, to?: string): Promise<PlanO
   const { live, service, policy } = await core.service(name);
   if (to !== undefined) destinationOf(service, to, 'to');
   const { readout, probes } = await observeNow(service, policy);
-  const p = planFailover({ service, policy, routing: readout.routing, probes, ...(to !== undefined ? { to } : {}) });
+  // Detection's failovers follow its learned ranking: so does the plan when detection answers (else the configured order).
+  const ranking = policy.failover_execution.target_selection === 'intelligent' ? await learnedRanking(core.client, service.name, core.ask).catch(() => undefined) : undefined;
+  const p = planFailover({ service, policy, routing: readout.routing, probes, ...(ranking ? { ranking: { state: ranking, now: Date.now() } } : {}), ...(to !== undefined ? { to } : {}) });
   return { service: service.name, dryRun: true, configVersion: live.version, routing: readout.routing, probes, plan: p, summary: `${formatPlan(p)}\ndry run: nothing was changed` };
 }
 

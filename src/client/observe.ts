@@ -8,13 +8,12 @@ import { supervisionQuery, supervisorWorkflowId } from '../api/supervisor';
 import { suspensionOf } from '../domain/brakes';
 import type { Policy, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
+import type { RankingState } from '../domain/ranking';
 import type { Routing } from '../domain/routing';
 import { triggerKey } from '../domain/search-attributes';
 import { MUTATING_RUNBOOKS, detectionWorkflowId, runbookWorkflowId } from '../domain/workflow-ids';
-import type { DetectionStatus } from '../workflows/detection';
+import type { DetectionStatus, RunbookStatus, StepRecord } from '../api/status';
 import type { RedundancyStatus } from '../workflows/redundancy';
-import type { RunbookStatus } from '../workflows/runbook-frame';
-import type { StepRecord } from '../workflows/runbook-steps';
 import { describeOrUndefined, failureOf, runningUnder, type RunningRunbook } from './runs';
 
 /**
@@ -58,6 +57,14 @@ export interface StatusReport {
   runbook: (RunningRunbook & { status: RunbookStatus }) | null;
   /** The latest finished runbook, when none runs. */
   last?: { type: string; status: string; closeTime?: string };
+}
+
+/** Detection's learned ranking of a service's backups (what its failovers prefer), when detection runs. */
+export async function learnedRanking(client: Client, service: string, ask: Ask): Promise<RankingState | undefined> {
+  const detection = await runningUnder(client, detectionWorkflowId(service));
+  if (!detection) return undefined;
+  const handle = client.workflow.getHandle(detection.running.workflowId, detection.running.runId);
+  return (await ask('health query', () => handle.query(healthQuery))).ranking;
 }
 
 /** Detection's health, the control plane's view and the running runbook (or the last one) of a service. */

@@ -9,7 +9,7 @@ import { distribute } from '../domain/distribution';
 import { durationSchema, requireMs } from '../domain/duration';
 import { initialHealth, observe, type DestinationHealth, type HealthThresholds } from '../domain/health';
 import { assessRedundancy, type RedundancyAssessment } from '../domain/redundancy';
-import { primaryOf, sameWeights, type Routing } from '../domain/routing';
+import { fullWeight, primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { failoverInputSchema, rebalanceInputSchema, recoveryInputSchema } from '../domain/runbook-input';
 import { healthThresholdsOf, planFailover, type DryRunVerdict } from '../domain/simulate';
 import { isResyncing, replicates, syncStates, type SyncVerdict } from '../domain/sync';
@@ -726,7 +726,7 @@ export async function manageRedundancy(core: Core, destinations: Destination[], 
     mode: red.load_distribution, maxEjectPercent: red.max_eject_percent, maxLoadFactor: red.max_load_factor, offeredLoad: red.offered_load,
   });
   const primary = assessment.primary;
-  const planned = strategy === 'active-active' ? distribution.weights : Object.fromEntries(g.ids.map((id) => [id, id === primary ? (service.destinations.find((d) => d.id === id)!.weight || 100) : 0]));
+  const planned = strategy === 'active-active' ? distribution.weights : Object.fromEntries(g.ids.map((id) => [id, id === primary ? fullWeight(service.destinations.find((d) => d.id === id)!.weight) : 0]));
   const drift = !sameWeights(planned, routing.weights);
   const loadDistribution: LoadDistribution = {
     strategy,

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookSearchAttributes } from '../domain/search-attributes';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
 export type MutatingRunbook = 'failover' | 'recovery' | 'rollback' | 'maintenance' | 'rebalance';
@@ -33,11 +33,7 @@ export async function startMutatingRunbook(
       args: [{ ...opts.input, service: opts.service }],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: serviceKey, value: opts.service },
-        { key: runbookKindKey, value: opts.type },
-        { key: triggerKey, value: opts.trigger ?? 'manual' },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(opts.service, opts.type, opts.trigger ?? 'manual'),
       staticSummary: opts.summary ?? `${opts.type} of ${opts.service}`,
     });
   } catch (err) {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { statusQuery } from '../api/queries';
 import { failoverInputSchema, maintenanceInputSchema, recoveryInputSchema, rollbackInputSchema } from '../domain/runbook-input';
 import { formatPath, InvalidInputError, parseOrThrow } from '../domain/validation';
-import type { RunbookStatus } from '../workflows/runbook-frame';
+import type { RunbookStatus } from '../api/status';
 import { startMutatingRunbook, type MutatingRunbook } from './start-runbook';
 import { actorFor, destinationOf, type Core } from './core';
 import type { RunbookResultLike } from './observe';

@@ -23,6 +23,16 @@ export function primaryOf(routing: Routing): string | undefined {
 }
 
 /** Weights that send everything to `target` at `weight`, nothing elsewhere. */
+/** A destination's full weight: a configured (or routed) 0 stands for the default 100. */
+export function fullWeight(weight: number | undefined): number {
+  return weight || 100;
+}
+
+/** "a=100 b=0": weights as runbook steps, dry runs and the CLI print them. */
+export function fmtWeights(w: Readonly<Record<string, number>>): string {
+  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
+}
+
 export function allTo(routing: Routing, target: string, weight: number): Record<string, number> {
   return Object.fromEntries(Object.keys(routing.weights).map((id) => [id, id === target ? weight : 0]));
 }

@@ -10,3 +10,12 @@ export const SEARCH_ATTRIBUTES = [
 export const serviceKey = defineSearchAttributeKey('Service', SearchAttributeType.KEYWORD);
 export const runbookKindKey = defineSearchAttributeKey('RunbookKind', SearchAttributeType.KEYWORD);
 export const triggerKey = defineSearchAttributeKey('Trigger', SearchAttributeType.KEYWORD);
+
+/** What every runbook start sets (the CLI's history, the Web UI's filters and the brakes read them). */
+export function runbookSearchAttributes(service: string, kind: string, trigger: string) {
+  return [
+    { key: serviceKey, value: service },
+    { key: runbookKindKey, value: kind },
+    { key: triggerKey, value: trigger },
+  ];
+}

@@ -2,14 +2,13 @@ import { z } from 'zod';
 import type { Policy, ServiceConfig } from './config';
 import { decide, recoveryStrategyContext } from './detection-policy';
 import { apportion, distribute, type Distribution } from './distribution';
-import { durationSchema, durationToMs, requireMs } from './duration';
-import { checkFailoverTarget, type ReplicationObservation, type TargetCheck } from './sync';
+import { durationSchema, requireMs } from './duration';
+import type { ReplicationObservation } from './sync';
 import { initialHealth, observe, type DestinationHealth, type HealthEvent, type HealthStatus, type HealthThresholds } from './health';
 import { defaultRankingParams, emptyRanking, latencyThreshold, rankBackups, update, type RankingParams, type RankingState } from './ranking';
 import { assessRedundancy, type RedundancyAssessment, type RedundancyVerdict } from './redundancy';
-import { allTo, checkNotAllDown, primaryOf, type Routing } from './routing';
+import { allTo, checkNotAllDown, fmtWeights, fullWeight, primaryOf, type Routing } from './routing';
 import {
-  checkRegionEntry,
   chooseTarget,
   distributeWithRules,
   failoverTargets,
@@ -21,6 +20,7 @@ import {
   type WeightChange,
 } from './tiers';
 import { InvalidInputError, describeIssues } from './validation';
+import { isSingleWriter, planFailover as planRunbook } from './runbook-plan';
 
 /**
  * What-if runs of the real decision logic (health thresholds, detection policy with its cooldown,
@@ -148,7 +148,7 @@ function initialRouting(service: ServiceConfig, policy: Policy, given: Record<st
   }
   const lowest = Math.min(...service.destinations.map((d) => d.tier));
   const first = service.destinations.find((d) => d.tier === lowest)!;
-  return { generation: 1, weights: allTo({ generation: 0, weights: zero }, first.id, first.weight || 100) };
+  return { generation: 1, weights: allTo({ generation: 0, weights: zero }, first.id, fullWeight(first.weight)) };
 }
 
 export interface SimulationInput {
@@ -218,7 +218,7 @@ export function simulate(input: SimulationInput): SimulationResult {
     // The scenario has no replication: a resync-only recovery cannot arise here.
     if (decision.action === 'recovery' && decision.failback) {
       const dest = service.destinations.find((d) => d.id === decision.destination)!;
-      apply(allTo(routing, dest.id, dest.weight || 100));
+      apply(allTo(routing, dest.id, fullWeight(dest.weight)));
       failedOver = failedOver.filter((id) => id !== dest.id);
       return record({ action: 'recovery', destination: dest.id, ...(primary ? { from: primary } : {}), to: dest.id, why: decision.reason });
     }
@@ -233,7 +233,7 @@ export function simulate(input: SimulationInput): SimulationResult {
     if (!choice.target) return record({ action: 'blocked', destination: from, from, why: `${decision.reason}; ${choice.reasons.join('; ')}` });
     const target = choice.target;
     if (target.approvalRequired) return record({ action: 'needs-approval', destination: from, from, to: target.id, why: `${decision.reason}; ${target.reasons.join('; ')}` });
-    const weight = service.destinations.find((d) => d.id === target.id)!.weight || 100;
+    const weight = fullWeight(service.destinations.find((d) => d.id === target.id)!.weight);
     const weights = allTo(routing, target.id, weight);
     const unsafe = checkNotAllDown(weights, downSet());
     if (unsafe) return record({ action: 'blocked', destination: from, from, to: target.id, why: `${decision.reason}; ${unsafe}` });
@@ -372,9 +372,7 @@ function fmtMs(ms: number): string {
   return `${m}m${rest < 10 ? '0' : ''}${rest}s`;
 }
 
-export function fmtWeights(w: Readonly<Record<string, number>>): string {
-  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
-}
+export { fmtWeights };
 
 /** One readable line per decision. */
 export function formatDecisions(decisions: readonly SimDecision[]): string[] {
@@ -480,7 +478,7 @@ export function planFailover(input: DryRunInput): DryRunPlan {
   const down = new Set(ids.filter((id) => !up.has(id)));
   const reasons: string[] = ids.filter((id) => input.probes[id] === undefined).map((id) => `${id}: no probe result, counted as down`);
   // Single-writer replication switches in one step after fencing (see the failover runbook): no ramp.
-  const singleWriter = exec.data_sync.enabled && service.destinations.some((d) => d.replication.type !== 'none');
+  const singleWriter = isSingleWriter(service, policy);
   const gradual = exec.gradual_failover.enabled && !singleWriter ? exec.gradual_failover.steps : [100];
 
   const finish = (verdict: DryRunVerdict, after: Record<string, number>, extra: Partial<DryRunPlan>, steps: PlanStep[] = []): DryRunPlan => ({
@@ -514,70 +512,42 @@ export function planFailover(input: DryRunInput): DryRunPlan {
     return finish(ruled.check.approvalRequired ? 'needs-approval' : 'ok', d.weights, { distribution: d, emergency }, steps);
   }
 
-  const source = primaryOf(routing);
-  if (!source) {
-    reasons.push('no destination carries traffic; nothing to fail over from');
+  if (input.to !== undefined && !ids.includes(input.to)) {
+    reasons.push(`to: no destination ${JSON.stringify(input.to)} in service ${service.name} (has ${ids.join(', ')})`);
     return finish('blocked', routing.weights, {});
   }
-  const sourceDest = service.destinations.find((d) => d.id === source)!;
-  const checkTarget = (from: string, id: string): TargetCheck =>
-    checkFailoverTarget({
-      service, source: from, target: id, sourceUp: up.has(from), maxLag: exec.consistency_check.max_lag, maxLinkDownMs: durationToMs(exec.max_link_down) ?? 30_000, nowMs: Date.now(),
-      ...(input.probes[id]?.replication ? { targetObs: input.probes[id]!.replication } : {}),
-    });
-  let target: string | undefined;
-  let approval = false;
-  if (input.to !== undefined) {
-    const dest = service.destinations.find((d) => d.id === input.to);
-    if (!dest) reasons.push(`to: no destination ${JSON.stringify(input.to)} in service ${service.name} (has ${ids.join(', ')})`);
-    else if (dest.id === source) reasons.push(`to: ${dest.id} already carries the traffic`);
-    else if (down.has(dest.id)) reasons.push(`to: ${dest.id} is down; refusing to route traffic to it`);
-    else {
-      const check = checkRegionEntry(dest.region === sourceDest.region ? [] : [dest.region], trigger, rules);
-      reasons.push(...check.reasons);
-      if (check.allowed) {
-        target = dest.id;
-        approval = check.approvalRequired;
-      }
-    }
-    if (!target) return finish('blocked', routing.weights, { source });
-  } else {
-    const skip = new Set([...down, source]);
-    const order =
-      exec.target_selection === 'intelligent' && input.ranking
-        ? rankBackups(service, source, input.ranking.state, input.ranking.now, { down: skip, ...(input.ranking.params ? { params: input.ranking.params } : {}) }).map((c) => c.id)
-        : undefined;
-    const candidates = failoverTargets(service, source, { unavailable: skip, trigger, rules, ...(order ? { order } : {}) });
-    // Backups that are not a copy of the source come after every one that is (the runbook does the same).
-    const safe = candidates.filter((c) => !singleWriter || checkTarget(source, c.id).safe);
-    const choice = chooseTarget(safe).target ? chooseTarget(safe) : chooseTarget(candidates);
-    reasons.push(...choice.reasons);
-    if (!choice.target) return finish(choice.reasons[0]?.startsWith('no healthy') ? 'no-target' : 'blocked', routing.weights, { source });
-    target = choice.target.id;
-    approval = choice.target.approvalRequired;
+  // The runbook's own plan: what it would refuse, approve or do with these probes.
+  const primary = primaryOf(routing);
+  const prefer =
+    exec.target_selection === 'intelligent' && input.ranking && primary
+      ? rankBackups(service, primary, input.ranking.state, input.ranking.now, { down: new Set([...down, primary]), ...(input.ranking.params ? { params: input.ranking.params } : {}) }).map((c) => c.id)
+      : undefined;
+  const plan = planRunbook({
+    service, policy, routing, probes: input.probes, planned: false, trigger, checkSync: true, nowMs: input.ranking?.now ?? Date.now(),
+    ...(input.to !== undefined ? { to: input.to } : {}),
+    ...(prefer ? { prefer } : {}),
+  });
+  const { source, target } = plan;
+  const at = { ...(source ? { source } : {}), ...(target ? { target } : {}) };
+  if (plan.refusal) {
+    reasons.push(plan.refusal.message);
+    return finish(plan.refusal.type === 'NoTarget' && plan.candidates.length === 0 ? 'no-target' : 'blocked', routing.weights, at);
   }
-
-  // Single writer: a target must be a copy of the source, as the runbook checks it.
-  if (singleWriter) {
-    const check = checkTarget(source, target);
-    if (!check.safe) {
-      reasons.push(`${check.reasons.join('; ')}: not promoted without --accept-data-loss (an automatic failover waits for approval)`);
-      return finish('blocked', routing.weights, { source, target });
-    }
-  }
-  const targetDest = service.destinations.find((d) => d.id === target)!;
-  const full = targetDest.weight || 100;
-  const after = allTo(routing, target, full);
-  const emergency = down.has(source);
-  if (emergency) reasons.push(`${source} is down: emergency path, no gradual steps`);
-  const demand = (sourceDest.weight || 100) * policy.redundancy_management.offered_load;
+  const chosen = plan.candidates.find((c) => c.id === target);
+  reasons.push(...(chosen?.reasons ?? []), ...plan.approval.filter((r) => !chosen?.reasons.includes(r)));
+  if (plan.unsafeTarget) reasons.push(`${plan.unsafeTarget}: an automatic failover waits for approval, and promotes it only with --accept-data-loss`);
+  const full = plan.targetWeight;
+  const after = allTo(routing, target!, full);
+  if (plan.emergency) reasons.push(`${source} is down: emergency path, no gradual steps`);
+  const demand = fullWeight(service.destinations.find((d) => d.id === source)!.weight) * policy.redundancy_management.offered_load;
   const caps = (id: string) => service.destinations.find((d) => d.id === id)!.weight;
-  const steps = (emergency ? [100] : gradual).map((p) => {
+  const steps = plan.steps.map((p) => {
     const [sw, tw] = apportion([100 - p, p], full);
-    const weights = p >= 100 ? after : { ...allTo(routing, target, tw!), [source]: sw! };
+    const weights = p >= 100 ? after : { ...allTo(routing, target!, tw!), [source!]: sw! };
     return { percent: p, weights, destinations: stepDestinations(service, weights, demand, up, caps) };
   });
-  return finish(approval ? 'needs-approval' : 'ok', after, { source, target, emergency }, steps);
+  const approval = plan.approval.length > 0 || plan.unsafeTarget !== undefined;
+  return finish(approval ? 'needs-approval' : 'ok', after, { ...at, emergency: plan.emergency }, steps);
 }
 
 /** Readable lines for a dry-run plan. */

@@ -1,7 +1,7 @@
 import type { Policy, ServiceConfig } from './config';
 import { distribute, type Distribution, type DistributionInput } from './distribution';
 import { rankCandidates, type Candidate } from './plan';
-import { allTo, primaryOf, type Routing } from './routing';
+import { allTo, fullWeight, primaryOf, type Routing } from './routing';
 
 /**
  * Multi-level failover: targets are tried same zone → other zone → other region (then by tier),
@@ -278,6 +278,6 @@ export function planScopeFailover(input: ScopePlanInput): ScopePlan {
   const choice = chooseTarget(options);
   if (!choice.target) return finish(options.length === 0 ? 'no-target' : 'blocked', before, [`no target for ${primary} outside ${scope}`, ...choice.reasons]);
   const t = choice.target;
-  const weight = service.destinations.find((d) => d.id === t.id)!.weight || 100;
+  const weight = fullWeight(service.destinations.find((d) => d.id === t.id)!.weight);
   return finish(t.approvalRequired ? 'needs-approval' : 'ok', allTo(routing, t.id, weight), [`evacuate ${scope}: ${primary} → ${t.id} (${t.proximity}, tier ${t.tier})`, ...t.reasons], { target: t.id });
 }

@@ -2,10 +2,11 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } fr
 import type { Client } from '@temporalio/client';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { alertSignal } from '../api/queries';
 import type { AlertEvidence } from '../domain/alerts';
 import type { AlertingConfig, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookSearchAttributes } from '../domain/search-attributes';
 import { detectionWorkflowId } from '../domain/workflow-ids';
 import type { detection } from '../workflows/detection';
 import { authenticate, metricsAllowed, preAuthenticate, type AuthRequirement, type ReceiverAuth } from './alert-auth';
@@ -117,13 +118,9 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       workflowId: detectionWorkflowId(service),
       taskQueue,
       args: [{ service }],
-      signal: 'alert',
+      signal: alertSignal,
       signalArgs: [evidence],
-      typedSearchAttributes: [
-        { key: serviceKey, value: service },
-        { key: runbookKindKey, value: 'detection' },
-        { key: triggerKey, value: 'alert' },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(service, 'detection', 'alert'),
       staticSummary: `detection of ${service} (started by an alert)`,
     });
   };

@@ -14,7 +14,7 @@ import {
 import { z } from 'zod';
 import { cronSchema, destinationSchema, scheduleEverySchema, timeZoneSchema, type Config, type MaintenanceScheduleConfig } from '../domain/config';
 import { maintenanceWindowSchema, type MaintenanceInput } from '../domain/runbook-input';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookKindKey, runbookSearchAttributes, serviceKey } from '../domain/search-attributes';
 import { InvalidInputError, parseOrThrow } from '../domain/validation';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 
@@ -168,11 +168,7 @@ function actionOf(req: MaintenanceScheduleRequest, scheduleId: string): Schedule
     // The server appends the scheduled time to this id; the runbook then takes the lock id itself.
     workflowId: runbookWorkflowId(req.service),
     args: [input],
-    typedSearchAttributes: [
-      { key: serviceKey, value: req.service },
-      { key: runbookKindKey, value: 'maintenance' },
-      { key: triggerKey, value: 'schedule' },
-    ],
+    typedSearchAttributes: runbookSearchAttributes(req.service, 'maintenance', 'schedule'),
     staticSummary: `scheduled maintenance of ${req.destination} (${req.service}) for ${req.window}`,
     memo: { maintenanceSchedule: fingerprint(req) },
   };

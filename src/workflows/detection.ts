@@ -2,17 +2,18 @@ import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
 import type { WatchResult } from '../activities/watch';
 import { combine, type ObserverReport, type Votes } from '../domain/quorum';
-import { alertEvidenceSchema, type Alert, type AlertEvidence } from '../domain/alerts';
+import { alertEvidenceSchema, type Alert } from '../domain/alerts';
 import { policyWithDefaults, type Policy, type ServiceConfig } from '../domain/config';
 import { decide, recoveryStrategyContext, type Decision } from '../domain/detection-policy';
-import type { CarriedDetectionState, InflightRunbook, RetryState } from '../domain/detection-state';
+import type { CarriedDetectionState, RetryState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
-import { emptyRanking, rankBackups, update as learn, type RankingState } from '../domain/ranking';
-import { primaryOf, sameWeights, type Routing } from '../domain/routing';
+import { emptyRanking, rankBackups, update as learn } from '../domain/ranking';
+import { fmtWeights, primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
 import { isResyncing, syncStates, type ReplicationObservation, type SyncVerdict } from '../domain/sync';
 import { runbookWorkflowId, watchTaskQueue } from '../domain/workflow-ids';
+import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import { brakesSignal, configChangedSignal, type Admission, type AutomaticKind, type Suspension } from '../api/supervisor';
 import { legacyDetection } from './detection-legacy';
 import { labelRunbook } from './labels';
@@ -21,77 +22,26 @@ import { errorType, parseInput } from './runbook-frame';
 import { errorMessage } from './runbook-steps';
 
 export type { DetectionInput } from '../domain/runbook-input';
-export const alertSignal = wf.defineSignal<[AlertEvidence]>('alert');
-import { healthQuery } from '../api/queries';
-export { healthQuery };
+import { alertSignal, healthQuery } from '../api/queries';
+export { alertSignal, healthQuery };
 
 /** New runs take this path; runs started before it replay ./detection-legacy.ts. */
 const DETECTION_V2 = 'detection-v2';
 
-export interface DecisionRecord {
-  at: string;
-  event: HealthEvent;
-  decision: Decision;
-  runbook?: string;
-  runId?: string;
-  /** How the runbook it started ended, once detection saw it. */
-  outcome?: string;
-  /** The brakes held the runbook back: why. */
-  held?: string;
-  /** Something worth knowing about the start (e.g. the brakes could not be asked). */
-  note?: string;
-  /** With several observers: what each saw of the destination when this was decided. */
-  votes?: Votes;
-}
+import type { DecisionRecord, DetectionState, DetectionStatus } from '../api/status';
+export type { DecisionRecord, DetectionState, DetectionStatus };
 
-/** What survives continue-as-new. */
-export interface DetectionState {
-  health: Record<string, DestinationHealth>;
-  lastFailoverFrom: Record<string, number>;
-  /** Destinations traffic was moved away from that have not been failed back since. */
-  failedOver: string[];
-  decisions: DecisionRecord[];
-  /** Fingerprint+status of alerts already applied (bounded), to drop duplicate deliveries. */
-  seenAlerts: string[];
-  /** Adaptive ranking learned from every probe and failover outcome; survives restarts as workflow state. */
-  ranking?: RankingState;
-  /** Events to look at again later: a recovery held by the cooldown, a runbook refused because another held the service, a retry. */
-  revisit?: { at: number; event: HealthEvent }[];
-  /** Automatic runbooks that failed, per destination: retried with backoff, alerting after a few. */
-  retries?: Record<string, RetryState>;
-  /** The runbook detection started last, until it has seen how it ended. */
-  inflight?: InflightRunbook;
-  /** Events whose runbook a suspension held: decided again when it is lifted. */
-  held?: HealthEvent[];
-  /** Each observer's own view (its probes' fold), when several vantage points vote; `health` is their quorum. */
-  observers?: Record<string, ObserverReport>;
-  /** The routing the manager decided: the router must have it (see observeRouting). */
-  routing?: Routing;
-}
-
-export interface DetectionStatus extends DetectionState {
-  service: string;
-  primary?: string;
-  watching: boolean;
-  /** The live config version this run loaded, when the worker follows the supervisor. */
-  configVersion?: number;
-  /** Automatic runbooks of this service are suspended (as last heard from the supervisor). */
-  suspended?: Suspension;
-  /** Each backup against the primary: a healthy backup only when in sync. */
-  sync?: Record<string, SyncVerdict>;
-}
-
-/** What came of a decision's runbook: started, refused because another holds the service, or held by the brakes. */
-interface StartResult {
-  workflowId?: string;
-  runId?: string;
-  busy?: boolean;
-  held?: string;
-  note?: string;
-}
+/** What came of a decision's runbook (or fence). */
+type StartResult =
+  | { outcome: 'started'; workflowId: string; runId: string; note?: string }
+  /** Another runbook holds the service (its lock id, or the stray's fence): nothing started; looked at again later. */
+  | { outcome: 'busy'; workflowId?: string; note?: string }
+  /** The brakes held it back: why. */
+  | { outcome: 'held'; held: string }
+  | { outcome: 'fenced'; note: string };
 
 function fmt(r: Routing): string {
-  return `${Object.entries(r.weights).map(([id, w]) => `${id}=${w}`).join(' ')} (generation ${r.generation})`;
+  return `${fmtWeights(r.weights)} (generation ${r.generation})`;
 }
 
 /** How a runbook detection started ended. */
@@ -324,10 +274,10 @@ class Detector {
       at: new Date().toISOString(),
       event,
       decision,
-      ...(runbook?.workflowId ? { runbook: runbook.busy ? `${runbook.workflowId} (already running; not started again)` : runbook.workflowId } : {}),
-      ...(runbook?.runId ? { runId: runbook.runId } : {}),
-      ...(runbook?.held ? { held: runbook.held } : {}),
-      ...(runbook?.note ? { note: runbook.note } : {}),
+      ...(runbook?.outcome === 'started' ? { runbook: runbook.workflowId, runId: runbook.runId } : {}),
+      ...(runbook?.outcome === 'busy' && runbook.workflowId ? { runbook: `${runbook.workflowId} (already running; not started again)` } : {}),
+      ...(runbook?.outcome === 'held' ? { held: runbook.held } : {}),
+      ...(runbook && 'note' in runbook && runbook.note ? { note: runbook.note } : {}),
       ...(this.observerNames.length > 1 && this.votes[event.destination] ? { votes: this.votes[event.destination] } : {}),
     };
     this.state.decisions = [...this.state.decisions, rec].slice(-KEEP_DECISIONS);
@@ -549,7 +499,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         if (!detector.state.failedOver.includes(decision.from)) detector.state.failedOver.push(decision.from);
         detector.state.inflight = { workflowId, runId: child.firstExecutionRunId, kind: 'failover', destination: decision.from, startedAtMs: Date.now() };
         track(child);
-        return { workflowId, runId: child.firstExecutionRunId };
+        return { outcome: 'started', workflowId, runId: child.firstExecutionRunId };
       }
       if (decision.action === 'rebalance') {
         const child = await wf.startChild('rebalance', {
@@ -561,7 +511,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         detector.state.lastFailoverFrom[decision.destination] = Date.now();
         detector.state.inflight = { workflowId, runId: child.firstExecutionRunId, kind: 'rebalance', destination: decision.destination, startedAtMs: Date.now() };
         track(child);
-        return { workflowId, runId: child.firstExecutionRunId };
+        return { outcome: 'started', workflowId, runId: child.firstExecutionRunId };
       }
       if (decision.action === 'reassert') {
         const decided = detector.state.routing!;
@@ -573,7 +523,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         });
         detector.state.inflight = { workflowId, runId: child.firstExecutionRunId, kind: 'reassert', destination: decision.destination, startedAtMs: Date.now() };
         track(child);
-        return { workflowId, runId: child.firstExecutionRunId };
+        return { outcome: 'started', workflowId, runId: child.firstExecutionRunId };
       }
       if (decision.action === 'fence') throw new Error('a fence is not a runbook');
       const child = await wf.startChild('recovery', {
@@ -584,13 +534,16 @@ export async function detection(input: DetectionInput): Promise<void> {
       });
       detector.state.inflight = { workflowId, runId: child.firstExecutionRunId, kind: 'recovery', destination: decision.destination, failback: decision.failback, startedAtMs: Date.now() };
       track(child);
-      return { workflowId, runId: child.firstExecutionRunId };
+      return { outcome: 'started', workflowId, runId: child.firstExecutionRunId };
     } catch (err) {
-      // Matched by name: @temporalio/workflow does not re-export the class.
-      if (err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError') return { workflowId, busy: true };
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return { outcome: 'busy', workflowId };
       throw err;
     }
   };
+
+  /** Alerts are best effort: one that cannot be sent (a receiver down) is logged, and detection goes on watching. */
+  const raiseAlert = (alert: Parameters<typeof act.raiseAlert>[0], about: string) =>
+    act.raiseAlert(alert).catch((err: unknown) => wf.log.error(`alert for ${about} not raised: ${errorMessage(err)}`));
 
   const admission = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3, initialInterval: '500ms' } });
 
@@ -622,7 +575,7 @@ export async function detection(input: DetectionInput): Promise<void> {
     if (a.suspended) detector.hold(event);
     else detector.revisitAt(a.retryAtMs ?? Date.now() + 60_000, event);
     if (!a.suspended) {
-      await act.raiseAlert({
+      await raiseAlert({
         name: 'FailoverAutomaticRunbookHeld',
         severity: 'critical',
         service: service.name,
@@ -630,15 +583,15 @@ export async function detection(input: DetectionInput): Promise<void> {
         summary: `${kind} of ${service.name} (${event.destination} ${event.kind}) held by the brakes: ${a.reason}`,
         details: { kind, reason: decision.reason, heldBecause: a.reason, ...(a.retryAtMs ? { retryAt: new Date(a.retryAtMs).toISOString() } : {}) },
         targets: policy.notifications,
-      }).catch((err: unknown) => wf.log.error(`alert for ${service.name} not raised: ${errorMessage(err)}`));
+      }, service.name);
     }
-    return { held: a.reason };
+    return { outcome: 'held', held: a.reason };
   };
 
   const fenceStray = async (id: string): Promise<StartResult> => {
     const r = await act.fenceStray(service, id, STRAY_FENCE_MS);
     if (r.fenced) {
-      await act.raiseAlert({
+      await raiseAlert({
         name: 'FailoverSecondWritablePrimary',
         severity: 'critical',
         service: service.name,
@@ -646,10 +599,10 @@ export async function detection(input: DetectionInput): Promise<void> {
         summary: `${id} answered as a writable primary while ${detector.primary} is the primary: its writes are paused (${r.detail})`,
         details: { primary: detector.primary ?? null, fence: r.detail },
         targets: policy.notifications,
-      }).catch((err: unknown) => wf.log.error(`alert for ${service.name}/${id} not raised: ${errorMessage(err)}`));
+      }, `${service.name}/${id}`);
     }
     // Held by a runbook: looked at again shortly, while the node still answers as a writer.
-    return { note: r.detail, ...(r.busy ? { busy: true } : {}) };
+    return r.busy ? { outcome: 'busy', note: r.detail } : { outcome: 'fenced', note: r.detail };
   };
 
   /** A runbook detection started has ended: learn from it, and retry what failed. */
@@ -703,7 +656,7 @@ export async function detection(input: DetectionInput): Promise<void> {
     detector.revisitAt(retry.nextAtMs, event);
     if (retry.attempts >= policy.recovery_management.alert_after_attempts && !retry.alerted) {
       retry.alerted = true;
-      await act.raiseAlert({
+      await raiseAlert({
         name: 'FailoverAutomaticRunbookFailing',
         severity: 'critical',
         service: service.name,
@@ -711,7 +664,7 @@ export async function detection(input: DetectionInput): Promise<void> {
         summary: `automatic ${kind} for ${id} in ${service.name} failed ${retry.attempts} times in a row; still retrying`,
         details: { kind, attempts: retry.attempts, lastError: error, nextAttempt: new Date(retry.nextAtMs).toISOString() },
         targets: policy.notifications,
-      }).catch((err: unknown) => wf.log.error(`alert for ${service.name}/${id} not raised: ${errorMessage(err)}`));
+      }, `${service.name}/${id}`);
     }
   };
 
@@ -746,13 +699,13 @@ export async function detection(input: DetectionInput): Promise<void> {
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying: detector.carrying } } : {}),
       });
       const runbook = decision.action !== 'none' ? await startAdmitted(decision, event) : undefined;
-      if (runbook?.busy) {
+      if (runbook?.outcome === 'busy') {
         // Another runbook holds the service: try again once it may have finished.
         detector.revisitAt(Date.now() + Math.max(5_000, intervalMs * 5), event);
       } else if ('retryAtMs' in decision && decision.retryAtMs !== undefined) detector.revisitAt(decision.retryAtMs, event);
-      observeDecision(service.name, policy, detector.state, event, decision, runbook);
+      observeDecision(service.name, policy, detector.state, event, decision, runbook?.outcome === 'held' ? runbook : undefined);
       detector.record(event, decision, runbook);
-      wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook: runbook?.workflowId });
+      wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook: runbook?.outcome === 'started' ? runbook.workflowId : undefined });
     }
 
     // A new live config version, or a long history: the next run loads the config afresh.

@@ -1,15 +1,14 @@
 import * as wf from '@temporalio/workflow';
-import { chooseTarget, failoverTargets, tierRulesOf } from '../domain/tiers';
-import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
+import { planFailover, unknownDestination, type FailoverPlan } from '../domain/runbook-plan';
+import { primaryOf, type Routing } from '../domain/routing';
 import { failoverInputSchema, type FailoverInput, type FailoverRequest } from '../domain/runbook-input';
-import { AbortedError } from './controls';
 import { lagGate } from './consistency-check';
+import { failRunbook } from './runbook-end';
 import { approvalGate, openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { moveTraffic } from './move-traffic';
-import { isSingleWriter, readRoutingAndProbe } from './switching';
-import { requireMs } from '../domain/duration';
-import { checkFailoverTarget, type ReplicationObservation, type TargetCheck } from '../domain/sync';
+import { readRoutingAndProbe } from './switching';
+import type { ReplicationObservation } from '../domain/sync';
 
 export interface FailoverResult {
   service: string;
@@ -59,62 +58,34 @@ async function runFailover(request: ReturnType<typeof parseFailoverInput>): Prom
   const exec = policy.failover_execution;
   status.planned = request.planned;
 
-  const ids = service.destinations.map((d) => d.id);
-  if (request.to !== undefined && !ids.includes(request.to)) {
-    refuse(`invalid failover input:\n  - input.to: no destination ${JSON.stringify(request.to)} in service ${service.name} (has ${ids.join(', ')})`);
-  }
+  const unknown = request.to !== undefined ? unknownDestination(service, request.to, 'input.to', 'failover') : undefined;
+  if (unknown) refuse(unknown);
 
   // Plan: where traffic is now, who is up, where it goes.
-  const { before, probes, down } = await readRoutingAndProbe(ctx, status);
-  const source = primaryOf(before);
-  if (!source) refuse(`service ${service.name} has no destination carrying traffic; nothing to fail over from`, 'NoSource');
-  status.source = source;
-  const sourceUp = !down.has(source);
-  if (request.planned && !sourceUp) {
-    refuse(`planned switchover needs a healthy source, but ${source} is down (${probes[source]!.error}); start an unplanned failover instead`, 'SourceDown');
-  }
-  // Same zone, other zone, other region; the region rules decide what may be entered and how.
-  const options = failoverTargets(service, source, { unavailable: down, trigger: request.trigger === 'manual' ? 'manual' : 'automatic', rules: tierRulesOf(exec), ...(request.prefer ? { order: request.prefer } : {}) });
-  // Single writer: a target must be a copy of the source (a returned old primary, an empty restart, a replica whose link broke long ago is not).
-  const sourceLastSeen = request.lastSeenOffsets?.[source] !== undefined ? { offset: request.lastSeenOffsets[source]!, atMs: request.lastSeenAt?.[source] ?? wf.workflowInfo().startTime.getTime() } : undefined;
-  const syncChecked = ctx.features.targetSync && isSingleWriter(ctx);
-  const checkTarget = (id: string): TargetCheck =>
-    checkFailoverTarget({
-      service, source, target: id, sourceUp, maxLag: exec.consistency_check.max_lag, maxLinkDownMs: requireMs(exec.max_link_down), nowMs: Date.now(),
-      ...(probes[id]?.replication ? { targetObs: probes[id]!.replication } : {}),
-      ...(sourceLastSeen ? { sourceLastSeen } : {}),
-    });
-  let chosen = request.to !== undefined ? options.find((o) => o.id === request.to) : chooseTarget(options).target;
-  if (syncChecked && request.to === undefined) chosen = chooseTarget(options.filter((o) => checkTarget(o.id).safe)).target ?? chosen;
-  const target = request.to ?? chosen?.id;
-  if (!target) refuse(`no destination may take the traffic of ${source}: ${chooseTarget(options).reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
-  if (chosen && !chosen.allowed) refuse(`target ${target} refused: ${chosen.reasons.join('; ')}`, 'Blocked');
-  if (target === source) refuse(`invalid failover input:\n  - input.to: ${JSON.stringify(target)} already carries the traffic of ${service.name}`);
-  if (down.has(target)) refuse(`target ${target} is down (${probes[target]!.error}); refusing to route traffic to it`, 'TargetDown');
+  const { before, probes } = await readRoutingAndProbe(ctx, status);
+  const primary = primaryOf(before);
+  const lastSeen = primary !== undefined ? request.lastSeenOffsets?.[primary] : undefined;
+  const sourceLastSeen = primary !== undefined && lastSeen !== undefined ? { offset: lastSeen, atMs: request.lastSeenAt?.[primary] ?? wf.workflowInfo().startTime.getTime() } : undefined;
+  const plan = planFailover({
+    service, policy, routing: before, probes, planned: request.planned, trigger: request.trigger === 'manual' ? 'manual' : 'automatic',
+    checkSync: ctx.features.targetSync, nowMs: Date.now(),
+    ...(request.to !== undefined ? { to: request.to } : {}),
+    ...(request.prefer ? { prefer: request.prefer } : {}),
+    ...(sourceLastSeen ? { sourceLastSeen } : {}),
+    ...(request.acceptDataLoss ? { acceptDataLoss: { by: request.actor ?? 'operator' } } : {}),
+  });
+  if (plan.source) status.source = plan.source;
+  if (plan.refusal && !plan.refusal.afterTargetCheck) refuse(plan.refusal.message, plan.refusal.type);
+  const { source, target, sourceUp, singleWriter, targetWeight, targetCheck, acceptedLoss } = plan as Required<Pick<FailoverPlan, 'source' | 'target'>> & FailoverPlan;
   status.target = target;
-  status.emergency = !sourceUp;
-  const singleWriter = isSingleWriter(ctx);
-  const targetWeight = service.destinations.find((d) => d.id === target)!.weight || 100;
-  const finalWeights = Object.fromEntries(ids.map((id) => [id, id === target ? targetWeight : 0]));
-  const unsafe = checkNotAllDown(finalWeights, down);
-  if (unsafe) refuse(unsafe, 'UnsafeRouting');
-  await log.note('plan', 'ok', `${source} → ${target}${status.emergency ? ' (emergency: source down, no gradual steps)' : ''}${request.planned ? ' (planned)' : ''}${singleWriter ? ' (single writer)' : ''}`);
+  status.emergency = plan.emergency;
+  await log.note('plan', 'ok', plan.describe);
   wf.upsertMemo({ source, target });
-  const targetCheck = syncChecked ? checkTarget(target) : undefined;
-  let acceptedLoss: FailoverResult['rpo']['acceptedLoss'];
   if (targetCheck) {
     const loss = targetCheck.estimatedLoss;
     await log.note('target check', targetCheck.safe ? 'ok' : 'failed', targetCheck.reasons.join('; '), { estimatedLoss: loss, maxLag: exec.consistency_check.max_lag });
-    if (!targetCheck.safe && request.acceptDataLoss) {
-      acceptedLoss = { by: request.actor ?? 'operator', estimate: loss };
-      await log.note('accept data loss', 'ok', `promoting ${target} anyway, accepted by ${acceptedLoss.by}: estimated loss ${loss ?? 'unknown'}`, { estimatedLoss: loss });
-    } else if (!targetCheck.safe && request.trigger === 'manual') {
-      refuse(
-        `target ${target} does not hold all of ${source}'s data: ${targetCheck.reasons.join('; ')}; promoting it would lose ${loss === null ? 'an unknown amount of' : `an estimated ${loss} bytes of`} acknowledged writes. ` +
-          'To promote it anyway, start again with --accept-data-loss (input "acceptDataLoss": true); nothing was changed',
-        'TargetUnsynced',
-      );
-    }
+    if (acceptedLoss) await log.note('accept data loss', 'ok', `promoting ${target} anyway, accepted by ${acceptedLoss.by}: estimated loss ${loss ?? 'unknown'}`, { estimatedLoss: loss });
+    if (plan.refusal) refuse(plan.refusal.message, plan.refusal.type);
   }
   const observed = { ...(sourceLastSeen ? { source: sourceLastSeen } : {}), ...(probes[target]?.replication ? { target: probes[target]!.replication } : {}) };
 
@@ -137,10 +108,8 @@ async function runFailover(request: ReturnType<typeof parseFailoverInput>): Prom
 
   try {
     // Consistency gate and approval: nothing has changed yet, so an abort here simply ends the runbook.
-    const approvalReasons: string[] = [];
+    const approvalReasons = [...plan.approval];
     let acceptLag: number | undefined;
-    if (exec.approval.required) approvalReasons.push('policy requires approval');
-    if (chosen?.approvalRequired) approvalReasons.push(...chosen.reasons);
     if (singleWriter && sourceUp && exec.consistency_check.enabled) {
       const verdict = await lagGate(ctx, { step: 'consistency gate', tag: 'consistency', source, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout });
       if (!verdict.ok) {
@@ -149,17 +118,16 @@ async function runFailover(request: ReturnType<typeof parseFailoverInput>): Prom
       }
     }
     // Detection-started: an unsafe target waits for a person, and silence never promotes it.
-    const unsafeTarget = targetCheck && !targetCheck.safe && !acceptedLoss;
-    if (unsafeTarget) {
-      const loss = targetCheck.estimatedLoss;
-      approvalReasons.push(`${targetCheck.reasons.join('; ')}; promoting ${target} would lose ${loss === null ? 'an unknown amount of' : `an estimated ${loss} bytes of`} acknowledged writes`);
-      acceptLag = loss ?? 0;
+    const unsafeTarget = plan.unsafeTarget !== undefined;
+    if (plan.unsafeTarget) {
+      approvalReasons.push(plan.unsafeTarget);
+      acceptLag = targetCheck?.estimatedLoss ?? 0;
     }
     if (approvalReasons.length > 0) await approvalGate(ctx, status, approvalReasons, unsafeTarget ? 'abort' : exec.approval.default_action);
 
     const moved = await moveTraffic(ctx, status, {
       source, target, sourceUp, before: before, targetWeight,
-      steps: !sourceUp || !exec.gradual_failover.enabled ? [100] : exec.gradual_failover.steps,
+      steps: plan.steps,
       ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
       ...(acceptLag !== undefined ? { acceptLag } : acceptedLoss ? { acceptLag: acceptedLoss.estimate ?? 0 } : {}),
       ...(request.lastSeenOffsets?.[source] !== undefined ? { sourceLastSeen: request.lastSeenOffsets[source] } : {}),
@@ -172,13 +140,7 @@ async function runFailover(request: ReturnType<typeof parseFailoverInput>): Prom
     });
     return finish('switched', moved.after, moved.switchedAt, moved.rpo);
   } catch (err) {
-    if (err instanceof AbortedError) {
-      status.phase = 'failed';
-      await log.note('aborted', 'failed', err.message);
-      refuse(`${err.message}; nothing was switched (steps taken before it were undone)`, 'Aborted');
-    }
-    if (status.phase !== 'rolled-back') status.phase = 'failed';
-    throw err;
+    return failRunbook(ctx, status, err, { left: 'nothing was switched (steps taken before it were undone)', note: true });
   }
 }
 

@@ -1,28 +1,23 @@
 import * as wf from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import { requireMs } from '../domain/duration';
-import { mayDrainWithoutApproval } from '../domain/redundancy';
-import { checkNotAllDown, primaryOf, type Routing } from '../domain/routing';
+import { fullWeight, primaryOf, type Routing } from '../domain/routing';
 import { maintenanceInputSchema, type MaintenanceInput, type MaintenanceRequest } from '../domain/runbook-input';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
-import { chooseTarget, failoverTargets, tierRulesOf } from '../domain/tiers';
+import { runbookSearchAttributes } from '../domain/search-attributes';
+import { planDrain, scaleOne, unknownDestination, type DrainMode, type DrainPlan } from '../domain/runbook-plan';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { lagGate } from './consistency-check';
 import { AbortedError, type ControlState } from './controls';
 import { labelRunbook } from './labels';
 import { moveTraffic } from './move-traffic';
 import { restoreDestination } from './recovery';
+import { failRunbook, readRouting } from './runbook-end';
 import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
 import { errorMessage, type StepRecord } from './runbook-steps';
-import { fmtWeights, isSingleWriter, readRoutingAndProbe, type RampStep, type RunbookContext } from './switching';
+import { fmtWeights, readRoutingAndProbe, type RunbookContext } from './switching';
 import { refuseForgedActor } from './actor-check';
 
-/**
- * How the destination is drained: `switchover` (single writer: fenced, zero-lag switch to a
- * replica), `shift` (independent: its traffic ramps over to one other destination), `proportional`
- * (independent, others carry traffic too: its weight ramps to 0 and the rest absorb it by weight),
- * `idle` (it carries no traffic; nothing routes to it).
- */
-export type DrainMode = 'switchover' | 'shift' | 'proportional' | 'idle';
+export type { DrainMode };
 
 export interface MaintenanceResult {
   service: string;
@@ -92,15 +87,11 @@ async function underLock(req: MaintenanceRequest, lockId: string): Promise<Maint
       parentClosePolicy: 'ABANDON',
       cancellationType: 'ABANDON',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: serviceKey, value: req.service },
-        { key: runbookKindKey, value: 'maintenance' },
-        { key: triggerKey, value: req.trigger },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(req.service, 'maintenance', req.trigger),
       staticSummary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
     });
   } catch (err) {
-    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const reason = `service ${req.service} already has a running runbook (${lockId}); maintenance of ${req.destination} skipped, nothing changed`;
     wf.setCurrentDetails(`${title}– skipped: ${reason}`);
     return { service: req.service, destination: req.destination, window: req.window, outcome: 'skipped', reason, heldBy: lockId };
@@ -115,30 +106,23 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   const { service, policy, log } = ctx;
   const exec = policy.failover_execution;
   const dest = req.destination;
-  const ids = service.destinations.map((d) => d.id);
-  if (!ids.includes(dest)) {
-    refuse(`invalid maintenance input:\n  - input.destination: no destination ${JSON.stringify(dest)} in service ${service.name} (has ${ids.join(', ')})`);
-  }
+  const unknown = unknownDestination(service, dest, 'input.destination', 'maintenance');
+  if (unknown) refuse(unknown);
   const m: NonNullable<MaintenanceStatus['maintenance']> = { destination: dest, window: req.window, stage: 'plan' };
   status.maintenance = m;
   status.source = dest;
   wf.upsertMemo({ destination: dest, window: req.window });
 
   // Plan: where traffic is, who is up, where the destination's traffic goes.
-  const { before, probes, down } = await readRoutingAndProbe(ctx, status);
-  const singleWriter = isSingleWriter(ctx);
-  const drainPlan = planDrain(ctx, before, dest, down, singleWriter, req.trigger === 'manual' ? 'manual' : 'automatic');
-  m.mode = drainPlan.mode;
+  const { before, probes } = await readRoutingAndProbe(ctx, status);
+  const drainPlan = planDrain({ service, policy, routing: before, probes, destination: dest, trigger: req.trigger === 'manual' ? 'manual' : 'automatic' });
+  if (drainPlan.mode) m.mode = drainPlan.mode;
   if (drainPlan.target) status.target = drainPlan.target;
-  const unsafe = checkNotAllDown(drainPlan.finalWeights, down);
-  if (unsafe) refuse(`draining ${dest} is unsafe: ${unsafe}`, 'UnsafeRouting');
-  await log.note('plan', 'ok', `drain ${dest} for ${req.window}: ${drainPlan.describe}`, { mode: drainPlan.mode, ...(drainPlan.target ? { target: drainPlan.target } : {}) });
+  if (drainPlan.refusal) refuse(drainPlan.refusal.message, drainPlan.refusal.type);
+  const { mode, singleWriter, redundancy } = drainPlan as DrainPlan & { mode: DrainMode };
+  await log.note('plan', 'ok', `drain ${dest} for ${req.window}: ${drainPlan.describe}`, { mode, ...(drainPlan.target ? { target: drainPlan.target } : {}) });
 
-  // Invariant: never below redundancy_level healthy backups without a person agreeing.
-  const redundancy = mayDrainWithoutApproval(
-    { service, routing: before, healthy: new Set(ids.filter((id) => !down.has(id))), strategy: exec.failover_strategy, policy: policy.redundancy_management },
-    [dest],
-  );
+  // Invariant: never below redundancy_level healthy backups without a person agreeing (the plan checked it).
   await log.note('redundancy check', 'ok', `${redundancy.allowed ? 'allowed' : 'needs approval'}: ${redundancy.reasons.join('; ')}`, {
     backupsBefore: redundancy.before.backups.total, backupsAfter: redundancy.after.backups.total, required: redundancy.after.required.total,
   });
@@ -148,7 +132,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
     destination: dest,
     window: req.window,
     outcome: 'restored',
-    drain: { mode: drainPlan.mode, ...(drainPlan.target && drainPlan.mode !== 'idle' ? { movedTo: drainPlan.target } : {}), ...(rpo ? { rpo } : {}) },
+    drain: { mode, ...(drainPlan.target && drainPlan.mode !== 'idle' ? { movedTo: drainPlan.target } : {}), ...(rpo ? { rpo } : {}) },
     hold,
     restore,
     redundancy: { allowed: redundancy.allowed, reasons: redundancy.reasons },
@@ -164,11 +148,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   let drained = before;
   let rpo: MaintenanceResult['drain']['rpo'];
   try {
-    const approvalReasons: string[] = [];
-    if (exec.approval.required) approvalReasons.push('policy requires approval');
-    if (!redundancy.allowed) approvalReasons.push(`redundancy: ${redundancy.reasons.join('; ')}`);
-    if (drainPlan.approval) approvalReasons.push(...drainPlan.approval);
-    if (approvalReasons.length > 0) await approvalGate(ctx, status, approvalReasons);
+    if (drainPlan.approval.length > 0) await approvalGate(ctx, status, drainPlan.approval);
     m.stage = 'drain';
     if (drainPlan.mode === 'idle') {
       await ctx.controls.checkpoint();
@@ -182,8 +162,8 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
       }
       const moved = await moveTraffic(ctx, status, {
         source: dest, target, sourceUp: true, before,
-        targetWeight: service.destinations.find((d) => d.id === target)!.weight || 100,
-        steps: exec.gradual_failover.enabled ? exec.gradual_failover.steps : [100],
+        targetWeight: fullWeight(service.destinations.find((d) => d.id === target)!.weight),
+        steps: drainPlan.steps,
         ...(drainPlan.plan ? { plan: drainPlan.plan } : {}),
         ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
         rolledBack: () => partial('drain'),
@@ -192,13 +172,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
       rpo = moved.rpo;
     }
   } catch (err) {
-    if (err instanceof AbortedError) {
-      status.phase = 'failed';
-      await log.note('aborted', 'failed', err.message);
-      refuse(`${err.message}; ${dest} was not drained (steps taken before it were undone)`, 'Aborted');
-    }
-    if (status.phase !== 'rolled-back') status.phase = 'failed';
-    throw err;
+    return failRunbook(ctx, status, err, { left: `${dest} was not drained (steps taken before it were undone)`, note: true });
   }
 
   // Hold: a durable timer, so a worker or server restart during the window changes nothing.
@@ -218,10 +192,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   // Restore: from the routing as it is now, so a change made by hand during the window is not overwritten blindly.
   m.stage = 'restore';
   status.phase = 'validating';
-  const current = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({
-    detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
-    numbers: { generation: r.routing.generation },
-  }))).routing;
+  const current = await readRouting(ctx);
   status.routingCurrent = current;
   const carrier = drainPlan.mode === 'proportional' ? drainPlan.target! : primaryOf(current);
   status.source = carrier;
@@ -235,7 +206,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
       primary: carrier ?? dest,
       before: current,
       failback: drainPlan.mode !== 'idle',
-      ...(drainPlan.mode === 'proportional' ? { plan: scaleOne(current.weights, dest, w0, exec.gradual_failover.enabled ? exec.gradual_failover.steps : [100], 'up') } : {}),
+      ...(drainPlan.mode === 'proportional' ? { plan: scaleOne(current.weights, dest, w0, drainPlan.steps, 'up') } : {}),
       rolledBack: () => partial('restore'),
     });
     m.stage = 'done';
@@ -249,55 +220,6 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
     await log.note('restore failed', 'failed', why);
     refuse(`maintenance window of ${dest} is over but it was not brought back: ${why}; it stays drained and ${where}; start a recovery runbook for it when it is ready`, err instanceof AbortedError ? 'Aborted' : 'RestoreFailed', partial('restore'));
   }
-}
-
-interface DrainPlan {
-  mode: DrainMode;
-  /** Where its traffic goes (switchover/shift), or the destination validated while it drains (proportional). */
-  target?: string;
-  plan?: RampStep[];
-  finalWeights: Record<string, number>;
-  describe: string;
-  /** Region rules that ask for a person (e.g. approval_for_cross_region). */
-  approval?: string[];
-}
-
-function planDrain(ctx: RunbookContext, before: Routing, dest: string, down: ReadonlySet<string>, singleWriter: boolean, trigger: 'manual' | 'automatic'): DrainPlan {
-  const { service } = ctx;
-  const w0 = before.weights[dest] ?? 0;
-  if (w0 === 0) {
-    if (singleWriter && !primaryOf(before)) refuse(`service ${service.name} has no destination carrying traffic for ${dest} to resync from after the window`, 'NoSource');
-    return { mode: 'idle', finalWeights: before.weights, describe: `${dest} carries no traffic; routing stays ${fmtWeights(before.weights)}` };
-  }
-  if (down.has(dest)) {
-    refuse(`planned maintenance drains a healthy destination, but ${dest} is down and carries traffic; start a failover runbook instead`, 'SourceDown');
-  }
-  const gradual = ctx.policy.failover_execution.gradual_failover;
-  const steps = gradual.enabled ? gradual.steps : [100];
-  const others = Object.entries(before.weights)
-    .filter(([id, w]) => id !== dest && w > 0 && !down.has(id))
-    .sort(([a, wa], [b, wb]) => wb - wa || a.localeCompare(b));
-  if (!singleWriter && others.length > 0) {
-    const plan = scaleOne(before.weights, dest, w0, steps, 'down');
-    return {
-      mode: 'proportional', target: others[0]![0], plan, finalWeights: plan[plan.length - 1]!.weights,
-      describe: `weight of ${dest} ramps ${w0} → 0 in steps ${steps.join('/')}%; ${others.map(([id]) => id).join(', ')} absorb it by weight`,
-    };
-  }
-  // Same zone, other zone, other region, under the same region rules as a failover.
-  const chosen = chooseTarget(failoverTargets(service, dest, { unavailable: down, trigger, rules: tierRulesOf(ctx.policy.failover_execution) }));
-  const target = chosen.target?.id;
-  if (!target) refuse(`no destination may take the traffic of ${dest}: ${chosen.reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
-  const approval = chosen.target!.approvalRequired ? chosen.target!.reasons : undefined;
-  const finalWeights = Object.fromEntries(Object.keys(before.weights).map((id) => [id, id === dest ? 0 : id === target ? (before.weights[id] ?? 0) + w0 : before.weights[id]!]));
-  return singleWriter
-    ? { mode: 'switchover', target, finalWeights, describe: `planned switchover ${dest} → ${target} (fence, catch up to lag 0, promote, switch, demote)`, ...(approval ? { approval } : {}) }
-    : { mode: 'shift', target, finalWeights, describe: `traffic shifts ${dest} → ${target} in steps ${steps.join('/')}%`, ...(approval ? { approval } : {}) };
-}
-
-/** Steps that take one destination's weight from w0 to 0 ('down') or from 0 back to w0 ('up'), the rest unchanged. */
-function scaleOne(weights: Record<string, number>, dest: string, w0: number, percents: number[], direction: 'down' | 'up'): RampStep[] {
-  return percents.map((p) => ({ percent: p, weights: { ...weights, [dest]: Math.round((w0 * (direction === 'down' ? 100 - p : p)) / 100) } }));
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as wf from '@temporalio/workflow';
-import type { Routing } from '../domain/routing';
+import { fullWeight, type Routing } from '../domain/routing';
 import { refuse, type RunbookStatus } from './runbook-frame';
 import { isSingleWriter, ramp, RampFailedError, restoreRouting, switchSingleWriter, validate, type RampStep, type RunbookContext } from './switching';
 
@@ -54,7 +54,7 @@ export async function moveTraffic(ctx: RunbookContext, status: RunbookStatus, o:
     status.phase = 'rolling-back';
     const back = await wf.CancellationScope.nonCancellable(async () => {
       const targetNow = await ctx.act.probe(ctx.service, o.target);
-      const r = await switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: o.before.weights[o.source] || 100 });
+      const r = await switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: fullWeight(o.before.weights[o.source]) });
       status.phase = 'rolled-back';
       await ctx.log.note('rolled back', 'compensated', `${abort ? v.detail : `validation failed on ${o.target} (${v.detail})`}; traffic back on ${o.source}`);
       return r;

@@ -1,5 +1,7 @@
 import { sameWeights, type Routing } from '../domain/routing';
+import { unknownDestination } from '../domain/runbook-plan';
 import { reassertInputSchema, type ReassertInput, type ReassertRequest } from '../domain/runbook-input';
+import { readRouting } from './runbook-end';
 import { approvalGate, openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { applyRouting, fmtWeights, isSingleWriter, validate } from './switching';
@@ -28,10 +30,8 @@ async function runReassert(req: ReassertRequest): Promise<ReassertResult> {
   const { service, log } = ctx;
   const ids = service.destinations.map((d) => d.id);
   const unknown = Object.keys(req.weights).find((id) => !ids.includes(id));
-  if (unknown) refuse(`invalid reassert input:\n  - input.weights.${unknown}: no destination ${JSON.stringify(unknown)} in service ${service.name} (has ${ids.join(', ')})`);
-  const now = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({ detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}` }))).routing;
-  status.routingBefore = now;
-  status.routingCurrent = now;
+  if (unknown) refuse(unknownDestination(service, unknown, `input.weights.${unknown}`, 'reassert')!);
+  const now = await readRouting(ctx, status);
   const finish = (outcome: ReassertResult['outcome'], after: Routing): ReassertResult => ({ service: service.name, outcome, routingBefore: now, routingAfter: after, steps: log.steps });
   if (sameWeights(now.weights, req.weights)) {
     status.phase = 'done';

@@ -1,9 +1,11 @@
 import { mayDrainWithoutApproval } from '../domain/redundancy';
 import { checkNotAllDown, primaryOf, sameWeights, type Routing } from '../domain/routing';
+import { unknownDestination } from '../domain/runbook-plan';
 import { rebalanceInputSchema, type RebalanceInput, type RebalanceRequest } from '../domain/runbook-input';
 import { distribute, type MemberShare } from '../domain/distribution';
 import { distributeWithRules, planScopeFailover, tierRulesOf, describeScope, type DistributionOptions } from '../domain/tiers';
 import { AbortedError } from './controls';
+import { readRouting } from './runbook-end';
 import { approvalGate, openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { applyRouting, fmtWeights, isSingleWriter, restoreRouting, validate } from './switching';
@@ -40,12 +42,10 @@ async function runRebalance(req: RebalanceRequest): Promise<RebalanceResult> {
   const ids = service.destinations.map((d) => d.id);
   if (req.drain && 'destinations' in req.drain) {
     const unknown = req.drain.destinations.find((d) => !ids.includes(d));
-    if (unknown) refuse(`invalid rebalance input:\n  - input.drain.destinations: no destination ${JSON.stringify(unknown)} in service ${service.name} (has ${ids.join(', ')})`);
+    if (unknown) refuse(unknownDestination(service, unknown, 'input.drain.destinations', 'rebalance')!);
   }
 
-  const before = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({ detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}` }))).routing;
-  status.routingBefore = before;
-  status.routingCurrent = before;
+  const before = await readRouting(ctx, status);
   const up: Record<string, boolean> = {};
   await log.run('probe destinations', async () => {
     await Promise.all(ids.map(async (id) => (up[id] = (await ctx.act.probe(service, id)).up)));

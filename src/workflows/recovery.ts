@@ -1,9 +1,10 @@
 import { requireMs } from '../domain/duration';
-import { primaryOf, type Routing } from '../domain/routing';
+import { fullWeight, primaryOf, type Routing } from '../domain/routing';
+import { unknownDestination } from '../domain/runbook-plan';
 import { recoveryInputSchema, type RecoveryInput, type RecoveryRequest } from '../domain/runbook-input';
 import { lagGate } from './consistency-check';
-import { AbortedError } from './controls';
 import { moveTraffic } from './move-traffic';
+import { failRunbook, readRouting } from './runbook-end';
 import { openRunbook, parseInput, refuse, underLock, type RunbookStatus } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { isSingleWriter, type RampStep, type RunbookContext } from './switching';
@@ -30,13 +31,9 @@ export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
 async function runRecovery(req: RecoveryRequest): Promise<RecoveryResult> {
   const { ctx, status } = await openRunbook('recovery', req);
   const { service, log } = ctx;
-  const ids = service.destinations.map((d) => d.id);
-  if (!ids.includes(req.destination)) {
-    refuse(`invalid recovery input:\n  - input.destination: no destination ${JSON.stringify(req.destination)} in service ${service.name} (has ${ids.join(', ')})`);
-  }
-  const before = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({ detail: `generation ${r.routing.generation}`, numbers: { generation: r.routing.generation } }))).routing;
-  status.routingBefore = before;
-  status.routingCurrent = before;
+  const unknown = unknownDestination(service, req.destination, 'input.destination', 'recovery');
+  if (unknown) refuse(unknown);
+  const before = await readRouting(ctx, status);
   const primary = primaryOf(before);
   if (!primary) refuse(`service ${service.name} has no destination carrying traffic to resync from`, 'NoSource');
   if (primary === req.destination) refuse(`invalid recovery input:\n  - input.destination: ${JSON.stringify(req.destination)} already carries the traffic of ${service.name}`);
@@ -53,12 +50,7 @@ async function runRecovery(req: RecoveryRequest): Promise<RecoveryResult> {
     });
     return finish(restored.outcome, restored.after);
   } catch (err) {
-    if (err instanceof AbortedError) {
-      status.phase = 'failed';
-      refuse(`${err.message}; no traffic moved`, 'Aborted');
-    }
-    if (status.phase !== 'rolled-back') status.phase = 'failed';
-    throw err;
+    return failRunbook(ctx, status, err, { left: 'no traffic moved' });
   }
 }
 
@@ -104,7 +96,7 @@ export async function restoreDestination(ctx: RunbookContext, status: RunbookSta
     return { outcome: 'standby-restored', after: o.before };
   }
 
-  const targetWeight = service.destinations.find((d) => d.id === o.destination)!.weight || 100;
+  const targetWeight = fullWeight(service.destinations.find((d) => d.id === o.destination)!.weight);
   const moved = await moveTraffic(ctx, status, {
     source: o.primary, target: o.destination, sourceUp: true, before: o.before, targetWeight,
     steps: rec.gradual_recovery && policy.failover_execution.gradual_failover.enabled ? policy.failover_execution.gradual_failover.steps : [100],

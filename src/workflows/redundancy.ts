@@ -1,4 +1,5 @@
 import * as wf from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import type { Activities, ServiceSnapshot } from '../activities';
 import { distribute } from '../domain/distribution';
 import { assessRedundancy, type RedundancyAssessment, type RedundancyVerdict } from '../domain/redundancy';
@@ -91,7 +92,7 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
           });
           status.events = [...status.events, { at: status.checkedAt, from: assessment.verdict, to: assessment.verdict, reasons: ['weights drifted from the plan'], action: 'rebalance started' }].slice(-20);
         } catch (err) {
-          if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         }
       }
     }

@@ -1,6 +1,7 @@
 import { primaryOf, sameWeights, type Routing } from '../domain/routing';
 import { rollbackInputSchema, type RollbackInput, type RollbackRequest } from '../domain/runbook-input';
 import { approveExplicitWeights } from './explicit-weights';
+import { readRouting } from './runbook-end';
 import { openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 import type { StepRecord } from './runbook-steps';
 import { isSingleWriter, restoreRouting, switchSingleWriter, validate } from './switching';
@@ -40,9 +41,7 @@ async function runRollback(req: RollbackRequest): Promise<RollbackResult> {
     const unknown = Object.keys(snapshot).filter((id) => !ids.includes(id));
     if (unknown.length) refuse(`invalid rollback input:\n  - input.weights.${unknown[0]}: no such destination in service ${service.name} (has ${ids.join(', ')})`);
   }
-  const current = (await log.run('read routing', () => ctx.act.readRouting(service), (r) => ({ detail: `generation ${r.routing.generation}` }))).routing;
-  status.routingBefore = current;
-  status.routingCurrent = current;
+  const current = await readRouting(ctx, status);
   const finish = (after: Routing): RollbackResult => ({ service: service.name, restored: snapshot, routingBefore: current, routingAfter: after, steps: log.steps });
   if (sameWeights(snapshot, current.weights)) {
     status.phase = 'done';

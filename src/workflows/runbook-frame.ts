@@ -1,50 +1,23 @@
 import * as wf from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
 import type { Activities, ServiceSnapshot } from '../activities';
 import type { Routing } from '../domain/routing';
 import { describeIssues } from '../domain/validation';
 import { requireMs } from '../domain/duration';
 import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
-import { RunbookControls, type ControlState } from './controls';
+import { RunbookControls } from './controls';
 import { refuseForgedActor } from './actor-check';
 import { labelRunbook } from './labels';
 import { observeRouting } from './observability';
-import { errorMessage, StepLog, type StepRecord } from './runbook-steps';
+import { errorMessage, StepLog } from './runbook-steps';
 import type { ControlState as Controls } from './controls';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
 import { runbookWorkflowId } from '../domain/workflow-ids';
-import { runbookKindKey, serviceKey, triggerKey } from '../domain/search-attributes';
+import { runbookSearchAttributes } from '../domain/search-attributes';
 
-export type Phase = 'planning' | 'awaiting-approval' | 'switching' | 'ramping' | 'validating' | 'rolling-back' | 'done' | 'failed' | 'rolled-back' | 'holding';
-
-export interface RunbookStatus {
-  runbook: string;
-  service: string;
-  phase: Phase;
-  step?: string;
-  source?: string;
-  target?: string;
-  planned?: boolean;
-  emergency?: boolean;
-  routingBefore?: Routing;
-  routingCurrent?: Routing;
-  controls: ControlState;
-  startedAt: string;
-  switchedAt?: string;
-  rtoMs?: number;
-  /** performance.max_failover_time of a failover: set once the target carries traffic or the objective passed without it. */
-  objective?: FailoverTimeObjective;
-  steps: StepRecord[];
-}
-
-/** How a failover stands against performance.max_failover_time (its RTO objective). */
-export interface FailoverTimeObjective {
-  maxFailoverTime: string;
-  /** The target did not carry traffic within max_failover_time of the runbook's start: an alert event was raised. */
-  exceeded: boolean;
-  /** A routing write has given the target traffic (the run's RTO says when). */
-  trafficMoved?: boolean;
-}
+import type { FailoverTimeObjective, Phase, RunbookStatus } from '../api/status';
+export type { FailoverTimeObjective, Phase, RunbookStatus };
 
 import { statusQuery } from '../api/queries';
 export { statusQuery };
@@ -162,6 +135,7 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
   // Beside the runbook, never in its way; a runbook that ends first simply leaves the timer behind.
   wf.sleep(Math.max(1, startMs + maxMs - Date.now()), { summary: `performance.max_failover_time ${maxFailoverTime}` })
     .then(check)
+    // check records its own failure; what is left is the timer cancelled with the runbook, which ends it anyway.
     .catch(() => undefined);
 }
 
@@ -214,6 +188,7 @@ export async function approvalGate(
     if (notice) {
       await wf.CancellationScope.nonCancellable(async () => {
         await sent;
+        // Best effort: an unresolved notice expires by itself (endsAt), and the runbook must not fail over it.
         await ctx.act.raiseAlert({ ...notice, resolved: true }).catch(() => undefined);
       });
     }
@@ -273,15 +248,11 @@ export async function underLock<T>(kind: string, req: { service: string; trigger
       parentClosePolicy: 'ABANDON',
       cancellationType: 'ABANDON',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: serviceKey, value: req.service },
-        { key: runbookKindKey, value: kind },
-        { key: triggerKey, value: req.trigger },
-      ],
+      typedSearchAttributes: runbookSearchAttributes(req.service, kind, req.trigger),
       staticSummary: `${kind} of ${req.service} (started as ${own})`,
     });
   } catch (err) {
-    if (!(err instanceof Error && err.name === 'WorkflowExecutionAlreadyStartedError')) throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const reason = `service ${req.service} already has a running runbook (${lockId}); a ${kind} takes the per-service lock by running as ${lockId}, so nothing was started`;
     wf.setCurrentDetails(`${title}– refused: ${reason}`);
     refuse(reason, 'ServiceBusy');

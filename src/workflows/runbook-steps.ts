@@ -2,16 +2,8 @@ import * as wf from '@temporalio/workflow';
 import type { Activities, AuditEvent } from '../activities';
 import { observeStep } from './observability';
 
-export type StepOutcome = 'running' | 'ok' | 'failed' | 'skipped' | 'compensated';
-
-export interface StepRecord {
-  name: string;
-  outcome: StepOutcome;
-  startedAt: string;
-  endedAt?: string;
-  detail?: string;
-  numbers?: Record<string, number | string | boolean | null>;
-}
+import type { StepOutcome, StepRecord } from '../api/status';
+export type { StepOutcome, StepRecord };
 
 const { audit } = wf.proxyLocalActivities<Activities>({
   startToCloseTimeout: '5s',

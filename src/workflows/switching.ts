@@ -2,9 +2,11 @@ import * as wf from '@temporalio/workflow';
 import type { Activities, ProbeResult } from '../activities';
 import type { Policy, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
-import { sameWeights, type Routing } from '../domain/routing';
+import { fmtWeights, sameWeights, type Routing } from '../domain/routing';
+import { isSingleWriter as singleWriterService } from '../domain/runbook-plan';
 import { rampPlan } from '../domain/ramp';
 import type { RunbookControls } from './controls';
+import { readRouting } from './runbook-end';
 import { Compensations, type StepLog } from './runbook-steps';
 
 /** Everything a runbook's steps need; built once per runbook after its config snapshot is loaded. */
@@ -70,12 +72,10 @@ export function waitingActivities(policy: Policy) {
 
 /** Single-writer replication (Redis primary/replica …): only one destination may ever take writes. */
 export function isSingleWriter(ctx: Pick<RunbookContext, 'service' | 'policy'>): boolean {
-  return ctx.policy.failover_execution.data_sync.enabled && ctx.service.destinations.some((d) => d.replication.type !== 'none');
+  return singleWriterService(ctx.service, ctx.policy);
 }
 
-export function fmtWeights(w: Record<string, number>): string {
-  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
-}
+export { fmtWeights };
 
 export async function applyRouting(ctx: RunbookContext, name: string, weights: Record<string, number>, expected: Routing, lowerFirst = false): Promise<Routing> {
   const r = await ctx.log.run(name, () => ctx.act.applyRouting(ctx.service, weights, expected.generation, { lowerFirst }), (res) => ({
@@ -295,12 +295,7 @@ export async function readRoutingAndProbe(
   status: { routingBefore?: Routing; routingCurrent?: Routing },
 ): Promise<{ before: Routing; probes: Record<string, ProbeResult>; down: Set<string> }> {
   const ids = ctx.service.destinations.map((d) => d.id);
-  const before = (await ctx.log.run('read routing', () => ctx.act.readRouting(ctx.service), (r) => ({
-    detail: `generation ${r.routing.generation}: ${fmtWeights(r.routing.weights)}`,
-    numbers: { generation: r.routing.generation },
-  }))).routing;
-  status.routingBefore = before;
-  status.routingCurrent = before;
+  const before = await readRouting(ctx, status);
   const probes: Record<string, ProbeResult> = {};
   await ctx.log.run('probe destinations', async () => {
     await Promise.all(ids.map(async (id) => (probes[id] = await ctx.act.probe(ctx.service, id))));

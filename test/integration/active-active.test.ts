@@ -12,6 +12,7 @@ import { replayThenCleanUp } from '../support/histories';
 import { failureOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
+import { healthQuery, redundancyQuery } from '../../src/api/queries';
 
 const policy = {
   failover_detection: { detection_interval: '200ms', timeout: '500ms', failure_threshold: 3, recovery_threshold: 3, cooldown: '1s' },
@@ -56,7 +57,7 @@ describe('active-active redundancy on real destinations', () => {
     expect(fx.initial.a).toBe(2 * fx.initial.c!);
     const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('aa-three'), args: [{ service: 'aa-three' }] });
     ran.push(det.workflowId);
-    await until(async () => (await det.query<{ watching: boolean }>('health')).watching, 10_000);
+    await until(async () => (await det.query(healthQuery)).watching, 10_000);
 
     await fx.topology.redis.c!.kill('SIGKILL');
     await until(async () => (await router.read()).routing.weights.c === 0, 30_000, 'c ejected');
@@ -81,7 +82,7 @@ describe('active-active redundancy on real destinations', () => {
     // Slow start: c held an intermediate weight on the way back.
     expect(seen.some((w) => w > 0 && w < fx.initial.c!)).toBe(true);
     // One rebalance for c's loss, one for its return (a slow probe of a or b on a busy machine may add its own).
-    const s = await det.query<{ decisions: { decision: { action: string }; event: { destination: string } }[] }>('health');
+    const s = await det.query(healthQuery);
     expect(s.decisions.filter((d) => d.decision.action === 'rebalance' && d.event.destination === 'c')).toHaveLength(2);
     console.log(`active-active: initial ${JSON.stringify(fx.initial)}, after losing c ${JSON.stringify(afterLoss)}, slow-start weights of c seen ${JSON.stringify([...new Set(seen)])}`);
   });
@@ -144,15 +145,15 @@ describe('redundancy runbook', () => {
   it('reports redundancy per scope and raises an alert (webhook) when a service drops below its level', async () => {
     webhookHits = [];
     const h = await t.client.workflow.start('redundancy', { taskQueue: t.taskQueue, workflowId: 'redundancy-aa-red', args: [{ service: 'aa-red' }] });
-    await until(async () => (await h.query<{ assessment?: { verdict: string } }>('redundancy')).assessment?.verdict === 'ok', 15_000, 'ok verdict');
+    await until(async () => (await h.query(redundancyQuery)).assessment?.verdict === 'ok', 15_000, 'ok verdict');
     await fx.topology.redis.q!.kill('SIGKILL');
-    await until(async () => (await h.query<{ assessment?: { verdict: string } }>('redundancy')).assessment?.verdict === 'below-level', 15_000, 'below-level verdict');
+    await until(async () => (await h.query(redundancyQuery)).assessment?.verdict === 'below-level', 15_000, 'below-level verdict');
     await until(() => webhookHits.length > 0, 10_000, 'webhook called');
-    await until(async () => (await h.query<{ events: { action?: string }[] }>('redundancy')).events.some((e) => e.action === 'alert raised'), 10_000, 'alert recorded');
+    await until(async () => (await h.query(redundancyQuery)).events.some((e) => e.action === 'alert raised'), 10_000, 'alert recorded');
     expect(webhookHits[0]).toMatchObject({ alert: 'redundancy-below-level', service: 'aa-red', healthyBackups: 0, required: 1 });
-    const s = await h.query<{ events: { to: string; action?: string }[]; assessment: { byZone: { key: string; healthy: string[] }[] } }>('redundancy');
+    const s = await h.query(redundancyQuery);
     expect(s.events.map((e) => e.to)).toEqual(['ok', 'below-level']);
     expect(s.events[1]!.action).toBe('alert raised');
-    expect(s.assessment.byZone).toEqual([{ key: 'z1', healthy: ['p'], total: 1 }, { key: 'z2', healthy: [], total: 1 }]);
+    expect(s.assessment?.byZone).toEqual([{ key: 'z1', healthy: ['p'], total: 1 }, { key: 'z2', healthy: [], total: 1 }]);
   });
 });

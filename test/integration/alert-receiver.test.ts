@@ -15,13 +15,14 @@ import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflo
 import { receiverAuthFromEnv } from '../../src/triggers/alert-auth';
 import { labelsFingerprint } from '../../src/triggers/alert-payloads';
 import { createAlertReceiver, type AlertReceiver } from '../../src/triggers/alert-receiver';
-import type { DetectionStatus } from '../../src/workflows/detection';
+import type { DetectionStatus } from '../../src/api/status';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { alertSignals, alertmanagerBody, grafanaBody, hmacHex, postRaw, workflowExists, type PostResult } from '../support/alertmanager';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, testLogger, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
 import { runEntry } from '../support/entry-process';
+import { healthQuery } from '../../src/api/queries';
 
 const tcpDestination = (id: string) => ({ id, zone: 'z1', region: 'r1', probe: { type: 'tcp', host: '127.0.0.1', port: 1 } });
 
@@ -88,7 +89,7 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
     const fingerprint = held!.fingerprint;
     let health: DetectionStatus | undefined;
     await until(async () => {
-      health = await detection.query<DetectionStatus>('health').catch(() => undefined);
+      health = await detection.query(healthQuery).catch(() => undefined);
       return !!health?.decisions.some((d) => d.decision.action === 'failover');
     }, 30_000, 'detection decided a failover');
     expect(health!.health['redis-a']!.alerts).toContain(fingerprint);
@@ -109,7 +110,7 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
     // Alertmanager sends the resolution (send_resolved) once the alert ends.
     await postAlerts(am, [{ ...alert, endsAt: new Date(Date.now() - 1000).toISOString() }]);
     await until(async () => {
-      const h = await detection.query<DetectionStatus>('health');
+      const h = await detection.query(healthQuery);
       return h.seenAlerts.includes(`${fingerprint}:resolved`) && h.health['redis-a']!.alerts.length === 0;
     }, 30_000, 'resolution applied');
 

@@ -9,12 +9,13 @@ import { freePort } from '../../src/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
-import type { DetectionStatus } from '../../src/workflows/detection';
+import type { DetectionStatus } from '../../src/api/status';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
 import { runCliProcess, spawnCliProcess, type CliRun } from '../support/cli-process';
+import { healthQuery } from '../../src/api/queries';
 
 const SERVICE = 'cli-bus';
 
@@ -264,7 +265,7 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
   it('status: detection health from the running detection workflow, runbook idle', async () => {
     const detection = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId(SERVICE), args: [{ service: SERVICE }] });
     try {
-      await until(async () => (await detection.query<DetectionStatus>('health').catch(() => undefined))?.watching === true, 30_000, 'detection watching');
+      await until(async () => (await detection.query(healthQuery).catch(() => undefined))?.watching === true, 30_000, 'detection watching');
       const text = await cli('status', SERVICE);
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/detection\s+running, watching; traffic on redis-/);

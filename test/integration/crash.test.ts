@@ -14,7 +14,7 @@ import { runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
 import { workflowInterceptorModules, workflowsEntry } from '../../src/worker';
 import type { FailoverResult } from '../../src/workflows/failover';
-import type { RunbookStatus } from '../../src/workflows/runbook-frame';
+import type { RunbookStatus } from '../../src/api/status';
 import { runEntry } from '../support/entry-process';
 import { replayAndRecord } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';

@@ -14,11 +14,11 @@ import type { ServiceConfig } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { workflowInterceptorModules, workflowsEntry } from '../../src/worker';
-import type { DetectionStatus } from '../../src/workflows/detection';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { runEntry } from '../support/entry-process';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
+import { healthQuery } from '../../src/api/queries';
 
 /**
  * Detection at fleet scale, with real worker processes: 200 services on one worker (probing never
@@ -61,7 +61,7 @@ describe('detection engine at fleet scale', () => {
     workers.push(w);
     return w;
   };
-  const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+  const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
   const watchedBy = async (name: string) => {
     const d = await client.workflow.getHandle(detectionWorkflowId(name)).describe();
     return d.raw.pendingActivities?.find((a) => a.activityType?.name === 'watchDestinations')?.lastWorkerIdentity ?? undefined;

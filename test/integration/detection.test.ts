@@ -3,12 +3,12 @@ import { routerFor } from '../../src/activities/drivers';
 import { startRedis } from '../../src/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { primaryOf } from '../../src/domain/routing';
-import type { DetectionStatus } from '../../src/workflows/detection';
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
+import { alertSignal, healthQuery } from '../../src/api/queries';
 
 const policy = {
   failover_detection: { detection_interval: '200ms', timeout: '500ms', failure_threshold: 3, recovery_threshold: 3, cooldown: '1m' },
@@ -32,7 +32,7 @@ describe('detection runbook', () => {
     ran.push(h.workflowId);
     return h;
   };
-  const health = (name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+  const health = (name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
   const primary = async (fx: RedisServiceFixture) => primaryOf((await routerFor(fx.service).read()).routing);
 
   beforeAll(async () => {
@@ -115,13 +115,13 @@ describe('detection runbook', () => {
 
   it('an alert on the primary starts a failover even while probes pass; duplicate deliveries count once', async () => {
     const fx = await service('det-alert');
-    const evidence = { fingerprint: 'abc123', status: 'firing', destination: 'redis-a', summary: 'error rate 12% > 1%', source: 'alertmanager' };
+    const evidence = { fingerprint: 'abc123', status: 'firing' as const, destination: 'redis-a', summary: 'error rate 12% > 1%', source: 'alertmanager' };
     const h = await t.client.workflow.signalWithStart('detection', {
-      taskQueue: t.taskQueue, workflowId: detectionWorkflowId('det-alert'), args: [{ service: 'det-alert' }], signal: 'alert', signalArgs: [evidence],
+      taskQueue: t.taskQueue, workflowId: detectionWorkflowId('det-alert'), args: [{ service: 'det-alert' }], signal: alertSignal, signalArgs: [evidence],
     });
     ran.push(h.workflowId);
-    await h.signal('alert', evidence);
-    await h.signal('alert', { fingerprint: 'bad' }); // invalid evidence is ignored, not fatal
+    await h.signal(alertSignal, evidence);
+    await h.signal(alertSignal, { fingerprint: 'bad' } as never); // invalid evidence is ignored, not fatal
     await until(async () => (await primary(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
     const result = await t.client.workflow.getHandle(runbookWorkflowId('det-alert')).result();
     // The source was up: the runbook fenced it and lost nothing.

@@ -30,6 +30,7 @@ import { startRedisService, withPolicy, type RedisServiceFixture } from '../supp
 import { failureOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
+import { abortUpdate, approveUpdate } from '../../src/workflows/controls';
 
 type MaintenanceStatus = Awaited<ReturnType<typeof statusUntil>> & { maintenance?: { stage: string; mode?: string } };
 const roleOf = (port: number) => withRedis({ host: '127.0.0.1', port }, 500, replicationInfo).then((i) => i.role, () => 'down' as const);
@@ -81,7 +82,7 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     const waiting = await statusUntil(h, (s) => s.phase === 'awaiting-approval');
     expect(waiting.controls.awaitingApproval!.reason).toMatch(/redundancy: backups: 1 → 0, redundancy_level 1/);
     expect((await routerFor(fx.service).read()).routing).toEqual(routingBefore);
-    expect(await h.executeUpdate('approve', { args: [{ by: 'alice', reason: 'CHG-1' }] })).toBe('approved by alice');
+    expect(await h.executeUpdate(approveUpdate, { args: [{ by: 'alice', reason: 'CHG-1' }] })).toBe('approved by alice');
 
     const held = (await statusUntil(h, (s) => s.phase === 'holding')) as MaintenanceStatus;
     expect(held.maintenance).toMatchObject({ stage: 'hold', mode: 'switchover' });
@@ -119,7 +120,7 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     const original = await primaryNow();
     const h = await startMaintenance(t, SERVICE, { destination: original, window: '10m' }, ran);
     await statusUntil(h, (s) => s.phase === 'holding');
-    expect(await h.executeUpdate('abort', { args: [{ by: 'dana', reason: 'done early' }] })).toMatch(/abort requested by dana/);
+    expect(await h.executeUpdate(abortUpdate, { args: [{ by: 'dana', reason: 'done early' }] })).toMatch(/abort requested by dana/);
     const result = (await h.result()) as MaintenanceResult;
     expect(result.hold.endedEarly).toEqual({ by: 'dana', reason: 'done early' });
     expect(result.restore).toBe('failed-back');
@@ -248,7 +249,7 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     expect(skipped.reason).toMatch(/already has a running runbook/);
     expect((await routerFor(fx.service).read()).routing).toEqual(routing);
     expect((await failover.describe()).status.name).toBe('RUNNING');
-    await failover.executeUpdate('abort', { args: [{ by: 'test' }] });
+    await failover.executeUpdate(abortUpdate, { args: [{ by: 'test' }] });
     expect((await failureOf(failover.result())).type).toBe('Aborted');
 
     await deleteSchedule(t.client, ref);

@@ -10,7 +10,6 @@ import { freePort } from '../../src/devserver/free-port';
 import { startPrometheus, type LocalPrometheus } from '../../src/devserver/local-prometheus';
 import { startRedis } from '../../src/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
-import type { DetectionStatus } from '../../src/workflows/detection';
 import { runCliProcess } from '../support/cli-process';
 import { runEntry } from '../support/entry-process';
 import { replayAndRecord } from '../support/histories';
@@ -18,6 +17,7 @@ import { startRedisService, type RedisServiceFixture } from '../support/redis-se
 import { until } from '../support/wait';
 import { ARTIFACTS_DIR, launchChromium } from '../support/browser';
 import { legendOf, renderDashboardHtml, type RenderedPanel } from '../support/render-dashboard';
+import { healthQuery } from '../../src/api/queries';
 
 /**
  * Observability as an SRE gets it: a real worker process serving /metrics, a real Prometheus
@@ -59,7 +59,7 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
   let worker: { child?: ChildProcess; done: Promise<{ code: number | null; out: string }> } | undefined;
   let startedAt: number;
 
-  const health = () => client.workflow.getHandle(detectionWorkflowId(SERVICE)).query<DetectionStatus>('health');
+  const health = () => client.workflow.getHandle(detectionWorkflowId(SERVICE)).query(healthQuery);
   const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', taskQueue, ...args]);
   const scrape = async () => parseExposition(await (await fetch(`http://${metricsAddress}/metrics`)).text());
   const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>

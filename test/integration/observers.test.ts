@@ -4,12 +4,12 @@ import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
-import type { DetectionStatus } from '../../src/workflows/detection';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { startForwarder, type TcpForwarder } from '../support/tcp-forwarder';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
+import { healthQuery } from '../../src/api/queries';
 
 /**
  * Vantage points and certain evidence, on real Redis behind HAProxy. Each observer probes redis-a
@@ -20,7 +20,7 @@ import { until } from '../support/wait';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const detection = { detection_interval: '200ms', timeout: '400ms', failure_threshold: 3, recovery_threshold: 3, cooldown: '1m' };
 const routed = async (fx: RedisServiceFixture) => primaryOf((await routerFor(fx.service).read()).routing);
-const health = (t: TemporalHarness, name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+const health = (t: TemporalHarness, name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
 
 async function watch(t: TemporalHarness, name: string, ran: string[]) {
   const h = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId(name), args: [{ service: name }] });

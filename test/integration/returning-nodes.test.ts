@@ -11,16 +11,15 @@ import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { auditSequencedWrites, startSequencedWriter, type WriterReport } from '../../src/harness/redis-sequenced-writer';
-import type { DetectionStatus } from '../../src/workflows/detection';
+import type { RunbookStatus } from '../../src/api/status';
 import type { FailoverResult } from '../../src/workflows/failover';
-import type { RedundancyStatus } from '../../src/workflows/redundancy';
-import type { RunbookStatus } from '../../src/workflows/runbook-frame';
 import { replayThenCleanUp } from '../support/histories';
 import { startHttpServer, type LocalHttpServer } from '../support/http-servers';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf, runFailover } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
+import { healthQuery, redundancyQuery } from '../../src/api/queries';
 
 /**
  * A node that comes back is not a backup until it is a copy of the primary again: it is resynced
@@ -75,7 +74,7 @@ function suite(policy: Record<string, unknown>) {
   };
 }
 
-const health = (t: TemporalHarness, name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+const health = (t: TemporalHarness, name: string) => t.client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
 const routed = async (fx: RedisServiceFixture) => primaryOf((await routerFor(fx.service).read()).routing);
 const replInfo = (port: number) => withRedis({ host: '127.0.0.1', port }, 1000, replicationInfo).catch(() => undefined);
 
@@ -150,7 +149,7 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
     const seen = new Set<string>();
     const answeringNotCounted = new Set<number>();
     await until(async () => {
-      const [h, r] = await Promise.all([health(t, 'ret-empty'), red.query<RedundancyStatus>('redundancy')]);
+      const [h, r] = await Promise.all([health(t, 'ret-empty'), red.query(redundancyQuery)]);
       const state = h.sync?.['redis-a']?.state;
       if (state) seen.add(state);
       if (r.assessment?.reasons.some((x) => x.startsWith('redis-a answers but is not a healthy backup'))) answeringNotCounted.add(r.assessment.backups.total);
@@ -158,7 +157,7 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
     }, 15_000, () => `redis-a resynced as a replica of redis-b (seen ${[...seen].join(', ')})`);
     expect([...seen].some((st) => st === 'diverged' || st === 'catching-up')).toBe(true);
     expect([...answeringNotCounted]).toEqual([0]);
-    await until(async () => (await red.query<RedundancyStatus>('redundancy')).assessment?.backups.total === 1, 5_000, 'redundancy counts redis-a once in sync');
+    await until(async () => (await red.query(redundancyQuery)).assessment?.backups.total === 1, 5_000, 'redundancy counts redis-a once in sync');
 
     // Traffic stays on redis-b: resync is standby repair, not failback.
     expect(await routed(fx)).toBe('redis-b');

@@ -13,6 +13,8 @@ import { failureOf, rejectionOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
 import Redis from 'ioredis';
+import { statusQuery } from '../../src/api/queries';
+import { abortUpdate, pauseUpdate, resumeUpdate } from '../../src/workflows/controls';
 
 const SERVICE = 'webhooks';
 
@@ -124,7 +126,7 @@ describe('gradual failover between independent destinations (two queues behind H
     const after = await routing();
     expect(after.weights).toEqual(before.weights);
     expect(after.generation).toBeGreaterThan(before.generation);
-    const names = (await h.query<{ steps: { name: string }[] }>('status')).steps.map((s) => s.name);
+    const names = (await h.query(statusQuery)).steps.map((s) => s.name);
     expect(names).toContain('rolled back');
   });
 
@@ -134,15 +136,15 @@ describe('gradual failover between independent destinations (two queues behind H
     const before = await routing();
     const h = await start({ to: 'redis-b' });
     await statusUntil(h, (s) => s.routingCurrent?.weights['redis-b'] === 25);
-    expect(await h.executeUpdate('pause', { args: [{ by: 'dana' }] })).toMatch(/paused by dana/);
-    expect(await rejectionOf(h.executeUpdate('pause', { args: [{ by: 'erin' }] }))).toBe('already paused by dana');
+    expect(await h.executeUpdate(pauseUpdate, { args: [{ by: 'dana' }] })).toMatch(/paused by dana/);
+    expect(await rejectionOf(h.executeUpdate(pauseUpdate, { args: [{ by: 'erin' }] }))).toBe('already paused by dana');
     await new Promise((r) => setTimeout(r, 4000)); // longer than the soak: a paused ramp must not move
-    const held = await h.query<{ routingCurrent: { weights: Record<string, number> }; controls: { paused: boolean } }>('status');
+    const held = await h.query(statusQuery);
     expect(held.controls.paused).toBe(true);
-    expect(held.routingCurrent.weights['redis-b']).toBe(25);
-    expect(await h.executeUpdate('resume', { args: [{ by: 'dana' }] })).toBe('resumed by dana');
+    expect(held.routingCurrent?.weights['redis-b']).toBe(25);
+    expect(await h.executeUpdate(resumeUpdate, { args: [{ by: 'dana' }] })).toBe('resumed by dana');
     await statusUntil(h, (s) => (s.routingCurrent?.weights['redis-b'] ?? 0) >= 50);
-    expect(await h.executeUpdate('abort', { args: [{ by: 'dana', reason: 'customer complaints' }] })).toMatch(/abort requested by dana/);
+    expect(await h.executeUpdate(abortUpdate, { args: [{ by: 'dana', reason: 'customer complaints' }] })).toMatch(/abort requested by dana/);
     const f = await failureOf(h.result());
     expect(f.type).toBe('RolledBack');
     expect(f.message).toMatch(/aborted by dana: customer complaints/);

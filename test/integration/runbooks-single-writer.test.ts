@@ -15,6 +15,7 @@ import { startRedisService, withPolicy, type RedisServiceFixture } from '../supp
 import { failureOf, rejectionOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
+import { abortUpdate, approveUpdate, resumeUpdate } from '../../src/workflows/controls';
 
 const SERVICE = 'events-bus';
 const roleOf = (port: number) => withRedis({ host: '127.0.0.1', port }, 500, replicationInfo).then((i) => i.role, () => 'down' as const);
@@ -82,16 +83,16 @@ describe('runbooks on a single-writer service (Redis primary/replica behind HAPr
     const h = await start('failover', { planned: true, actor: 'test', reason: 'approval path' });
     const waiting = await statusUntil(h, (s) => s.phase === 'awaiting-approval');
     expect(waiting.controls.awaitingApproval!.reason).toBe('policy requires approval');
-    expect(await rejectionOf(h.executeUpdate('resume', { args: [{ by: 'bob' }] }))).toBe('not paused (phase: awaiting-approval)');
-    expect(await rejectionOf(h.executeUpdate('approve', { args: [{ who: 'bob' } as never] }))).toMatch(/unknown field "who"/);
+    expect(await rejectionOf(h.executeUpdate(resumeUpdate, { args: [{ by: 'bob' }] }))).toBe('not paused (phase: awaiting-approval)');
+    expect(await rejectionOf(h.executeUpdate(approveUpdate, { args: [{ who: 'bob' } as never] }))).toMatch(/unknown field "who"/);
     // Nothing moved while waiting.
     expect(await primaryNow()).toBe(before);
-    expect(await h.executeUpdate('approve', { args: [{ by: 'alice', reason: 'change ticket 42' }] })).toBe('approved by alice');
+    expect(await h.executeUpdate(approveUpdate, { args: [{ by: 'alice', reason: 'change ticket 42' }] })).toBe('approved by alice');
     const result = (await h.result()) as FailoverResult;
     expect(result.approval).toMatchObject({ by: 'alice', outcome: 'approved' });
     expect(result.source).toBe(before);
     expect(await primaryNow()).toBe(result.target);
-    expect(await rejectionOf(h.executeUpdate('abort', { args: [{ by: 'bob' }] }))).toMatch(/already completed/);
+    expect(await rejectionOf(h.executeUpdate(abortUpdate, { args: [{ by: 'bob' }] }))).toMatch(/already completed/);
   });
 
   it('approval gate timeout: default "abort" changes nothing, default "proceed" switches', async () => {
@@ -123,7 +124,7 @@ describe('runbooks on a single-writer service (Redis primary/replica behind HAPr
     expect(String(refused[0]!.reason.message)).toMatch(new RegExp(`service ${SERVICE} already has a running runbook: failover runbook-${SERVICE}`));
     const h = (started[0] as PromiseFulfilledResult<WorkflowHandle>).value;
     await statusUntil(h, (s) => s.phase === 'awaiting-approval');
-    expect(await h.executeUpdate('abort', { args: [{ by: 'carol', reason: 'duplicate' }] })).toMatch(/abort requested by carol/);
+    expect(await h.executeUpdate(abortUpdate, { args: [{ by: 'carol', reason: 'duplicate' }] })).toMatch(/abort requested by carol/);
     const f = await failureOf(h.result());
     expect(f.type).toBe('Aborted');
     expect((await routerFor(fx.service).read()).routing).toEqual(routingBefore);

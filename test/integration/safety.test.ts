@@ -8,14 +8,15 @@ import { routerFor } from '../../src/activities/drivers';
 import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
-import type { DetectionStatus } from '../../src/workflows/detection';
+import type { RunbookStatus } from '../../src/api/status';
 import type { FailoverResult } from '../../src/workflows/failover';
-import type { RunbookStatus } from '../../src/workflows/runbook-frame';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf } from '../support/runbooks';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { statusUntil, until } from '../support/wait';
+import { healthQuery, statusQuery } from '../../src/api/queries';
+import { approveUpdate, pauseUpdate, resumeUpdate } from '../../src/workflows/controls';
 
 /**
  * The safety rules, where review and real stacks found holes: the per-service lock whatever id a
@@ -60,7 +61,7 @@ describe('safety rules', () => {
     expect(refused.type).toBe('ServiceBusy');
     expect(refused.message).toBe('service safe-bus already has a running runbook (runbook-safe-bus); a recovery takes the per-service lock by running as runbook-safe-bus, so nothing was started');
 
-    await lock.executeUpdate('approve', { args: [{ by: 'alice' }] });
+    await lock.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
     const result = (await first.result()) as FailoverResult;
     expect(result).toMatchObject({ outcome: 'switched', target: 'redis-b', approval: { by: 'alice', outcome: 'approved' } });
     expect(await routed()).toBe('redis-b');
@@ -85,7 +86,7 @@ describe('safety rules', () => {
     })();
     const h = await t.client.workflow.start('failover', { taskQueue: t.taskQueue, workflowId: runbookWorkflowId('safe-bus'), args: [{ service: 'safe-bus', to, planned: true }] });
     await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.step === 'switch section', 20_000);
-    const answer = await h.executeUpdate<string, [{ by: string }]>('pause', { args: [{ by: 'carol' }] });
+    const answer = await h.executeUpdate(pauseUpdate, { args: [{ by: 'carol' }] });
     expect(answer).toMatch(/paused by carol/);
     slow = false;
     await slowing;
@@ -94,9 +95,9 @@ describe('safety rules', () => {
     const held = await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.steps.some((x) => x.name === 'demote source' && x.outcome === 'ok'), 20_000);
     expect(held.controls.paused).toBe(true);
     await sleep(1500);
-    const still = await h.query<RunbookStatus>('status');
+    const still = await h.query(statusQuery);
     expect(still.steps.map((x) => x.name)).not.toContain('validate');
-    await h.executeUpdate('resume', { args: [{ by: 'carol' }] });
+    await h.executeUpdate(resumeUpdate, { args: [{ by: 'carol' }] });
     const result = (await h.result()) as FailoverResult;
     expect(result).toMatchObject({ outcome: 'switched', target: to, rpo: { lag: 0 } });
     const acked = writer.ackedCount;
@@ -117,7 +118,7 @@ describe('safety rules', () => {
     // Draining the primary of two leaves no backup: that takes a person's approval.
     const waiting = await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.phase === 'awaiting-approval', 20_000);
     expect(waiting.controls.awaitingApproval?.reason).toMatch(/backups: 1 → 0/);
-    await h.executeUpdate('approve', { args: [{ by: 'erin' }] });
+    await h.executeUpdate(approveUpdate, { args: [{ by: 'erin' }] });
     const result = (await h.result()) as RebalanceResult;
     expect(result.routingAfter.weights).toMatchObject({ [from]: 0 });
     expect(result.steps.map((x) => x.name)).toEqual(expect.arrayContaining(['switch section', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source', 'validate']));
@@ -134,7 +135,7 @@ describe('safety rules', () => {
     const fx2 = reload;
     const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('safe-reload'), args: [{ service: 'safe-reload' }] });
     ran.push(det.workflowId, runbookWorkflowId('safe-reload'));
-    await until(async () => (await det.query<DetectionStatus>('health')).watching, 10_000, 'watching');
+    await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
     const primary = async () => primaryOf((await routerFor(fx2.service).read()).routing);
     const writer = startSequencedWriter({ host: '127.0.0.1', port: fx2.topology.haproxy.frontendPort, prefix: 'reload', maxDurationMs: 90_000 });
     await until(() => writer.ackedCount > 200);
@@ -144,17 +145,17 @@ describe('safety rules', () => {
 
     // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
     fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
-    await until(async () => (await det.query<DetectionStatus>('health')).decisions.some((d) => d.decision.action === 'fence' && d.event.destination === 'redis-a'), 10_000, 'stray fenced');
-    const fence = (await det.query<DetectionStatus>('health')).decisions.find((d) => d.decision.action === 'fence')!;
+    await until(async () => (await det.query(healthQuery)).decisions.some((d) => d.decision.action === 'fence' && d.event.destination === 'redis-a'), 10_000, 'stray fenced');
+    const fence = (await det.query(healthQuery)).decisions.find((d) => d.decision.action === 'fence')!;
     expect(fence.note).toMatch(/CLIENT PAUSE \d+ WRITE/);
     await until(async () => (await withRedis({ host: '127.0.0.1', port: fx2.topology.redis['redis-a']!.port }, 1000, replicationInfo).catch(() => undefined))?.role === 'slave', 20_000, 'redis-a resynced');
 
     // A reload puts HAProxy back to its file: redis-a routed again, the generation gone. Detection puts it back.
     // (Detection may have put it back before this test reads the router: the decision names what it found.)
     fx2.topology.haproxy = await fx2.topology.haproxy.reload();
-    await until(async () => (await det.query<DetectionStatus>('health')).decisions.some((d) => d.decision.action === 'reassert'), 20_000, 'drift seen');
+    await until(async () => (await det.query(healthQuery)).decisions.some((d) => d.decision.action === 'reassert'), 20_000, 'drift seen');
     await until(async () => (await primary()) === 'redis-b', 20_000, 'routing reasserted');
-    const h = await det.query<DetectionStatus>('health');
+    const h = await det.query(healthQuery);
     const reasserted = h.decisions.find((d) => d.decision.action === 'reassert')!;
     expect(reasserted.event.reason).toMatch(/the router has redis-a=100 redis-b=0 \(generation 0\), the decided routing is redis-a=0 redis-b=100/);
     const acked = writer.ackedCount;
@@ -183,8 +184,8 @@ describe('safety rules', () => {
     const carried = { health: {}, lastFailoverFrom: { 'redis-a': 8.64e15 }, failedOver: [], decisions: [], seenAlerts: [] };
     const future = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('safe-bus'), args: [{ service: 'safe-bus', carried }] });
     ran.push(future.workflowId);
-    await until(async () => (await future.query<DetectionStatus>('health')).watching, 10_000, 'detection watching');
-    expect((await future.query<DetectionStatus>('health')).lastFailoverFrom).toEqual({});
+    await until(async () => (await future.query(healthQuery)).watching, 10_000, 'detection watching');
+    expect((await future.query(healthQuery)).lastFailoverFrom).toEqual({});
     await future.terminate('test done');
   });
 });

@@ -10,13 +10,13 @@ import { validateConfig, type Config } from '../../src/domain/config';
 import { runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { approveUpdate } from '../../src/workflows/controls';
 import type { FailoverResult } from '../../src/workflows/failover';
-import type { RunbookStatus } from '../../src/workflows/runbook-frame';
 import { replayThenCleanUp } from '../support/histories';
 import { startHttpServer, type LocalHttpServer } from '../support/http-servers';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf } from '../support/runbooks';
 import { temporalHarness, testLogger, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
+import { statusQuery } from '../../src/api/queries';
 
 /** The two seed keys the README documented before they did anything: performance.max_failover_time and quality.max_error_rate; and performance_validation. */
 describe('max_failover_time, performance_validation (real Temporal, Redis, HAProxy)', () => {
@@ -61,7 +61,7 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
     expect(alert).toMatchObject({ service: 'rto-bus' });
     expect(alert.summary).toMatch(/^switchover of rto-bus \(redis-a → redis-b\) has not moved traffic within performance\.max_failover_time 1s \(phase [a-z-]+, step [a-z ]+\)$/);
     await new Promise((r) => setTimeout(r, 500));
-    const overdue = await handle.query<RunbookStatus>('status');
+    const overdue = await handle.query(statusQuery);
     expect(overdue.phase).toBe('awaiting-approval');
     expect(overdue.objective).toEqual({ maxFailoverTime: '1s', exceeded: true });
     expect(overdue.steps.find((s) => s.name === 'max_failover_time exceeded')).toMatchObject({ outcome: 'failed', numbers: { maxMs: 1000 } });

@@ -13,13 +13,13 @@ import { freePort } from '../../src/devserver/free-port';
 import { startAlertmanager, type LocalAlertmanager } from '../../src/devserver/local-alertmanager';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
-import type { DetectionStatus } from '../../src/workflows/detection';
 import { runCliProcess } from '../support/cli-process';
 import { runEntry } from '../support/entry-process';
 import { replayAndRecord } from '../support/histories';
 import { startHttpServer, type LocalHttpServer } from '../support/http-servers';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
+import { healthQuery } from '../../src/api/queries';
 
 /**
  * The control plane, as a user runs it: a real worker process started with a config file, and
@@ -57,7 +57,7 @@ describe('the control plane: a worker keeps every configured service watched, co
   const write = (file: string, d: unknown) => (fs.writeFileSync(file, YAML.stringify(d)), file);
   const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', taskQueue, ...args]);
   const supervision = () => client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery);
-  const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+  const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
   const running = async (id: string) => (await client.workflow.getHandle(id).describe().catch(() => undefined))?.status.name === 'RUNNING';
   const routed = async (name: string) => primaryOf((await routerFor(fixtures.get(name)!.service).read()).routing);
   const kill = (name: string) => fixtures.get(name)!.topology.redis['redis-a']!.kill('SIGKILL');

@@ -10,11 +10,11 @@ import { receiverAuthFromEnv } from '../../src/triggers/alert-auth';
 import { createAlertReceiver, type AlertReceiver } from '../../src/triggers/alert-receiver';
 import { clientTracing, startTracing, tracesExporters, type Tracing } from '../../src/tracing';
 import { createFailoverWorker, installRuntimeLogging, workflowInterceptorModules, workflowsEntry, type FailoverWorker } from '../../src/worker';
-import type { DetectionStatus } from '../../src/workflows/detection';
 import { replayAndRecord } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { testLogger } from '../support/temporal';
 import { until } from '../support/wait';
+import { healthQuery } from '../../src/api/queries';
 
 /**
  * One alert-started failover as a trace: the monitoring system's request → the receiver's server
@@ -93,7 +93,7 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
   it('alert request → receiver span → signal-with-start → detection → failover → each activity, one trace', async () => {
     await client.workflow.start('detection', { taskQueue, workflowId: detectionWorkflowId(SERVICE), args: [{ service: SERVICE }] });
     const detection = client.workflow.getHandle(detectionWorkflowId(SERVICE));
-    await until(async () => (await detection.query<DetectionStatus>('health').catch(() => undefined))?.watching === true, 30_000, 'detection watching');
+    await until(async () => (await detection.query(healthQuery).catch(() => undefined))?.watching === true, 30_000, 'detection watching');
 
     // Monitoring sends the alert inside a trace of its own (as a traced Alertmanager or Grafana would).
     const root = tracing.tracer.startSpan('monitoring: notify');

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { alertSignal } from '../../src/api/queries';
 import type { AlertEvidence } from '../../src/domain/alerts';
 
 export interface WebhookAlert {
@@ -89,7 +90,7 @@ export async function alertSignals(client: Client, workflowId: string): Promise<
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   return (history.events ?? [])
     .map((e) => e.workflowExecutionSignaledEventAttributes)
-    .filter((a): a is NonNullable<typeof a> => !!a && a.signalName === 'alert')
+    .filter((a): a is NonNullable<typeof a> => !!a && a.signalName === alertSignal.name)
     .map((a) => defaultPayloadConverter.fromPayload<AlertEvidence>(a.input!.payloads![0]!));
 }
 

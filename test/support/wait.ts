@@ -1,5 +1,6 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import type { RunbookStatus } from '../../src/workflows/runbook-frame';
+import type { RunbookStatus } from '../../src/api/status';
+import { statusQuery } from '../../src/api/queries';
 
 /** Polls a predicate (bounded). */
 export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000, what: string | (() => string) = 'condition'): Promise<void> {
@@ -14,7 +15,7 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 
 export async function statusUntil(handle: WorkflowHandle, pred: (s: RunbookStatus) => boolean, timeoutMs = 30_000): Promise<RunbookStatus> {
   let last: RunbookStatus | undefined;
   await until(async () => {
-    last = await handle.query<RunbookStatus>('status').catch(() => undefined);
+    last = await handle.query(statusQuery).catch(() => undefined);
     return !!last && pred(last);
   }, timeoutMs, () => `status predicate (last phase ${last?.phase}, step ${last?.step})`);
   return last!;

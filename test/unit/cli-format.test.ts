@@ -9,7 +9,7 @@ import { CliError, EXIT, toCliError } from '../../src/cli/errors';
 import { fmtDuration, fmtRpo, fmtTime, table } from '../../src/cli/format';
 import { resolveSettings } from '../../src/cli/session';
 import { historyView, outcomeView, servicesView, statusView, type ServiceSummary, type StatusReport } from '../../src/cli/views';
-import type { RunbookStatus } from '../../src/workflows/runbook-frame';
+import type { RunbookStatus } from '../../src/api/status';
 
 const usage = (fn: () => unknown): string => {
   try {

@@ -311,7 +311,7 @@ describe('dry-run failover plan', () => {
   it('refuses a target that is down or unknown, and counts a destination without a probe as down', () => {
     const down = planFailover({ service: ap, policy: p, routing, probes: { a: { up: true }, b: { up: false }, c: { up: true } }, to: 'b' });
     expect(down.verdict).toBe('blocked');
-    expect(down.reasons).toEqual(['to: b is down; refusing to route traffic to it']);
+    expect(down.reasons).toEqual(['target b is down (probe failed); refusing to route traffic to it']);
     expect(down.steps).toEqual([]);
     const unknown = planFailover({ service: ap, policy: p, routing, probes: { a: { up: true }, b: { up: true } }, to: 'zz' });
     expect(unknown.reasons).toEqual(['c: no probe result, counted as down', 'to: no destination "zz" in service orders (has a, b, c)']);

@@ -1,6 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { runbookWorkflowId } from '../../domain/workflow-ids';
+import { abortUpdate, approveUpdate, pauseUpdate, resumeUpdate } from '../../workflows/controls';
 import { CliError, EXIT, rootMessage, usageError } from '../errors';
 import { brakesLines, changeBrakes, resumeAutomation } from './brakes';
 import { describeOrUndefined } from '../runbooks';
@@ -9,10 +10,10 @@ import type { ControlAction } from '../../domain/control-auth';
 import { loadSigningKey, signControl, SIGNING_KEY_ENV } from '../../security/control-signing';
 
 const CONTROLS = {
-  approve: 'let a runbook waiting at its approval gate go on',
-  pause: 'hold the running runbook before its next step',
-  resume: 'continue a paused runbook',
-  abort: 'stop the running runbook; steps already taken are undone',
+  approve: { definition: approveUpdate, description: 'let a runbook waiting at its approval gate go on' },
+  pause: { definition: pauseUpdate, description: 'hold the running runbook before its next step' },
+  resume: { definition: resumeUpdate, description: 'continue a paused runbook' },
+  abort: { definition: abortUpdate, description: 'stop the running runbook; steps already taken are undone' },
 } as const;
 
 /**
@@ -20,7 +21,7 @@ const CONTROLS = {
  * `resume` also lifts a suspension of the service's automatic runbooks (`resume --all`: of every service).
  */
 export function registerControls(program: Command, cli: Cli): void {
-  for (const [update, description] of Object.entries(CONTROLS)) {
+  for (const [update, { definition, description }] of Object.entries(CONTROLS)) {
     const resume = update === 'resume';
     const command = program
       .command(update)
@@ -59,7 +60,7 @@ export function registerControls(program: Command, cli: Cli): void {
           const handle = client.workflow.getHandle(workflowId, info.runId);
           let answer: string;
           try {
-            answer = await ctx.withWorker(`${update} update`, () => handle.executeUpdate<string, [typeof request]>(update, { args: [request] }));
+            answer = await ctx.withWorker(`${update} update`, () => handle.executeUpdate(definition, { args: [request] }));
           } catch (err) {
             if (!(err instanceof WorkflowUpdateFailedError)) throw err;
             const reason = rootMessage(err);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { AmbiguousPrimaryError } from '../../activities/routing-primary';
-import { observeNow, RouterUnreadableError } from '../../client/observe';
+import { learnedRanking, observeNow, RouterUnreadableError } from '../../client/observe';
 import { policyOf } from '../../domain/config';
 import { formatPlan, planFailover } from '../../domain/simulate';
 import { destinationArg } from '../args';
@@ -28,7 +28,19 @@ export function registerPlan(program: Command, cli: Cli): void {
             err instanceof RouterUnreadableError ? unreachableError(err.message) : err instanceof AmbiguousPrimaryError ? new CliError(err.message, EXIT.failed, 'ambiguous-primary') : err,
           ),
         );
-        const plan = planFailover({ service, policy, routing: readout.routing, probes, ...(flags.to !== undefined ? { to: flags.to } : {}) });
+        // Detection's failovers follow its learned ranking: so does the plan, when detection runs.
+        const ranking =
+          policy.failover_execution.target_selection === 'intelligent'
+            ? await ctx
+                .client()
+                .then((client) => learnedRanking(client, service.name, (what, fn) => ctx.withWorker(what, fn)))
+                .catch((err: Error) => void ctx.note(`learned ranking not read (${err.message}); the plan uses the configured order`))
+            : undefined;
+        const plan = planFailover({
+          service, policy, routing: readout.routing, probes,
+          ...(ranking ? { ranking: { state: ranking, now: Date.now() } } : {}),
+          ...(flags.to !== undefined ? { to: flags.to } : {}),
+        });
         ctx.emit({ service: service.name, dryRun: true, routing: readout.routing, probes, plan }, () =>
           [probesLine(probes), formatPlan(plan), 'dry run: nothing was changed'].join('\n'),
         );

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
+import { healthQuery, statusQuery } from '../../api/queries';
 import { serviceStatus } from '../../client/observe';
 import type { ServiceConfig } from '../../domain/config';
 import { detectionWorkflowId, runbookWorkflowId } from '../../domain/workflow-ids';
-import type { DetectionStatus } from '../../workflows/detection';
 import { followRunbook, outcomeExit } from '../follow';
 import { decisionLines, type LiveStatus } from '../progress';
 import { runningUnder } from '../runbooks';
@@ -54,7 +54,7 @@ async function watch(ctx: CommandContext, service: ServiceConfig, report: Status
     }
     await new Promise((r) => setTimeout(r, IDLE_POLL_MS));
     const detection = client.workflow.getHandle(detectionWorkflowId(service.name));
-    const health = await ctx.withWorker('health query', () => detection.query<DetectionStatus>('health')).catch(() => undefined);
+    const health = await ctx.withWorker('health query', () => detection.query(healthQuery)).catch(() => undefined);
     if (health) {
       for (const line of decisionLines(decisions, health.decisions)) ctx.progress(line);
       decisions = health.decisions;
@@ -62,7 +62,7 @@ async function watch(ctx: CommandContext, service: ServiceConfig, report: Status
     const next = await runningUnder(client, runbookId);
     shown = false;
     // Until its first step its status does not say yet what it is (e.g. a planned failover): look again then.
-    const status = next ? await ctx.withWorker('status query', () => client.workflow.getHandle(runbookId, next.running.runId).query<LiveStatus>('status')).catch(() => undefined) : undefined;
+    const status = next ? await ctx.withWorker('status query', () => client.workflow.getHandle(runbookId, next.running.runId).query(statusQuery) as Promise<LiveStatus>).catch(() => undefined) : undefined;
     if (next && status && status.steps.length > 0) running = { ...next.running, status };
   }
 }
