@@ -51,9 +51,9 @@ export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs =
     });
     if (ok) {
       if (!proc) return;
-      // Something answers; it must be `proc` itself before it counts as up.
+      // Something answers; it must be `proc` (or a process it started, as rabbitmq-server's VM) before it counts as up.
       const holders = portHolders(port);
-      if (holders.length === 0 || holders.some((h) => h.pid === proc.child.pid)) return;
+      if (holders.length === 0 || holders.some((h) => descendsFrom(h.pid, proc.child.pid))) return;
       others = holders;
     }
     if (Date.now() > deadline) {
@@ -61,6 +61,21 @@ export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs =
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Whether `pid` is `ancestor` or one of its descendants (by the parent links in /proc). */
+function descendsFrom(pid: number, ancestor: number | undefined): boolean {
+  for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+    if (p === ancestor) return true;
+    try {
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 function tail(file: string): string {
