@@ -88,6 +88,8 @@ export interface FailoverWorker {
 
 /** Long-running watch activities this process runs at once (one per watched service and observer). */
 const MAX_WATCHES = Number(process.env.FAILOVER_MAX_WATCHES ?? 20_000);
+/** Workflows kept in memory between their tasks (see the README's detection design). */
+const MAX_CACHED_WORKFLOWS = Number(process.env.FAILOVER_MAX_CACHED_WORKFLOWS ?? 500);
 
 /**
  * The worker process's Temporal workers: one for the runbooks and their activities on the task
@@ -118,6 +120,9 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
       workflowModules: workflowInterceptorModules(opts.tracing !== undefined),
       activity: [keepAlive, ...(opts.tracing ? workerTracing(opts.tracing).activity : [])],
     },
+    // Detection runbooks sleep for an hour between workflow tasks: caching thousands of them holds
+    // gigabytes for nothing. Evicted ones replay their short history on their next task.
+    maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     // A workflow cached on a worker that died is handed to another after this, not after 10s.
     stickyQueueScheduleToStartTimeout: '2s',
   });

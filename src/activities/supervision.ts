@@ -6,6 +6,7 @@ import { healthQuery, redundancyQuery } from '../api/queries';
 import { admitUpdate, brakesSignal, configChangedSignal, supervisorWorkflowId, type Admission, type AdmitRequest, type ServiceSupervision, type Suspension } from '../api/supervisor';
 import type { Config } from '../domain/config';
 import { detectionWorkflowId } from '../domain/workflow-ids';
+import { ConcurrencyLimiter } from '../triggers/concurrency-limiter';
 import { syncSchedulesFromConfig } from '../triggers/schedules';
 
 /**
@@ -33,6 +34,8 @@ export interface ReconcileReport {
   errors: string[];
 }
 
+/** Runbook starts under way at once in one reconcile (each is a describe, maybe a query, and a start). */
+const START_CONCURRENCY = 16;
 const redundancyWorkflowId = (service: string) => `redundancy-${service}`;
 const CLOSED_BADLY = new Set(['TERMINATED', 'FAILED', 'TIMED_OUT', 'CANCELLED']);
 /** The signals the supervisor passes on, by the name its workflow gives (recorded in its histories). */
@@ -91,18 +94,26 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
         return 'started' as const;
       };
 
-      for (const [i, s] of input.services.entries()) {
-        if (i % 50 === 0) heartbeat({ done: i });
-        const entry: ServiceSupervision = { detection: 'error' };
-        try {
-          entry.detection = await ensure('detection', detectionWorkflowId(s.service), { service: s.service, configVersion: input.version, ...(s.suspended ? { suspended: s.suspended } : {}) }, healthQuery);
-          entry.redundancy = input.redundancy ? await ensure('redundancy', redundancyWorkflowId(s.service), { service: s.service }, redundancyQuery) : 'off';
-        } catch (err) {
-          entry.error = (err as Error).message;
-          report.errors.push(`${s.service}: ${entry.error}`);
-        }
-        report.services[s.service] = entry;
-      }
+      // A few round trips per missing runbook: thousands of services are started side by side, not one by one.
+      const limiter = new ConcurrencyLimiter(START_CONCURRENCY);
+      let done = 0;
+      await Promise.all(
+        input.services.map((s) =>
+          limiter.run(async () => {
+            const entry: ServiceSupervision = { detection: 'error' };
+            try {
+              entry.detection = await ensure('detection', detectionWorkflowId(s.service), { service: s.service, configVersion: input.version, ...(s.suspended ? { suspended: s.suspended } : {}) }, healthQuery);
+              entry.redundancy = input.redundancy ? await ensure('redundancy', redundancyWorkflowId(s.service), { service: s.service }, redundancyQuery) : 'off';
+            } catch (err) {
+              entry.error = (err as Error).message;
+              report.errors.push(`${s.service}: ${entry.error}`);
+            }
+            report.services[s.service] = entry;
+            if (++done % 50 === 0) heartbeat({ done });
+          }),
+        ),
+      );
+      report.services = Object.fromEntries(input.services.map((s) => [s.service, report.services[s.service]!])); // in config order
       // Running here but no longer configured (or redundancy switched off): stopped.
       for (const workflowId of running) {
         if (wanted.has(workflowId)) continue;

@@ -139,6 +139,19 @@ async function certainEvidence(
   return `port refused (${r.error}); ${replicas.map((d) => d.id).join(', ')} report their link to ${id} down; ${router}`;
 }
 
+/** Longest time between heartbeats while nothing that decides changes (well inside the 10 s minimum heartbeat timeout). */
+const HEARTBEAT_EVERY_MS = 3_000;
+
+/** What a resumed watch must not lose: the counts and states decisions are made from (not latency or score drift). */
+function decidingState(health: Record<string, DestinationHealth>): string {
+  let mark = '';
+  for (const id in health) {
+    const h = health[id]!;
+    mark += `${id}:${h.status}:${h.consecutiveFailures}:${h.status === 'up' ? 0 : h.consecutiveSuccesses}:${h.sync ?? ''}:${h.syncPending?.count ?? 0}:${h.alerts.length};`;
+  }
+  return mark;
+}
+
 /**
  * Detection's hot path: probes every destination each interval inside the worker and returns only
  * on a state change, so an idle service writes no history however short the interval. The window
@@ -158,6 +171,8 @@ export function createWatch(observer: ObserverOptions = {}) {
     const isolatedAtStart = view.isolated();
     let ticks = 0;
     let routerReadAt = Date.now();
+    let beatMark = '';
+    let beatAt = 0;
     // Spread the ticks of many watches over the interval.
     if (!resumed) await sleep(Math.floor(Math.random() * Math.min(input.intervalMs, 1000)));
     for (;;) {
@@ -210,7 +225,14 @@ export function createWatch(observer: ObserverOptions = {}) {
       }
       health = next;
       ticks++;
-      heartbeat({ health, ranking });
+      // The heartbeat carries the window a retry resumes from. Encoding it every tick for thousands
+      // of watches costs more than the probes: sent when a count that decides moves, else every few seconds.
+      const mark = decidingState(health);
+      if (mark !== beatMark || now - beatAt >= HEARTBEAT_EVERY_MS) {
+        heartbeat({ health, ranking });
+        beatMark = mark;
+        beatAt = now;
+      }
       const isolated = view.isolated();
       if (events.length > 0 || syncChanged || isolated !== isolatedAtStart || routing) {
         return { health, events, ranking, ticks, returned: 'change', isolated, ...(routing ? { routing } : {}) };
