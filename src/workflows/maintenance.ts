@@ -1,50 +1,20 @@
 import * as wf from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '../api/errors';
+import type { MaintenanceResult, MaintenanceSkipped } from '../api/results';
 import { requireMs } from '../domain/duration';
-import { fullWeight, primaryOf, type Routing } from '../domain/routing';
+import { fmtWeights, fullWeight, primaryOf, type Routing } from '../domain/routing';
 import { maintenanceInputSchema, type MaintenanceInput, type MaintenanceRequest } from '../domain/runbook-input';
-import { runbookSearchAttributes } from '../domain/search-attributes';
-import { planDrain, scaleOne, unknownDestination, type DrainMode, type DrainPlan } from '../domain/runbook-plan';
-import { runbookWorkflowId } from '../domain/workflow-ids';
+import { planDrain, scaleOne, type DrainMode, type DrainPlan } from '../domain/runbook-plan';
 import { lagGate } from './consistency-check';
-import { AbortedError, type ControlState } from './controls';
-import { labelRunbook } from './labels';
+import { AbortedError } from './controls';
 import { moveTraffic } from './move-traffic';
-import { restoreDestination } from './recovery';
-import { failRunbook, readRouting } from './runbook-end';
-import { approvalGate, openRunbook, parseInput, refuse, type RunbookStatus } from './runbook-frame';
-import { errorMessage, type StepRecord } from './runbook-steps';
-import { fmtWeights, readRoutingAndProbe, type RunbookContext } from './switching';
-import { refuseForgedActor } from './actor-check';
+import { restoreDestination } from './restore-destination';
+import { readRouting } from './routing-steps';
+import { isSetback, refuse, Runbook } from './runbook-kit';
+import type { RunbookStatus } from './runbook-frame';
+import { errorMessage } from './runbook-steps';
+import type { RunbookContext } from './switching';
 
-export type { DrainMode };
-
-export interface MaintenanceResult {
-  service: string;
-  destination: string;
-  window: string;
-  outcome: 'restored';
-  drain: { mode: DrainMode; movedTo?: string; rpo?: { lag: number | null; note: string } };
-  hold: { startedAt: string; endedAt: string; heldMs: number; endedEarly?: { by: string; reason: string } };
-  /** `failed-back`: it carries its traffic again; `standby-restored`: it is a healthy standby, as before. */
-  restore: 'failed-back' | 'standby-restored';
-  redundancy: { allowed: boolean; reasons: string[] };
-  approval?: ControlState['approval'];
-  routingBefore: Routing;
-  routingDrained: Routing;
-  routingAfter: Routing;
-  steps: StepRecord[];
-}
-
-/** A start that found another runbook holding the service: nothing was touched. */
-export interface MaintenanceSkipped {
-  service: string;
-  destination: string;
-  window: string;
-  outcome: 'skipped';
-  reason: string;
-  heldBy: string;
-}
+export type { DrainMode, MaintenanceResult, MaintenanceSkipped };
 
 interface MaintenanceStatus extends RunbookStatus {
   maintenance?: {
@@ -68,53 +38,31 @@ interface MaintenanceStatus extends RunbookStatus {
  * runbook holds the service.
  */
 export async function maintenance(input: MaintenanceInput): Promise<MaintenanceResult | MaintenanceSkipped> {
-  const req = parseInput(maintenanceInputSchema, input, 'maintenance');
-  refuseForgedActor('maintenance', req);
-  const lockId = runbookWorkflowId(req.service);
-  if (wf.workflowInfo().workflowId !== lockId) return underLock(req, lockId);
-  return runMaintenance(req);
+  return Runbook.run<typeof maintenanceInputSchema, MaintenanceResult | MaintenanceSkipped>('maintenance', maintenanceInputSchema, input, runMaintenance, (req) => ({
+    always: true,
+    summary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
+    busy: (lockId) => {
+      const reason = `service ${req.service} already has a running runbook (${lockId}); maintenance of ${req.destination} skipped, nothing changed`;
+      return { reason, result: { service: req.service, destination: req.destination, window: req.window, outcome: 'skipped', reason, heldBy: lockId } };
+    },
+  }));
 }
 
-async function underLock(req: MaintenanceRequest, lockId: string): Promise<MaintenanceResult | MaintenanceSkipped> {
-  labelRunbook('maintenance', req.service, req.trigger);
-  const title = `### maintenance · ${req.service}\n\n`;
-  let child: wf.ChildWorkflowHandle<typeof maintenance>;
-  try {
-    child = await wf.startChild(maintenance, {
-      workflowId: lockId,
-      args: [req],
-      // The lock holder lives its own life: ending this starter must never cut a drain short.
-      parentClosePolicy: 'ABANDON',
-      cancellationType: 'ABANDON',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: runbookSearchAttributes(req.service, 'maintenance', req.trigger),
-      staticSummary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    const reason = `service ${req.service} already has a running runbook (${lockId}); maintenance of ${req.destination} skipped, nothing changed`;
-    wf.setCurrentDetails(`${title}– skipped: ${reason}`);
-    return { service: req.service, destination: req.destination, window: req.window, outcome: 'skipped', reason, heldBy: lockId };
-  }
-  wf.setCurrentDetails(`${title}runs as \`${lockId}\` (run ${child.firstExecutionRunId}): send approve / pause / resume / abort there`);
-  return child.result();
-}
-
-async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResult> {
-  const { ctx, status: baseStatus } = await openRunbook('maintenance', req);
-  const status = baseStatus as MaintenanceStatus;
+async function runMaintenance(req: MaintenanceRequest, rb: Runbook): Promise<MaintenanceResult> {
+  const { ctx } = rb;
+  const status = rb.status as MaintenanceStatus;
   const { service, policy, log } = ctx;
   const exec = policy.failover_execution;
   const dest = req.destination;
-  const unknown = unknownDestination(service, dest, 'input.destination', 'maintenance');
-  if (unknown) refuse(unknown);
+  rb.requireDestination(dest, 'input.destination');
   const m: NonNullable<MaintenanceStatus['maintenance']> = { destination: dest, window: req.window, stage: 'plan' };
   status.maintenance = m;
   status.source = dest;
   wf.upsertMemo({ destination: dest, window: req.window });
 
-  // Plan: where traffic is, who is up, where the destination's traffic goes.
-  const { before, probes } = await readRoutingAndProbe(ctx, status);
+  // Observe: where traffic is, who is up.
+  const { before, probes } = await rb.observe();
+  // Plan: where the destination's traffic goes; never below redundancy_level without a person agreeing.
   const drainPlan = planDrain({ service, policy, routing: before, probes, destination: dest, trigger: req.trigger === 'manual' ? 'manual' : 'automatic' });
   if (drainPlan.mode) m.mode = drainPlan.mode;
   if (drainPlan.target) status.target = drainPlan.target;
@@ -148,7 +96,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
   let drained = before;
   let rpo: MaintenanceResult['drain']['rpo'];
   try {
-    if (drainPlan.approval.length > 0) await approvalGate(ctx, status, drainPlan.approval);
+    await rb.gate(drainPlan.approval);
     m.stage = 'drain';
     if (drainPlan.mode === 'idle') {
       await ctx.controls.checkpoint();
@@ -160,24 +108,24 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
         const verdict = await lagGate(ctx, { step: 'consistency gate', tag: 'consistency', source: dest, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout });
         if (!verdict.ok) refuse(`planned maintenance needs ${target} caught up with ${dest} before the switchover: ${verdict.verdict}; nothing changed`, 'NotConsistent');
       }
-      const moved = await moveTraffic(ctx, status, {
+      const moved = await moveTraffic(rb, {
         source: dest, target, sourceUp: true, before,
         targetWeight: fullWeight(service.destinations.find((d) => d.id === target)!.weight),
         steps: drainPlan.steps,
         ...(drainPlan.plan ? { plan: drainPlan.plan } : {}),
         ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
-        rolledBack: () => partial('drain'),
       });
+      if (isSetback(moved)) rb.end(moved, () => partial('drain'));
       drained = moved.after;
       rpo = moved.rpo;
     }
   } catch (err) {
-    return failRunbook(ctx, status, err, { left: `${dest} was not drained (steps taken before it were undone)`, note: true });
+    return rb.fail(err, { left: `${dest} was not drained (steps taken before it were undone)`, note: true });
   }
 
   // Hold: a durable timer, so a worker or server restart during the window changes nothing.
   m.stage = 'hold';
-  status.phase = 'holding';
+  rb.enter('holding');
   const holdStart = Date.now();
   m.windowEndsAt = new Date(holdStart + requireMs(req.window)).toISOString();
   const endedEarly = await log.run('maintenance window', () => holdWindow(ctx, dest, req.window), (e) => ({
@@ -191,7 +139,7 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
 
   // Restore: from the routing as it is now, so a change made by hand during the window is not overwritten blindly.
   m.stage = 'restore';
-  status.phase = 'validating';
+  rb.enter('validating');
   const current = await readRouting(ctx);
   status.routingCurrent = current;
   const carrier = drainPlan.mode === 'proportional' ? drainPlan.target! : primaryOf(current);
@@ -201,20 +149,21 @@ async function runMaintenance(req: MaintenanceRequest): Promise<MaintenanceResul
     // Only a resync or a failback needs a destination carrying traffic.
     if (!carrier && (singleWriter || drainPlan.mode !== 'idle')) refuse(`service ${service.name} has no destination carrying traffic now`, 'NoSource');
     const w0 = before.weights[dest] ?? 0;
-    const restored = await restoreDestination(ctx, status, {
+    const restored = await restoreDestination(rb, {
       destination: dest,
       primary: carrier ?? dest,
       before: current,
       failback: drainPlan.mode !== 'idle',
       ...(drainPlan.mode === 'proportional' ? { plan: scaleOne(current.weights, dest, w0, drainPlan.steps, 'up') } : {}),
-      rolledBack: () => partial('restore'),
     });
+    if (isSetback(restored)) rb.end(restored, () => partial('restore'));
+    await rb.done(restored.said);
     m.stage = 'done';
     const result = finish(restored.after, drained, hold, restored.outcome, rpo);
     await log.note('maintenance complete', 'ok', `${dest} back (${restored.outcome}); routing ${fmtWeights(restored.after.weights)}`);
     return result;
   } catch (err) {
-    status.phase = 'failed';
+    rb.enter('failed');
     const where = carrier ? `traffic stays on ${carrier}` : 'routing left as it is';
     const why = err instanceof AbortedError ? err.message : errorMessage(err);
     await log.note('restore failed', 'failed', why);
