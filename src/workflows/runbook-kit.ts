@@ -1,14 +1,17 @@
 import * as wf from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { ServiceSnapshot } from '../activities';
-import type { Phase, RunbookStatus } from '../api/status';
+import { runbookEndedSignal } from '../api/queries';
+import type { Phase, RunbookOutcome, RunbookStatus } from '../api/status';
 import { requireMs } from '../domain/duration';
 import type { Routing } from '../domain/routing';
 import { unknownDestination } from '../domain/runbook-plan';
+import { detectionWorkflowId } from '../domain/workflow-ids';
 import { AbortedError, type ControlState } from './controls';
 import { readRouting, readRoutingAndProbe } from './routing-steps';
 import { openRunbook, parseInput, refuse, underLock } from './runbook-frame';
 export { refuse };
+import { failureOutcome } from './runbook-outcome';
 import { errorMessage } from './runbook-steps';
 import type { RunbookContext } from './switching';
 
@@ -49,7 +52,37 @@ export class Runbook<S extends RunbookStatus = RunbookStatus> {
     lock?: (req: z.output<Sc>) => Parameters<typeof underLock<R>>[4],
   ): Promise<R> {
     const req = parseInput(schema, input, kind);
-    return underLock(kind, req, input, async () => body(req, await Runbook.open(kind, req)), lock?.(req));
+    return underLock(kind, req, input, async () => {
+      const rb = await Runbook.open(kind, req);
+      return rb.reportingEnd(() => body(req, rb));
+    }, lock?.(req));
+  }
+
+  /**
+   * A runbook detection started tells detection how it ended: a signal to detection's workflow id
+   * reaches its current run, even one that continued as new meanwhile. Detection also reads the
+   * end of a runbook it cannot hear from (one terminated, or one that ended while it was not running).
+   */
+  private async reportingEnd<R>(run: () => Promise<R>): Promise<R> {
+    const parent = wf.workflowInfo().parent;
+    if (!this.ctx.features.reportEnd || parent?.workflowId !== detectionWorkflowId(this.ctx.service.name)) return run();
+    let outcome: RunbookOutcome | undefined;
+    try {
+      const result = await run();
+      outcome = { ok: true, result: (result ?? {}) as Record<string, unknown> };
+      return result;
+    } catch (err) {
+      outcome = failureOutcome(err);
+      throw err;
+    } finally {
+      const { workflowId, runId } = wf.workflowInfo();
+      const ended = { workflowId, runId, outcome: outcome ?? { ok: false, message: 'ended without an outcome' } };
+      // Sent even when the runbook is being cancelled; detection not running is no failure of the runbook (it reads the end when it starts).
+      await wf.CancellationScope.nonCancellable(() =>
+        wf.getExternalWorkflowHandle(parent.workflowId).signal(runbookEndedSignal, ended)
+          .catch((err: unknown) => wf.log.warn(`detection ${parent.workflowId} not told of this runbook's end: ${errorMessage(err)}`)),
+      );
+    }
   }
 
   static async open(kind: string, req: Parameters<typeof openRunbook>[1]): Promise<Runbook> {

@@ -50,6 +50,8 @@ export function runbookFeatures() {
     gateIdFromRun: wf.patched('gate-id-from-run'),
     /** A rollback to weights given by hand checks every destination it sends traffic to and waits for approval. */
     weightsApproval: wf.patched('rollback-weights-approval'),
+    /** A runbook detection started signals detection how it ended (runbook-kit.ts): learning survives continue-as-new. */
+    reportEnd: wf.patched('runbook-report-end'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;
