@@ -115,6 +115,13 @@ export class Runbook<S extends RunbookStatus = RunbookStatus> {
     return readRouting(this.ctx, this.status);
   }
 
+  /** Where traffic is now, mid-run (`read routing`): status's current routing. */
+  async rereadRouting(): Promise<Routing> {
+    const current = await readRouting(this.ctx);
+    this.status.routingCurrent = current;
+    return current;
+  }
+
   /** The approval gate, when there is a reason to ask: waits for a person (or the timeout's default action). */
   async gate(reasons: string[], onTimeout: 'abort' | 'proceed' = this.ctx.policy.failover_execution.approval.default_action): Promise<void> {
     if (reasons.length === 0) return;
