@@ -5,7 +5,7 @@ import type { DecisionRecord, DetectionState, DetectionStatus, RunbookEnded } fr
 import { brakesSignal, configChangedSignal, type Suspension } from '../api/supervisor';
 import { alertEvidenceSchema, type Alert } from '../domain/alerts';
 import { policyWithDefaults } from '../domain/config';
-import type { CarriedDetectionState } from '../domain/detection-state';
+import { runbookEndedSchema, type CarriedDetectionState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
 import type { HealthEvent, HealthThresholds } from '../domain/health';
 import { detectionInputSchema, type DetectionInput } from '../domain/runbook-input';
@@ -58,7 +58,13 @@ export async function detection(input: DetectionInput): Promise<void> {
   });
   // A runbook this workflow started ended (its signal reaches whichever run is current): settled by the loop.
   const earlyEnded: RunbookEnded[] = [];
-  wf.setHandler(runbookEndedSignal, (e) => (d ? d.ended(e) : void earlyEnded.push(e)));
+  wf.setHandler(runbookEndedSignal, (raw) => {
+    const parsed = runbookEndedSchema.safeParse(raw, { reportInput: true });
+    if (!parsed.success) return void wf.log.warn('runbook end ignored: invalid payload', { problems: parsed.error.issues.map((i) => i.message) });
+    const e = parsed.data as RunbookEnded;
+    if (d) d.ended(e);
+    else earlyEnded.push(e);
+  });
   wf.setHandler(configChangedSignal, ({ version }) => {
     if (!Number.isInteger(version)) return;
     if (!d) return void (earlyConfig = Math.max(earlyConfig ?? 0, version));

@@ -50,20 +50,20 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
 
     // Move: a single writer by a switchover, independent destinations by restoring the weights.
     let after: Routing;
-    if (isSingleWriter(ctx) && from && from !== to) {
+    const switchFrom = isSingleWriter(ctx) && from && from !== to ? from : undefined;
+    if (switchFrom) {
       rb.enter('switching');
-      const fromUp = (await ctx.act.probe(service, from)).up;
-      after = (await switchSingleWriter(ctx, { source: from, target: to, sourceUp: fromUp, before: current, targetWeight: snapshot[to]! })).after;
+      const fromUp = (await ctx.act.probe(service, switchFrom)).up;
+      after = (await switchSingleWriter(ctx, { source: switchFrom, target: to, sourceUp: fromUp, before: current, targetWeight: snapshot[to]! })).after;
     } else {
       rb.enter('ramping');
       const fromUp = from ? (await ctx.act.probe(service, from)).up : false;
       after = await restoreRouting(ctx, { generation: current.generation, weights: snapshot }, current, !req.immediate && fromUp);
     }
     // Finish: validated, or failed saying where traffic is.
-    const switched = status.phase === 'switching';
-    const v = await validate(ctx, 'validate', to, switched);
+    const v = await validate(ctx, 'validate', to, switchFrom !== undefined);
     rb.enter(v.ok ? 'done' : 'failed');
-    if (!v.ok) refuse(`${switched ? `rolled back to ${to}` : 'routing restored'} but validation failed: ${v.detail}`, 'ValidationFailed', finish(after));
+    if (!v.ok) refuse(`${switchFrom ? `rolled back to ${to}` : 'routing restored'} but validation failed: ${v.detail}`, 'ValidationFailed', finish(after));
     return finish(after);
   });
 }

@@ -10,10 +10,11 @@ import { detectionWorkflowId } from '../domain/workflow-ids';
 import { AbortedError, type ControlState } from './controls';
 import { readRouting, readRoutingAndProbe } from './routing-steps';
 import { openRunbook, parseInput, refuse, underLock } from './runbook-frame';
-export { refuse };
 import { failureOutcome } from './runbook-outcome';
 import { errorMessage } from './runbook-steps';
 import type { RunbookContext } from './switching';
+
+export { refuse };
 
 /**
  * The runbook kit: what every mutating runbook does the same way, written once, so that a runbook
@@ -33,10 +34,10 @@ export function isSetback<T extends object>(r: T | Setback): r is Setback {
   return (r as Setback).moved === false;
 }
 
-export class Runbook<S extends RunbookStatus = RunbookStatus> {
+export class Runbook {
   constructor(
     readonly ctx: RunbookContext,
-    readonly status: S,
+    readonly status: RunbookStatus,
     readonly snapshot: ServiceSnapshot,
   ) {}
 
