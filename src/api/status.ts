@@ -108,3 +108,13 @@ export interface DetectionStatus extends DetectionState {
   sync?: Record<string, SyncVerdict>;
 }
 
+
+/** How a runbook ended, as detection learns it (from the runbook's `runbookEnded` signal, its child handle, or a look). */
+export type RunbookOutcome = { ok: true; result: Record<string, unknown> } | { ok: false; type?: string; message: string; details?: Record<string, unknown> };
+
+/** A runbook detection started, ended: which run, and how. */
+export interface RunbookEnded {
+  workflowId: string;
+  runId: string;
+  outcome: RunbookOutcome;
+}

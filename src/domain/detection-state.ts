@@ -74,6 +74,16 @@ export const inflightRunbookSchema = z.object({
 });
 export type InflightRunbook = z.output<typeof inflightRunbookSchema>;
 
+/** The `runbookEnded` signal's payload: which run ended, and how (a result, or a failure's type, message and details). */
+export const runbookEndedSchema = z.object({
+  workflowId: z.string().min(1),
+  runId: z.string().min(1),
+  outcome: z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), result: z.record(z.string(), z.unknown()) }),
+    z.object({ ok: z.literal(false), type: z.string().optional(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+  ]),
+});
+
 export const decisionRecordSchema = z.object({
   at: z.string(),
   event: healthEventSchema,

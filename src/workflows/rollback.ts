@@ -1,18 +1,14 @@
+import type { RollbackResult } from '../api/results';
 import { primaryOf, sameWeights, type Routing } from '../domain/routing';
-import { rollbackInputSchema, type RollbackInput, type RollbackRequest } from '../domain/runbook-input';
+import { rollbackInputSchema, type RollbackInput } from '../domain/runbook-input';
 import { approveExplicitWeights } from './explicit-weights';
-import { readRouting } from './runbook-end';
-import { openRunbook, parseInput, refuse, underLock } from './runbook-frame';
-import type { StepRecord } from './runbook-steps';
-import { isSingleWriter, restoreRouting, switchSingleWriter, validate } from './switching';
+import { restoreRouting } from './ramp';
+import { validate } from './routing-steps';
+import { refuse, Runbook } from './runbook-kit';
+import { switchSingleWriter } from './single-writer-switch';
+import { isSingleWriter } from './switching';
 
-export interface RollbackResult {
-  service: string;
-  restored: Record<string, number>;
-  routingBefore: Routing;
-  routingAfter: Routing;
-  steps: StepRecord[];
-}
+export type { RollbackResult };
 
 /**
  * Restores a routing snapshot: the one a finished failover/recovery of the service started from
@@ -21,58 +17,53 @@ export interface RollbackResult {
  * loss when the current primary is up).
  */
 export async function rollback(input: RollbackInput): Promise<RollbackResult> {
-  const req = parseInput(rollbackInputSchema, input, 'rollback');
-  return underLock('rollback', req, input, () => runRollback(req));
-}
+  return Runbook.run('rollback', rollbackInputSchema, input, async (req, rb) => {
+    const { ctx, status, log } = rb;
+    const { service } = ctx;
+    // Plan: the snapshot to go back to, and where traffic is now.
+    let snapshot: Record<string, number>;
+    if (!req.weights) {
+      const origin = await log.run('load snapshot', () => ctx.act.runbookResult(service.name, req.run), (r) => ({
+        detail: `${r.type} run ${r.runId} started from generation ${r.routingBefore.generation}: ${JSON.stringify(r.routingBefore.weights)}`,
+      }));
+      snapshot = origin.routingBefore.weights;
+    } else {
+      snapshot = req.weights;
+      for (const id of Object.keys(snapshot)) rb.requireDestination(id, `input.weights.${id}`);
+    }
+    const current = await rb.readRouting();
+    const finish = (after: Routing): RollbackResult => ({ service: service.name, restored: snapshot, routingBefore: current, routingAfter: after, steps: log.steps });
+    if (sameWeights(snapshot, current.weights)) {
+      rb.enter('done');
+      await log.note('restore routing', 'skipped', 'routing already matches the snapshot');
+      return finish(current);
+    }
+    const from = primaryOf(current);
+    const to = primaryOf({ generation: 0, weights: snapshot });
+    if (!to) refuse('invalid rollback input:\n  - the snapshot sends traffic nowhere', 'UnsafeRouting');
+    const toProbe = await ctx.act.probe(service, to);
+    if (!toProbe.up) refuse(`cannot roll back to ${to}: it is down (${toProbe.error})`, 'TargetDown');
+    status.source = from;
+    status.target = to;
+    // Gate: weights typed by hand move traffic like a failover: the same checks and a person's approval.
+    if (req.weights && ctx.features.weightsApproval) await approveExplicitWeights(rb, snapshot, current, req.actor);
 
-async function runRollback(req: RollbackRequest): Promise<RollbackResult> {
-  const { ctx, status } = await openRunbook('rollback', req);
-  const { service, log } = ctx;
-  const ids = service.destinations.map((d) => d.id);
-
-  let snapshot: Record<string, number>;
-  if (!req.weights) {
-    const origin = await log.run('load snapshot', () => ctx.act.runbookResult(service.name, req.run), (r) => ({
-      detail: `${r.type} run ${r.runId} started from generation ${r.routingBefore.generation}: ${JSON.stringify(r.routingBefore.weights)}`,
-    }));
-    snapshot = origin.routingBefore.weights;
-  } else {
-    snapshot = req.weights;
-    const unknown = Object.keys(snapshot).filter((id) => !ids.includes(id));
-    if (unknown.length) refuse(`invalid rollback input:\n  - input.weights.${unknown[0]}: no such destination in service ${service.name} (has ${ids.join(', ')})`);
-  }
-  const current = await readRouting(ctx, status);
-  const finish = (after: Routing): RollbackResult => ({ service: service.name, restored: snapshot, routingBefore: current, routingAfter: after, steps: log.steps });
-  if (sameWeights(snapshot, current.weights)) {
-    status.phase = 'done';
-    await log.note('restore routing', 'skipped', 'routing already matches the snapshot');
-    return finish(current);
-  }
-
-  const from = primaryOf(current);
-  const to = primaryOf({ generation: 0, weights: snapshot });
-  if (!to) refuse('invalid rollback input:\n  - the snapshot sends traffic nowhere', 'UnsafeRouting');
-  const toProbe = await ctx.act.probe(service, to);
-  if (!toProbe.up) refuse(`cannot roll back to ${to}: it is down (${toProbe.error})`, 'TargetDown');
-  status.source = from;
-  status.target = to;
-  // Weights typed by hand move traffic like a failover: the same checks and a person's approval.
-  if (req.weights && ctx.features.weightsApproval) await approveExplicitWeights(ctx, status, snapshot, current, req.actor);
-
-  if (isSingleWriter(ctx) && from && from !== to) {
-    status.phase = 'switching';
-    const fromUp = (await ctx.act.probe(service, from)).up;
-    const back = await switchSingleWriter(ctx, { source: from, target: to, sourceUp: fromUp, before: current, targetWeight: snapshot[to]! });
-    const v = await validate(ctx, 'validate', to, true);
-    status.phase = v.ok ? 'done' : 'failed';
-    if (!v.ok) refuse(`rolled back to ${to} but validation failed: ${v.detail}`, 'ValidationFailed', finish(back.after));
-    return finish(back.after);
-  }
-  status.phase = 'ramping';
-  const fromUp = from ? (await ctx.act.probe(service, from)).up : false;
-  const after = await restoreRouting(ctx, { generation: current.generation, weights: snapshot }, current, !req.immediate && fromUp);
-  const v = await validate(ctx, 'validate', to, false);
-  status.phase = v.ok ? 'done' : 'failed';
-  if (!v.ok) refuse(`routing restored but validation failed: ${v.detail}`, 'ValidationFailed', finish(after));
-  return finish(after);
+    // Move: a single writer by a switchover, independent destinations by restoring the weights.
+    let after: Routing;
+    const switchFrom = isSingleWriter(ctx) && from && from !== to ? from : undefined;
+    if (switchFrom) {
+      rb.enter('switching');
+      const fromUp = (await ctx.act.probe(service, switchFrom)).up;
+      after = (await switchSingleWriter(ctx, { source: switchFrom, target: to, sourceUp: fromUp, before: current, targetWeight: snapshot[to]! })).after;
+    } else {
+      rb.enter('ramping');
+      const fromUp = from ? (await ctx.act.probe(service, from)).up : false;
+      after = await restoreRouting(ctx, { generation: current.generation, weights: snapshot }, current, !req.immediate && fromUp);
+    }
+    // Finish: validated, or failed saying where traffic is.
+    const v = await validate(ctx, 'validate', to, switchFrom !== undefined);
+    rb.enter(v.ok ? 'done' : 'failed');
+    if (!v.ok) refuse(`${switchFrom ? `rolled back to ${to}` : 'routing restored'} but validation failed: ${v.detail}`, 'ValidationFailed', finish(after));
+    return finish(after);
+  });
 }

@@ -11,7 +11,6 @@ import { refuseForgedActor } from './actor-check';
 import { labelRunbook } from './labels';
 import { observeRouting } from './observability';
 import { errorMessage, StepLog } from './runbook-steps';
-import type { ControlState as Controls } from './controls';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { runbookSearchAttributes } from '../domain/search-attributes';
@@ -164,79 +163,24 @@ export function errorType(err: unknown): string | undefined {
 }
 
 /**
- * The approval gate: waits for `approve` (or the timeout's default action) and tells people it is
- * waiting — an alert event naming the runbook, the reasons and the exact approve / abort commands,
- * sent to the configured webhook and Alertmanager while the wait runs, and resolved when it ends.
- */
-export async function approvalGate(
-  ctx: RunbookContext,
-  status: RunbookStatus,
-  reasons: string[],
-  onTimeout: 'abort' | 'proceed' = ctx.policy.failover_execution.approval.default_action,
-): Promise<Controls['approval']> {
-  const { approval } = ctx.policy.failover_execution;
-  const why = reasons.join('; ');
-  status.phase = 'awaiting-approval';
-  const notice = ctx.features.approvalNotice ? approvalNotice(ctx, status, why, onTimeout) : undefined;
-  // Sent beside the wait, never in front of it: a slow or refusing receiver must not delay the gate.
-  const sent = notice ? ctx.act.raiseAlert(notice).catch((err) => ctx.log.note('approval notice', 'failed', errorMessage(err))) : undefined;
-  try {
-    return await ctx.log.run('approval', () => ctx.controls.awaitApproval(why, approval.timeout, onTimeout), (a) => ({
-      detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${why})`,
-    }));
-  } finally {
-    if (notice) {
-      await wf.CancellationScope.nonCancellable(async () => {
-        await sent;
-        // Best effort: an unresolved notice expires by itself (endsAt), and the runbook must not fail over it.
-        await ctx.act.raiseAlert({ ...notice, resolved: true }).catch(() => undefined);
-      });
-    }
-  }
-}
-
-function approvalNotice(ctx: RunbookContext, status: RunbookStatus, why: string, onTimeout: 'abort' | 'proceed') {
-  const { service, policy } = ctx;
-  const cli = policy.notifications.cli;
-  const info = wf.workflowInfo();
-  const timeoutMs = requireMs(policy.failover_execution.approval.timeout);
-  const { approval } = policy.failover_execution;
-  // Approvers with keys sign their answer (SECURITY.md).
-  const signed = Object.keys(approval.keys).length > 0 ? ' --key <your key file>' : '';
-  return {
-    name: 'FailoverApprovalRequired',
-    severity: 'critical' as const,
-    service: service.name,
-    ...(status.target ? { destination: status.target } : {}),
-    summary: `${status.runbook} of ${service.name}${status.source && status.target ? ` (${status.source} → ${status.target})` : ''} waits for approval: ${why}`,
-    details: {
-      runbook: status.runbook,
-      workflowId: info.workflowId,
-      runId: info.runId,
-      reason: why,
-      approve: `${cli} approve ${service.name} --by <your name>${signed}`,
-      abort: `${cli} abort ${service.name} --by <your name> --reason <why>${signed}`,
-      ...(approval.approvers.length > 0 ? { approvers: approval.approvers } : {}),
-      timeout: policy.failover_execution.approval.timeout,
-      onTimeout,
-    },
-    endsAt: new Date(Date.now() + timeoutMs + 60_000).toISOString(),
-    targets: policy.notifications,
-  };
-}
-
-/**
  * The per-service lock is the workflow id `runbook-<service>`: Temporal runs one workflow per id.
  * A mutating runbook started under any other id (the Web UI form, the Temporal CLI, a script) runs
  * itself as a child under the lock id and answers with that run's result — or, when another
- * runbook holds the service, refuses at once naming it. Must be the runbook's first call: the
- * patch is decided in the run's first activation.
+ * runbook holds the service, refuses at once naming it (or, with `busy`, answers what it says).
+ * Must be the runbook's first call: the patch is decided in the run's first activation.
+ * Maintenance always ran this way (`always`: no patch); the other runbooks since `runbook-lock`.
  */
-export async function underLock<T>(kind: string, req: { service: string; trigger: string; actor?: string | undefined }, input: unknown, run: () => Promise<T>): Promise<T> {
+export async function underLock<T>(
+  kind: string,
+  req: { service: string; trigger: string; actor?: string | undefined },
+  input: unknown,
+  run: () => Promise<T>,
+  o: { always?: boolean; summary?: string; busy?: (lockId: string) => { reason: string; result: T } } = {},
+): Promise<T> {
   refuseForgedActor(kind, req);
   const lockId = runbookWorkflowId(req.service);
   const own = wf.workflowInfo().workflowId;
-  if (own === lockId || !wf.patched('runbook-lock')) return run();
+  if (own === lockId || (!o.always && !wf.patched('runbook-lock'))) return run();
   labelRunbook(kind, req.service, req.trigger);
   const title = `### ${kind} · ${req.service}\n\n`;
   let child: wf.ChildWorkflowHandle<wf.Workflow>;
@@ -244,15 +188,20 @@ export async function underLock<T>(kind: string, req: { service: string; trigger
     child = await wf.startChild(kind, {
       workflowId: lockId,
       args: [input],
-      // The lock holder lives its own life: ending this starter must never cut a switch short.
+      // The lock holder lives its own life: ending this starter must never cut a switch or a drain short.
       parentClosePolicy: 'ABANDON',
       cancellationType: 'ABANDON',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       typedSearchAttributes: runbookSearchAttributes(req.service, kind, req.trigger),
-      staticSummary: `${kind} of ${req.service} (started as ${own})`,
+      staticSummary: o.summary ?? `${kind} of ${req.service} (started as ${own})`,
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    if (o.busy) {
+      const { reason, result } = o.busy(lockId);
+      wf.setCurrentDetails(`${title}– skipped: ${reason}`);
+      return result;
+    }
     const reason = `service ${req.service} already has a running runbook (${lockId}); a ${kind} takes the per-service lock by running as ${lockId}, so nothing was started`;
     wf.setCurrentDetails(`${title}– refused: ${reason}`);
     refuse(reason, 'ServiceBusy');

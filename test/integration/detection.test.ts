@@ -8,7 +8,7 @@ import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';
 import { until } from '../support/wait';
-import { alertSignal, healthQuery } from '../../src/api/queries';
+import { alertSignal, healthQuery, runbookEndedSignal } from '../../src/api/queries';
 
 const policy = {
   failover_detection: { detection_interval: '200ms', timeout: '500ms', failure_threshold: 3, recovery_threshold: 3, cooldown: '1m' },
@@ -73,6 +73,13 @@ describe('detection runbook', () => {
     const result = await t.client.workflow.getHandle(runbookWorkflowId('det-kill')).result();
     expect(result).toMatchObject({ source: 'redis-a', target: 'redis-b', emergency: true });
     ran.push(runbookWorkflowId('det-kill'));
+    // The runbook told detection how it ended, by a signal to detection's workflow id (so a detection run that continued as
+    // new meanwhile hears it too), and detection learned from it: the decision carries the outcome.
+    const signals = (await t.client.workflow.getHandle(detectionWorkflowId('det-kill')).fetchHistory()).events!
+      .map((e) => e.workflowExecutionSignaledEventAttributes)
+      .filter((a) => a?.signalName === runbookEndedSignal.name);
+    expect(signals).toHaveLength(1);
+    await until(async () => (await health('det-kill')).decisions.find((d) => d.decision.action === 'failover')?.outcome === 'switched', 10_000, 'outcome learned');
 
     // RPO: the estimate is the replication lag at detection's last observation of the source (bytes);
     // writes acknowledged after that observation (at most one probe interval plus the probe itself) are not in it.

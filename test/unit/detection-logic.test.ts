@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, recoveryStrategyContext, type DecisionContext } from '../../src/domain/detection-policy';
 import { applyAlert, initialHealth, observe, type DestinationHealth, type HealthThresholds } from '../../src/domain/health';
+import { runbookEndedSchema } from '../../src/domain/detection-state';
 
 const t: HealthThresholds = { failureThreshold: 3, recoveryThreshold: 2, healthThreshold: 0.6, maxLatencyMs: 100, windowSize: 6 };
 const ok = { up: true, latencyMs: 5 };
@@ -106,5 +107,17 @@ describe('detection decisions', () => {
     // automatic (and no strategy) fail back whatever the tiers.
     expect(recoveryStrategyContext('automatic', { destinations: [] })).toEqual({});
     expect(decide(rec, base)).toMatchObject({ action: 'recovery', failback: true });
+  });
+});
+
+describe('runbookEnded signal payload', () => {
+  it('takes a result or a failure, and names what is wrong otherwise', () => {
+    const ok = runbookEndedSchema.safeParse({ workflowId: 'runbook-s', runId: 'r1', outcome: { ok: true, result: { outcome: 'switched', target: 'b' } } });
+    expect(ok.success).toBe(true);
+    const failed = runbookEndedSchema.safeParse({ workflowId: 'runbook-s', runId: 'r1', outcome: { ok: false, type: 'RolledBack', message: 'validation failed', details: { target: 'b' } } });
+    expect(failed.success).toBe(true);
+    const bad = runbookEndedSchema.safeParse({ workflowId: 'runbook-s', outcome: { ok: false } });
+    expect(bad.success).toBe(false);
+    expect(bad.error!.issues.map((i) => i.path.join('.'))).toEqual(expect.arrayContaining(['runId', 'outcome.message']));
   });
 });
