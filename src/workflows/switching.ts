@@ -46,6 +46,8 @@ export function runbookFeatures() {
     gateIdFromRun: wf.patched('gate-id-from-run'),
     /** A rollback to weights given by hand checks every destination it sends traffic to and waits for approval. */
     weightsApproval: wf.patched('rollback-weights-approval'),
+    /** The starter is verified (a signed start) or recorded as unverified; four-eyes uses it (start-check.ts). */
+    signedStarts: wf.patched('signed-starts'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;
