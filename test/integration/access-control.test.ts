@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { routerFor } from '../../src/activities/drivers';
+import { FailoverManager } from '../../src/client/manager';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import { freePort } from '../../src/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
@@ -201,5 +202,20 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     const forged = await start('failover', { ...input, startSignature: signStart({ kind: 'failover', service: SERVICE, workflowId: `runbook-${SERVICE}`, starter: 'alice', reason: 'forged' }, mallory.priv) });
     expect(await failureOf(forged.result())).toEqual({ type: 'Unauthorized', message: expect.stringMatching(/^start of failover refused: startSignature of alice does not verify/) });
     expect((await routing()).weights).toEqual(before.weights);
+  });
+
+  it('the typed API (and the MCP server, which uses it) signs starts as its signer', async () => {
+    const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
+    const fm = FailoverManager.fromClient({ client: t.client, taskQueue: t.taskQueue, fallbackConfig: () => config, actor: 'deploy-bot', signer: { name: 'bob', key: bob.priv } });
+    const started = await fm.trigger({ service: SERVICE, runbook: 'failover', to, reason: 'typed api' });
+    expect(started.actor).toBe('bob');
+    const h = t.client.workflow.getHandle(started.workflowId, started.runId);
+    ran.push(h.workflowId);
+    const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
+    expect(s.starter).toEqual({ name: 'bob', verified: true, how: 'signed start verified against approval.keys.bob' });
+    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'bob' }, bob.priv)))).toMatch(/^bob started this runbook/);
+    await approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'alice' }, alice.priv));
+    await h.result();
+    expect((await routing()).weights[to]).toBe(100);
   });
 });
