@@ -4,12 +4,13 @@ import path from 'node:path';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import {
-  applyConfigUpdate, configVersionQuery, liveConfigQuery, supervisionQuery, supervisorStateQuery, supervisorWorkflowId,
+  applyConfigFileUpdate, configVersionQuery, liveConfigQuery, supervisionQuery, supervisorStateQuery, supervisorWorkflowId,
   type ConfigChangeRequest, type SupervisionStatus,
 } from './api/supervisor';
 import { readConfigFile } from './config-file';
 import { validateConfig, type Config } from './domain/config';
-import { diffConfig, formatDiff } from './domain/config-diff';
+import { configHash, diffConfig, formatDiff } from './domain/config-diff';
+import { registerWorkerConfigFile } from './activities/config-file-read';
 
 /**
  * The worker side of the control plane: each worker follows the live config (all workers see the
@@ -106,6 +107,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   const handle = client.workflow.getHandle(supervisorId);
   const file = path.resolve(o.configFile);
   const seed = (): ConfigChangeRequest => ({ config: readConfigFile(file).raw, by: workerIdentity(), reason: `first config, from ${file}`, source: file });
+  // The supervisor reads this file itself (a local activity) when asked to apply it: trust in this host's file system.
+  const unregister = registerWorkerConfigFile(taskQueue, file);
 
   const refresh = async () => {
     const v = await handle.query(configVersionQuery);
@@ -123,7 +126,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       return void logger.error({ file, problems: (err as Error).message }, 'config file not applied: it is invalid; the live config is unchanged');
     }
     try {
-      const result = await handle.executeUpdate(applyConfigUpdate, { args: [{ config: raw, by: workerIdentity(), reason, source: file }] });
+      const result = await handle.executeUpdate(applyConfigFileUpdate, { args: [{ by: workerIdentity(), reason, hash: configHash(raw) }] });
       if (result.changed) logger.warn({ version: result.version, diff: result.diff }, 'config applied from file');
       await refresh();
     } catch (err) {
@@ -167,6 +170,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     supervisorId,
     applyFile,
     stop() {
+      unregister();
       clearInterval(timer);
       process.off('SIGHUP', onHup);
       watcher?.();

@@ -23,6 +23,7 @@ import type { ReplicationObservation } from '../domain/sync';
 import { createWatch, type ObserverOptions } from './watch';
 import { AmbiguousPrimaryError, readRoutingWithPrimary } from './routing-primary';
 import { runbookWorkflowId } from '../domain/workflow-ids';
+import { workerConfigFile } from './config-file-read';
 
 export type { ProbeResult } from './probes';
 export type { LagReading } from './replication/types';
@@ -422,6 +423,9 @@ export function createActivities(deps: ActivityDeps) {
       logger.warn({ audit: true, service: service.name, destination, file, bytes }, 'divergent copy kept before resync');
       return { file, bytes };
     },
+
+    /** The config file this worker was started with (the supervisor applies it for the worker's file watch). */
+    workerConfigFile,
 
     /** One structured audit record per runbook step, beside the workflow history. */
     async audit(event: AuditEvent): Promise<void> {

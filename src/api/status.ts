@@ -7,6 +7,7 @@ import type { Routing } from '../domain/routing';
 import type { SyncVerdict } from '../domain/sync';
 import type { Suspension } from '../domain/brakes';
 import type { ControlState } from '../workflows/controls';
+import type { StartIdentity } from '../domain/start-auth';
 
 /**
  * What runbooks and detection report through their queries (`status`, `health`): the types clients
@@ -38,6 +39,8 @@ export interface RunbookStatus {
   routingBefore?: Routing;
   routingCurrent?: Routing;
   controls: ControlState;
+  /** Who started it, proven by a signed start or only claimed (runs since signed starts). */
+  starter?: StartIdentity;
   startedAt: string;
   switchedAt?: string;
   rtoMs?: number;

@@ -39,6 +39,16 @@ export interface ConfigChangeRequest {
   dryRun?: boolean;
   /** Refuse when the live version is not this one (someone applied in between). */
   expectVersion?: number;
+  /** Ed25519 signature of configChangeMessage() when config_changes.appliers is set (domain/config-auth.ts). */
+  signature?: string;
+}
+
+/** Apply the config file of the worker that runs the supervisor (its file watch, SIGHUP): the document comes from that host, not the request. */
+export interface ConfigFileRequest {
+  by: string;
+  reason: string;
+  /** configHash of the file as the asking worker read it: a worker whose file differs refuses. */
+  hash: string;
 }
 
 export interface ConfigChangeResult {
@@ -54,6 +64,9 @@ export interface RollbackRequest {
   by: string;
   reason: string;
   dryRun?: boolean;
+  /** The live version it is based on: signed rollbacks need it (config_changes.appliers). */
+  expectVersion?: number;
+  signature?: string;
 }
 
 export interface BrakeRequest {
@@ -107,6 +120,7 @@ export interface LiveConfig {
 
 export const applyConfigUpdate = wf.defineUpdate<ConfigChangeResult, [ConfigChangeRequest]>('applyConfig');
 export const rollbackConfigUpdate = wf.defineUpdate<ConfigChangeResult, [RollbackRequest]>('rollbackConfig');
+export const applyConfigFileUpdate = wf.defineUpdate<ConfigChangeResult, [ConfigFileRequest]>('applyConfigFile');
 export const suspendUpdate = wf.defineUpdate<BrakeState, [BrakeRequest]>('suspend');
 export const resumeUpdate = wf.defineUpdate<BrakeState, [BrakeRequest]>('resume');
 export const admitUpdate = wf.defineUpdate<Admission, [AdmitRequest]>('admit');

@@ -5,6 +5,7 @@ import { findService, validateConfig } from '../domain/config';
 import { configureBackups, configureInputSchema, defineInputSchema, defineService, type ConfigureInput, type DefineInput } from '../domain/config-edit';
 import { InvalidInputError, parseOrThrow } from '../domain/validation';
 import { actorFor, NoSupervisorError, type Core } from './core';
+import { signConfigChange, signedDocumentDigest } from '../security/config-signing';
 
 export interface ConfigChangeOutcome {
   service: string;
@@ -59,12 +60,17 @@ async function applyChange(
   }
   const { doc, ...extra } = build(live.config, live.version);
   await check?.(live.config);
-  const by = actorFor(core.actor, meta.actor);
+  // A signer changes config under their own name, signed (config_changes.appliers, SECURITY.md).
+  const signer = core.options.signer;
+  const by = signer ? signer.name : actorFor(core.actor, meta.actor);
+  const signature = signer
+    ? signConfigChange({ action: 'apply', supervisorId: handle.workflowId, by, reason: meta.reason, basedOn: live.version, target: signedDocumentDigest(doc) }, signer.key)
+    : undefined;
   let result: ConfigChangeResult;
   try {
     result = await core.ask('config update', () =>
       handle.executeUpdate(applyConfigUpdate, {
-        args: [{ config: doc, by, reason: meta.reason, source, expectVersion: live.version, ...(meta.dry_run ? { dryRun: true } : {}) }],
+        args: [{ config: doc, by, reason: meta.reason, source, expectVersion: live.version, ...(meta.dry_run ? { dryRun: true } : {}), ...(signature ? { signature } : {}) }],
       }),
     );
   } catch (err) {

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { liveConfigQuery, supervisorWorkflowId } from '../api/supervisor';
@@ -22,6 +23,16 @@ export interface CoreOptions {
   fallbackConfig?: () => Config;
   /** How long a query or update may wait for a worker to answer (default 10 s). */
   workerTimeoutMs?: number;
+  /**
+   * A person's Ed25519 key (approval.keys / config_changes.keys list `name`): runbook starts and
+   * config changes are signed as `name`, so runbooks record the starter as verified (SECURITY.md).
+   */
+  signer?: Signer;
+}
+
+export interface Signer {
+  name: string;
+  key: KeyObject;
 }
 
 /** No supervisor runs on the task queue: there is no live config to read or change. */

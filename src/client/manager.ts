@@ -6,7 +6,7 @@ import type { ConfigureInput, DefineInput } from '../domain/config-edit';
 import type { SimulationResult } from '../domain/simulate';
 import { connectionOptions, temporalEnv } from '../temporal-settings';
 import { configure, define, type ConfigChangeOutcome } from './config-changes';
-import { Core, NoSupervisorError, type CoreOptions, type LiveConfigView } from './core';
+import { Core, NoSupervisorError, type CoreOptions, type LiveConfigView, type Signer } from './core';
 import { monitor, plan, simulate, type PlanOutcome, type ServiceMonitor } from './monitor';
 import { serviceStatus } from './observe';
 import type { DecisionRecord } from '../api/status';
@@ -30,6 +30,8 @@ export interface ConnectOptions {
   actor?: string;
   workerTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Sign runbook starts and config changes as this person (CoreOptions.signer). */
+  signer?: Signer;
 }
 
 /**
@@ -69,6 +71,7 @@ export class FailoverManager {
         ...(o.webUiUrl ? { webUiUrl: o.webUiUrl } : {}),
         ...(o.actor ? { actor: o.actor } : {}),
         ...(o.workerTimeoutMs ? { workerTimeoutMs: o.workerTimeoutMs } : {}),
+        ...(o.signer ? { signer: o.signer } : {}),
         // --config's lookup: the given file, $FAILOVER_CONFIG, the documented default; never the demo's by accident.
         fallbackConfig: () => (loaded ??= loadConfigFile(locateConfig(o.configFile, o.env ?? process.env).file)),
       }),

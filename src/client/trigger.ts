@@ -144,13 +144,17 @@ export interface LaunchRequest {
 /** Starts a checked runbook input under the service's lock; with `wait`, reports how it ended (or where it stands). */
 export async function launch(core: Core, o: LaunchRequest): Promise<TriggerOutcome & { runbook: LaunchRequest['runbook'] }> {
   const { service: _drop, ...rest } = o.input;
+  // A signer starts under their own name, signed: the runbook records the starter as verified.
+  const signer = core.options.signer;
+  if (signer) rest.actor = signer.name;
   const handle = await startMutatingRunbook(core.client, {
     taskQueue: core.taskQueue,
     type: o.type,
     service: o.service,
     input: rest,
     trigger: 'manual',
-    summary: `${o.runbook} of ${o.service} by ${o.actor}: ${o.reason}`,
+    summary: `${o.runbook} of ${o.service} by ${signer ? signer.name : o.actor}: ${o.reason}`,
+    ...(signer ? { signingKey: signer.key } : {}),
   });
   const outcome = {
     service: o.service,
@@ -159,7 +163,7 @@ export async function launch(core: Core, o: LaunchRequest): Promise<TriggerOutco
     workflowId: handle.workflowId,
     runId: handle.firstExecutionRunId,
     webUi: core.runLink(handle.workflowId, handle.firstExecutionRunId),
-    actor: o.actor,
+    actor: signer ? signer.name : o.actor,
     status: 'started' as TriggerOutcome['status'],
   };
   if (!o.wait) return outcome;

@@ -398,6 +398,8 @@ const executionSchema = z.strictObject({
       four_eyes: z.boolean().optional(),
       /** Approver name → Ed25519 public key (base64 raw or SPKI DER, or PEM): their requests must be signed (CLI --key). */
       keys: z.record(z.string().min(1).max(200), ed25519KeyText).default({}),
+      /** `required`: a person's runbook start must be signed (CLI --key); `optional`: unsigned starts run, recorded as unverified. */
+      signed_starts: z.enum(['optional', 'required']).default('optional'),
     })
     .prefault({}),
   /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */
@@ -522,6 +524,14 @@ const brakesSchema = z.strictObject({
   window: boundedDuration('1s', '7d').default('10m'),
 });
 
+/** Who may change the live config (apply, rollback); see SECURITY.md. */
+const configChangesSchema = z.strictObject({
+  /** Only they may apply or roll back a config version, each request signed; empty: anyone who can reach the supervisor. */
+  appliers: z.array(personName).default([]),
+  /** Applier name → Ed25519 public key; a name not listed here is looked up in failover_execution.approval.keys. */
+  keys: z.record(z.string().min(1).max(200), ed25519KeyText).default({}),
+});
+
 export const policySchema = z.strictObject({
   failover_detection: detectionSchema.prefault({}),
   failover_execution: executionSchema.prefault({}),
@@ -532,6 +542,7 @@ export const policySchema = z.strictObject({
   notifications: notificationsSchema.prefault({}),
   supervision: supervisionSchema.prefault({}),
   brakes: brakesSchema.prefault({}),
+  config_changes: configChangesSchema.prefault({}),
 });
 export type Policy = z.infer<typeof policySchema>;
 
@@ -828,6 +839,13 @@ export const configSchema = z
     maintenance: z.array(maintenanceScheduleSchema).optional(),
   })
   .superRefine((cfg, ctx) => {
+    // An applier without a key could never sign a change: the config would lock everyone out.
+    const cc = cfg.failover_manager.config_changes;
+    cc.appliers.forEach((name, i) => {
+      if (cc.keys[name] === undefined && cfg.failover_manager.failover_execution.approval.keys[name] === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['failover_manager', 'config_changes', 'appliers', i], input: name, message: `${name} has no key in config_changes.keys (or failover_execution.approval.keys); appliers sign every change` });
+      }
+    });
     const seen = new Map<string, number>();
     cfg.services.forEach((s, i) => {
       // The fleet policy is valid here, so what a merge finds wrong comes from the service's own keys.

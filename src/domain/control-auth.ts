@@ -77,8 +77,10 @@ export interface ControlContext {
   action: ControlAction;
   workflowId: string;
   runId: string;
-  /** Who started the runbook (its `actor`), for four-eyes. */
+  /** Who started the runbook (its `actor`, proven or claimed: see start-auth.ts), for four-eyes. */
   starter?: string | undefined;
+  /** Approvers who already approved at this gate (an unverified start needs two). */
+  approvedBy?: readonly string[] | undefined;
   /** Signatures already used in this run. */
   used: ReadonlySet<string>;
 }
@@ -96,6 +98,9 @@ export function controlRefusal(policy: ControlPolicy | undefined, req: SignedCon
   const fourEyes = policy.four_eyes ?? listed;
   if (ctx.action === 'approve' && fourEyes && by !== undefined && ctx.starter !== undefined && by === ctx.starter.trim()) {
     return `${by} started this runbook and may not approve it too (four-eyes: approval.four_eyes)`;
+  }
+  if (ctx.action === 'approve' && by !== undefined && ctx.approvedBy?.includes(by)) {
+    return `${by} already approved; the start is unverified, so a second, different approver is needed (four-eyes)`;
   }
   const key = by !== undefined ? policy.keys[by] : undefined;
   if (key !== undefined) {

@@ -3,6 +3,7 @@ import { detectionStateSchema } from './detection-state';
 import { boundedDuration } from './duration';
 
 const name = z.string().min(1, 'expected a non-empty name');
+const startSignatureSchema = z.strictObject({ at: z.string().max(40), signature: z.string().min(1).max(200) });
 
 /** What a person types into the Web UI's Start Workflow form, or the CLI sends. */
 export const failoverInputSchema = z.strictObject({
@@ -14,6 +15,8 @@ export const failoverInputSchema = z.strictObject({
   reason: z.string().max(500).optional(),
   /** Who or what asked (operator name, alert fingerprint, schedule id). */
   actor: z.string().max(200).optional(),
+  /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+  startSignature: startSignatureSchema.optional(),
   /** What started it, for filtering in the Web UI. */
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
   /** Preferred target order (adaptive ranking, passed by detection); proximity order otherwise. */
@@ -74,6 +77,8 @@ export const rollbackInputSchema = z
     immediate: z.boolean().default(false),
     reason: z.string().max(500).optional(),
     actor: z.string().max(200).optional(),
+    /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+    startSignature: startSignatureSchema.optional(),
     trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
   })
   .refine((r) => r.run === undefined || r.weights === undefined, { message: 'expected at most one of "run" or "weights"' });
@@ -88,6 +93,8 @@ export const recoveryInputSchema = z.strictObject({
   failback: z.boolean().default(true),
   reason: z.string().max(500).optional(),
   actor: z.string().max(200).optional(),
+  /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+  startSignature: startSignatureSchema.optional(),
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RecoveryInput = z.input<typeof recoveryInputSchema>;
@@ -105,6 +112,8 @@ export const rebalanceInputSchema = z.strictObject({
   drain: scopeSchema.optional(),
   reason: z.string().max(500).optional(),
   actor: z.string().max(200).optional(),
+  /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+  startSignature: startSignatureSchema.optional(),
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type RebalanceInput = z.input<typeof rebalanceInputSchema>;
@@ -121,6 +130,8 @@ export const maintenanceInputSchema = z.strictObject({
   window: maintenanceWindowSchema,
   reason: z.string().max(500).optional(),
   actor: z.string().max(200).optional(),
+  /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+  startSignature: startSignatureSchema.optional(),
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
 });
 export type MaintenanceInput = z.input<typeof maintenanceInputSchema>;
@@ -134,6 +145,8 @@ export const reassertInputSchema = z.strictObject({
   generation: z.number().int().min(0),
   reason: z.string().max(500).optional(),
   actor: z.string().max(200).optional(),
+  /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+  startSignature: startSignatureSchema.optional(),
   trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('detection'),
 });
 export type ReassertInput = z.input<typeof reassertInputSchema>;

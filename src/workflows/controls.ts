@@ -1,5 +1,6 @@
 import * as wf from '@temporalio/workflow';
 import { controlRefusal, type ControlAction, type ControlPolicy } from '../domain/control-auth';
+import { approvalsNeeded, type StartIdentity } from '../domain/start-auth';
 
 export interface ControlRequest {
   by?: string;
@@ -24,7 +25,11 @@ export class AbortedError extends Error {
 export interface ControlState {
   paused: boolean;
   pausedBy?: string;
-  awaitingApproval?: { reason: string; since: string; timeout: string; defaultAction: 'abort' | 'proceed' };
+  awaitingApproval?: {
+    reason: string; since: string; timeout: string; defaultAction: 'abort' | 'proceed';
+    /** An unverified start under four-eyes needs two approvers: who approved so far. */
+    approvedBy?: string[]; approvalsNeeded?: number;
+  };
   approval?: { by: string; reason?: string; outcome: 'approved' | 'timed-out-proceed' | 'timed-out-abort' };
   abort?: { by: string; reason: string };
 }
@@ -37,13 +42,19 @@ export class RunbookControls {
   readonly state: ControlState = { paused: false };
   private approved?: { by: string; reason?: string };
   /** Set once the runbook has its config snapshot: who may act, and who started it. */
-  private access?: { policy: ControlPolicy; starter?: string | undefined };
+  private access?: { policy: ControlPolicy; starter?: string | undefined; identity?: StartIdentity | undefined };
+  /** Approvals taken at the current gate before the last one needed. */
+  private partial: { by: string; reason?: string }[] = [];
   /** Signatures already taken in this run: each signed request counts once. */
   private readonly usedSignatures = new Set<string>();
 
   /** Limits the controls to the policy's approvers (and their keys) from now on. */
-  restrict(policy: ControlPolicy, starter: string | undefined): void {
-    this.access = { policy, starter };
+  restrict(policy: ControlPolicy, starter: string | undefined, identity?: StartIdentity): void {
+    this.access = { policy, starter, identity };
+  }
+
+  private needed(): number {
+    return this.access?.identity ? approvalsNeeded(this.access.policy, this.access.identity) : 1;
   }
 
   /** Refuses (in a validator) a request the policy does not allow, logging who tried what. */
@@ -54,6 +65,7 @@ export class RunbookControls {
       workflowId: info.workflowId,
       runId: info.runId,
       starter: this.access?.starter,
+      approvedBy: this.partial.map((a) => a.by),
       used: this.usedSignatures,
     });
     if (refusal === undefined) return;
@@ -72,7 +84,18 @@ export class RunbookControls {
       approveUpdate,
       (req) => {
         this.took(req);
-        this.approved = { by: req.by ?? 'operator', ...(req.reason ? { reason: req.reason } : {}) };
+        const approval = { by: req.by ?? 'operator', ...(req.reason ? { reason: req.reason } : {}) };
+        const needed = this.needed();
+        if (this.partial.length + 1 < needed) {
+          this.partial.push(approval);
+          const waiting = this.state.awaitingApproval!;
+          waiting.approvedBy = this.partial.map((a) => a.by);
+          waiting.approvalsNeeded = needed;
+          const who = this.access?.identity?.name ?? 'nobody named';
+          return `approval ${this.partial.length} of ${needed} by ${approval.by}; the start is unverified (claimed by ${who}), so another approver must approve too (four-eyes)`;
+        }
+        const earlier = this.partial.map((a) => a.by);
+        this.approved = earlier.length > 0 ? { by: [...earlier, approval.by].join(' and '), ...(approval.reason ? { reason: approval.reason } : {}) } : approval;
         return `approved by ${this.approved.by}`;
       },
       {
@@ -162,6 +185,7 @@ export class RunbookControls {
     this.state.awaitingApproval = { reason, since: new Date().toISOString(), timeout, defaultAction };
     const answered = await wf.condition(() => !!this.approved || !!this.state.abort, timeout);
     delete this.state.awaitingApproval;
+    this.partial = [];
     if (this.state.abort) throw new AbortedError(this.state.abort.by, this.state.abort.reason);
     if (answered && this.approved) {
       this.state.approval = { ...this.approved, outcome: 'approved' };

@@ -8,6 +8,8 @@ import { policyWithDefaults } from '../domain/config';
 import type { z } from 'zod';
 import { RunbookControls } from './controls';
 import { refuseForgedActor } from './actor-check';
+import { checkStart, describeStarter } from './start-check';
+import type { StartSignature } from '../domain/start-auth';
 import { labelRunbook } from './labels';
 import { observeRouting } from './observability';
 import { errorMessage, StepLog } from './runbook-steps';
@@ -38,7 +40,7 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, what: s
  */
 export async function openRunbook(
   kind: string,
-  request: { service: string; actor?: string | undefined; reason?: string | undefined; trigger: string },
+  request: { service: string; actor?: string | undefined; reason?: string | undefined; trigger: string; startSignature?: StartSignature | undefined },
 ): Promise<{ ctx: RunbookContext; status: RunbookStatus; snapshot: ServiceSnapshot }> {
   const features = runbookFeatures();
   const status: RunbookStatus = {
@@ -57,7 +59,14 @@ export async function openRunbook(
   labelRunbook(kind, request.service, request.trigger);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '500ms' } });
   const snapshot = await setup.loadService(request.service);
-  controls.restrict(policyWithDefaults(snapshot.policy).failover_execution.approval, request.actor);
+  const approvalPolicy = policyWithDefaults(snapshot.policy).failover_execution.approval;
+  const starter = features.signedStarts ? checkStart(kind, request, approvalPolicy) : undefined;
+  controls.restrict(approvalPolicy, request.actor, starter);
+  if (starter) {
+    status.starter = starter;
+    // In the history (memo: encrypted by the codec like every payload), where the audit looks first.
+    wf.upsertMemo({ starter: { ...starter, summary: describeStarter(starter) } });
+  }
   const log = new StepLog(kind, request.service, request.actor, request.reason);
   status.steps = log.steps;
   stepNow = () => log.current?.name;
@@ -143,7 +152,7 @@ type WindowStatus = RunbookStatus & { maintenance?: { destination: string; windo
 /** What a person looking at the Web UI needs first: the phase, a pause, an approval wait with the command, a window's end. */
 export function detailsHeader(status: RunbookStatus, cli: string): string[] {
   const c = status.controls;
-  const lines = [`**phase** ${status.phase}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`];
+  const lines = [`**phase** ${status.phase}${status.starter ? ` · started by ${describeStarter(status.starter)}` : ''}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`];
   if (c.awaitingApproval) {
     const a = c.awaitingApproval;
     lines.push(`⏳ **waiting for approval** since ${a.since}: ${a.reason} (after ${a.timeout}: ${a.defaultAction}) — approve: \`${cli} approve ${status.service} --by <your name>\`, abort: \`${cli} abort ${status.service} --by <your name> --reason <why>\``);

@@ -1,7 +1,7 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
-  admitUpdate, applyConfigUpdate, configAtQuery, configHistoryQuery, configVersionQuery, liveConfigQuery, reconcileSignal, resumeUpdate,
+  admitUpdate, applyConfigFileUpdate, applyConfigUpdate, configAtQuery, configHistoryQuery, configVersionQuery, liveConfigQuery, reconcileSignal, resumeUpdate,
   rollbackConfigUpdate, supervisionQuery, supervisorStateQuery, suspendUpdate,
   changeRequestSchema, supervisorInputSchema,
   type ConfigChangeRequest, type ConfigChangeResult, type ConfigVersion, type ServiceSupervision, type SupervisionStatus, type SupervisorEvent, type SupervisorInput,
@@ -12,6 +12,9 @@ import { affectedServices, configHash, diffConfig, formatDiff } from '../domain/
 import { requireMs } from '../domain/duration';
 import { labelRunbook } from './labels';
 import { parseInput, refuse } from './runbook-frame';
+import { authorizeConfigChange } from './config-access';
+import { documentDigest } from '../domain/config-auth';
+import { isReservedActor, RESERVED_ACTORS } from '../domain/control-auth';
 
 type ParsedSupervisorInput = ReturnType<typeof supervisorInputSchema.parse>;
 
@@ -77,14 +80,15 @@ class Supervisor {
     this.state.events = [...this.state.events, { at: new Date().toISOString(), kind, detail, ...(by ? { by } : {}) }].slice(-KEEP_EVENTS);
   }
 
-  /** Validator: every problem named, nothing changed. */
-  check(req: ConfigChangeRequest): void {
+  /** Validator: every problem named, nothing changed; `authorize`: the live config's appliers decide (config-auth.ts). */
+  check(req: ConfigChangeRequest, authorize = true): void {
     const parsed = changeRequestSchema.safeParse(req);
     if (!parsed.success) throw new Error(`invalid config change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     validateConfig(req.config, 'config');
     if (req.expectVersion !== undefined && req.expectVersion !== this.live.version) {
       throw new Error(`the live config is version ${this.live.version}, not ${req.expectVersion}: someone applied a change in between; look at it (config history) and apply again`);
     }
+    if (authorize) authorizeConfigChange({ version: this.live.version, config: this.config() }, req, 'apply', documentDigest(req.config));
   }
 
   apply(req: ConfigChangeRequest, kind: 'config-applied' | 'config-rolled-back' = 'config-applied'): ConfigChangeResult {
@@ -173,6 +177,36 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
         if (!target) throw new Error(`no config version ${r?.version} (versions ${sup.state.versions[0]!.version}–${sup.live.version})`);
         if (!target.kept) throw new Error(`version ${r.version} is too old: only the newest ${KEEP_DOCUMENTS} documents are kept`);
         if (!r.by || !r.reason) throw new Error('by and reason are required');
+        if (r.expectVersion !== undefined && r.expectVersion !== sup.live.version) throw new Error(`the live config is version ${sup.live.version}, not ${r.expectVersion}: someone changed it in between`);
+        authorizeConfigChange({ version: sup.live.version, config: sup.config() }, r, 'rollback', `version ${r.version}`);
+      },
+    },
+  );
+  // The worker's file watch and SIGHUP: trust in the worker host's file system (SECURITY.md), so the document is read there.
+  const local = wf.proxyLocalActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 2 } });
+  wf.setHandler(
+    applyConfigFileUpdate,
+    async (r) => {
+      const file = await local.workerConfigFile();
+      if (file.hash !== r.hash) {
+        throw wf.ApplicationFailure.create({
+          message: `the config file on the worker running the supervisor (${file.file}, hash ${file.hash}) is not the one asked for (hash ${r.hash}); nothing applied`,
+          type: 'ConfigFileDiffers',
+          nonRetryable: true,
+        });
+      }
+      const req = { config: file.raw, by: r.by, reason: r.reason, source: file.file };
+      try {
+        sup.check(req, false);
+      } catch (err) {
+        throw wf.ApplicationFailure.create({ message: (err as Error).message, type: 'InvalidConfig', nonRetryable: true });
+      }
+      return sup.apply(req);
+    },
+    {
+      validator: (r) => {
+        if (!r || typeof r.hash !== 'string' || typeof r.by !== 'string' || !r.by || typeof r.reason !== 'string' || !r.reason) throw new Error('expected {"by", "reason", "hash"}');
+        if (isReservedActor(r.by)) throw new Error(`by: "${r.by}" is a name the system acts under (${RESERVED_ACTORS.join(', ')}); give your own name`);
       },
     },
   );
@@ -263,6 +297,8 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
 
 function checkBrakeRequest(sup: Supervisor, r: { service?: string; by: string; reason: string } | undefined, needsReason: boolean): void {
   if (!r || typeof r.by !== 'string' || r.by.length === 0) throw new Error('expected "by": who is asking');
+  // A person cannot suspend or resume under a name the system acts under (the audit trail would lie).
+  if (isReservedActor(r.by)) throw new Error(`by: "${r.by}" is a name the system acts under (${RESERVED_ACTORS.join(', ')}); give your own name`);
   if (needsReason && (typeof r.reason !== 'string' || r.reason.length === 0)) throw new Error('expected "reason": why (recorded with the suspension)');
   if (r.service !== undefined && !sup.config().services.some((s) => s.name === r.service)) {
     throw new Error(`no service ${JSON.stringify(r.service)} in config version ${sup.live.version} (has ${sup.config().services.map((s) => s.name).join(', ')})`);

@@ -52,6 +52,8 @@ export function runbookFeatures() {
     weightsApproval: wf.patched('rollback-weights-approval'),
     /** A runbook detection started signals detection how it ended (runbook-kit.ts): learning survives continue-as-new. */
     reportEnd: wf.patched('runbook-report-end'),
+    /** The starter is verified (a signed start) or recorded as unverified; four-eyes uses it (start-check.ts). */
+    signedStarts: wf.patched('signed-starts'),
   };
 }
 export type RunbookFeatures = ReturnType<typeof runbookFeatures>;

@@ -6,10 +6,12 @@ import path from 'node:path';
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { routerFor } from '../../src/activities/drivers';
+import { FailoverManager } from '../../src/client/manager';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import { freePort } from '../../src/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { signControl } from '../../src/security/control-signing';
+import { signStart } from '../../src/security/start-signing';
 import type { ControlRequest } from '../../src/workflows/controls';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { runCliProcess } from '../support/cli-process';
@@ -35,8 +37,8 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
   let t: TemporalHarness;
   const ran: string[] = [];
 
-  const start = async (type: 'failover' | 'rollback', input: Record<string, unknown>): Promise<WorkflowHandle> => {
-    const h = await startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type, service: SERVICE, input });
+  const start = async (type: 'failover' | 'rollback', input: Record<string, unknown>, signingKey?: KeyObject): Promise<WorkflowHandle> => {
+    const h = await startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type, service: SERVICE, input, signingKey });
     ran.push(h.workflowId);
     return h;
   };
@@ -83,7 +85,7 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
   });
 
   it('rejects an unlisted approver, self-approval, a reserved name, an unsigned or wrongly signed approval; takes a signed one', async () => {
-    const h = await start('failover', { to: 'dest-b', actor: 'alice', reason: 'drill' });
+    const h = await start('failover', { to: 'dest-b', actor: 'alice', reason: 'drill' }, alice.priv);
     const waiting = await statusUntil(h, (s) => s.phase === 'awaiting-approval');
     const runId = h.firstExecutionRunId;
     const signedBy = (by: string, key: KeyObject) => signControl('approve', h.workflowId, runId, { by, reason: 'ok' }, key);
@@ -115,7 +117,7 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     const configFile = path.join(dir, 'failover.yaml');
     fs.writeFileSync(configFile, JSON.stringify({ services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }] }));
     const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
-    const h = await start('failover', { to, actor: 'alice', reason: 'cli drill' });
+    const h = await start('failover', { to, actor: 'alice', reason: 'cli drill' }, alice.priv);
     await statusUntil(h, (s) => s.phase === 'awaiting-approval');
     const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, ...args]);
     const unsigned = await cli('approve', SERVICE, '--by', 'bob');
@@ -138,7 +140,7 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
   it('sends a rollback to weights given by hand through the approval gate, and moves nothing before it', async () => {
     const before = await routing();
     const target = before.weights['dest-a'] === 100 ? { 'dest-a': 0, 'dest-b': 100 } : { 'dest-a': 100, 'dest-b': 0 };
-    const h = await start('rollback', { weights: target, actor: 'bob', reason: 'by hand' });
+    const h = await start('rollback', { weights: target, actor: 'bob', reason: 'by hand' }, bob.priv);
     const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
     expect(s.controls.awaitingApproval?.reason).toMatch(/^weights given by hand by bob: /);
     expect(s.controls.awaitingApproval?.reason).toMatch(/sends traffic into region r/);
@@ -148,5 +150,72 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     await approve(h, signControl('approve', h.workflowId, h.firstExecutionRunId, { by: 'alice' }, alice.priv));
     await h.result();
     expect((await routing()).weights).toEqual(target);
+  });
+
+  it('records a signed start as verified: its starter may not approve; the CLI signs starts with --key', async () => {
+    const pem = path.join(dir, 'alice.pem');
+    fs.writeFileSync(pem, alice.priv.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+    const configFile = path.join(dir, 'failover.yaml');
+    fs.writeFileSync(configFile, JSON.stringify({ services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }] }));
+    const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
+    const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, ...args]);
+    const started = await cli('start', 'failover', SERVICE, '--to', to, '--by', 'alice', '--reason', 'signed drill', '--key', pem);
+    expect({ code: started.code, stderr: started.stderr }).toEqual({ code: 0, stderr: '' });
+    const h = t.client.workflow.getHandle(`runbook-${SERVICE}`);
+    ran.push(h.workflowId);
+    const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
+    expect(s.starter).toEqual({ name: 'alice', verified: true, how: 'signed start verified against approval.keys.alice' });
+    expect((await h.describe()).memo?.starter).toMatchObject({ name: 'alice', verified: true });
+    const runId = (await h.describe()).runId;
+    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, runId, { by: 'alice' }, alice.priv)))).toMatch(/^alice started this runbook/);
+    expect(await approve(h as WorkflowHandle, signControl('approve', h.workflowId, runId, { by: 'bob' }, bob.priv))).toBe('approved by bob');
+    await h.result();
+    expect((await routing()).weights[to]).toBe(100);
+  });
+
+  it('an unsigned start claiming another name cannot dodge four-eyes: it takes two different approvers', async () => {
+    const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
+    // Alice starts it without signing, as "carol" (who has no key), and would like to approve it herself.
+    const h = await start('failover', { to, actor: 'carol', reason: 'claimed name' });
+    const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
+    expect(s.starter).toEqual({ name: 'carol', verified: false, how: 'unsigned start: the name is claimed, not proven' });
+    const signedBy = (by: string, key: KeyObject) => signControl('approve', h.workflowId, h.firstExecutionRunId, { by, reason: 'ok' }, key);
+    expect(await approve(h, signedBy('alice', alice.priv))).toMatch(/^approval 1 of 2 by alice; the start is unverified \(claimed by carol\)/);
+    expect((await h.query<{ phase: string }>('status')).phase).toBe('awaiting-approval');
+    expect((await routing()).weights[to]).toBe(0);
+    expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe('alice already approved; the start is unverified, so a second, different approver is needed (four-eyes)');
+    expect(await approve(h, signedBy('bob', bob.priv))).toBe('approved by alice and bob');
+    const result = (await h.result()) as FailoverResult;
+    expect(result.steps.find((x) => x.name === 'approval')?.detail).toMatch(/^approved by alice and bob/);
+    expect((await routing()).weights[to]).toBe(100);
+  });
+
+  it('refuses an unsigned start under a key holder\'s name, and a start signed with someone else\'s key, before any step', async () => {
+    const before = await routing();
+    const to = before.weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
+    const unsigned = await start('failover', { to, actor: 'bob', reason: 'as bob' });
+    expect(await failureOf(unsigned.result())).toEqual({
+      type: 'Unauthorized',
+      message: expect.stringMatching(/^start of failover refused: bob has a key in approval\.keys, so a start under their name must be signed/),
+    });
+    const input = { to, actor: 'alice', reason: 'forged' };
+    const forged = await start('failover', { ...input, startSignature: signStart({ kind: 'failover', service: SERVICE, workflowId: `runbook-${SERVICE}`, starter: 'alice', reason: 'forged' }, mallory.priv) });
+    expect(await failureOf(forged.result())).toEqual({ type: 'Unauthorized', message: expect.stringMatching(/^start of failover refused: startSignature of alice does not verify/) });
+    expect((await routing()).weights).toEqual(before.weights);
+  });
+
+  it('the typed API (and the MCP server, which uses it) signs starts as its signer', async () => {
+    const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
+    const fm = FailoverManager.fromClient({ client: t.client, taskQueue: t.taskQueue, fallbackConfig: () => config, actor: 'deploy-bot', signer: { name: 'bob', key: bob.priv } });
+    const started = await fm.trigger({ service: SERVICE, runbook: 'failover', to, reason: 'typed api' });
+    expect(started.actor).toBe('bob');
+    const h = t.client.workflow.getHandle(started.workflowId, started.runId);
+    ran.push(h.workflowId);
+    const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
+    expect(s.starter).toEqual({ name: 'bob', verified: true, how: 'signed start verified against approval.keys.bob' });
+    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'bob' }, bob.priv)))).toMatch(/^bob started this runbook/);
+    await approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'alice' }, alice.priv));
+    await h.result();
+    expect((await routing()).weights[to]).toBe(100);
   });
 });

@@ -13,6 +13,26 @@ import { limitSchema, parseArg } from '../args';
 import { CliError, EXIT, rootMessage, unreachableError, usageError } from '../errors';
 import { fmtTime, table } from '../format';
 import { defaultActor, type Cli, type CommandContext } from '../session';
+import { loadSigningKey, SIGNING_KEY_ENV } from '../../security/control-signing';
+import { signConfigChange, signedDocumentDigest } from '../../security/config-signing';
+import type { ConfigAction } from '../../domain/config-auth';
+
+const KEY_HELP = `Ed25519 private key (PEM) to sign the change with, when config_changes.appliers lists you (default: $${SIGNING_KEY_ENV})`;
+
+/** With a key (--key or $FAILOVER_SIGNING_KEY), the change is signed, bound to the live version it is based on. */
+async function signed(
+  ctx: CommandContext,
+  handle: Awaited<ReturnType<typeof supervisorHandle>>,
+  keyFile: string | undefined,
+  change: { action: ConfigAction; by: string; reason: string; target: () => string },
+): Promise<{ expectVersion?: number; signature?: string }> {
+  const file = keyFile ?? process.env[SIGNING_KEY_ENV];
+  if (!file) return {};
+  const key = loadSigningKey(file);
+  const live = await ctx.withWorker('config query', () => handle.query(liveConfigQuery));
+  const statement = { action: change.action, supervisorId: handle.workflowId, by: change.by, reason: change.reason, basedOn: live.version, target: change.target() };
+  return { expectVersion: live.version, signature: signConfigChange(statement, key) };
+}
 
 /** The supervisor of the CLI's task queue; a clear error when none runs. */
 export async function supervisorHandle(ctx: CommandContext, client: Client) {
@@ -87,12 +107,16 @@ export function registerConfig(program: Command, cli: Cli): void {
     .option('--by <name>', 'who changes it (default: $USER)')
     .option('--reason <text>', 'why; recorded with the version')
     .option('--dry-run', 'show the diff against the live config; change nothing')
-    .action((file: string, flags: { by?: string; reason?: string; dryRun?: boolean }, cmd: Command) =>
+    .option('--key <file>', KEY_HELP)
+    .action((file: string, flags: { by?: string; reason?: string; dryRun?: boolean; key?: string }, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const doc = readDocument(file);
         for (const w of doc.warnings) ctx.note(`warning: ${w}`);
         const handle = await supervisorHandle(ctx, await ctx.client());
-        const request = { config: doc.raw, by: flags.by ?? defaultActor(), reason: flags.reason ?? `applied ${file}`, source: path.resolve(file), ...(flags.dryRun ? { dryRun: true } : {}) };
+        const by = flags.by ?? defaultActor();
+        const reason = flags.reason ?? `applied ${file}`;
+        const proof = await signed(ctx, handle, flags.key, { action: 'apply', by, reason, target: () => signedDocumentDigest(doc.raw) });
+        const request = { config: doc.raw, by, reason, source: path.resolve(file), ...(flags.dryRun ? { dryRun: true } : {}), ...proof };
         const result = await update(ctx, 'config apply', () => handle.executeUpdate(applyConfigUpdate, { args: [request] }), 2);
         ctx.emit(result, () => changeView(result, file));
       }),
@@ -133,11 +157,15 @@ export function registerConfig(program: Command, cli: Cli): void {
     .option('--by <name>', 'who changes it (default: $USER)')
     .option('--reason <text>', 'why; recorded with the version')
     .option('--dry-run', 'show the diff; change nothing')
-    .action((v: string, flags: { by?: string; reason?: string; dryRun?: boolean }, cmd: Command) =>
+    .option('--key <file>', KEY_HELP)
+    .action((v: string, flags: { by?: string; reason?: string; dryRun?: boolean; key?: string }, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const version = parseArg(z.coerce.number().int().min(1), v, '<version>');
         const handle = await supervisorHandle(ctx, await ctx.client());
-        const request = { version, by: flags.by ?? defaultActor(), reason: flags.reason ?? 'rollback by hand', ...(flags.dryRun ? { dryRun: true } : {}) };
+        const by = flags.by ?? defaultActor();
+        const reason = flags.reason ?? 'rollback by hand';
+        const proof = await signed(ctx, handle, flags.key, { action: 'rollback', by, reason, target: () => `version ${version}` });
+        const request = { version, by, reason, ...(flags.dryRun ? { dryRun: true } : {}), ...proof };
         const result = await update(ctx, 'config rollback', () => handle.executeUpdate(rollbackConfigUpdate, { args: [request] }));
         ctx.emit(result, () => changeView(result));
       }),

@@ -6,6 +6,10 @@ import { isLoopback } from '../../mcp/http';
 import { parseArg } from '../args';
 import { usageError } from '../errors';
 import { defaultActor, type Cli } from '../session';
+import { loadSigningKey, SIGNING_KEY_ENV } from '../../security/control-signing';
+
+/** Where the stdio MCP server learns whose key it signs with: the person who launched it. */
+export const SIGNER_ENV = 'FAILOVER_SIGNER';
 
 export function registerMcp(program: Command, cli: Cli): void {
   program
@@ -19,7 +23,8 @@ export function registerMcp(program: Command, cli: Cli): void {
     .addHelpText(
       'after',
       '\nstdio is what a desktop MCP client launches (see README, "MCP server"); logs go to stderr.\n' +
-        'Everything a session changes is recorded as done by "mcp:<client name> (token <name>)" (HTTP) or "mcp:<client name> (stdio, user <user>)".',
+        'Everything a session changes is recorded as done by "mcp:<client name> (token <name>)" (HTTP) or "mcp:<client name> (stdio, user <user>)".\n' +
+        `stdio with $${SIGNING_KEY_ENV}: runbook starts and config changes are signed as $${SIGNER_ENV} (default $USER), the person who launched it.`,
     )
     .action((flags: { http?: boolean; host: string; port: string; allowUnauthenticatedLoopback?: boolean; webUi?: string }, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
@@ -33,8 +38,13 @@ export function registerMcp(program: Command, cli: Cli): void {
             throw usageError((err as Error).message);
           }
         }
+        // Over HTTP several people share the server: one person's key would sign for all of them.
+        const keyFile = process.env[SIGNING_KEY_ENV];
+        if (keyFile && flags.http) throw usageError(`$${SIGNING_KEY_ENV} is for the stdio MCP server, which acts for the person who launched it; unset it for --http`);
+        const signer = keyFile ? { name: process.env[SIGNER_ENV] || defaultActor(), key: loadSigningKey(keyFile) } : undefined;
         const client = await ctx.client();
         const manager = FailoverManager.fromClient({
+          ...(signer ? { signer } : {}),
           client,
           taskQueue: ctx.settings.taskQueue,
           namespace: ctx.settings.namespace,

@@ -8,18 +8,23 @@ import { EXIT, type ExitCode } from '../errors';
 import { followRunbook, outcomeExit } from '../follow';
 import { defaultActor, type Cli, type CommandContext } from '../session';
 import { outcomeView } from '../views';
+import { loadSigningKey, SIGNING_KEY_ENV } from '../../security/control-signing';
 
 interface CommonFlags {
   reason?: string;
   by?: string;
   wait?: boolean;
+  key?: string;
 }
 
 /** Starts the runbook under the service's lock id; with --wait, reports its result. */
 async function launch(
   ctx: CommandContext,
-  o: { kind: string; type: MutatingRunbook; service: ServiceConfig; input: Record<string, unknown>; wait: boolean },
+  o: { kind: string; type: MutatingRunbook; service: ServiceConfig; input: Record<string, unknown>; wait: boolean; key?: string | undefined },
 ): Promise<ExitCode> {
+  // Signed as --by: the runbook records the starter as verified (SECURITY.md).
+  const keyFile = o.key ?? process.env[SIGNING_KEY_ENV];
+  const signingKey = keyFile ? loadSigningKey(keyFile) : undefined;
   const client = await ctx.client();
   const { service: _drop, ...input } = o.input;
   const handle = await startMutatingRunbook(client, {
@@ -29,6 +34,7 @@ async function launch(
     input,
     trigger: 'manual',
     summary: `${o.kind} of ${o.service.name}${typeof input.reason === 'string' ? `: ${input.reason}` : ''}`,
+    signingKey,
   });
   const started = { service: o.service.name, kind: o.kind, type: o.type, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, taskQueue: ctx.settings.taskQueue };
   if (!o.wait) {
@@ -47,6 +53,7 @@ function common(cmd: Command): Command {
     .argument('<service>', 'service name from the config')
     .option('--reason <text>', 'why; recorded in the audit trail and history')
     .option('--by <name>', 'who asks (default: $USER)')
+    .option('--key <file>', `Ed25519 private key (PEM) to sign the start with, when approval.keys lists you (default: $${SIGNING_KEY_ENV})`)
     .option('--wait', 'follow the runbook: print each step as it happens, then its result (RTO, RPO); exit with its outcome');
 }
 
@@ -75,7 +82,7 @@ export function registerStart(program: Command, cli: Cli): void {
             ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
             actor: actorOf(flags),
           });
-          return launch(ctx, { kind, type: 'failover', service, input, wait: flags.wait === true });
+          return launch(ctx, { kind, type: 'failover', service, input, wait: flags.wait === true, key: flags.key });
         }),
       );
   };
@@ -96,7 +103,7 @@ export function registerStart(program: Command, cli: Cli): void {
           ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
           actor: actorOf(flags),
         });
-        return launch(ctx, { kind: 'recovery', type: 'recovery', service, input, wait: flags.wait === true });
+        return launch(ctx, { kind: 'recovery', type: 'recovery', service, input, wait: flags.wait === true, key: flags.key });
       }),
     );
 
@@ -114,7 +121,7 @@ export function registerStart(program: Command, cli: Cli): void {
           ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
           actor: actorOf(flags),
         });
-        return launch(ctx, { kind: 'rollback', type: 'rollback', service, input, wait: flags.wait === true });
+        return launch(ctx, { kind: 'rollback', type: 'rollback', service, input, wait: flags.wait === true, key: flags.key });
       }),
     );
 }
