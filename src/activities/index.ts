@@ -146,7 +146,11 @@ export function createActivities(deps: ActivityDeps) {
    * acknowledged and is served by the expected primary. Retries briefly inside, for routers that
    * take a moment to converge.
    */
-  const checkEntrypoint = async (service: ServiceConfig, expectedPrimary: string, timeout: number): Promise<{ ok: boolean; detail: string; latencyMs: number }> => {
+  const checkEntrypoint = async (
+    service: ServiceConfig,
+    expectedPrimary: string,
+    timeout: number,
+  ): Promise<{ ok: boolean; detail: string; latencyMs: number }> => {
     const entry = service.entrypoint;
     if (!entry) return { ok: true, detail: 'no entrypoint configured; skipped', latencyMs: 0 };
     if (entry.type !== 'redis') {

@@ -38,7 +38,7 @@ describe('runbooks act with the config version they started with', () => {
   let slow = true;
   let client: Client;
   let connection: Connection;
-  let worker: { child?: ChildProcess; out: () => string; done: Promise<{ code: number | null; out: string }> };
+  let worker: { child?: ChildProcess; done: Promise<{ code: number | null; out: string }> };
 
   const doc = (maxLatency: string) => ({
     failover_manager: {
@@ -58,7 +58,8 @@ describe('runbooks act with the config version they started with', () => {
   });
   const supervisor = () => client.workflow.getHandle(supervisorWorkflowId(taskQueue));
   // Detection loads a new version only through this worker's live copy: once it runs on it, so do the worker's activities.
-  const detectionOn = async (v: number) => (await client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery).catch(() => undefined))?.configVersion === v;
+  const detectionOn = async (v: number) =>
+    (await client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery).catch(() => undefined))?.configVersion === v;
   const failover = async (to: string) => {
     const h = await startMutatingRunbook(client, { taskQueue, type: 'failover', service: name, input: { to, actor: 'tester', reason: 'config version test' } });
     await statusUntil(h, (s) => s.controls.awaitingApproval !== undefined, 60_000);
@@ -77,8 +78,9 @@ describe('runbooks act with the config version they started with', () => {
     client = new Client({ connection });
     let child: ChildProcess | undefined;
     let out = '';
-    const done = runEntry('src/worker.ts', { FAILOVER_CONFIG: file, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue }, (o, c) => ((child = c), (out = o)), 600_000);
-    worker = { get child() { return child; }, out: () => out, done };
+    const env = { FAILOVER_CONFIG: file, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue };
+    const done = runEntry('src/worker.ts', env, (o, c) => ((child = c), (out = o)), 600_000);
+    worker = { get child() { return child; }, done };
     await until(() => /"msg":"worker started"/.test(out), 90_000, 'worker started');
     await until(() => detectionOn(1), 30_000, 'detection on config version 1');
   });
@@ -140,7 +142,9 @@ describe('runbooks act with the config version they started with', () => {
       for (const s of stepActivities) expect(s.input[0], s.type).toEqual({ service: name, configVersion: expect.any(Number) });
       for (const s of scheduled) for (const addr of addresses) expect(JSON.stringify(s.input), `${s.type} input`).not.toContain(addr);
       // The snapshot itself (loadService's result) still holds the config once: it is what the version names.
-      const results = events.flatMap((e) => e.activityTaskCompletedEventAttributes?.result?.payloads ?? []).map((p) => JSON.stringify(defaultPayloadConverter.fromPayload<unknown>(p)) ?? '');
+      const results = events
+        .flatMap((e) => e.activityTaskCompletedEventAttributes?.result?.payloads ?? [])
+        .map((p) => JSON.stringify(defaultPayloadConverter.fromPayload<unknown>(p)) ?? '');
       expect(results.filter((r) => r.includes(b.url))).toHaveLength(1);
     }
   });

@@ -76,7 +76,8 @@ describe('service references', () => {
 });
 
 describe('the consistency rule', () => {
-  const reading = (lag: number, linked: boolean) => ({ lag, linked, sourceOffset: 100 + lag, targetOffset: 100, ...(linked ? {} : { detail: 'master_link_status:down' }) });
+  const reading = (lag: number, linked: boolean) =>
+    ({ lag, linked, sourceOffset: 100 + lag, targetOffset: 100, ...(linked ? {} : { detail: 'master_link_status:down' }) });
   it('needs a live link and lag within the bound', () => {
     expect(isConsistent(reading(0, true), 0)).toBe(true);
     expect(isConsistent(reading(10, true), 10)).toBe(true);
