@@ -2,7 +2,11 @@ import { ApplicationFailure, Context, heartbeat, sleep } from '@temporalio/activ
 import type { Logger } from 'pino';
 import type { Client } from '@temporalio/client';
 import type { Config, Policy, ServiceConfig } from '../domain/config';
-import { findService, policyOf } from '../domain/config';
+import { findService, policyOf, validateConfig } from '../domain/config';
+import { isServiceRef, type ServiceArg } from '../api/service-ref';
+import { configAtQuery, supervisorWorkflowId } from '../api/supervisor';
+import { isConsistent, lagVerdict } from '../domain/consistency';
+import { ConfigVersions } from './config-versions';
 import { requireMs } from '../domain/duration';
 import { replicatorFor, routerFor } from './drivers';
 import { runProbe, type ProbeResult } from './probes';
@@ -31,6 +35,7 @@ export type { RouteChange, RouterReadout } from './routers/types';
 export type { AlertEvent } from './alerts';
 export type { Divergence } from './replication/types';
 export type { SwitchoverInput, SwitchoverResult, SwitchoverStep } from './switchover';
+export type { ServiceArg, ServiceRef } from '../api/service-ref';
 
 /** How a runbook run stands, as another workflow sees it from outside. */
 export type RunbookOutcomeReading =
@@ -98,25 +103,62 @@ function idempotencyKey(): string {
   return `${info.workflowExecution?.runId ?? ''}-${info.activityId}`;
 }
 
+/** The probe timeout a config sets (fleet-wide, as it always was for runbook probes). */
+function probeTimeoutOf(config: Config): number {
+  return requireMs(config.failover_manager.failover_detection.timeout);
+}
+
 export function createActivities(deps: ActivityDeps) {
   const { logger } = deps;
-  const probeTimeout = () => requireMs(deps.config().failover_manager.failover_detection.timeout);
+  // Only a worker that follows the supervisor has versions; the supervisor keeps the newest documents.
+  const versions = new ConfigVersions(
+    deps.configAt
+      ? {
+          latest: deps.configAt,
+          ...(deps.client
+            ? {
+                older: async (version: number) => {
+                  const supervisor = deps.client!.workflow.getHandle(supervisorWorkflowId(Context.current().info.taskQueue));
+                  const doc = await supervisor.query(configAtQuery, version);
+                  return doc ? validateConfig(doc.config, `config version ${version}`) : null;
+                },
+              }
+            : {}),
+        }
+      : {},
+  );
+
+  /**
+   * The service an activity acts on and the config its bounds come from: for a reference, the config
+   * of exactly the version the runbook snapshotted; for a whole service config (runs recorded before
+   * references, workers without a supervisor, whose config never changes), the worker's config.
+   */
+  const resolve = async (arg: ServiceArg): Promise<{ service: ServiceConfig; config: Config }> => {
+    if (!isServiceRef(arg)) return { service: arg, config: deps.config() };
+    const config = await versions.at(arg.configVersion);
+    const service = findService(config, arg.service);
+    if (!service) throw ApplicationFailure.nonRetryable(`no service ${JSON.stringify(arg.service)} in config version ${arg.configVersion}`, 'UnknownService');
+    return { service, config };
+  };
 
   /**
    * End-to-end check through the service's entrypoint (what producers use): a canary write is
    * acknowledged and is served by the expected primary. Retries briefly inside, for routers that
    * take a moment to converge.
    */
-  const validateEntrypoint = async (service: ServiceConfig, expectedPrimary: string): Promise<{ ok: boolean; detail: string; latencyMs: number }> => {
+  const checkEntrypoint = async (
+    service: ServiceConfig,
+    expectedPrimary: string,
+    timeout: number,
+  ): Promise<{ ok: boolean; detail: string; latencyMs: number }> => {
     const entry = service.entrypoint;
     if (!entry) return { ok: true, detail: 'no entrypoint configured; skipped', latencyMs: 0 };
     if (entry.type !== 'redis') {
-      const r = await runProbe(entry, probeTimeout());
+      const r = await runProbe(entry, timeout);
       return { ok: r.up, detail: r.up ? 'entrypoint answers' : `entrypoint down: ${r.error}`, latencyMs: r.latencyMs };
     }
     const dest = service.destinations.find((d) => d.id === expectedPrimary);
     if (!dest || dest.probe.type !== 'redis') return { ok: false, detail: `cannot identify ${expectedPrimary}`, latencyMs: 0 };
-    const timeout = probeTimeout();
     const expectedRunId = await withRedis(dest.probe, timeout, async (r) => (await replicationInfo(r)).runId);
     let last = 'not tried';
     const deadline = Date.now() + Math.max(timeout, 5000);
@@ -158,29 +200,34 @@ export function createActivities(deps: ActivityDeps) {
         const known = config.services.map((s) => s.name).join(', ');
         throw ApplicationFailure.nonRetryable(`unknown service ${JSON.stringify(name)}${version ? ` in config version ${version}` : ''}; configured services: ${known}`, 'UnknownService');
       }
+      // The runbook's later references name this version: keep it here for them.
+      if (version !== undefined) versions.remember(version, config);
       return { service, policy: policyOf(config, name), ...(version !== undefined ? { version } : {}) };
     },
 
-    async probe(service: ServiceConfig, destination: string): Promise<ProbeResult> {
+    async probe(arg: ServiceArg, destination: string): Promise<ProbeResult> {
+      const { service, config } = await resolve(arg);
       const dest = service.destinations.find((d) => d.id === destination);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
-      return runProbe(dest.probe, probeTimeout());
+      return runProbe(dest.probe, probeTimeoutOf(config));
     },
 
     /** The routing, with the primary asked of the destinations when the router's weights tie (see routing-primary.ts). */
-    async readRouting(service: ServiceConfig): Promise<RouterReadout> {
-      return readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeout())).catch((err: unknown) =>
+    async readRouting(arg: ServiceArg): Promise<RouterReadout> {
+      const { service, config } = await resolve(arg);
+      return readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeoutOf(config))).catch((err: unknown) =>
         err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err),
       );
     },
 
     /** Compare-and-set: fails non-retryably when the routing moved since `expectedGeneration`. */
     async applyRouting(
-      service: ServiceConfig,
+      arg: ServiceArg,
       weights: Record<string, number>,
       expectedGeneration: number,
       opts: ApplyOptions = {},
     ): Promise<{ routing: Routing; changes: RouteChange[] }> {
+      const { service } = await resolve(arg);
       try {
         const result = await routerFor(service).apply(weights, expectedGeneration, opts);
         logger.info({ service: service.name, changes: result.changes, generation: result.routing.generation }, 'routing applied');
@@ -192,23 +239,27 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** The single-writer switch as one activity (fence → catch up → promote → route → cut → demote); see ./switchover.ts. */
-    async switchover(service: ServiceConfig, input: SwitchoverInput) {
-      const result = await switchover(service, input, probeTimeout());
+    async switchover(arg: ServiceArg, input: SwitchoverInput) {
+      const { service, config } = await resolve(arg);
+      const result = await switchover(service, input, probeTimeoutOf(config));
       logger.info({ service: service.name, source: input.source, target: input.target, pausedMs: result.pausedMs, generation: result.routing.generation }, 'switchover done');
       return result;
     },
 
-    async cutSessions(service: ServiceConfig, destination: string): Promise<void> {
+    async cutSessions(arg: ServiceArg, destination: string): Promise<void> {
+      const { service } = await resolve(arg);
       await routerFor(service).cutSessions(destination);
     },
 
-    async measureLag(service: ServiceConfig, source: string, target: string): Promise<LagReading> {
-      return replicatorOrFail(service, probeTimeout()).lag(source, target);
+    async measureLag(arg: ServiceArg, source: string, target: string): Promise<LagReading> {
+      const { service, config } = await resolve(arg);
+      return replicatorOrFail(service, probeTimeoutOf(config)).lag(source, target);
     },
 
     /** Polls lag until it is within `maxLag` on a linked replica or the deadline passes; heartbeats each poll. */
-    async waitForLag(service: ServiceConfig, source: string, target: string, maxLag: number, timeoutMs: number): Promise<LagVerdict> {
-      const replicator = replicatorOrFail(service, probeTimeout());
+    async waitForLag(arg: ServiceArg, source: string, target: string, maxLag: number, timeoutMs: number): Promise<LagVerdict> {
+      const { service, config } = await resolve(arg);
+      const replicator = replicatorOrFail(service, probeTimeoutOf(config));
       const started = Date.now();
       // A node that does not answer (stalled, restarting) is a reading too: unlinked, and the gate waits on.
       let reading: LagReading | undefined;
@@ -221,7 +272,7 @@ export function createActivities(deps: ActivityDeps) {
       const beat = setInterval(() => heartbeat({ lag: reading?.lag }), 1000);
       try {
         reading = await read();
-        while (!(reading.linked && reading.lag <= maxLag) && Date.now() - started < timeoutMs) {
+        while (!isConsistent(reading, maxLag) && Date.now() - started < timeoutMs) {
           await sleep(50);
           reading = await read();
         }
@@ -229,17 +280,12 @@ export function createActivities(deps: ActivityDeps) {
         clearInterval(beat);
       }
       const waitedMs = Date.now() - started;
-      const ok = reading.linked && reading.lag <= maxLag;
-      const verdict = ok
-        ? `lag ${reading.lag} ≤ ${maxLag} after ${waitedMs}ms (source offset ${reading.sourceOffset}, target ${reading.targetOffset})`
-        : reading.linked
-          ? `lag ${reading.lag} still > ${maxLag} after ${waitedMs}ms (source offset ${reading.sourceOffset}, target ${reading.targetOffset})`
-          : `${target} is not replicating from ${source}: ${reading.detail ?? 'link down'}`;
-      return { ok, reading, waitedMs, verdict };
+      return { ok: isConsistent(reading, maxLag), reading, waitedMs, verdict: lagVerdict(reading, maxLag, waitedMs, source, target) };
     },
 
-    async fence(service: ServiceConfig, destination: string, holdMs: number) {
-      return replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
+    async fence(arg: ServiceArg, destination: string, holdMs: number) {
+      const { service, config } = await resolve(arg);
+      return replicatorOrFail(service, probeTimeoutOf(config)).fence(destination, holdMs);
     },
 
     /**
@@ -247,39 +293,49 @@ export function createActivities(deps: ActivityDeps) {
      * primary), unless a runbook holds the service: that runbook owns every switch, and a fence now
      * could hit the primary it is promoting.
      */
-    async fenceStray(service: ServiceConfig, destination: string, holdMs: number): Promise<{ fenced: boolean; busy?: boolean; detail: string }> {
+    async fenceStray(arg: ServiceArg, destination: string, holdMs: number): Promise<{ fenced: boolean; busy?: boolean; detail: string }> {
+      const { service, config } = await resolve(arg);
       const lock = runbookWorkflowId(service.name);
       const held = deps.client ? await deps.client.workflow.getHandle(lock).describe().then((d) => (d.status.name === 'RUNNING' ? d.type : undefined), () => undefined) : undefined;
       if (held) return { fenced: false, busy: true, detail: `not fenced: ${held} ${lock} is running and owns the switch` };
       // The router is the last word on who the primary is: never pause the writes of the one it routes to.
       const routed = primaryOf((await routerFor(service).read()).routing);
       if (routed === destination) return { fenced: false, detail: `not fenced: the router routes to ${destination}; it is the primary` };
-      const r = await replicatorOrFail(service, probeTimeout()).fence(destination, holdMs);
+      const r = await replicatorOrFail(service, probeTimeoutOf(config)).fence(destination, holdMs);
       logger.warn({ audit: true, service: service.name, destination, detail: r.detail }, 'second writable primary fenced');
       return { fenced: true, detail: r.detail };
     },
 
-    async unfence(service: ServiceConfig, destination: string): Promise<void> {
-      await replicatorOrFail(service, probeTimeout()).unfence(destination);
+    async unfence(arg: ServiceArg, destination: string): Promise<void> {
+      const { service, config } = await resolve(arg);
+      await replicatorOrFail(service, probeTimeoutOf(config)).unfence(destination);
     },
 
-    async promote(service: ServiceConfig, destination: string) {
-      return replicatorOrFail(service, probeTimeout()).promote(destination);
+    async promote(arg: ServiceArg, destination: string) {
+      const { service, config } = await resolve(arg);
+      return replicatorOrFail(service, probeTimeoutOf(config)).promote(destination);
     },
 
-    async follow(service: ServiceConfig, destination: string, primary: string) {
-      return replicatorOrFail(service, probeTimeout()).follow(destination, primary);
+    async follow(arg: ServiceArg, destination: string, primary: string) {
+      const { service, config } = await resolve(arg);
+      return replicatorOrFail(service, probeTimeoutOf(config)).follow(destination, primary);
     },
 
-    validateEntrypoint,
+    async validateEntrypoint(arg: ServiceArg, expectedPrimary: string): Promise<{ ok: boolean; detail: string; latencyMs: number }> {
+      const { service, config } = await resolve(arg);
+      return checkEntrypoint(service, expectedPrimary, probeTimeoutOf(config));
+    },
 
     /**
      * Validation after a switch step: the target answers within the latency bound, every extra
      * validation probe of the service passes (e.g. a Prometheus error-rate query), and the
      * entrypoint works end to end (single-writer: a canary write lands on the target).
      */
-    async validateStep(service: ServiceConfig, target: string, singleWriter: boolean): Promise<{ ok: boolean; detail: string; checks: { name: string; ok: boolean; detail: string }[] }> {
-      const policy = policyOf(deps.config(), service.name);
+    async validateStep(arg: ServiceArg, target: string, singleWriter: boolean): Promise<{ ok: boolean; detail: string; checks: { name: string; ok: boolean; detail: string }[] }> {
+      const { service, config } = await resolve(arg);
+      // The bounds of the runbook's config version (a reference), never of a version applied since.
+      const policy = policyOf(config, service.name);
+      const probeTimeout = () => probeTimeoutOf(config);
       const maxLatency = requireMs(policy.quality.max_latency);
       const dest = service.destinations.find((d) => d.id === target);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${target}`, 'UnknownDestination');
@@ -296,7 +352,7 @@ export function createActivities(deps: ActivityDeps) {
         checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${what} passed` : `${what} failed: ${r.error}` });
       }
       if (singleWriter) {
-        const e = await validateEntrypoint(service, target);
+        const e = await checkEntrypoint(service, target, probeTimeout());
         checks.push({ name: 'entrypoint', ok: e.ok, detail: e.detail });
       } else if (service.entrypoint) {
         const e = await runProbe(service.entrypoint, probeTimeout());
@@ -310,12 +366,13 @@ export function createActivities(deps: ActivityDeps) {
      * Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed (and,
      * with `maxLatencyMs`, answered within it: recovery_management.performance_validation). Heartbeats.
      */
-    async probeRepeatedly(service: ServiceConfig, destination: string, times: number, intervalMs: number, maxLatencyMs?: number): Promise<{ ok: boolean; passed: number; detail: string }> {
+    async probeRepeatedly(arg: ServiceArg, destination: string, times: number, intervalMs: number, maxLatencyMs?: number): Promise<{ ok: boolean; passed: number; detail: string }> {
+      const { service, config } = await resolve(arg);
       const dest = service.destinations.find((d) => d.id === destination);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
       let slowest = 0;
       for (let i = 0; i < times; i++) {
-        const r = await runProbe(dest.probe, probeTimeout());
+        const r = await runProbe(dest.probe, probeTimeoutOf(config));
         heartbeat({ passed: i });
         if (!r.up) return { ok: false, passed: i, detail: `probe ${i + 1}/${times} failed: ${r.error}` };
         slowest = Math.max(slowest, r.latencyMs);
@@ -361,7 +418,9 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Current routing and which destinations answer their probe: what the redundancy runbook counts. */
-    async observeService(service: ServiceConfig): Promise<{ routing: Routing; healthy: string[]; replication: Record<string, ReplicationObservation> }> {
+    async observeService(arg: ServiceArg): Promise<{ routing: Routing; healthy: string[]; replication: Record<string, ReplicationObservation> }> {
+      const { service, config } = await resolve(arg);
+      const probeTimeout = () => probeTimeoutOf(config);
       const [read, probes] = await Promise.all([
         routerFor(service).read(),
         Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, probeTimeout())] as const)),
@@ -407,14 +466,16 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** What `destination` holds that `primary` lacks, before a resync discards it (unknown for drivers that cannot tell). */
-    async inspectDivergence(service: ServiceConfig, destination: string, primary: string): Promise<Divergence | null> {
-      const r = replicatorOrFail(service, probeTimeout());
+    async inspectDivergence(arg: ServiceArg, destination: string, primary: string): Promise<Divergence | null> {
+      const { service, config } = await resolve(arg);
+      const r = replicatorOrFail(service, probeTimeoutOf(config));
       return r.divergence ? r.divergence(destination, primary) : null;
     },
 
     /** Saves everything `destination` holds into `dir` (on this worker's host) so lost writes can be recovered by hand. */
-    async keepDivergentCopy(service: ServiceConfig, destination: string, dir: string): Promise<{ file: string; bytes: number } | null> {
-      const r = replicatorOrFail(service, probeTimeout());
+    async keepDivergentCopy(arg: ServiceArg, destination: string, dir: string): Promise<{ file: string; bytes: number } | null> {
+      const { service, config } = await resolve(arg);
+      const r = replicatorOrFail(service, probeTimeoutOf(config));
       if (!r.snapshot) return null;
       fs.mkdirSync(dir, { recursive: true });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -3,6 +3,7 @@ import type { ServiceConfig } from '../domain/config';
 import { sameWeights, type Routing } from '../domain/routing';
 import { replicatorFor, routerFor } from './drivers';
 import { GenerationConflictError } from './routers/types';
+import { isConsistent } from '../domain/consistency';
 
 /**
  * The single-writer switch as one activity: fence the source → catch up to lag 0 → promote the
@@ -137,7 +138,7 @@ async function catchUp(replicator: NonNullable<ReturnType<typeof replicatorFor>>
   for (;;) {
     const r = await replicator.lag(source, target);
     polls++;
-    if (r.linked && r.lag === 0) return { ok: true, lag: 0, sourceOffset: r.sourceOffset, targetOffset: r.targetOffset, polls, detail: `lag 0 after ${Date.now() - started}ms (offset ${r.sourceOffset})` };
+    if (isConsistent(r, 0)) return { ok: true, lag: 0, sourceOffset: r.sourceOffset, targetOffset: r.targetOffset, polls, detail: `lag 0 after ${Date.now() - started}ms (offset ${r.sourceOffset})` };
     if (Date.now() - started >= timeoutMs) {
       const why = r.linked ? `lag ${r.lag} still after ${timeoutMs}ms` : `${target} is not replicating from ${source}: ${r.detail ?? 'link down'}`;
       return { ok: false, lag: r.lag, sourceOffset: r.sourceOffset, targetOffset: r.targetOffset, polls, detail: why };

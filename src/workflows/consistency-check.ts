@@ -1,6 +1,8 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities, ServiceSnapshot } from '../activities';
 import { requireMs } from '../domain/duration';
+import { isConsistent } from '../domain/consistency';
+import { serviceArgOf } from '../api/service-ref';
 import { consistencyInputSchema, type ConsistencyInput } from '../domain/runbook-input';
 import { describeIssues } from '../domain/validation';
 import { labelRunbook } from './labels';
@@ -29,7 +31,8 @@ export async function consistencyCheck(input: ConsistencyInput): Promise<Consist
   const req = parsed.data;
   labelRunbook('consistency-check', req.service, 'manual');
   const { loadService } = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5 } });
-  const { service, policy }: ServiceSnapshot = await loadService(req.service);
+  const snapshot: ServiceSnapshot = await loadService(req.service);
+  const { service, policy } = snapshot;
   const maxLag = req.maxLag ?? policy.failover_execution.consistency_check.max_lag;
   const timeout = req.timeout ?? policy.failover_execution.consistency_check.timeout;
   const timeoutMs = requireMs(timeout);
@@ -40,10 +43,12 @@ export async function consistencyCheck(input: ConsistencyInput): Promise<Consist
     retry: { maximumAttempts: 3, initialInterval: '500ms' },
   });
   wf.setCurrentDetails(`### consistency check · ${service.name}\n\n${req.target} behind ${req.source}: waiting for lag ≤ ${maxLag} (up to ${timeout})`);
-  const v = await waitForLag(service, req.source, req.target, maxLag, timeoutMs);
-  wf.setCurrentDetails(`### consistency check · ${service.name}\n\n${v.ok ? '✔' : '✘'} ${v.verdict}`);
+  const v = await waitForLag(serviceArgOf(snapshot), req.source, req.target, maxLag, timeoutMs);
+  // The rule is decided here too, with this run's bound (the activity's `ok` follows the same rule).
+  const ok = isConsistent(v.reading, maxLag);
+  wf.setCurrentDetails(`### consistency check · ${service.name}\n\n${ok ? '✔' : '✘'} ${v.verdict}`);
   return {
-    ok: v.ok,
+    ok,
     lag: v.reading.lag,
     maxLag,
     sourceOffset: v.reading.sourceOffset,

@@ -11,7 +11,7 @@ export async function approveExplicitWeights(rb: Runbook, weights: Record<string
   const { service } = ctx;
   const carrying = Object.entries(weights).filter(([, w]) => w > 0).map(([id]) => id);
   for (const id of carrying) {
-    const p = await log.run(`probe ${id}`, () => ctx.act.probe(service, id), (r) => ({ detail: r.up ? 'up' : `down: ${r.error}` }));
+    const p = await log.run(`probe ${id}`, () => ctx.act.probe(ctx.serviceArg, id), (r) => ({ detail: r.up ? 'up' : `down: ${r.error}` }));
     if (!p.up) refuse(`cannot send traffic to ${id}: it is down (${p.error})`, 'TargetDown');
   }
   const regionOf = (id: string) => service.destinations.find((d) => d.id === id)?.region;

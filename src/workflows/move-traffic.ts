@@ -62,7 +62,7 @@ async function switchAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResul
   const back = await wf.CancellationScope.nonCancellable(() =>
     rb.rollingBack(
       async () => {
-        const targetNow = await ctx.act.probe(ctx.service, o.target);
+        const targetNow = await ctx.act.probe(ctx.serviceArg, o.target);
         return switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: fullWeight(o.before.weights[o.source]) });
       },
       () => `${abort ? v.detail : `validation failed on ${o.target} (${v.detail})`}; traffic back on ${o.source}`,
@@ -80,7 +80,7 @@ async function rampAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResult 
     status.switchedAt = new Date(r.switchedAt).toISOString();
     // Weights steer new connections; long-lived ones to the drained source are moved by closing them.
     if ((r.after.weights[o.source] ?? 0) === 0) {
-      await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.service, o.source), () => ({ detail: `connections to ${o.source} closed` }));
+      await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.serviceArg, o.source), () => ({ detail: `connections to ${o.source} closed` }));
     }
     return { moved: true, ...r, rpo: { lag: 0, note: 'independent destinations: each acknowledged message stays where it was acknowledged' } };
   } catch (err) {
@@ -93,7 +93,7 @@ async function rampAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResult 
     const after = await wf.CancellationScope.nonCancellable(() =>
       rb.rollingBack(
         async () => {
-          gradually = (await ctx.act.probe(ctx.service, o.target)).up;
+          gradually = (await ctx.act.probe(ctx.serviceArg, o.target)).up;
           return restoreRouting(ctx, o.before, err.current, gradually);
         },
         () => `routing restored to ${JSON.stringify(o.before.weights)} (${gradually ? 'gradually' : 'at once: target down'})`,

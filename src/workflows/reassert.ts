@@ -34,7 +34,7 @@ export async function reassert(input: ReassertInput): Promise<ReassertResult> {
     await ctx.controls.checkpoint();
     const after = await applyRouting(ctx, 'reassert routing', req.weights, now, true);
     for (const id of service.destinations.map((d) => d.id).filter((d) => (req.weights[d] ?? 0) === 0 && (now.weights[d] ?? 0) > 0)) {
-      await log.run(`cut sessions to ${id}`, () => ctx.act.cutSessions(service, id), () => ({ detail: `connections to ${id} closed in this router process` }));
+      await log.run(`cut sessions to ${id}`, () => ctx.act.cutSessions(ctx.serviceArg, id), () => ({ detail: `connections to ${id} closed in this router process` }));
     }
     // Finish: the entrypoint answers through the decided primary.
     const primary = Object.entries(req.weights).sort(([, a], [, b]) => b - a)[0]?.[0];

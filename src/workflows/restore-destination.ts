@@ -37,7 +37,7 @@ export async function restoreDestination(rb: Runbook, o: RestoreOptions): Promis
   const intervalMs = requireMs(policy.failover_detection.detection_interval);
   // performance_validation: a returning node must also answer fast enough; the argument is only sent when it is on.
   const bound = rec.performance_validation ? [requireMs(policy.quality.max_latency)] as const : ([] as const);
-  const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(service, o.destination, rec.validation_intervals, intervalMs, ...bound), (h) => ({
+  const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(ctx.serviceArg, o.destination, rec.validation_intervals, intervalMs, ...bound), (h) => ({
     detail: h.detail, numbers: { passed: h.passed, required: rec.validation_intervals },
   }));
   if (!health.ok) refuse(`${o.destination} is not healthy yet: ${health.detail}`, 'NotHealthy');
@@ -45,7 +45,7 @@ export async function restoreDestination(rb: Runbook, o: RestoreOptions): Promis
 
   if (isSingleWriter(ctx)) {
     if (ctx.features.resyncDivergence) await recordDivergence(ctx, o.destination, o.primary);
-    await log.run('resync', () => ctx.act.follow(service, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
+    await log.run('resync', () => ctx.act.follow(ctx.serviceArg, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
     const verdict = await lagGate(ctx, { step: 'lag gate', tag: 'resync', source: o.primary, target: o.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout });
     if (!verdict.ok) refuse(`${o.destination} did not catch up with ${o.primary}: ${verdict.verdict}`, 'ResyncFailed');
   }
@@ -67,7 +67,7 @@ export async function restoreDestination(rb: Runbook, o: RestoreOptions): Promis
  */
 async function recordDivergence(ctx: RunbookContext, destination: string, primary: string): Promise<void> {
   const { service, policy, log } = ctx;
-  const div = await log.run('divergence', () => ctx.act.inspectDivergence(service, destination, primary), (d) =>
+  const div = await log.run('divergence', () => ctx.act.inspectDivergence(ctx.serviceArg, destination, primary), (d) =>
     d
       ? { detail: d.detail, numbers: { offset: d.offset, items: d.items, primaryOffset: d.primaryOffset, tail: d.tail } }
       : { detail: 'the replication driver cannot tell what the resync discards' },
@@ -78,7 +78,7 @@ async function recordDivergence(ctx: RunbookContext, destination: string, primar
     await log.note('keep divergent copy', 'skipped', `recovery_management.divergent_copy_dir is not set: what only ${destination} held is discarded`);
     return;
   }
-  await log.run('keep divergent copy', () => ctx.waiting.keepDivergentCopy(service, destination, dir), (c) =>
+  await log.run('keep divergent copy', () => ctx.waiting.keepDivergentCopy(ctx.serviceArg, destination, dir), (c) =>
     c ? { detail: `${c.bytes} bytes of ${destination} saved to ${c.file}`, numbers: { bytes: c.bytes, file: c.file } } : { detail: 'the replication driver cannot save a copy' },
   );
 }

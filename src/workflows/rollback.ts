@@ -41,7 +41,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
     const from = primaryOf(current);
     const to = primaryOf({ generation: 0, weights: snapshot });
     if (!to) refuse('invalid rollback input:\n  - the snapshot sends traffic nowhere', 'UnsafeRouting');
-    const toProbe = await ctx.act.probe(service, to);
+    const toProbe = await ctx.act.probe(ctx.serviceArg, to);
     if (!toProbe.up) refuse(`cannot roll back to ${to}: it is down (${toProbe.error})`, 'TargetDown');
     status.source = from;
     status.target = to;
@@ -53,11 +53,11 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
     const switchFrom = isSingleWriter(ctx) && from && from !== to ? from : undefined;
     if (switchFrom) {
       rb.enter('switching');
-      const fromUp = (await ctx.act.probe(service, switchFrom)).up;
+      const fromUp = (await ctx.act.probe(ctx.serviceArg, switchFrom)).up;
       after = (await switchSingleWriter(ctx, { source: switchFrom, target: to, sourceUp: fromUp, before: current, targetWeight: snapshot[to]! })).after;
     } else {
       rb.enter('ramping');
-      const fromUp = from ? (await ctx.act.probe(service, from)).up : false;
+      const fromUp = from ? (await ctx.act.probe(ctx.serviceArg, from)).up : false;
       after = await restoreRouting(ctx, { generation: current.generation, weights: snapshot }, current, !req.immediate && fromUp);
     }
     // Finish: validated, or failed saying where traffic is.

@@ -16,6 +16,7 @@ import { errorMessage, StepLog } from './runbook-steps';
 import { runbookFeatures, STEP_HEARTBEAT, stepActivities, waitingActivities, type RunbookContext } from './switching';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { runbookSearchAttributes } from '../domain/search-attributes';
+import { serviceArgOf } from '../api/service-ref';
 
 import type { FailoverTimeObjective, Phase, RunbookStatus } from '../api/status';
 export type { FailoverTimeObjective, Phase, RunbookStatus };
@@ -82,6 +83,7 @@ export async function openRunbook(
   })().catch(() => undefined); // ends when the runbook is cancelled
   const ctx: RunbookContext = {
     service: snapshot.service,
+    serviceArg: serviceArgOf(snapshot),
     policy: policyWithDefaults(snapshot.policy),
     log,
     controls,

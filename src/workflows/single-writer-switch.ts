@@ -55,7 +55,7 @@ async function switchInOneStep(ctx: RunbookContext, opts: SwitchOptions): Promis
     'switch section',
     () =>
       wf.CancellationScope.nonCancellable(() =>
-        switchover(ctx.service, {
+        switchover(ctx.serviceArg, {
           source: opts.source, target: opts.target, sourceUp: opts.sourceUp, expected: opts.before, weights,
           holdMs: requireMs(exec.fence_timeout), catchUpTimeoutMs: catchUpMs, ...(opts.acceptLag !== undefined ? { acceptLag: opts.acceptLag } : {}),
         }),
@@ -89,10 +89,10 @@ async function switchStepByStep(ctx: RunbookContext, opts: SwitchOptions): Promi
     if (opts.sourceUp) {
       const holdMs = requireMs(exec.fence_timeout);
       await ctx.controls.checkpoint();
-      await ctx.log.run('fence source', () => ctx.act.fence(ctx.service, source, holdMs), (f) => ({ detail: f.detail, numbers: { holdMs } }));
-      undo.push(`fence ${source}`, () => ctx.act.unfence(ctx.service, source));
+      await ctx.log.run('fence source', () => ctx.act.fence(ctx.serviceArg, source, holdMs), (f) => ({ detail: f.detail, numbers: { holdMs } }));
+      undo.push(`fence ${source}`, () => ctx.act.unfence(ctx.serviceArg, source));
       // With writes paused, the target must reach the source's last offset: then nothing acknowledged is lost.
-      const caught = await ctx.log.run('catch up', () => ctx.waiting.waitForLag(ctx.service, source, target, 0, requireMs(exec.consistency_check.timeout)), lagNumbers);
+      const caught = await ctx.log.run('catch up', () => ctx.waiting.waitForLag(ctx.serviceArg, source, target, 0, requireMs(exec.consistency_check.timeout)), lagNumbers);
       // An approved gate accepted a loss up front; otherwise the target must be exactly caught up.
       if (!caught.ok && opts.acceptLag === undefined) {
         throw wf.ApplicationFailure.nonRetryable(`replica did not catch up with writes fenced: ${caught.verdict}`, 'CatchUp');
@@ -105,15 +105,15 @@ async function switchStepByStep(ctx: RunbookContext, opts: SwitchOptions): Promi
       await ctx.log.note('fence source', 'skipped', 'source unreachable; fenced at the router by the switch below');
     }
     await ctx.controls.checkpoint();
-    await ctx.log.run('promote target', () => ctx.act.promote(ctx.service, target), (p) => ({ detail: p.detail }));
-    if (opts.sourceUp) undo.push(`promote ${target}`, () => ctx.act.follow(ctx.service, target, source));
+    await ctx.log.run('promote target', () => ctx.act.promote(ctx.serviceArg, target), (p) => ({ detail: p.detail }));
+    if (opts.sourceUp) undo.push(`promote ${target}`, () => ctx.act.follow(ctx.serviceArg, target, source));
     const weights = Object.fromEntries(Object.keys(opts.before.weights).map((id) => [id, id === target ? opts.targetWeight : 0]));
     // Lower first: the fenced source leaves the pool before the promoted target joins it.
     const after = await applyRouting(ctx, 'switch routing', weights, opts.before, true);
     const switchedAt = Date.now();
     undo.clear(); // point of no return: see the doc comment
-    await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.service, source), () => ({ detail: `connections to ${source} closed` }));
-    if (opts.sourceUp) await ctx.log.run('demote source', () => ctx.act.follow(ctx.service, source, target), (f) => ({ detail: f.detail }));
+    await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.serviceArg, source), () => ({ detail: `connections to ${source} closed` }));
+    if (opts.sourceUp) await ctx.log.run('demote source', () => ctx.act.follow(ctx.serviceArg, source, target), (f) => ({ detail: f.detail }));
     return { after, switchedAt, rpo };
   } catch (err) {
     await undo.unwind(ctx.log);

@@ -1,5 +1,6 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { ServiceArg } from '../api/service-ref';
 import type { Policy, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
 import type { Routing } from '../domain/routing';
@@ -16,6 +17,8 @@ import type { StepLog } from './runbook-steps';
 /** Everything a runbook's steps need; built once per runbook after its config snapshot is loaded. */
 export interface RunbookContext {
   service: ServiceConfig;
+  /** What step activities are given for the service: a reference to the snapshot's config version when it has one (service-ref.ts). */
+  serviceArg: ServiceArg;
   policy: Policy;
   log: StepLog;
   controls: RunbookControls;
