@@ -16,7 +16,7 @@ import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import YAML from 'yaml';
 import { supervisionQuery, supervisorWorkflowId } from '../src/api/supervisor';
-import { routerFor } from '../src/activities/drivers';
+import { routerFor } from '../src/drivers';
 import { startRedis } from '../src/devserver/local-redis';
 import { primaryOf } from '../src/domain/routing';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';

@@ -7,7 +7,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
-import { routerFor } from '../src/activities/drivers';
+import { routerFor } from '../src/drivers';
 import { startMutatingRunbook } from '../src/client/start-runbook';
 import { startRedis } from '../src/devserver/local-redis';
 import { startDevServer } from '../src/devserver/temporal-dev-server';

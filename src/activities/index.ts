@@ -4,11 +4,11 @@ import type { Client } from '@temporalio/client';
 import type { Config, Policy, ServiceConfig } from '../domain/config';
 import { findService, policyOf } from '../domain/config';
 import { requireMs } from '../domain/duration';
-import { replicatorFor, routerFor } from './drivers';
-import { runProbe, type ProbeResult } from './probes';
-import { replicationInfo, withRedis } from './redis-connection';
-import type { LagReading } from './replication/types';
-import { GenerationConflictError, type ApplyOptions, type RouteChange, type RouterReadout } from './routers/types';
+import { replicatorFor, routerFor } from '../drivers';
+import { runProbe, type ProbeResult } from '../drivers/probes';
+import { replicationInfo, withRedis } from '../drivers/redis-connection';
+import type { LagReading } from '../drivers/replication/types';
+import { GenerationConflictError, type ApplyOptions, type RouteChange, type RouterReadout } from '../drivers/routers/types';
 import { primaryOf, type Routing } from '../domain/routing';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,18 +18,18 @@ import { ApplicationFailure as Failure, TerminatedFailure, CancelledFailure } fr
 import { sendAlert, type AlertEvent } from './alerts';
 import { createSupervisionActivities } from './supervision';
 import { switchover, type SwitchoverInput } from './switchover';
-import type { Divergence } from './replication/types';
+import type { Divergence } from '../drivers/replication/types';
 import type { ReplicationObservation } from '../domain/sync';
 import { createWatch, type ObserverOptions } from './watch';
-import { AmbiguousPrimaryError, readRoutingWithPrimary } from './routing-primary';
+import { AmbiguousPrimaryError, readRoutingWithPrimary } from '../drivers/routing-primary';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { workerConfigFile } from './config-file-read';
 
-export type { ProbeResult } from './probes';
-export type { LagReading } from './replication/types';
-export type { RouteChange, RouterReadout } from './routers/types';
+export type { ProbeResult } from '../drivers/probes';
+export type { LagReading } from '../drivers/replication/types';
+export type { RouteChange, RouterReadout } from '../drivers/routers/types';
 export type { AlertEvent } from './alerts';
-export type { Divergence } from './replication/types';
+export type { Divergence } from '../drivers/replication/types';
 export type { SwitchoverInput, SwitchoverResult, SwitchoverStep } from './switchover';
 
 /** How a runbook run stands, as another workflow sees it from outside. */

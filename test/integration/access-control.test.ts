@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { FailoverManager } from '../../src/client/manager';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import { freePort } from '../../src/devserver/free-port';

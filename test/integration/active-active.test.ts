@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/devserver/free-port';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import { startRedis } from '../../src/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { freePort } from '../../src/devserver/free-port';
 import { listAlerts, postAlerts, startAlertmanager, type LocalAlertmanager } from '../../src/devserver/local-alertmanager';
 import { validateConfig, type Config } from '../../src/domain/config';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { freePort } from '../../src/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { startRedis } from '../../src/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { primaryOf } from '../../src/domain/routing';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
-import { routerFor } from '../../src/activities/drivers';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
+import { routerFor } from '../../src/drivers';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
 import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf, runFailover } from '../support/runbooks';

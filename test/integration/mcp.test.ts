@@ -11,7 +11,7 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { supervisionQuery, supervisorWorkflowId } from '../../src/api/supervisor';
 import { freePort } from '../../src/devserver/free-port';
 import { startRedisHaproxyTopology, type LocalTopology } from '../../src/devserver/redis-haproxy-topology';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import type { Config } from '../../src/domain/config';
 import { freePort } from '../../src/devserver/free-port';

@@ -1,7 +1,7 @@
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
+import { routerFor } from '../../src/drivers';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
 import { ServiceBusyError, startMutatingRunbook } from '../../src/client/start-runbook';
 import { startRedis } from '../../src/devserver/local-redis';
 import type { Config } from '../../src/domain/config';

@@ -8,7 +8,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { supervisionQuery, supervisorWorkflowId } from '../../src/api/supervisor';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { freePort } from '../../src/devserver/free-port';
 import { startAlertmanager, type LocalAlertmanager } from '../../src/devserver/local-alertmanager';
 import { primaryOf } from '../../src/domain/routing';

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import type { Config } from '../../src/domain/config';
 import { runbookKindKey, serviceKey, triggerKey } from '../../src/domain/search-attributes';

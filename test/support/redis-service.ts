@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config, ServiceConfig } from '../../src/domain/config';
 import { validateConfig } from '../../src/domain/config';
 import { freePort } from '../../src/devserver/free-port';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
 import { startRedisHaproxyTopology, type LocalTopology } from '../../src/devserver/redis-haproxy-topology';
 
 export interface RedisServiceFixture {
