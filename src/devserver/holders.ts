@@ -116,13 +116,3 @@ export function describeHolders(holders: readonly Holder[]): string {
     })
     .join(', ');
 }
-
-/** Whether a process with this pid exists (and may be signalled by us, or belongs to someone else). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { readConfigFile } from '../../src/config-file';
-import { DEFAULT_DATA_DIR } from '../../src/devserver/instance';
+import { DEFAULT_DATA_DIR } from '../../src/local-instance';
 import { readyText } from '../../src/main';
 
 const readme = fs.readFileSync('README.md', 'utf8');
