@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { routerFor } from '../../src/drivers';
 import { FailoverManager } from '../../src/client/manager';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
-import { freePort } from '../../src/devserver/free-port';
+import { freePort } from '../../dev/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { signControl } from '../../src/security/control-signing';
 import { signStart } from '../../src/security/start-signing';

@@ -11,7 +11,7 @@ import { routerFor } from '../../src/drivers';
 import { withRedis } from '../../src/drivers/redis-connection';
 import { primaryOf } from '../../src/domain/routing';
 import { runbookWorkflowId } from '../../src/domain/workflow-ids';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import { workflowInterceptorModules, workflowsEntry } from '../../src/worker';
 import type { FailoverResult } from '../../src/workflows/failover';
 import type { RunbookStatus } from '../../src/api/status';

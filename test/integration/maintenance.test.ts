@@ -11,7 +11,7 @@ import { validateConfig, type Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { triggerKey } from '../../src/domain/search-attributes';
 import { InvalidInputError } from '../../src/domain/validation';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import {
   createMaintenanceSchedule,
   deleteSchedule,

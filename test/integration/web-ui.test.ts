@@ -9,7 +9,7 @@ import { startMutatingRunbook } from '../../src/client/start-runbook';
 import type { Config } from '../../src/domain/config';
 import { runbookKindKey, serviceKey, triggerKey } from '../../src/domain/search-attributes';
 import { runbookWorkflowId } from '../../src/domain/workflow-ids';
-import { startDevServer, type DevServer } from '../../src/devserver/temporal-dev-server';
+import { startDevServer, type DevServer } from '../../dev/devserver/temporal-dev-server';
 import { createFailoverWorker, installRuntimeLogging, type FailoverWorker } from '../../src/worker';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { frameTextContaining, launchChromium, loopbackPage, screenshots, typeIntoEditor, visibleWithReload } from '../support/browser';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { readConfigFile } from '../../src/config-file';
 import { DEFAULT_DATA_DIR } from '../../src/local-instance';
-import { readyText } from '../../src/main';
+import { readyText } from '../../dev/demo';
 
 const readme = fs.readFileSync('README.md', 'utf8');
 

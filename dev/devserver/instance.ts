@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { describeInstance, lockFileOf, runningInstance, type InstanceInfo } from '../local-instance';
+import { describeInstance, lockFileOf, runningInstance, type InstanceInfo } from '../../src/local-instance';
 
 export class InstanceBusyError extends Error {
   constructor(

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { describeHolders, portHolders } from './holders';
 import { startRedis, type LocalRedis } from './local-redis';
 import type { LocalTopology } from './redis-haproxy-topology';
-import type { DemoDestinationState } from '../local-instance';
+import type { DemoDestinationState } from '../../src/local-instance';
 
 /** A demo topology `npm start` brought up, with where its processes keep their files. */
 export interface DemoService {
