@@ -15,6 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import YAML from 'yaml';
+import { healthQuery } from '../src/api/queries';
 import { supervisionQuery, supervisorWorkflowId } from '../src/api/supervisor';
 import { routerFor } from '../src/drivers';
 import { startRedis } from '../dev/devserver/local-redis';
@@ -22,7 +23,6 @@ import { primaryOf } from '../src/domain/routing';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import { startSequencedWriter } from '../dev/harness/redis-sequenced-writer';
 import { createFailoverWorker, workflowInterceptorModules, workflowsEntry } from '../src/worker';
-import type { DetectionStatus } from '../src/workflows/detection';
 import { twoRedisService } from './two-redis';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,22 +81,41 @@ export async function benchScale(address: string, destinations: number): Promise
   const configFile = path.join(dir, 'scale.yaml');
   fs.writeFileSync(configFile, YAML.stringify({ failover_manager: policy, services }));
   const taskQueue = `scale-${destinations}`;
-  const worker: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+  const worker: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src/worker.ts'], {
     env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, FAILOVER_WORKFLOW_BUNDLE: bundle },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
-  const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query<DetectionStatus>('health');
+  const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
+  const t0 = Date.now();
+  const runningDetections = async () =>
+    (await client.workflow.count(`TaskQueue = '${taskQueue}' AND WorkflowType = 'detection' AND ExecutionStatus = 'Running'`).catch(() => undefined))?.count;
+  // A line a minute while it starts up, so a step that does not get there still says how far it got.
+  const progress = setInterval(() => {
+    void runningDetections().then((n) => {
+      const u = usage(worker.pid!);
+      console.log(`  ${destinations} destinations, ${Math.round((Date.now() - t0) / 1000)}s: ${n ?? '?'} of ${count} detection runbooks running; worker RSS ${u.rssMiB.toFixed(0)} MiB, ${u.cpuS.toFixed(0)} CPU s`);
+    });
+  }, 60_000);
+  const startupLimitMs = Number(process.env.BENCH_SCALE_MINUTES ?? 30) * 60_000;
   try {
-    const t0 = Date.now();
-    await until(async () => {
-      const s = await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery).catch(() => undefined);
-      return !!s && Object.keys(s.services).length === count && Object.values(s.services).every((x) => x.detection !== 'error');
-    }, 30 * 60_000, 'supervision');
-    // Watching: a sample of services answers with its watch running.
-    const sample = Array.from({ length: 50 }, (_, i) => `s${Math.floor((i * count) / 50)}`);
-    await until(async () => (await Promise.all(sample.map((n) => health(n).then((h) => h.watching, () => false)))).every(Boolean), 30 * 60_000, 'watching');
+    try {
+      await until(async () => {
+        const s = await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery).catch(() => undefined);
+        return !!s && Object.keys(s.services).length === count && Object.values(s.services).every((x) => x.detection !== 'error');
+      }, startupLimitMs, 'supervision');
+      // Watching: a sample of services answers with its watch running.
+      const sample = Array.from({ length: 50 }, (_, i) => `s${Math.floor((i * count) / 50)}`);
+      await until(async () => (await Promise.all(sample.map((n) => health(n).then((h) => h.watching, () => false)))).every(Boolean), startupLimitMs - (Date.now() - t0), 'watching');
+    } catch (err) {
+      const u = usage(worker.pid!);
+      console.log(`detection scale: ${count * 2} destinations (${count} services) on one worker: NOT all watched after ${Math.round((Date.now() - t0) / 60_000)} min (${(err as Error).message}); ` +
+        `${(await runningDetections()) ?? '?'} of ${count} detection runbooks running, worker RSS ${u.rssMiB.toFixed(0)} MiB, ${u.cpuS.toFixed(0)} CPU s so far`);
+      return;
+    } finally {
+      clearInterval(progress);
+    }
     const startup = Date.now() - t0;
     await sleep(15_000); // steady state
     const u0 = usage(worker.pid!);
@@ -125,7 +144,8 @@ export async function benchScale(address: string, destinations: number): Promise
     await new Promise((r) => worker.once('exit', r));
     const running: string[] = [];
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) running.push(w.workflowId);
-    for (let i = 0; i < running.length; i += 100) await Promise.all(running.slice(i, i + 100).map((id) => client.workflow.getHandle(id).terminate('bench done').catch(() => undefined)));
+    // A few at a time: a burst is throttled by the server, and a call still retrying after close() throws from its timer.
+    for (let i = 0; i < running.length; i += 20) await Promise.all(running.slice(i, i + 20).map((id) => client.workflow.getHandle(id).terminate('bench done').catch(() => undefined)));
     await connection.close();
     for (const l of listeners) l.close();
   }
@@ -164,7 +184,7 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         switched.push(Date.now() - killedAt);
         const acked = writer.ackedCount;
         await until(async () => writer.ackedCount > acked + 10, 15_000, 'writes flowing again');
-        const health = await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query<DetectionStatus>('health');
+        const health = await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query(healthQuery);
         const decided = [...health.decisions].reverse().find((d) => d.event.destination === primary && d.event.kind === 'down');
         reasons.push(decided ? decided.event.reason.split(':')[0]! : 'no down decision');
         if (decided) decidedAfter.push(Date.parse(decided.at) - killedAt);
@@ -175,7 +195,7 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         if (first) gaps.push(first - killedAt);
         // The old primary returns empty and detection resyncs it before the next round.
         topo.redis[primary] = await startRedis({ port: topo.redis[primary]!.port, dir, name: `${primary}-${i}` });
-        await until(async () => (await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query<DetectionStatus>('health')).sync?.[primary]?.state === 'in-sync', 60_000, 'resync');
+        await until(async () => (await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query(healthQuery)).sync?.[primary]?.state === 'in-sync', 60_000, 'resync');
       }
       console.log(`fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); `
         + `fault → decision median ${pct(decidedAfter, 50)}ms, fault → HAProxy switched median ${pct(switched, 50)}ms; decided: ${[...new Set(reasons)].join(' | ')}`);

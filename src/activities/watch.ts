@@ -57,23 +57,27 @@ const MIN_FOR_ISOLATION = 3;
 
 export class ObserverView {
   private readonly seen = new Map<string, { up: boolean; atMs: number }>();
+  private down = 0;
+  private sweptAtMs = 0;
 
   note(key: string, up: boolean, atMs: number): void {
+    const before = this.seen.get(key);
+    if (before && !before.up) this.down--;
+    if (!up) this.down++;
     this.seen.set(key, { up, atMs });
   }
 
+  /** Every watch asks each tick: counts are kept as results arrive, stale entries swept once a second. */
   isolated(nowMs = Date.now()): boolean {
-    let total = 0;
-    let down = 0;
-    for (const [key, v] of this.seen) {
-      if (nowMs - v.atMs > 30_000) {
+    if (nowMs - this.sweptAtMs >= 1000) {
+      this.sweptAtMs = nowMs;
+      for (const [key, v] of this.seen) {
+        if (nowMs - v.atMs <= 30_000) continue;
         this.seen.delete(key);
-        continue;
+        if (!v.up) this.down--;
       }
-      total++;
-      if (!v.up) down++;
     }
-    return total >= MIN_FOR_ISOLATION && down / total > 0.5;
+    return this.seen.size >= MIN_FOR_ISOLATION && this.down / this.seen.size > 0.5;
   }
 }
 

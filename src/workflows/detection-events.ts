@@ -48,6 +48,11 @@ export class DetectionEvents {
     );
   }
 
+  /** Whether `runId` is the runbook this run started (its end is heard from its child handle). */
+  owns(runId: string): boolean {
+    return this.owned === runId;
+  }
+
   async next(): Promise<HealthEvent[]> {
     const detector = this.detector;
     if (detector.pendingAlerts.length > 0) return detector.applyPendingAlerts();

@@ -58,10 +58,14 @@ export async function detection(input: DetectionInput): Promise<void> {
   });
   // A runbook this workflow started ended (its signal reaches whichever run is current): settled by the loop.
   const earlyEnded: RunbookEnded[] = [];
+  let sources: DetectionEvents | undefined;
   wf.setHandler(runbookEndedSignal, (raw) => {
     const parsed = runbookEndedSchema.safeParse(raw, { reportInput: true });
     if (!parsed.success) return void wf.log.warn('runbook end ignored: invalid payload', { problems: parsed.error.issues.map((i) => i.message) });
     const e = parsed.data as RunbookEnded;
+    // The signal comes just before the runbook closes, while it still holds the service: a child of
+    // this run is settled by its close instead, so what follows (a fence, a resync) finds the service free.
+    if (sources?.owns(e.runId)) return;
     if (d) d.ended(e);
     else earlyEnded.push(e);
   });
@@ -130,7 +134,7 @@ export async function detection(input: DetectionInput): Promise<void> {
   const availability = availabilityOf(service.name);
   availability(Date.now(), detector.carrying, detector.state.health);
 
-  const sources = new DetectionEvents(
+  sources = new DetectionEvents(
     detector,
     (name) =>
       watchers[name]!({
