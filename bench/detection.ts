@@ -17,11 +17,11 @@ import pino from 'pino';
 import YAML from 'yaml';
 import { healthQuery } from '../src/api/queries';
 import { supervisionQuery, supervisorWorkflowId } from '../src/api/supervisor';
-import { routerFor } from '../src/activities/drivers';
-import { startRedis } from '../src/devserver/local-redis';
+import { routerFor } from '../src/drivers';
+import { startRedis } from '../dev/devserver/local-redis';
 import { primaryOf } from '../src/domain/routing';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
-import { startSequencedWriter } from '../src/harness/redis-sequenced-writer';
+import { startSequencedWriter } from '../dev/harness/redis-sequenced-writer';
 import { createFailoverWorker, workflowInterceptorModules, workflowsEntry } from '../src/worker';
 import { twoRedisService } from './two-redis';
 

@@ -7,10 +7,10 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
-import { routerFor } from '../src/activities/drivers';
+import { routerFor } from '../src/drivers';
 import { startMutatingRunbook } from '../src/client/start-runbook';
-import { startRedis } from '../src/devserver/local-redis';
-import { startDevServer } from '../src/devserver/temporal-dev-server';
+import { startRedis } from '../dev/devserver/local-redis';
+import { startDevServer } from '../dev/devserver/temporal-dev-server';
 import { detectionWorkflowId } from '../src/domain/workflow-ids';
 import type { FailoverResult } from '../src/workflows/failover';
 import { createFailoverWorker, installRuntimeLogging } from '../src/worker';

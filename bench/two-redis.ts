@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../src/devserver/free-port';
-import { startRedisHaproxyTopology } from '../src/devserver/redis-haproxy-topology';
+import { freePort } from '../dev/devserver/free-port';
+import { startRedisHaproxyTopology } from '../dev/devserver/redis-haproxy-topology';
 import { validateConfig, type Config } from '../src/domain/config';
 
 /** One service of two local Redis servers behind a local HAProxy (redis-a primary), as the benches use it. */

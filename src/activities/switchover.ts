@@ -1,8 +1,8 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { ServiceConfig } from '../domain/config';
 import { sameWeights, type Routing } from '../domain/routing';
-import { replicatorFor, routerFor } from './drivers';
-import { GenerationConflictError } from './routers/types';
+import { replicatorFor, routerFor } from '../drivers';
+import { GenerationConflictError } from '../drivers/routers/types';
 import { isConsistent } from '../domain/consistency';
 
 /**

@@ -3,8 +3,8 @@ import type { ProbeConfig, ServiceConfig } from '../domain/config';
 import { observe, observeSync, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
 import { replicates, sameUpstream, syncStates, upstreamKeyOf, type ReplicationObservation } from '../domain/sync';
 import { emptyRanking, update as learn, type RankingState } from '../domain/ranking';
-import { runProbe, type ProbeResult } from './probes';
-import { routerFor } from './drivers';
+import { runProbe, type ProbeResult } from '../drivers/probes';
+import { routerFor } from '../drivers';
 import { sameWeights, type Routing } from '../domain/routing';
 
 export interface WatchInput {

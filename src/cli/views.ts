@@ -1,5 +1,5 @@
-import type { ProbeResult } from '../activities/probes/types';
-import type { RouterReadout } from '../activities/routers/types';
+import type { ProbeResult } from '../drivers/probes/types';
+import type { RouterReadout } from '../drivers/routers/types';
 import type { RouterConfig } from '../domain/config';
 import type { Routing } from '../domain/routing';
 import type { HistoryRun, RunbookResultLike, StatusReport } from '../client/observe';

@@ -1,5 +1,5 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { routerFor } from '../activities/drivers';
+import { routerFor } from '../drivers';
 import { applyConfigUpdate, liveConfigQuery, type ConfigChangeResult } from '../api/supervisor';
 import { findService, validateConfig } from '../domain/config';
 import { configureBackups, configureInputSchema, defineInputSchema, defineService, type ConfigureInput, type DefineInput } from '../domain/config-edit';

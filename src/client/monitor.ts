@@ -1,6 +1,6 @@
-import { routerFor } from '../activities/drivers';
-import { runProbe } from '../activities/probes';
-import type { RouterReadout } from '../activities/routers/types';
+import { routerFor } from '../drivers';
+import { runProbe } from '../drivers/probes';
+import type { RouterReadout } from '../drivers/routers/types';
 import { requireMs } from '../domain/duration';
 import { primaryOf, type Routing } from '../domain/routing';
 import { formatPlan, planFailover, simulate as simulateScenario, type DryRunPlan, type SimulationResult } from '../domain/simulate';
@@ -10,7 +10,7 @@ import type { RedundancyAssessment } from '../domain/redundancy';
 import { destinationOf, type Core } from './core';
 import { learnedRanking, observeNow, redundancyStatus, runbookHistory, serviceStatus, type HistoryRun, type StatusReport } from './observe';
 import type { RunningRunbook } from './runs';
-import type { ProbeResult } from '../activities/probes/types';
+import type { ProbeResult } from '../drivers/probes/types';
 
 export interface DestinationView {
   id: string;

@@ -1,8 +1,8 @@
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-import { routerFor } from '../activities/drivers';
-import { readRoutingWithPrimary } from '../activities/routing-primary';
-import { runProbe, type ProbeResult } from '../activities/probes';
-import type { RouterReadout } from '../activities/routers/types';
+import { routerFor } from '../drivers';
+import { readRoutingWithPrimary } from '../drivers/routing-primary';
+import { runProbe, type ProbeResult } from '../drivers/probes';
+import type { RouterReadout } from '../drivers/routers/types';
 import { healthQuery, redundancyQuery, statusQuery } from '../api/queries';
 import { supervisionQuery, supervisorWorkflowId } from '../api/supervisor';
 import { suspensionOf } from '../domain/brakes';

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { routerFor } from '../activities/drivers';
-import { runProbe } from '../activities/probes';
-import type { ProbeResult } from '../activities/probes/types';
+import { routerFor } from '../drivers';
+import { runProbe } from '../drivers/probes';
+import type { ProbeResult } from '../drivers/probes/types';
 import { healthQuery } from '../api/queries';
 import { policyOf, type Policy, type ServiceConfig } from '../domain/config';
 import { distribute } from '../domain/distribution';

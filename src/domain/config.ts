@@ -942,8 +942,8 @@ export function redisEndpointOf(dest: DestinationConfig): z.infer<typeof redisEn
   const host = (r.type === 'redis' ? r.host : undefined) ?? fromProbe?.host;
   const port = (r.type === 'redis' ? r.port : undefined) ?? fromProbe?.port;
   if (!host || !port) throw new Error(`destination ${dest.id} has no redis endpoint`);
-  const password_env = (r.type === 'redis' ? r.password_env : undefined) ?? fromProbe?.password_env;
-  return { host, port, ...(password_env ? { password_env } : {}) };
+  const passwordEnv = (r.type === 'redis' ? r.password_env : undefined) ?? fromProbe?.password_env;
+  return { host, port, ...(passwordEnv ? { password_env: passwordEnv } : {}) };
 }
 
 export function routerServerOf(dest: DestinationConfig): string {

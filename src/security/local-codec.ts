@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
-import { DEFAULT_DATA_DIR, runningInstance } from '../devserver/instance';
+import { DEFAULT_DATA_DIR, runningInstance } from '../local-instance';
 import { AesGcmCodec, CODEC_ENV, codecKeysFromEnv, dataConverterFromEnv, ensureCodecKeyFile } from './codec';
 import { startCodecServer } from './codec-server';
 

@@ -198,7 +198,7 @@ export async function legacyDetection(input: DetectionInput): Promise<void> {
         failedOver: detector.state.failedOver,
         ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying } } : {}),
       });
-      const runbook = await act_on(decision, service, detector, policy.failover_execution.target_selection === 'intelligent');
+      const runbook = await actOn(decision, service, detector, policy.failover_execution.target_selection === 'intelligent');
       if (decision.action === 'none' && decision.retryAtMs !== undefined) detector.revisitAt(decision.retryAtMs, event);
       // Another runbook holds the service: try again once it may have finished.
       if (runbook?.endsWith('(already running; not started again)')) detector.revisitAt(Date.now() + Math.max(5_000, intervalMs * 5), event);
@@ -214,7 +214,7 @@ export async function legacyDetection(input: DetectionInput): Promise<void> {
 }
 
 /** Starts the runbook a decision calls for; returns its workflow id, or a note when one already runs. */
-async function act_on(decision: Decision, serviceConfig: ServiceConfig, detector: Detector, intelligent: boolean): Promise<string | undefined> {
+async function actOn(decision: Decision, serviceConfig: ServiceConfig, detector: Detector, intelligent: boolean): Promise<string | undefined> {
   if (decision.action === 'none') return undefined;
   const service = serviceConfig.name;
   const workflowId = runbookWorkflowId(service);

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/devserver/free-port';
-import { routerFor } from '../../src/activities/drivers';
+import { freePort } from '../../dev/devserver/free-port';
+import { routerFor } from '../../src/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
-import { startRedis } from '../../src/devserver/local-redis';
+import { startRedis } from '../../dev/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import type { Config } from '../../src/domain/config';
 import type { RebalanceResult } from '../../src/workflows/rebalance';

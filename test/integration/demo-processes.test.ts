@@ -3,10 +3,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/devserver/free-port';
-import { portHolders } from '../../src/devserver/holders';
-import { startHaproxy } from '../../src/devserver/local-haproxy';
-import { startRedis } from '../../src/devserver/local-redis';
+import { freePort } from '../../dev/devserver/free-port';
+import { portHolders } from '../../dev/devserver/holders';
+import { startHaproxy } from '../../dev/devserver/local-haproxy';
+import { startRedis } from '../../dev/devserver/local-redis';
 
 describe('local processes (the demo, the tests)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bind-'));

@@ -9,7 +9,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import { supervisionQuery, supervisorWorkflowId } from '../../src/api/supervisor';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import type { ServiceConfig } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';

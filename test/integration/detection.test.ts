@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { startRedis } from '../../src/devserver/local-redis';
+import { routerFor } from '../../src/drivers';
+import { startRedis } from '../../dev/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { primaryOf } from '../../src/domain/routing';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { temporalHarness, type TemporalHarness } from '../support/temporal';

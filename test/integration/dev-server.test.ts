@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/devserver/free-port';
-import { startDevServer } from '../../src/devserver/temporal-dev-server';
+import { freePort } from '../../dev/devserver/free-port';
+import { startDevServer } from '../../dev/devserver/temporal-dev-server';
 
 /** A port some other process holds, as happens when another server takes a port between choice and use. */
 async function occupiedPort(): Promise<{ port: number; release: () => Promise<void> }> {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
-import { freePort } from '../../src/devserver/free-port';
+import { freePort } from '../../dev/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { pickWeighted, watchRouting, type RoutingTable } from '../../src/routing-client/file-routing';
 import type { FailoverResult } from '../../src/workflows/failover';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { eventually, startNatsService, STREAM, type NatsService } from '../support/nats-sites';

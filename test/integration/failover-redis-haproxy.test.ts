@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../src/activities';
-import { routerFor } from '../../src/activities/drivers';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { routerFor } from '../../src/drivers';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { failureOf, runFailover } from '../support/runbooks';
 import { temporalHarness, testLogger, type TemporalHarness } from '../support/temporal';

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { FileRouter, type FileRouterOptions } from '../../src/activities/routers/file';
-import { idempotencyKey } from '../../src/activities/routers/http-webhook';
-import { GenerationConflictError } from '../../src/activities/routers/types';
+import { routerFor } from '../../src/drivers';
+import { FileRouter, type FileRouterOptions } from '../../src/drivers/routers/file';
+import { idempotencyKey } from '../../src/drivers/routers/http-webhook';
+import { GenerationConflictError } from '../../src/drivers/routers/types';
 import { validateConfig, type ServiceConfig } from '../../src/domain/config';
 import { readRouting, watchRouting, type RoutingTable } from '../../src/routing-client/file-routing';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/http-webhook-receiver';
@@ -132,8 +132,8 @@ describe('file router', () => {
     const writers = 3;
     const rounds = 25;
     const code = `
-      const { FileRouter } = require('./src/activities/routers/file');
-      const { GenerationConflictError } = require('./src/activities/routers/types');
+      const { FileRouter } = require('./src/drivers/routers/file');
+      const { GenerationConflictError } = require('./src/drivers/routers/types');
       const { index, rounds, options, goFile } = JSON.parse(process.env.FM_RACE);
       (async () => {
         const router = new FileRouter(options);

@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProbe, type ProbeResult } from '../../src/activities/probes';
-import { probeHttp } from '../../src/activities/probes/http';
-import { probePrometheus } from '../../src/activities/probes/prometheus';
-import { freePort } from '../../src/devserver/free-port';
-import { startPrometheus, type LocalPrometheus } from '../../src/devserver/local-prometheus';
+import { runProbe, type ProbeResult } from '../../src/drivers/probes';
+import { probeHttp } from '../../src/drivers/probes/http';
+import { probePrometheus } from '../../src/drivers/probes/prometheus';
+import { freePort } from '../../dev/devserver/free-port';
+import { startPrometheus, type LocalPrometheus } from '../../dev/devserver/local-prometheus';
 import { httpProbeSchema, prometheusProbeSchema } from '../../src/domain/config';
 import { selfSignedCert, startHttpServer, startMetricsTarget, type LocalHttpServer, type MetricsTarget, type SelfSignedCert } from '../support/http-servers';
 

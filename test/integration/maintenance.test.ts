@@ -4,14 +4,14 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import YAML from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
+import { routerFor } from '../../src/drivers';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { triggerKey } from '../../src/domain/search-attributes';
 import { InvalidInputError } from '../../src/domain/validation';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import {
   createMaintenanceSchedule,
   deleteSchedule,

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/devserver/free-port';
-import { portHolders } from '../../src/devserver/holders';
+import { freePort } from '../../dev/devserver/free-port';
+import { portHolders } from '../../dev/devserver/holders';
 import { until } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -23,8 +23,8 @@ interface Started {
 }
 
 function npmStart(args: string[]): Started {
-  // What `npm start` runs after its bootstrap step (tsx src/main.ts), on ports and a data dir of its own.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // What `npm start` runs after its bootstrap step (tsx dev/demo.ts), on ports and a data dir of its own.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'dev/demo.ts', ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

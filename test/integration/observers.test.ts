@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { startForwarder, type TcpForwarder } from '../support/tcp-forwarder';

@@ -8,7 +8,7 @@ import type { Payload } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
-import { freePort } from '../../src/devserver/free-port';
+import { freePort } from '../../dev/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { AesGcmCodec, codecKeysFromEnv, ENCRYPTED_ENCODING } from '../../src/security/codec';
 import { startCodecServer } from '../../src/security/codec-server';

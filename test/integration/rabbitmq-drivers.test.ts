@@ -1,12 +1,12 @@
 import net from 'node:net';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProbe, type ProbeResult } from '../../src/activities/probes';
-import { RabbitmqManagement } from '../../src/activities/probes/rabbitmq';
-import { replicatorFor } from '../../src/activities/drivers';
-import type { Replicator } from '../../src/activities/replication/types';
-import { freePort } from '../../src/devserver/free-port';
-import { startRabbitmq, type LocalRabbitmq } from '../../src/devserver/local-rabbitmq';
+import { runProbe, type ProbeResult } from '../../src/drivers/probes';
+import { RabbitmqManagement } from '../../src/drivers/probes/rabbitmq';
+import { replicatorFor } from '../../src/drivers';
+import type { Replicator } from '../../src/drivers/replication/types';
+import { freePort } from '../../dev/devserver/free-port';
+import { startRabbitmq, type LocalRabbitmq } from '../../dev/devserver/local-rabbitmq';
 import { rabbitmqProbeSchema, validateConfig, type RabbitmqProbeConfig, type ServiceConfig } from '../../src/domain/config';
 import { ConfirmingProducer, connectAdmin, freshQueues } from '../support/rabbitmq';
 import { until } from '../support/wait';

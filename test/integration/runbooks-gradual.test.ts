@@ -1,11 +1,11 @@
 import net from 'node:net';
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
 import type { Config } from '../../src/domain/config';
-import { freePort } from '../../src/devserver/free-port';
-import { startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { freePort } from '../../dev/devserver/free-port';
+import { startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { replayThenCleanUp } from '../support/histories';
 import { startRedisService, withPolicy, type RedisServiceFixture } from '../support/redis-service';

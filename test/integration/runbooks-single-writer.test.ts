@@ -1,12 +1,12 @@
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
+import { routerFor } from '../../src/drivers';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
 import { ServiceBusyError, startMutatingRunbook } from '../../src/client/start-runbook';
-import { startRedis } from '../../src/devserver/local-redis';
+import { startRedis } from '../../dev/devserver/local-redis';
 import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import type { FailoverResult } from '../../src/workflows/failover';
 import type { RecoveryResult } from '../../src/workflows/recovery';
 import type { RollbackResult } from '../../src/workflows/rollback';

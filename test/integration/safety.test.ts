@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
-import { startRedis } from '../../src/devserver/local-redis';
-import { auditSequencedWrites, startSequencedWriter } from '../../src/harness/redis-sequenced-writer';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
+import { startRedis } from '../../dev/devserver/local-redis';
+import { auditSequencedWrites, startSequencedWriter } from '../../dev/harness/redis-sequenced-writer';
 import type { RebalanceResult } from '../../src/workflows/rebalance';
 import type { WorkflowHandle } from '@temporalio/client';
-import { routerFor } from '../../src/activities/drivers';
+import { routerFor } from '../../src/drivers';
 import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';

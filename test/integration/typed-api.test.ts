@@ -1,8 +1,8 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
-import { startRedis } from '../../src/devserver/local-redis';
+import { routerFor } from '../../src/drivers';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
+import { startRedis } from '../../dev/devserver/local-redis';
 import type { Config } from '../../src/domain/config';
 import { primaryOf } from '../../src/domain/routing';
 import { runbookWorkflowId } from '../../src/domain/workflow-ids';

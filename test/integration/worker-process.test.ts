@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
-import { freePort } from '../../src/devserver/free-port';
+import { freePort } from '../../dev/devserver/free-port';
 import { runEntry } from '../support/entry-process';
 import { startRedisService } from '../support/redis-service';
 
@@ -60,7 +60,7 @@ describe('worker process', () => {
       let scrape: Promise<string> | undefined;
       // A config of its own (no demo topology, no default ports) and the test's dev server.
       const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue, FAILOVER_CONFIG: file, FAILOVER_METRICS_ADDRESS: address };
-      const { code, out } = await runEntry('src/main.ts', env, (o, child) => {
+      const { code, out } = await runEntry('dev/demo.ts', env, (o, child) => {
         if (scrape || !o.includes('Ctrl-C stops everything')) return;
         // Until the redundancy runbook has checked once, its gauges are not there yet.
         const read = async (): Promise<string> => {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../src/devserver/free-port';
-import { startRedisHaproxyTopology, type LocalTopology } from '../../src/devserver/redis-haproxy-topology';
+import { freePort } from '../../dev/devserver/free-port';
+import { startRedisHaproxyTopology, type LocalTopology } from '../../dev/devserver/redis-haproxy-topology';
 import { validateConfig, type Config, type ServiceConfig } from '../../src/domain/config';
 import { distribute } from '../../src/domain/distribution';
 

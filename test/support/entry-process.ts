@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
- * Runs one of the project's entry points (`src/…/main.ts`) as a real process with JSON logs, calling
+ * Runs one of the project's entry points (`src/…/main.ts`, `dev/demo.ts`) as a real process with JSON logs, calling
  * `onOutput` with everything printed so far; resolves with the exit code and the output. SIGKILLed
  * after `killAfterMs`.
  */

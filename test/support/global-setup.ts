@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node' with { 'resolution-mode': 'import' };
-import { startDevServer, type DevServer } from '../../src/devserver/temporal-dev-server';
+import { startDevServer, type DevServer } from '../../dev/devserver/temporal-dev-server';
 
 let server: DevServer | undefined;
 

@@ -6,8 +6,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamManager, type StreamSource } from '@nats-io/jetstream';
 import type { Config, ServiceConfig } from '../../src/domain/config';
 import { validateConfig } from '../../src/domain/config';
-import { freePort } from '../../src/devserver/free-port';
-import { startNats, type LocalNats } from '../../src/devserver/local-nats';
+import { freePort } from '../../dev/devserver/free-port';
+import { startNats, type LocalNats } from '../../dev/devserver/local-nats';
 
 /** Forwards TCP to a port; `cut()` drops every connection and refuses new ones, like a network partition. */
 export interface TcpProxy {

@@ -1,5 +1,5 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import type { LocalRabbitmq } from '../../src/devserver/local-rabbitmq';
+import type { LocalRabbitmq } from '../../dev/devserver/local-rabbitmq';
 
 /** An AMQP connection as the broker's admin user (test side: producers and consumers). */
 export async function connectAdmin(broker: LocalRabbitmq): Promise<ChannelModel> {

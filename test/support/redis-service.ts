@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config, ServiceConfig } from '../../src/domain/config';
 import { validateConfig } from '../../src/domain/config';
-import { freePort } from '../../src/devserver/free-port';
-import { replicationInfo, withRedis } from '../../src/activities/redis-connection';
-import { startRedisHaproxyTopology, type LocalTopology } from '../../src/devserver/redis-haproxy-topology';
+import { freePort } from '../../dev/devserver/free-port';
+import { replicationInfo, withRedis } from '../../src/drivers/redis-connection';
+import { startRedisHaproxyTopology, type LocalTopology } from '../../dev/devserver/redis-haproxy-topology';
 
 export interface RedisServiceFixture {
   config: Config;

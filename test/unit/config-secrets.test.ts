@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { envHeaders } from '../../src/activities/probes/http';
+import { envHeaders } from '../../src/drivers/probes/http';
 import { parseConfigText } from '../../src/config-file';
 import { REDACT } from '../../src/security/redact';
 import { configProblems } from '../support/config-problems';

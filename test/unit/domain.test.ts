@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseServersState } from '../../src/activities/routers/haproxy-runtime';
+import { parseServersState } from '../../src/drivers/routers/haproxy-runtime';
 import { parseConfigText } from '../../src/config-file';
 import { durationToMs } from '../../src/domain/duration';
 import { rankCandidates } from '../../src/domain/plan';

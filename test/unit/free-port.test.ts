@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/devserver/free-port';
+import { freePort } from '../../dev/devserver/free-port';
 
 describe('freePort', () => {
   it('never hands out the same port twice in a row of 300 (a bare bind-and-close repeats some)', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config-file';
-import { HaproxyRouter } from '../../src/activities/routers/haproxy';
-import { runtimeCommand } from '../../src/activities/routers/haproxy-runtime';
+import { HaproxyRouter } from '../../src/drivers/routers/haproxy';
+import { runtimeCommand } from '../../src/drivers/routers/haproxy-runtime';
 import { configProblems } from '../support/config-problems';
 
 const service = (router: string, routerServer: string) => `

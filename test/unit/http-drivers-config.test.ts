@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { routerFor } from '../../src/activities/drivers';
-import { statusMatches } from '../../src/activities/probes/http';
-import { compare } from '../../src/activities/probes/prometheus';
-import { FileRouter } from '../../src/activities/routers/file';
-import { WebhookRouter } from '../../src/activities/routers/http-webhook';
+import { routerFor } from '../../src/drivers';
+import { statusMatches } from '../../src/drivers/probes/http';
+import { compare } from '../../src/drivers/probes/prometheus';
+import { FileRouter } from '../../src/drivers/routers/file';
+import { WebhookRouter } from '../../src/drivers/routers/http-webhook';
 import { parseConfigText } from '../../src/config-file';
 import { configProblems } from '../support/config-problems';
 

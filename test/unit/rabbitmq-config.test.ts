@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config-file';
-import { replicatorFor } from '../../src/activities/drivers';
-import { RabbitmqReplicator } from '../../src/activities/replication/rabbitmq';
-import { rabbitmqCredentials, vhostOf } from '../../src/activities/probes/rabbitmq';
+import { replicatorFor } from '../../src/drivers';
+import { RabbitmqReplicator } from '../../src/drivers/replication/rabbitmq';
+import { rabbitmqCredentials, vhostOf } from '../../src/drivers/probes/rabbitmq';
 import { configProblems } from '../support/config-problems';
 
 const probe = '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", queue: orders, management_url: "http://10.0.0.5:15672", user_env: RMQ_USER, password_env: RMQ_PASS }';

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { readConfigFile } from '../../src/config-file';
-import { DEFAULT_DATA_DIR } from '../../src/devserver/instance';
-import { readyText } from '../../src/main';
+import { DEFAULT_DATA_DIR } from '../../src/local-instance';
+import { readyText } from '../../dev/demo';
 
 const readme = fs.readFileSync('README.md', 'utf8');
 

@@ -190,8 +190,8 @@ describe('simulation (active-passive)', () => {
     // b (same zone as a) flaps until 26 s, then is steady and healthy again well before a fails; c never fails.
     const events = Array.from({ length: 14 }, (_, i) => ({ at: `${i * 2}s`, destination: 'b', event: i % 2 === 0 ? 'down' : 'up' }));
     events.push({ at: '40s', destination: 'a', event: 'down' });
-    const run = (target_selection: string) =>
-      simulate({ service: three, policy: policy({ failover_execution: { target_selection } }), scenario: { events, duration: '45s' } }).decisions.find((d) => d.action === 'failover')!;
+    const run = (targetSelection: string) =>
+      simulate({ service: three, policy: policy({ failover_execution: { target_selection: targetSelection } }), scenario: { events, duration: '45s' } }).decisions.find((d) => d.action === 'failover')!;
     expect(run('proximity').to).toBe('b');
     const smart = run('intelligent');
     expect(smart.to).toBe('c');

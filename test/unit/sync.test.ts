@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { divergentTail } from '../../src/activities/replication/redis';
+import { divergentTail } from '../../src/drivers/replication/redis';
 import { serviceSchema } from '../../src/domain/config';
 import { decide, type DecisionContext } from '../../src/domain/detection-policy';
 import { detectionInputSchema } from '../../src/domain/runbook-input';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { DemoDestinationState } from '../../devserver/demo-control';
-import { DEFAULT_DATA_DIR, runningInstance } from '../../devserver/instance';
+import type { DemoDestinationState } from '../../local-instance';
+import { DEFAULT_DATA_DIR, runningInstance } from '../../local-instance';
 import { CliError, EXIT, unreachableError } from '../errors';
 import type { Cli, CommandContext } from '../session';
 import { table } from '../format';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { AmbiguousPrimaryError } from '../../activities/routing-primary';
+import { AmbiguousPrimaryError } from '../../drivers/routing-primary';
 import { learnedRanking, observeNow, RouterUnreadableError } from '../../client/observe';
 import { policyOf } from '../../domain/config';
 import { formatPlan, planFailover } from '../../domain/simulate';

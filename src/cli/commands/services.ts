@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { runProbe } from '../../activities/probes';
-import { readRoutingWithPrimary } from '../../activities/routing-primary';
+import { runProbe } from '../../drivers/probes';
+import { readRoutingWithPrimary } from '../../drivers/routing-primary';
 import { requireMs } from '../../domain/duration';
 import type { ServiceConfig } from '../../domain/config';
 import { primaryOf } from '../../domain/routing';

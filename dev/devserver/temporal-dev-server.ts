@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { freePort } from './free-port';
-import { SEARCH_ATTRIBUTES } from '../domain/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/domain/search-attributes';
 
 const projectRoot = path.resolve(__dirname, '..', '..');
 

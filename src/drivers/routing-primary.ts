@@ -1,6 +1,6 @@
 import type { RouterConfig, ServiceConfig } from '../domain/config';
 import { resolvePrimary, tiedForMostWeight, type RoleReading } from '../domain/routing';
-import { routerFor } from './drivers';
+import { routerFor } from '.';
 import type { ProbeResult } from './probes';
 import type { RouterReadout } from './routers/types';
 

@@ -7,20 +7,13 @@ import { z } from 'zod';
 import { describeHolders, portHolders } from './holders';
 import { startRedis, type LocalRedis } from './local-redis';
 import type { LocalTopology } from './redis-haproxy-topology';
+import type { DemoDestinationState } from '../../src/local-instance';
 
 /** A demo topology `npm start` brought up, with where its processes keep their files. */
 export interface DemoService {
   service: string;
   dir: string;
   topology: LocalTopology;
-}
-
-export interface DemoDestinationState {
-  service: string;
-  destination: string;
-  port: number;
-  running: boolean;
-  pid?: number;
 }
 
 const requestSchema = z.strictObject({ destination: z.string().min(1), service: z.string().min(1).optional() });

@@ -111,18 +111,8 @@ export function describeHolders(holders: readonly Holder[]): string {
     .map((h) => {
       const ppid = parentOf(h.pid);
       const parent = ppid !== undefined ? commandOf(ppid, 4096) : '';
-      const by = /src\/main\.ts|dist\/main\.js/.test(parent) ? 'npm start' : /src\/worker\.ts|dist\/worker\.js/.test(parent) ? 'a worker' : /\bnode\b/.test(parent) ? 'node' : '';
+      const by = /dev\/demo\.ts/.test(parent) ? 'npm start' : /src\/worker\.ts|dist\/worker\.js/.test(parent) ? 'a worker' : /\bnode\b/.test(parent) ? 'node' : '';
       return `pid ${h.pid} (${h.command})${ppid !== undefined && by ? `, started by ${by} (pid ${ppid})` : ''}`;
     })
     .join(', ');
-}
-
-/** Whether a process with this pid exists (and may be signalled by us, or belongs to someone else). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -1,5 +1,5 @@
-import type { ServiceConfig } from '../domain/config';
-import { redisEndpointOf, routerServerOf } from '../domain/config';
+import type { ServiceConfig } from '../../src/domain/config';
+import { redisEndpointOf, routerServerOf } from '../../src/domain/config';
 import { startHaproxy, type LocalHaproxy } from './local-haproxy';
 import { startRedis, type LocalRedis } from './local-redis';
 

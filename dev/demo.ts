@@ -2,22 +2,23 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { readConfigFile } from './config-file';
-import { DEMO_CONFIG_FILE, locateConfig } from './config-location';
-import type { Config, ServiceConfig } from './domain/config';
-import { redisEndpointOf } from './domain/config';
-import { InvalidInputError } from './domain/validation';
+import { readConfigFile } from '../src/config-file';
+import { DEMO_CONFIG_FILE, locateConfig } from '../src/config-location';
+import type { Config, ServiceConfig } from '../src/domain/config';
+import { redisEndpointOf } from '../src/domain/config';
+import { InvalidInputError } from '../src/domain/validation';
 import { startDemoControl, type DemoService } from './devserver/demo-control';
 import { freePort } from './devserver/free-port';
 import { describeHolders, fileHolders, portHolders } from './devserver/holders';
-import { acquireInstanceLock, DEFAULT_DATA_DIR, InstanceBusyError, type InstanceLock } from './devserver/instance';
+import { acquireInstanceLock, InstanceBusyError, type InstanceLock } from './devserver/instance';
+import { DEFAULT_DATA_DIR } from '../src/local-instance';
 import { startRedisHaproxyTopology } from './devserver/redis-haproxy-topology';
 import { startDevServer, type DevServer } from './devserver/temporal-dev-server';
-import { createLogger } from './logger';
-import { supervisionReady } from './control-plane';
-import { temporalEnv } from './temporal-settings';
-import { runWorker } from './worker';
-import { startLocalCodec } from './security/local-codec';
+import { createLogger } from '../src/logger';
+import { supervisionReady } from '../src/control-plane';
+import { temporalEnv } from '../src/temporal-settings';
+import { runWorker } from '../src/worker';
+import { startLocalCodec } from '../src/security/local-codec';
 
 const USAGE = `usage: npm start -- [options]
 Starts a local Temporal dev server (unless TEMPORAL_ADDRESS is set), the demo Redis + HAProxy
