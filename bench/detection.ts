@@ -53,7 +53,10 @@ async function until(cond: () => Promise<boolean>, timeoutMs: number, what: stri
 export async function benchScale(address: string, destinations: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-bench-scale-'));
   const bundle = path.join(dir, 'workflow-bundle.js');
-  fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: quiet })).code);
+  fs.writeFileSync(
+    bundle,
+    (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: quiet })).code,
+  );
   const listeners: net.Server[] = [];
   const listen = async () => {
     const s = net.createServer((c) => c.destroy());
@@ -69,7 +72,9 @@ export async function benchScale(address: string, destinations: number): Promise
     name: `s${i}`,
     router: { type: 'file', path: path.join(dir, `s${i}.json`) },
     destinations: [0, 1].map((k) => ({
-      id: `d${k}`, zone: `z${k}`, region: 'r',
+      id: `d${k}`,
+      zone: `z${k}`,
+      region: 'r',
       probe: { type: 'tcp', host: '127.0.0.1', port: i < victims && k === 0 ? victimPorts[i]! : shared[(i * 2 + k) % shared.length]! },
     })),
   }));
@@ -81,10 +86,22 @@ export async function benchScale(address: string, destinations: number): Promise
   const configFile = path.join(dir, 'scale.yaml');
   fs.writeFileSync(configFile, YAML.stringify({ failover_manager: policy, services }));
   const taskQueue = `scale-${destinations}`;
-  const worker: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src/worker.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, FAILOVER_WORKFLOW_BUNDLE: bundle },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const worker: ChildProcess = spawn(
+    process.execPath,
+    [...(process.env.BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', 'src/worker.ts'],
+    {
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        LOG_FORMAT: 'json',
+        FAILOVER_CONFIG: configFile,
+        TEMPORAL_ADDRESS: address,
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        FAILOVER_WORKFLOW_BUNDLE: bundle,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
@@ -95,23 +112,48 @@ export async function benchScale(address: string, destinations: number): Promise
   const progress = setInterval(() => {
     void runningDetections().then((n) => {
       const u = usage(worker.pid!);
-      console.log(`  ${destinations} destinations, ${Math.round((Date.now() - t0) / 1000)}s: ${n ?? '?'} of ${count} detection runbooks running; worker RSS ${u.rssMiB.toFixed(0)} MiB, ${u.cpuS.toFixed(0)} CPU s`);
+      console.log(
+        `  ${destinations} destinations, ${Math.round((Date.now() - t0) / 1000)}s: ${n ?? '?'} of ${count} detection runbooks running; worker RSS ${u.rssMiB.toFixed(0)} MiB, ${u.cpuS.toFixed(0)} CPU s`,
+      );
     });
   }, 60_000);
   const startupLimitMs = Number(process.env.BENCH_SCALE_MINUTES ?? 30) * 60_000;
   try {
     try {
-      await until(async () => {
-        const s = await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery).catch(() => undefined);
-        return !!s && Object.keys(s.services).length === count && Object.values(s.services).every((x) => x.detection !== 'error');
-      }, startupLimitMs, 'supervision');
+      await until(
+        async () => {
+          const s = await client.workflow
+            .getHandle(supervisorWorkflowId(taskQueue))
+            .query(supervisionQuery)
+            .catch(() => undefined);
+          return !!s && Object.keys(s.services).length === count && Object.values(s.services).every((x) => x.detection !== 'error');
+        },
+        startupLimitMs,
+        'supervision',
+      );
       // Watching: a sample of services answers with its watch running.
       const sample = Array.from({ length: 50 }, (_, i) => `s${Math.floor((i * count) / 50)}`);
-      await until(async () => (await Promise.all(sample.map((n) => health(n).then((h) => h.watching, () => false)))).every(Boolean), startupLimitMs - (Date.now() - t0), 'watching');
+      await until(
+        async () =>
+          (
+            await Promise.all(
+              sample.map((n) =>
+                health(n).then(
+                  (h) => h.watching,
+                  () => false,
+                ),
+              ),
+            )
+          ).every(Boolean),
+        startupLimitMs - (Date.now() - t0),
+        'watching',
+      );
     } catch (err) {
       const u = usage(worker.pid!);
-      console.log(`detection scale: ${count * 2} destinations (${count} services) on one worker: NOT all watched after ${Math.round((Date.now() - t0) / 60_000)} min (${(err as Error).message}); ` +
-        `${(await runningDetections()) ?? '?'} of ${count} detection runbooks running, worker RSS ${u.rssMiB.toFixed(0)} MiB, ${u.cpuS.toFixed(0)} CPU s so far`);
+      console.log(
+        `detection scale: ${count * 2} destinations (${count} services) on one worker: NOT all watched after ${Math.round((Date.now() - t0) / 60_000)} min (${(err as Error).message}); ` +
+          `${(await runningDetections()) ?? '?'} of ${count} detection runbooks running, worker RSS ${u.rssMiB.toFixed(0)} MiB, ${u.cpuS.toFixed(0)} CPU s so far`,
+      );
       return;
     } finally {
       clearInterval(progress);
@@ -127,14 +169,18 @@ export async function benchScale(address: string, destinations: number): Promise
     const killedAt = Date.now();
     for (const l of listeners.slice(shared.length)) l.close();
     const latencies: number[] = [];
-    await until(async () => {
-      latencies.length = 0;
-      for (let i = 0; i < victims; i++) {
-        const d = (await health(`s${i}`)).decisions.find((x) => x.event.destination === 'd0' && x.event.kind === 'down');
-        if (d) latencies.push(new Date(d.at).getTime() - killedAt);
-      }
-      return latencies.length === victims;
-    }, 120_000, 'every victim detected');
+    await until(
+      async () => {
+        latencies.length = 0;
+        for (let i = 0; i < victims; i++) {
+          const d = (await health(`s${i}`)).decisions.find((x) => x.event.destination === 'd0' && x.event.kind === 'down');
+          if (d) latencies.push(new Date(d.at).getTime() - killedAt);
+        }
+        return latencies.length === victims;
+      },
+      120_000,
+      'every victim detected',
+    );
     console.log(
       `detection scale: ${count * 2} destinations (${count} services) on one worker, 1s interval: all watched ${Math.round(startup / 1000)}s after start; ` +
         `worker CPU ${cpu.toFixed(0)}% of one core, RSS ${u1.rssMiB.toFixed(0)} MiB; fault → decision (3 probes) p50 ${pct(latencies, 50)}ms, p99 ${pct(latencies, 99)}ms (n=${victims})`,
@@ -145,7 +191,15 @@ export async function benchScale(address: string, destinations: number): Promise
     const running: string[] = [];
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) running.push(w.workflowId);
     // A few at a time: a burst is throttled by the server, and a call still retrying after close() throws from its timer.
-    for (let i = 0; i < running.length; i += 20) await Promise.all(running.slice(i, i + 20).map((id) => client.workflow.getHandle(id).terminate('bench done').catch(() => undefined)));
+    for (let i = 0; i < running.length; i += 20)
+      await Promise.all(
+        running.slice(i, i + 20).map((id) =>
+          client.workflow
+            .getHandle(id)
+            .terminate('bench done')
+            .catch(() => undefined),
+        ),
+      );
     await connection.close();
     for (const l of listeners) l.close();
   }
@@ -157,7 +211,14 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
   const logger = pino({ level: 'silent' });
   for (const intelligent of [false, true]) {
     const { dir, config, service, topo, front } = await twoRedisService('ack-bus', {
-      failover_detection: { detection_interval: '1s', timeout: '500ms', failure_threshold: 3, recovery_threshold: 2, cooldown: '1s', intelligent_detection: intelligent },
+      failover_detection: {
+        detection_interval: '1s',
+        timeout: '500ms',
+        failure_threshold: 3,
+        recovery_threshold: 2,
+        cooldown: '1s',
+        intelligent_detection: intelligent,
+      },
       recovery_management: { validation_intervals: 2 },
     });
     const native = await NativeConnection.connect({ address });
@@ -195,12 +256,21 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         if (first) gaps.push(first - killedAt);
         // The old primary returns empty and detection resyncs it before the next round.
         topo.redis[primary] = await startRedis({ port: topo.redis[primary]!.port, dir, name: `${primary}-${i}` });
-        await until(async () => (await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query(healthQuery)).sync?.[primary]?.state === 'in-sync', 60_000, 'resync');
+        await until(
+          async () => (await client.workflow.getHandle(detectionWorkflowId('ack-bus')).query(healthQuery)).sync?.[primary]?.state === 'in-sync',
+          60_000,
+          'resync',
+        );
       }
-      console.log(`fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); `
-        + `fault → decision median ${pct(decidedAfter, 50)}ms, fault → HAProxy switched median ${pct(switched, 50)}ms; decided: ${[...new Set(reasons)].join(' | ')}`);
+      console.log(
+        `fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); ` +
+          `fault → decision median ${pct(decidedAfter, 50)}ms, fault → HAProxy switched median ${pct(switched, 50)}ms; decided: ${[...new Set(reasons)].join(' | ')}`,
+      );
     } finally {
-      await client.workflow.getHandle(detectionWorkflowId('ack-bus')).terminate('bench done').catch(() => undefined);
+      await client.workflow
+        .getHandle(detectionWorkflowId('ack-bus'))
+        .terminate('bench done')
+        .catch(() => undefined);
       worker.shutdown();
       await running;
       await native.close();

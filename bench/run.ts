@@ -48,7 +48,9 @@ async function main() {
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const atEnd = (await det.fetchHistory()).events?.length ?? 0;
     const perHour = ((atEnd - atStart) / idleSeconds) * 3600;
-    console.log(`detection idle, 1s interval: ${atStart} events after start-up, +${atEnd - atStart} over ${idleSeconds}s idle (${perHour.toFixed(0)} events/hour measured; probes run ${idleSeconds} times inside one watch activity, which returns once an hour by design, ≈7 events/hour)`);
+    console.log(
+      `detection idle, 1s interval: ${atStart} events after start-up, +${atEnd - atStart} over ${idleSeconds}s idle (${perHour.toFixed(0)} events/hour measured; probes run ${idleSeconds} times inside one watch activity, which returns once an hour by design, ≈7 events/hour)`,
+    );
     await det.terminate('bench done');
 
     // 2. Planned switchovers under no load: trigger → traffic moved.
@@ -80,7 +82,9 @@ async function main() {
       crash.push(r.rtoMs);
       // Bring the victim back as a replica of the new primary for the next round.
       topo.redis[victim] = await startRedis({ port: topo.redis[victim]!.port, dir, name: `${victim}-${i}` });
-      await startMutatingRunbook(client, { taskQueue, type: 'recovery', service: 'bench-bus', input: { destination: victim, failback: false } }).then((x) => x.result());
+      await startMutatingRunbook(client, { taskQueue, type: 'recovery', service: 'bench-bus', input: { destination: victim, failback: false } }).then((x) =>
+        x.result(),
+      );
     }
     console.log(`unplanned failover RTO (primary SIGKILLed, runbook start → routing switched): ${stats(crash)}`);
 

@@ -11,15 +11,17 @@ export async function twoRedisService(name: string, failoverManager: Record<stri
   const [admin, front, pa, pb] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config: Config = validateConfig({
     failover_manager: failoverManager,
-    services: [{
-      name,
-      router: { type: 'haproxy', address: `127.0.0.1:${admin}`, backend: name.replace(/-bus$/, '') },
-      entrypoint: { type: 'redis', host: '127.0.0.1', port: front },
-      destinations: [
-        { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pa }, replication: { type: 'redis' } },
-        { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pb }, replication: { type: 'redis' } },
-      ],
-    }],
+    services: [
+      {
+        name,
+        router: { type: 'haproxy', address: `127.0.0.1:${admin}`, backend: name.replace(/-bus$/, '') },
+        entrypoint: { type: 'redis', host: '127.0.0.1', port: front },
+        destinations: [
+          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pa }, replication: { type: 'redis' } },
+          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: pb }, replication: { type: 'redis' } },
+        ],
+      },
+    ],
   });
   const service = config.services[0]!;
   const topo = await startRedisHaproxyTopology(service, dir);

@@ -41,7 +41,8 @@ class StartRefused extends Error {}
 function portArg(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidInputError('npm start arguments', [`${name}: expected a port from 1 to 65535 (got ${JSON.stringify(value)})`]);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidInputError('npm start arguments', [`${name}: expected a port from 1 to 65535 (got ${JSON.stringify(value)})`]);
   return n;
 }
 
@@ -53,7 +54,8 @@ function sh(word: string): string {
 /** The ports the demo of a service listens on, with what each is for. */
 function demoPorts(service: ServiceConfig): { port: number; what: string }[] {
   const out: { port: number; what: string }[] = [];
-  if (service.router.type === 'haproxy' && service.router.address) out.push({ port: Number(service.router.address.split(':').pop()), what: `${service.name} HAProxy runtime API` });
+  if (service.router.type === 'haproxy' && service.router.address)
+    out.push({ port: Number(service.router.address.split(':').pop()), what: `${service.name} HAProxy runtime API` });
   if (service.entrypoint?.type === 'redis') out.push({ port: service.entrypoint.port, what: `${service.name} HAProxy frontend` });
   for (const d of service.destinations) {
     const port = d.probe.type === 'redis' ? d.probe.port : d.replication.type === 'redis' ? redisEndpointOf(d).port : undefined;
@@ -64,7 +66,9 @@ function demoPorts(service: ServiceConfig): { port: number; what: string }[] {
 
 function demoDescription(service: ServiceConfig): string {
   const ports = demoPorts(service);
-  const dest = service.destinations.map((d, i) => `${d.id} :${ports.find((p) => p.what === `${service.name} ${d.id}`)?.port} (${i === 0 ? 'primary' : 'replica'})`);
+  const dest = service.destinations.map(
+    (d, i) => `${d.id} :${ports.find((p) => p.what === `${service.name} ${d.id}`)?.port} (${i === 0 ? 'primary' : 'replica'})`,
+  );
   const front = ports.find((p) => p.what.endsWith('frontend'));
   const admin = ports.find((p) => p.what.endsWith('runtime API'));
   return `${service.name}: ${dest.join(', ')}; HAProxy :${front?.port} (producers connect here: redis-cli -p ${front?.port}), runtime API :${admin?.port}`;
@@ -87,10 +91,14 @@ async function checkPortsFree(ports: readonly { port: number; what: string }[]):
   for (const { port, what } of ports) {
     if (!(await listening(port))) continue;
     const holders = portHolders(port);
-    taken.push(`port ${port} (${what}) is held by ${holders.length > 0 ? describeHolders(holders) : `another process (find it with: ss -ltnp 'sport = :${port}')`}`);
+    taken.push(
+      `port ${port} (${what}) is held by ${holders.length > 0 ? describeHolders(holders) : `another process (find it with: ss -ltnp 'sport = :${port}')`}`,
+    );
   }
   if (taken.length > 0) {
-    throw new StartRefused(`${taken.join('\n  ')}\nStop what holds them, or give this npm start other ports (--temporal-port, --ui-port, and a config with other demo ports).`);
+    throw new StartRefused(
+      `${taken.join('\n  ')}\nStop what holds them, or give this npm start other ports (--temporal-port, --ui-port, and a config with other demo ports).`,
+    );
   }
 }
 
@@ -162,7 +170,12 @@ async function main(): Promise<void> {
     const holders = fileHolders(dbFile).filter((h) => h.pid !== process.pid);
     if (holders.length > 0) throw new StartRefused(`${dbFile} is open in ${describeHolders(holders)}: a dev server left from an earlier run? Stop it first.`);
     await checkPortsFree([
-      ...(env.TEMPORAL_ADDRESS ? [] : [{ port: temporalPort, what: 'Temporal dev server' }, { port: uiPort, what: 'Temporal Web UI' }]),
+      ...(env.TEMPORAL_ADDRESS
+        ? []
+        : [
+            { port: temporalPort, what: 'Temporal dev server' },
+            { port: uiPort, what: 'Temporal Web UI' },
+          ]),
       ...demoServices.flatMap(demoPorts),
     ]);
     if (values.reset) {
@@ -210,8 +223,29 @@ async function main(): Promise<void> {
       // The file you edit is the config: every save is validated and applied as a new version.
       watchConfig: true,
       onReady: async ({ client, taskQueue, namespace, supervised }) => {
-        const watched = supervised && config.services.length > 0 ? await supervisionReady(client, taskQueue).then(() => true, () => false) : false;
-        console.log(readyText({ config, configFile, address: address!, namespace, taskQueue, uiUrl: server?.uiUrl, dataDir, demo: demoServices.length > 0, supervised, watched, metricsAddress, codecKeys }));
+        const watched =
+          supervised && config.services.length > 0
+            ? await supervisionReady(client, taskQueue).then(
+                () => true,
+                () => false,
+              )
+            : false;
+        console.log(
+          readyText({
+            config,
+            configFile,
+            address: address!,
+            namespace,
+            taskQueue,
+            uiUrl: server?.uiUrl,
+            dataDir,
+            demo: demoServices.length > 0,
+            supervised,
+            watched,
+            metricsAddress,
+            codecKeys,
+          }),
+        );
       },
     });
   } finally {
@@ -239,7 +273,8 @@ export function readyText(o: {
   const configArg = rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(o.configFile) : rel;
   const cli = [
     'npm run -s cli --',
-    '--config', sh(configArg),
+    '--config',
+    sh(configArg),
     ...(o.address !== '127.0.0.1:7233' ? ['--address', o.address] : []),
     ...(o.taskQueue !== 'failover-manager' ? ['--task-queue', sh(o.taskQueue)] : []),
     // The CLI finds the key of an npm start in the default data directory by itself.
@@ -249,13 +284,14 @@ export function readyText(o: {
   const demoCli = (args: string) => `npm run -s cli -- demo ${args}${dataDirArg}`;
   const names = o.config.services.map((s) => s.name);
   const svc = o.config.services[0];
-  const detection = names.length === 0
-    ? `nothing to watch: ${o.configFile} has no services (add some and save the file: it is applied live)`
-    : o.watched
-      ? `running for ${names.join(', ')} (workflows detection-<service>)`
-      : o.supervised
-        ? 'starting (see the supervisor in the Web UI)'
-        : 'off (supervision.enabled: false)';
+  const detection =
+    names.length === 0
+      ? `nothing to watch: ${o.configFile} has no services (add some and save the file: it is applied live)`
+      : o.watched
+        ? `running for ${names.join(', ')} (workflows detection-<service>)`
+        : o.supervised
+          ? 'starting (see the supervisor in the Web UI)'
+          : 'off (supervision.enabled: false)';
   const lines = [
     '',
     `Temporal:   ${o.address} (namespace ${o.namespace}, task queue ${o.taskQueue})`,

@@ -28,11 +28,15 @@ export function lintFile(file: string, root: string): Violation[] {
   if (!inWorkflows && !inDomain && !inApi && !inTracing) return [];
   const source = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true);
   const out: Violation[] = [];
-  const report = (node: ts.Node, message: string) =>
-    out.push({ file: rel, line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1, message });
+  const report = (node: ts.Node, message: string) => out.push({ file: rel, line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1, message });
 
   const check = (node: ts.Node, spec: string, typeOnly: boolean) => {
-    const resolved = spec.startsWith('.') ? path.relative(root, path.resolve(path.dirname(file), spec)).split(path.sep).join('/') : undefined;
+    const resolved = spec.startsWith('.')
+      ? path
+          .relative(root, path.resolve(path.dirname(file), spec))
+          .split(path.sep)
+          .join('/')
+      : undefined;
     if (inTracing) {
       if (typeOnly || TRACING_PACKAGES.includes(spec)) return;
       return report(node, `imports "${spec}": tracing's workflow interceptors may import only ${TRACING_PACKAGES.join(', ')}`);
@@ -59,7 +63,9 @@ export function lintFile(file: string, root: string): Violation[] {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       const clause = ts.isImportDeclaration(node) ? node.importClause : undefined;
       const typeOnly = ts.isImportDeclaration(node)
-        ? !!clause && (clause.isTypeOnly || (!clause.name && !!clause.namedBindings && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.every((e) => e.isTypeOnly)))
+        ? !!clause &&
+          (clause.isTypeOnly ||
+            (!clause.name && !!clause.namedBindings && ts.isNamedImports(clause.namedBindings) && clause.namedBindings.elements.every((e) => e.isTypeOnly)))
         : node.isTypeOnly;
       check(node, node.moduleSpecifier.text, typeOnly);
     } else if (ts.isCallExpression(node) && node.arguments.length === 1 && ts.isStringLiteral(node.arguments[0]!)) {

@@ -57,7 +57,11 @@ function yamlProblem(source: string, text: string, e: YAMLError): string {
 export function parseConfigDocument(text: string, source = 'config'): ConfigDocument {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter });
-  if (doc.errors.length > 0) throw new InvalidInputError(`config ${source}`, doc.errors.map((e) => yamlProblem(source, text, e)));
+  if (doc.errors.length > 0)
+    throw new InvalidInputError(
+      `config ${source}`,
+      doc.errors.map((e) => yamlProblem(source, text, e)),
+    );
   let raw: unknown;
   try {
     raw = doc.toJS();

@@ -4,8 +4,14 @@ import path from 'node:path';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import {
-  applyConfigFileUpdate, configVersionQuery, liveConfigQuery, supervisionQuery, supervisorStateQuery, supervisorWorkflowId,
-  type ConfigChangeRequest, type SupervisionStatus,
+  applyConfigFileUpdate,
+  configVersionQuery,
+  liveConfigQuery,
+  supervisionQuery,
+  supervisorStateQuery,
+  supervisorWorkflowId,
+  type ConfigChangeRequest,
+  type SupervisionStatus,
 } from './api/supervisor';
 import { readConfigFile } from './config-file';
 import { validateConfig, type Config } from './domain/config';
@@ -23,7 +29,10 @@ import { registerWorkerConfigFile } from './activities/config-file-read';
 export class LiveConfig {
   private current: { version: number; config: Config };
 
-  constructor(initial: Config, private readonly fetch?: () => Promise<{ version: number; config: Config }>) {
+  constructor(
+    initial: Config,
+    private readonly fetch?: () => Promise<{ version: number; config: Config }>,
+  ) {
     this.current = { version: 0, config: initial };
   }
 
@@ -45,7 +54,8 @@ export class LiveConfig {
       const latest = await this.fetch();
       this.set(latest.version, latest.config);
     }
-    if (minVersion !== undefined && this.current.version < minVersion) throw new Error(`live config version ${minVersion} not seen yet (have ${this.current.version})`);
+    if (minVersion !== undefined && this.current.version < minVersion)
+      throw new Error(`live config version ${minVersion} not seen yet (have ${this.current.version})`);
     return this.current;
   }
 }
@@ -81,7 +91,12 @@ export function workerIdentity(): string {
  * Starts the supervisor if it does not run: with the state of its last run when that ended by
  * termination or failure (read by querying the closed run), or with `seed` as version 1.
  */
-export async function ensureSupervisor(client: Client, taskQueue: string, seed: () => ConfigChangeRequest, logger: Logger): Promise<'running' | 'started' | 'restarted'> {
+export async function ensureSupervisor(
+  client: Client,
+  taskQueue: string,
+  seed: () => ConfigChangeRequest,
+  logger: Logger,
+): Promise<'running' | 'started' | 'restarted'> {
   const workflowId = supervisorWorkflowId(taskQueue);
   const handle = client.workflow.getHandle(workflowId);
   const desc = await handle.describe().catch((err: unknown) => {
@@ -89,7 +104,13 @@ export async function ensureSupervisor(client: Client, taskQueue: string, seed: 
     throw err;
   });
   if (desc?.status.name === 'RUNNING') return 'running';
-  const carried = desc ? await handle.query(supervisorStateQuery).catch((err: Error) => (logger.error({ err: err.message }, 'supervisor state of the ended run is unreadable; starting from the config file'), undefined)) : undefined;
+  const carried = desc
+    ? await handle
+        .query(supervisorStateQuery)
+        .catch(
+          (err: Error) => (logger.error({ err: err.message }, 'supervisor state of the ended run is unreadable; starting from the config file'), undefined),
+        )
+    : undefined;
   await client.workflow.start('supervisor', {
     workflowId,
     taskQueue,
@@ -97,7 +118,10 @@ export async function ensureSupervisor(client: Client, taskQueue: string, seed: 
     workflowIdConflictPolicy: 'USE_EXISTING',
     staticSummary: `control plane of task queue ${taskQueue}: live config, brakes, supervision`,
   });
-  logger.warn({ workflowId, previous: desc?.status.name ?? 'none', carried: carried !== undefined }, carried ? 'supervisor restarted with the state of its last run' : 'supervisor started');
+  logger.warn(
+    { workflowId, previous: desc?.status.name ?? 'none', carried: carried !== undefined },
+    carried ? 'supervisor restarted with the state of its last run' : 'supervisor started',
+  );
   return carried ? 'restarted' : 'started';
 }
 
@@ -147,7 +171,10 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     const doc = await handle.query(liveConfigQuery);
     const diff = formatDiff(diffConfig(doc.config, readConfigFile(file).raw));
     if (diff.length > 0 && !o.watchFile) {
-      logger.warn({ file, version: doc.version, diff: diff.slice(0, 20) }, `config file differs from live config version ${doc.version}; the live version is used (apply the file with: failover config apply ${o.configFile})`);
+      logger.warn(
+        { file, version: doc.version, diff: diff.slice(0, 20) },
+        `config file differs from live config version ${doc.version}; the live version is used (apply the file with: failover config apply ${o.configFile})`,
+      );
     }
   } catch {
     // Compared again at the next check; nothing depends on it.
@@ -158,13 +185,15 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
   timer.unref();
   const onHup = () => void applyFile(`${o.configFile} re-read on SIGHUP`);
   process.on('SIGHUP', onHup);
-  const watcher = o.watchFile ? (() => {
-    const listener = (cur: fs.Stats, prev: fs.Stats) => {
-      if (cur.mtimeMs !== prev.mtimeMs) void applyFile(`${o.configFile} changed`);
-    };
-    fs.watchFile(file, { interval: 1000 }, listener);
-    return () => fs.unwatchFile(file, listener);
-  })() : undefined;
+  const watcher = o.watchFile
+    ? (() => {
+        const listener = (cur: fs.Stats, prev: fs.Stats) => {
+          if (cur.mtimeMs !== prev.mtimeMs) void applyFile(`${o.configFile} changed`);
+        };
+        fs.watchFile(file, { interval: 1000 }, listener);
+        return () => fs.unwatchFile(file, listener);
+      })()
+    : undefined;
 
   return {
     supervisorId,

@@ -5,10 +5,30 @@
 export { FailoverManager, type ConnectOptions } from './client/manager';
 export { closeFailoverManager, detectFailover, executeFailover, manageRecovery, manageRedundancy, useFailoverManager } from './client/functions';
 export type {
-  Destination, DestinationHealthReport, FailoverDetectionConfig, FailoverDetectionResult, FailoverExecutionConfig, FailoverExecutionResult,
-  FailoverRecommendation, FailoverStatus, FailoverStrategy, HealthStatus, LoadDistribution, OptimizationResult, PerformanceMetrics,
-  RecoveryAttempt, RecoveryManagementConfig, RecoveryManagementResult, RecoveryStatus, RecoveryStrategy, RedundancyManagementConfig,
-  RedundancyManagementResult, RedundancyStatus, ResolvedDestination, RunRef, SyncStatus,
+  Destination,
+  DestinationHealthReport,
+  FailoverDetectionConfig,
+  FailoverDetectionResult,
+  FailoverExecutionConfig,
+  FailoverExecutionResult,
+  FailoverRecommendation,
+  FailoverStatus,
+  FailoverStrategy,
+  HealthStatus,
+  LoadDistribution,
+  OptimizationResult,
+  PerformanceMetrics,
+  RecoveryAttempt,
+  RecoveryManagementConfig,
+  RecoveryManagementResult,
+  RecoveryStatus,
+  RecoveryStrategy,
+  RedundancyManagementConfig,
+  RedundancyManagementResult,
+  RedundancyStatus,
+  ResolvedDestination,
+  RunRef,
+  SyncStatus,
 } from './client/spec-api';
 export { ConfigChangeRefusedError, type ConfigChangeOutcome } from './client/config-changes';
 export { NoSupervisorError, type CoreOptions, type LiveConfigView } from './client/core';

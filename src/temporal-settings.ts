@@ -4,7 +4,10 @@ import type { NativeConnectionOptions } from '@temporalio/worker';
 import { parseOrThrow } from './domain/validation';
 
 const envShape = {
-  TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'expected "host:port"').optional(),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, 'expected "host:port"')
+    .optional(),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('failover-manager'),
   TEMPORAL_API_KEY: z.string().min(1).optional(),
@@ -19,7 +22,10 @@ const envShape = {
   /** "true": the worker applies the config file to the live config whenever it changes (as on SIGHUP). */
   FAILOVER_CONFIG_WATCH: z.enum(['true', 'false']).default('false'),
   /** The observer zone this worker probes from (failover_detection.observers); `--zone` on the command line. */
-  FAILOVER_OBSERVER_ZONE: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name').optional(),
+  FAILOVER_OBSERVER_ZONE: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name')
+    .optional(),
   /** Probe routes of this observer: `host:port=host:port,…` (probe the first through the second). */
   FAILOVER_PROBE_ROUTES: z
     .string()
@@ -28,7 +34,10 @@ const envShape = {
   /** A prebuilt workflow bundle (see prebuiltWorkflowBundle in src/worker.ts). */
   FAILOVER_WORKFLOW_BUNDLE: z.string().min(1).optional(),
   /** host:port the worker serves Prometheus /metrics on (the SDK's and the manager's); unset: none. */
-  FAILOVER_METRICS_ADDRESS: z.string().regex(/^\S+:\d+$/, 'expected "host:port", e.g. 0.0.0.0:9464').optional(),
+  FAILOVER_METRICS_ADDRESS: z
+    .string()
+    .regex(/^\S+:\d+$/, 'expected "host:port", e.g. 0.0.0.0:9464')
+    .optional(),
 };
 /** Every environment variable the worker reads (besides LOG_LEVEL / LOG_FORMAT). */
 export const TEMPORAL_ENV_KEYS = Object.keys(envShape);
@@ -55,9 +64,7 @@ export function connectionOptions(e: TemporalEnv, address: string): NativeConnec
           tls: {
             ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
             ...(e.TEMPORAL_TLS_CA ? { serverRootCACertificate: read(e.TEMPORAL_TLS_CA) } : {}),
-            ...(e.TEMPORAL_TLS_CERT && e.TEMPORAL_TLS_KEY
-              ? { clientCertPair: { crt: read(e.TEMPORAL_TLS_CERT), key: read(e.TEMPORAL_TLS_KEY) } }
-              : {}),
+            ...(e.TEMPORAL_TLS_CERT && e.TEMPORAL_TLS_KEY ? { clientCertPair: { crt: read(e.TEMPORAL_TLS_CERT), key: read(e.TEMPORAL_TLS_KEY) } } : {}),
           },
         }
       : {}),

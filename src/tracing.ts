@@ -13,7 +13,11 @@ import { envDetectorSync, Resource } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
-import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry/lib/worker';
 import type { WorkerOptions } from '@temporalio/worker';
 
 export interface Tracing {
@@ -27,7 +31,9 @@ export interface Tracing {
 /** Which exporters OTEL_* asks for; empty: tracing stays off. A bad value fails naming the variable. */
 export function tracesExporters(env: NodeJS.ProcessEnv = process.env): ('otlp' | 'console')[] {
   if (env.OTEL_SDK_DISABLED === 'true') return [];
-  const named = env.OTEL_TRACES_EXPORTER?.split(',').map((s) => s.trim()).filter(Boolean);
+  const named = env.OTEL_TRACES_EXPORTER?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   // The SDK's default exporter is otlp; here an endpoint alone is also a way to say "on".
   const wanted = named ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? ['otlp'] : []);
   if (wanted.includes('none')) return [];
@@ -35,7 +41,9 @@ export function tracesExporters(env: NodeJS.ProcessEnv = process.env): ('otlp' |
   if (bad.length > 0) throw new Error(`OTEL_TRACES_EXPORTER: ${bad.join(', ')} is not supported here (expected otlp, console or none)`);
   const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL;
   if (wanted.includes('otlp') && protocol !== undefined && protocol !== 'http/protobuf') {
-    throw new Error(`${env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL'}: ${protocol} is not supported here (expected http/protobuf)`);
+    throw new Error(
+      `${env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL !== undefined ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL'}: ${protocol} is not supported here (expected http/protobuf)`,
+    );
   }
   return [...new Set(wanted as ('otlp' | 'console')[])];
 }
@@ -69,13 +77,21 @@ export function startTracing(role: string, processors: SpanProcessor[] | SpanExp
 /** Workflow interceptor modules tracing adds: the SDK's, and the one that carries an alert's trace into the runbook it causes. */
 export function tracingWorkflowModules(): string[] {
   const ts = path.join(__dirname, 'tracing', 'workflow-interceptors.ts');
-  return [fs.existsSync(ts) ? ts : path.join(__dirname, 'tracing', 'workflow-interceptors.js'), require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+  return [
+    fs.existsSync(ts) ? ts : path.join(__dirname, 'tracing', 'workflow-interceptors.js'),
+    require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+  ];
 }
 
 /** What a traced worker adds: activity interceptors and the sink that exports workflow spans (the modules come with the bundle). */
 export function workerTracing(t: Tracing): Pick<WorkerOptions, 'sinks'> & { activity: NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']> } {
   return {
-    activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: t.tracer }), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
+    activity: [
+      (ctx) => ({
+        inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: t.tracer }),
+        outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+      }),
+    ],
     sinks: { exporter: makeWorkflowExporter(t.spanProcessor, t.resource) },
   };
 }

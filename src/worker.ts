@@ -104,28 +104,30 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
     ...(opts.configAt ? { configAt: opts.configAt } : {}),
     ...(opts.observer ? { observer: opts.observer } : {}),
   });
-  const main = opts.watchOnly ? undefined : await Worker.create({
-    connection: opts.connection,
-    namespace: opts.namespace,
-    taskQueue: opts.taskQueue,
-    ...workflowCode(opts.workflowBundle, opts.tracing !== undefined),
-    ...(opts.tracing ? { sinks: workerTracing(opts.tracing).sinks } : {}),
-    // Payloads encrypted when codec keys are configured (see src/security/codec.ts).
-    dataConverter: opts.dataConverter ?? dataConverterFromEnv(),
-    // watchDestinations stays here too, for detection runs that started before the watch task queue.
-    activities,
-    // Runbooks mostly wait; a small worker keeps up with many services.
-    maxConcurrentActivityTaskExecutions: 50,
-    interceptors: {
-      workflowModules: workflowInterceptorModules(opts.tracing !== undefined),
-      activity: [keepAlive, ...(opts.tracing ? workerTracing(opts.tracing).activity : [])],
-    },
-    // Detection runbooks sleep for an hour between workflow tasks: caching thousands of them holds
-    // gigabytes for nothing. Evicted ones replay their short history on their next task.
-    maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
-    // A workflow cached on a worker that died is handed to another after this, not after 10s.
-    stickyQueueScheduleToStartTimeout: '2s',
-  });
+  const main = opts.watchOnly
+    ? undefined
+    : await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: opts.taskQueue,
+        ...workflowCode(opts.workflowBundle, opts.tracing !== undefined),
+        ...(opts.tracing ? { sinks: workerTracing(opts.tracing).sinks } : {}),
+        // Payloads encrypted when codec keys are configured (see src/security/codec.ts).
+        dataConverter: opts.dataConverter ?? dataConverterFromEnv(),
+        // watchDestinations stays here too, for detection runs that started before the watch task queue.
+        activities,
+        // Runbooks mostly wait; a small worker keeps up with many services.
+        maxConcurrentActivityTaskExecutions: 50,
+        interceptors: {
+          workflowModules: workflowInterceptorModules(opts.tracing !== undefined),
+          activity: [keepAlive, ...(opts.tracing ? workerTracing(opts.tracing).activity : [])],
+        },
+        // Detection runbooks sleep for an hour between workflow tasks: caching thousands of them holds
+        // gigabytes for nothing. Evicted ones replay their short history on their next task.
+        maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+        // A workflow cached on a worker that died is handed to another after this, not after 10s.
+        stickyQueueScheduleToStartTimeout: '2s',
+      });
   const queues = [
     ...(opts.watchOnly ? [] : [watchTaskQueue(opts.taskQueue)]),
     ...(opts.observer?.zone ? [watchTaskQueue(opts.taskQueue, opts.observer.zone)] : []),
@@ -221,7 +223,12 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
   const tracing = tracingFromEnv('worker');
   const connection = await NativeConnection.connect(connectionOptions(env, settings.address));
   const clientConnection = await Connection.connect(connectionOptions(env, settings.address));
-  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE, ...clientTracing(tracing), dataConverter: dataConverterFromEnv() });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    ...clientTracing(tracing),
+    dataConverter: dataConverterFromEnv(),
+  });
   const taskQueue = env.TEMPORAL_TASK_QUEUE;
   const supervised = fileConfig.failover_manager.supervision.enabled;
   const live = new LiveConfig(
@@ -256,7 +263,17 @@ export async function runWorker(settings: WorkerSettings): Promise<void> {
       logger.info({ schedules: synced }, 'maintenance schedules synced from config');
     }
     logger.info(
-      { address: settings.address, namespace: env.TEMPORAL_NAMESPACE, taskQueue, ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}), tracing: tracing ? 'on (OTEL_*)' : 'off', config: path.resolve(settings.configFile), services: live.config.services.map((s) => s.name), configVersion: live.version, supervised },
+      {
+        address: settings.address,
+        namespace: env.TEMPORAL_NAMESPACE,
+        taskQueue,
+        ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}),
+        tracing: tracing ? 'on (OTEL_*)' : 'off',
+        config: path.resolve(settings.configFile),
+        services: live.config.services.map((s) => s.name),
+        configVersion: live.version,
+        supervised,
+      },
       'worker started',
     );
     await settings.onReady?.({ client, taskQueue, namespace: env.TEMPORAL_NAMESPACE, config: live.config, supervised });
@@ -279,7 +296,9 @@ if (require.main === module) {
       address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
       configFile: locateConfig(undefined, process.env).file,
       watchConfig: env.FAILOVER_CONFIG_WATCH === 'true',
-      ...(env.FAILOVER_OBSERVER_ZONE || routes ? { observer: { ...(env.FAILOVER_OBSERVER_ZONE ? { zone: env.FAILOVER_OBSERVER_ZONE } : {}), ...(routes ? { routes } : {}) } } : {}),
+      ...(env.FAILOVER_OBSERVER_ZONE || routes
+        ? { observer: { ...(env.FAILOVER_OBSERVER_ZONE ? { zone: env.FAILOVER_OBSERVER_ZONE } : {}), ...(routes ? { routes } : {}) } }
+        : {}),
     });
   })().catch((err) => {
     console.error(err instanceof Error ? err.message : err);

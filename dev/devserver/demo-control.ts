@@ -32,15 +32,24 @@ export async function startDemoControl(services: readonly DemoService[]): Promis
   const token = randomBytes(24).toString('hex');
   const states = (): DemoDestinationState[] =>
     services.flatMap((s) =>
-      Object.entries(s.topology.redis).map(([id, r]) => ({ service: s.service, destination: id, port: r.port, running: running(r), ...(running(r) ? { pid: r.child.pid! } : {}) })),
+      Object.entries(s.topology.redis).map(([id, r]) => ({
+        service: s.service,
+        destination: id,
+        port: r.port,
+        running: running(r),
+        ...(running(r) ? { pid: r.child.pid! } : {}),
+      })),
     );
   const find = (destination: string, service?: string) => {
     const matches = services.filter((s) => (service === undefined || s.service === service) && s.topology.redis[destination]);
     if (matches.length === 0) {
-      const known = states().map((d) => d.destination).join(', ');
+      const known = states()
+        .map((d) => d.destination)
+        .join(', ');
       return { error: `no demo destination ${JSON.stringify(destination)}${service ? ` in ${service}` : ''} (demo destinations: ${known || 'none'})` } as const;
     }
-    if (matches.length > 1) return { error: `${destination} is in several demo services (${matches.map((m) => m.service).join(', ')}); name one with --service` } as const;
+    if (matches.length > 1)
+      return { error: `${destination} is in several demo services (${matches.map((m) => m.service).join(', ')}); name one with --service` } as const;
     return { demo: matches[0]! } as const;
   };
 

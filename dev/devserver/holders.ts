@@ -111,7 +111,13 @@ export function describeHolders(holders: readonly Holder[]): string {
     .map((h) => {
       const ppid = parentOf(h.pid);
       const parent = ppid !== undefined ? commandOf(ppid, 4096) : '';
-      const by = /dev\/demo\.ts/.test(parent) ? 'npm start' : /src\/worker\.ts|dist\/worker\.js/.test(parent) ? 'a worker' : /\bnode\b/.test(parent) ? 'node' : '';
+      const by = /dev\/demo\.ts/.test(parent)
+        ? 'npm start'
+        : /src\/worker\.ts|dist\/worker\.js/.test(parent)
+          ? 'a worker'
+          : /\bnode\b/.test(parent)
+            ? 'node'
+            : '';
       return `pid ${h.pid} (${h.command})${ppid !== undefined && by ? `, started by ${by} (pid ${ppid})` : ''}`;
     })
     .join(', ');

@@ -69,7 +69,6 @@ export async function startAlertmanager(opts: {
   return { ...proc, port: opts.port, url };
 }
 
-
 export interface PostableAlert {
   labels: Record<string, string>;
   annotations?: Record<string, string>;

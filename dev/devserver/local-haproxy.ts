@@ -55,7 +55,11 @@ export async function startHaproxy(opts: {
   return launch(configFile, opts, []);
 }
 
-async function launch(configFile: string, opts: { dir: string; frontendPort: number; adminPort: number; backend: string }, extra: string[]): Promise<LocalHaproxy> {
+async function launch(
+  configFile: string,
+  opts: { dir: string; frontendPort: number; adminPort: number; backend: string },
+  extra: string[],
+): Promise<LocalHaproxy> {
   const proc = startProcess(`haproxy-${opts.backend}`, 'haproxy', ['-db', '-f', configFile, ...extra], path.join(opts.dir, `haproxy-${opts.backend}.log`));
   try {
     await waitForPort(opts.adminPort, proc);

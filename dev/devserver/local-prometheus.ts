@@ -15,12 +15,7 @@ export interface PrometheusTarget {
 }
 
 /** A throwaway Prometheus on 127.0.0.1 with its TSDB in `dir`, scraping the given targets. */
-export async function startPrometheus(opts: {
-  port: number;
-  dir: string;
-  targets: PrometheusTarget[];
-  scrapeInterval?: string;
-}): Promise<LocalPrometheus> {
+export async function startPrometheus(opts: { port: number; dir: string; targets: PrometheusTarget[]; scrapeInterval?: string }): Promise<LocalPrometheus> {
   const interval = opts.scrapeInterval ?? '1s';
   const configFile = path.join(opts.dir, 'prometheus.yml');
   const jobs = opts.targets.flatMap((t) => [
@@ -30,10 +25,7 @@ export async function startPrometheus(opts: {
     `    static_configs:`,
     `      - targets: [${JSON.stringify(t.address)}]`,
   ]);
-  fs.writeFileSync(
-    configFile,
-    ['global:', `  scrape_interval: ${interval}`, `  evaluation_interval: ${interval}`, 'scrape_configs:', ...jobs, ''].join('\n'),
-  );
+  fs.writeFileSync(configFile, ['global:', `  scrape_interval: ${interval}`, `  evaluation_interval: ${interval}`, 'scrape_configs:', ...jobs, ''].join('\n'));
   const proc = startProcess(
     `prometheus-${opts.port}`,
     'prometheus',

@@ -174,7 +174,8 @@ export async function startRabbitmq(opts: LocalRabbitmqOptions = {}): Promise<Lo
         .then((r) => r.status)
         .catch(() => 0);
       if (status === 200) break;
-      if (Date.now() > deadline) throw new Error(`${nodename}: management API on ${managementUrl} did not answer within ${timeoutMs}ms (last status ${status}); see ${logFile}`);
+      if (Date.now() > deadline)
+        throw new Error(`${nodename}: management API on ${managementUrl} did not answer within ${timeoutMs}ms (last status ${status}); see ${logFile}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } catch (err) {

@@ -13,15 +13,22 @@ export interface LocalRedis extends LocalProcess {
 export async function startRedis(opts: { port: number; dir: string; replicaOfPort?: number; name?: string; appendonly?: boolean }): Promise<LocalRedis> {
   const name = opts.name ?? `redis-${opts.port}`;
   const args = [
-    '--port', String(opts.port),
-    '--bind', '127.0.0.1',
-    '--save', '',
+    '--port',
+    String(opts.port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
     ...(opts.appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always', '--appenddirname', `${name}-aof`] : ['--appendonly', 'no']),
-    '--dir', opts.dir,
-    '--dbfilename', `${name}.rdb`,
+    '--dir',
+    opts.dir,
+    '--dbfilename',
+    `${name}.rdb`,
     // Initial sync without a disk round trip and without waiting for more replicas.
-    '--repl-diskless-sync', 'yes',
-    '--repl-diskless-sync-delay', '0',
+    '--repl-diskless-sync',
+    'yes',
+    '--repl-diskless-sync-delay',
+    '0',
     ...(opts.replicaOfPort ? ['--replicaof', '127.0.0.1', String(opts.replicaOfPort)] : []),
   ];
   const proc = startProcess(name, 'redis-server', args, path.join(opts.dir, `${name}.log`));

@@ -57,7 +57,9 @@ export async function waitForPort(port: number, proc?: LocalProcess, timeoutMs =
       others = holders;
     }
     if (Date.now() > deadline) {
-      throw new Error(`${proc && others.length > 0 ? `${proc.name} did not take port ${port}` : `nothing listens on ${host}:${port}`} after ${timeoutMs}ms${heldBy()}${proc ? `: ${tail(proc.logFile)}` : ''}`);
+      throw new Error(
+        `${proc && others.length > 0 ? `${proc.name} did not take port ${port}` : `nothing listens on ${host}:${port}`} after ${timeoutMs}ms${heldBy()}${proc ? `: ${tail(proc.logFile)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -90,7 +92,10 @@ function tail(file: string): string {
 export async function waitForHttpReady(url: string, proc: LocalProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const ok = await fetch(url).then((r) => r.ok, () => false);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited before it was ready (log ${proc.logFile})`);
     if (Date.now() > deadline) throw new Error(`${proc.name} not ready after ${timeoutMs}ms (log ${proc.logFile})`);

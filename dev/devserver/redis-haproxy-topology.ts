@@ -37,7 +37,13 @@ export async function startRedisHaproxyTopology(
     for (const d of replicas) {
       const port = d.replication.type === 'redis' ? redisEndpointOf(d).port : d.probe.type === 'redis' ? d.probe.port : undefined;
       if (!port) throw new Error(`${service.name}: destination ${d.id} has no redis port`);
-      redis[d.id] = await startRedis({ port, dir, name: d.id, appendonly: appendonly.includes(d.id), ...(d.replication.type === 'redis' ? { replicaOfPort: primaryPort } : {}) });
+      redis[d.id] = await startRedis({
+        port,
+        dir,
+        name: d.id,
+        appendonly: appendonly.includes(d.id),
+        ...(d.replication.type === 'redis' ? { replicaOfPort: primaryPort } : {}),
+      });
       started.push(redis[d.id]!);
     }
     const haproxy = await startHaproxy({
@@ -45,7 +51,11 @@ export async function startRedisHaproxyTopology(
       frontendPort: entry.port,
       adminPort: Number(router.address.split(':').pop()),
       backend: router.backend,
-      servers: service.destinations.map((d, i) => ({ name: routerServerOf(d), port: redis[d.id]!.port, weight: initialWeights ? (initialWeights[d.id] ?? 0) : i === 0 ? d.weight : 0 })),
+      servers: service.destinations.map((d, i) => ({
+        name: routerServerOf(d),
+        port: redis[d.id]!.port,
+        weight: initialWeights ? (initialWeights[d.id] ?? 0) : i === 0 ? d.weight : 0,
+      })),
     });
     started.push(haproxy);
     // `redis` and `haproxy` are live: a server restarted in place, a reloaded HAProxy, are stopped too.

@@ -19,12 +19,16 @@ export function registerWorkerConfigFile(taskQueue: string, file: string): () =>
 export async function workerConfigFile(): Promise<{ file: string; raw: unknown; hash: string }> {
   const taskQueue = Context.current().info.taskQueue;
   const file = files.get(taskQueue);
-  if (!file) throw ApplicationFailure.nonRetryable(`the worker running the supervisor of ${taskQueue} was not started with a config file to apply`, 'NoConfigFile');
+  if (!file)
+    throw ApplicationFailure.nonRetryable(`the worker running the supervisor of ${taskQueue} was not started with a config file to apply`, 'NoConfigFile');
   let raw: unknown;
   try {
     raw = readConfigFile(file).raw;
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`config file ${file} on the worker running the supervisor is invalid: ${(err as Error).message}`, 'InvalidConfigFile');
+    throw ApplicationFailure.nonRetryable(
+      `config file ${file} on the worker running the supervisor is invalid: ${(err as Error).message}`,
+      'InvalidConfigFile',
+    );
   }
   return { file, raw, hash: configHash(raw as never) };
 }

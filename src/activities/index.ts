@@ -198,7 +198,10 @@ export function createActivities(deps: ActivityDeps) {
       const service = findService(config, name);
       if (!service) {
         const known = config.services.map((s) => s.name).join(', ');
-        throw ApplicationFailure.nonRetryable(`unknown service ${JSON.stringify(name)}${version ? ` in config version ${version}` : ''}; configured services: ${known}`, 'UnknownService');
+        throw ApplicationFailure.nonRetryable(
+          `unknown service ${JSON.stringify(name)}${version ? ` in config version ${version}` : ''}; configured services: ${known}`,
+          'UnknownService',
+        );
       }
       // The runbook's later references name this version: keep it here for them.
       if (version !== undefined) versions.remember(version, config);
@@ -242,7 +245,10 @@ export function createActivities(deps: ActivityDeps) {
     async switchover(arg: ServiceArg, input: SwitchoverInput) {
       const { service, config } = await resolve(arg);
       const result = await switchover(service, input, probeTimeoutOf(config));
-      logger.info({ service: service.name, source: input.source, target: input.target, pausedMs: result.pausedMs, generation: result.routing.generation }, 'switchover done');
+      logger.info(
+        { service: service.name, source: input.source, target: input.target, pausedMs: result.pausedMs, generation: result.routing.generation },
+        'switchover done',
+      );
       return result;
     },
 
@@ -265,7 +271,10 @@ export function createActivities(deps: ActivityDeps) {
       let reading: LagReading | undefined;
       const read = async (): Promise<LagReading> =>
         replicator.lag(source, target).catch((err: unknown) => ({
-          lag: reading?.lag ?? 0, sourceOffset: reading?.sourceOffset ?? 0, targetOffset: reading?.targetOffset ?? 0, linked: false,
+          lag: reading?.lag ?? 0,
+          sourceOffset: reading?.sourceOffset ?? 0,
+          targetOffset: reading?.targetOffset ?? 0,
+          linked: false,
           detail: `lag not readable: ${err instanceof Error ? err.message : String(err)}`,
         }));
       // Beats on a timer, not per reading: a slow reading must not look like a lost worker.
@@ -296,7 +305,15 @@ export function createActivities(deps: ActivityDeps) {
     async fenceStray(arg: ServiceArg, destination: string, holdMs: number): Promise<{ fenced: boolean; busy?: boolean; detail: string }> {
       const { service, config } = await resolve(arg);
       const lock = runbookWorkflowId(service.name);
-      const held = deps.client ? await deps.client.workflow.getHandle(lock).describe().then((d) => (d.status.name === 'RUNNING' ? d.type : undefined), () => undefined) : undefined;
+      const held = deps.client
+        ? await deps.client.workflow
+            .getHandle(lock)
+            .describe()
+            .then(
+              (d) => (d.status.name === 'RUNNING' ? d.type : undefined),
+              () => undefined,
+            )
+        : undefined;
       if (held) return { fenced: false, busy: true, detail: `not fenced: ${held} ${lock} is running and owns the switch` };
       // The router is the last word on who the primary is: never pause the writes of the one it routes to.
       const routed = primaryOf((await routerFor(service).read()).routing);
@@ -331,7 +348,11 @@ export function createActivities(deps: ActivityDeps) {
      * validation probe of the service passes (e.g. a Prometheus error-rate query), and the
      * entrypoint works end to end (single-writer: a canary write lands on the target).
      */
-    async validateStep(arg: ServiceArg, target: string, singleWriter: boolean): Promise<{ ok: boolean; detail: string; checks: { name: string; ok: boolean; detail: string }[] }> {
+    async validateStep(
+      arg: ServiceArg,
+      target: string,
+      singleWriter: boolean,
+    ): Promise<{ ok: boolean; detail: string; checks: { name: string; ok: boolean; detail: string }[] }> {
       const { service, config } = await resolve(arg);
       // The bounds of the runbook's config version (a reference), never of a version applied since.
       const policy = policyOf(config, service.name);
@@ -348,7 +369,8 @@ export function createActivities(deps: ActivityDeps) {
       });
       for (const [i, v] of (service.validation ?? []).entries()) {
         const r = await runProbe(v, probeTimeout(), { maxErrorRate: policy.quality.max_error_rate });
-        const what = v.type === 'prometheus' && v.error_rate ? `error rate ${r.value ?? '?'} (max_error_rate ${policy.quality.max_error_rate})` : `${v.type} check`;
+        const what =
+          v.type === 'prometheus' && v.error_rate ? `error rate ${r.value ?? '?'} (max_error_rate ${policy.quality.max_error_rate})` : `${v.type} check`;
         checks.push({ name: `validation[${i}]`, ok: r.up, detail: r.up ? `${what} passed` : `${what} failed: ${r.error}` });
       }
       if (singleWriter) {
@@ -366,7 +388,13 @@ export function createActivities(deps: ActivityDeps) {
      * Probes one destination `times` times, `intervalMs` apart; ok only if every probe passed (and,
      * with `maxLatencyMs`, answered within it: recovery_management.performance_validation). Heartbeats.
      */
-    async probeRepeatedly(arg: ServiceArg, destination: string, times: number, intervalMs: number, maxLatencyMs?: number): Promise<{ ok: boolean; passed: number; detail: string }> {
+    async probeRepeatedly(
+      arg: ServiceArg,
+      destination: string,
+      times: number,
+      intervalMs: number,
+      maxLatencyMs?: number,
+    ): Promise<{ ok: boolean; passed: number; detail: string }> {
       const { service, config } = await resolve(arg);
       const dest = service.destinations.find((d) => d.id === destination);
       if (!dest) throw ApplicationFailure.nonRetryable(`service ${service.name} has no destination ${destination}`, 'UnknownDestination');
@@ -377,7 +405,11 @@ export function createActivities(deps: ActivityDeps) {
         if (!r.up) return { ok: false, passed: i, detail: `probe ${i + 1}/${times} failed: ${r.error}` };
         slowest = Math.max(slowest, r.latencyMs);
         if (maxLatencyMs !== undefined && r.latencyMs > maxLatencyMs) {
-          return { ok: false, passed: i, detail: `probe ${i + 1}/${times} answered in ${Math.round(r.latencyMs)}ms, slower than quality.max_latency ${maxLatencyMs}ms (performance_validation)` };
+          return {
+            ok: false,
+            passed: i,
+            detail: `probe ${i + 1}/${times} answered in ${Math.round(r.latencyMs)}ms, slower than quality.max_latency ${maxLatencyMs}ms (performance_validation)`,
+          };
         }
         // Sleep in slices: the heartbeat timeout is seconds, the interval may be longer.
         for (let left = i < times - 1 ? intervalMs : 0; left > 0; left -= 1000) {
@@ -410,7 +442,10 @@ export function createActivities(deps: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`no runbook run ${JSON.stringify(run)} of ${workflowId}: ${err.message}`, 'UnknownRunbook');
       });
       if (desc.status.name !== 'COMPLETED') {
-        throw ApplicationFailure.nonRetryable(`run ${run} of ${workflowId} (${desc.type}) is ${desc.status.name.toLowerCase()}, not completed; only a finished runbook can be rolled back`, 'NotFinished');
+        throw ApplicationFailure.nonRetryable(
+          `run ${run} of ${workflowId} (${desc.type}) is ${desc.status.name.toLowerCase()}, not completed; only a finished runbook can be rolled back`,
+          'NotFinished',
+        );
       }
       const result = (await handle.result()) as { routingBefore?: Routing; routingAfter?: Routing };
       if (!result?.routingBefore) throw ApplicationFailure.nonRetryable(`run ${run} (${desc.type}) recorded no routing to restore`, 'NoSnapshot');
@@ -425,9 +460,12 @@ export function createActivities(deps: ActivityDeps) {
         routerFor(service).read(),
         Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, probeTimeout())] as const)),
       ]);
-      const readout = await readRoutingWithPrimary(service, (id) => runProbe(destinationOf(service, id).probe, probeTimeout()), Object.fromEntries(probes), read).catch(
-        (err: unknown) => (err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err)),
-      );
+      const readout = await readRoutingWithPrimary(
+        service,
+        (id) => runProbe(destinationOf(service, id).probe, probeTimeout()),
+        Object.fromEntries(probes),
+        read,
+      ).catch((err: unknown) => (err instanceof AmbiguousPrimaryError ? nonRetryable(err, 'AmbiguousPrimary') : Promise.reject(err)));
       return {
         routing: readout.routing,
         healthy: probes.filter(([, p]) => p.up).map(([id]) => id),
@@ -437,7 +475,18 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Redundancy dropped below its level: an audit record, an error log, and the configured webhook. */
     async raiseRedundancyAlert(service: string, event: Record<string, unknown>, webhook?: string): Promise<void> {
-      await sendAlert(logger, { name: 'redundancy-below-level', severity: 'critical', service, summary: `${service} is below its redundancy level`, details: event, targets: { webhook } }, idempotencyKey());
+      await sendAlert(
+        logger,
+        {
+          name: 'redundancy-below-level',
+          severity: 'critical',
+          service,
+          summary: `${service} is below its redundancy level`,
+          details: event,
+          targets: { webhook },
+        },
+        idempotencyKey(),
+      );
     },
 
     /** An alert event (audit + log + webhook + Alertmanager), see ./alerts.ts. */
@@ -457,7 +506,12 @@ export function createActivities(deps: ActivityDeps) {
         const cause = err instanceof WorkflowFailedError ? err.cause : err;
         if (cause instanceof Failure) {
           const details = cause.details?.[0];
-          return { status: 'failed', message: cause.message, ...(cause.type ? { type: cause.type } : {}), ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}) };
+          return {
+            status: 'failed',
+            message: cause.message,
+            ...(cause.type ? { type: cause.type } : {}),
+            ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
+          };
         }
         if (cause instanceof TerminatedFailure) return { status: 'failed', type: 'Terminated', message: cause.message };
         if (cause instanceof CancelledFailure) return { status: 'failed', type: 'Cancelled', message: cause.message };

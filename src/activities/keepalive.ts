@@ -5,7 +5,15 @@ import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } fro
  * Activities that heartbeat on their own, with details a retry resumes from: a keep-alive must not
  * overwrite those details.
  */
-export const SELF_HEARTBEATING = new Set(['watchDestinations', 'waitForLag', 'probeRepeatedly', 'keepDivergentCopy', 'switchover', 'reconcileRunbooks', 'signalRunbooks']);
+export const SELF_HEARTBEATING = new Set([
+  'watchDestinations',
+  'waitForLag',
+  'probeRepeatedly',
+  'keepDivergentCopy',
+  'switchover',
+  'reconcileRunbooks',
+  'signalRunbooks',
+]);
 
 /**
  * Every other activity heartbeats once a second while it runs, so runbooks can give them a short

@@ -3,7 +3,16 @@ import { ApplicationFailure, type SignalDefinition } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { healthQuery, redundancyQuery } from '../api/queries';
-import { admitUpdate, brakesSignal, configChangedSignal, supervisorWorkflowId, type Admission, type AdmitRequest, type ServiceSupervision, type Suspension } from '../api/supervisor';
+import {
+  admitUpdate,
+  brakesSignal,
+  configChangedSignal,
+  supervisorWorkflowId,
+  type Admission,
+  type AdmitRequest,
+  type ServiceSupervision,
+  type Suspension,
+} from '../api/supervisor';
 import type { Config } from '../domain/config';
 import { detectionWorkflowId } from '../domain/workflow-ids';
 import { ConcurrencyLimiter } from '../triggers/concurrency-limiter';
@@ -76,11 +85,19 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
       const report: ReconcileReport = { services: {}, started: [], stopped: [], errors: [] };
       const wanted = new Set<string>();
 
-      const ensure = async (type: 'detection' | 'redundancy', workflowId: string, args: Record<string, unknown>, stateQuery: typeof healthQuery | typeof redundancyQuery) => {
+      const ensure = async (
+        type: 'detection' | 'redundancy',
+        workflowId: string,
+        args: Record<string, unknown>,
+        stateQuery: typeof healthQuery | typeof redundancyQuery,
+      ) => {
         wanted.add(workflowId);
         if (running.has(workflowId)) return 'running' as const;
         // The listing lags a moment behind starts: ask the run itself before starting another.
-        const desc = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+        const desc = await client.workflow
+          .getHandle(workflowId)
+          .describe()
+          .catch(() => undefined);
         if (desc?.status.name === 'RUNNING') return 'running' as const;
         const carried = await carriedFrom(client, workflowId, stateQuery);
         await client.workflow.start(type, {
@@ -102,8 +119,15 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
           limiter.run(async () => {
             const entry: ServiceSupervision = { detection: 'error' };
             try {
-              entry.detection = await ensure('detection', detectionWorkflowId(s.service), { service: s.service, configVersion: input.version, ...(s.suspended ? { suspended: s.suspended } : {}) }, healthQuery);
-              entry.redundancy = input.redundancy ? await ensure('redundancy', redundancyWorkflowId(s.service), { service: s.service }, redundancyQuery) : 'off';
+              entry.detection = await ensure(
+                'detection',
+                detectionWorkflowId(s.service),
+                { service: s.service, configVersion: input.version, ...(s.suspended ? { suspended: s.suspended } : {}) },
+                healthQuery,
+              );
+              entry.redundancy = input.redundancy
+                ? await ensure('redundancy', redundancyWorkflowId(s.service), { service: s.service }, redundancyQuery)
+                : 'off';
             } catch (err) {
               entry.error = (err as Error).message;
               report.errors.push(`${s.service}: ${entry.error}`);
@@ -123,7 +147,8 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
           .then(() => report.stopped.push(workflowId))
           .catch((err: Error) => void (isNotFound(err) || report.errors.push(`${workflowId}: ${err.message}`)));
       }
-      if (report.started.length + report.stopped.length > 0) deps.logger.info({ started: report.started, stopped: report.stopped, version: input.version }, 'supervisor reconciled');
+      if (report.started.length + report.stopped.length > 0)
+        deps.logger.info({ started: report.started, stopped: report.stopped, version: input.version }, 'supervisor reconciled');
       return report;
     },
 

@@ -72,7 +72,8 @@ async function switchNow(service: ServiceConfig, input: SwitchoverInput, timeout
   // A retry after a lost attempt: the routing may already be the new one.
   const now = (await router.read()).routing;
   const alreadyRouted = now.generation === input.expected.generation + 1 && sameWeights(now.weights, input.weights);
-  if (!alreadyRouted && now.generation !== input.expected.generation) throw ApplicationFailure.nonRetryable(new GenerationConflictError(input.expected.generation, now.generation).message, 'GenerationConflict');
+  if (!alreadyRouted && now.generation !== input.expected.generation)
+    throw ApplicationFailure.nonRetryable(new GenerationConflictError(input.expected.generation, now.generation).message, 'GenerationConflict');
 
   let rpo: SwitchoverResult['rpo'] = { lag: null, note: `source ${source} unreachable; see the estimate at the last observation` };
   if (alreadyRouted && input.sourceUp) rpo = await lostAttemptRpo(replicator, source, target);
@@ -86,32 +87,57 @@ async function switchNow(service: ServiceConfig, input: SwitchoverInput, timeout
         // An attempt lost after its promote but before the routing switch: nothing was routed to the
         // promoted target, so it follows the source again and the switch starts over.
         const lost = await replicator.promotedFrom?.(target, source).catch(() => null);
-        if (lost) await step('undo lost promote', () => replicator.follow(target, source), (f) => ({ detail: `${lost.detail}; ${f.detail}` }));
-        await step('fence source', () => replicator.fence(source, input.holdMs), (f) => ({ detail: f.detail, numbers: { holdMs: input.holdMs } }));
+        if (lost)
+          await step(
+            'undo lost promote',
+            () => replicator.follow(target, source),
+            (f) => ({ detail: `${lost.detail}; ${f.detail}` }),
+          );
+        await step(
+          'fence source',
+          () => replicator.fence(source, input.holdMs),
+          (f) => ({ detail: f.detail, numbers: { holdMs: input.holdMs } }),
+        );
         fenced = true;
         // With writes paused, the target must reach the source's last offset: then nothing acknowledged is lost.
-        const caught = await step('catch up', () => catchUp(replicator, source, target, input.catchUpTimeoutMs), (c) => ({
-          detail: c.detail,
-          numbers: { lag: c.lag, sourceOffset: c.sourceOffset, targetOffset: c.targetOffset, polls: c.polls },
-        }));
-        if (!caught.ok && input.acceptLag === undefined) throw ApplicationFailure.nonRetryable(`replica did not catch up with writes fenced: ${caught.detail}`, 'CatchUp');
+        const caught = await step(
+          'catch up',
+          () => catchUp(replicator, source, target, input.catchUpTimeoutMs),
+          (c) => ({
+            detail: c.detail,
+            numbers: { lag: c.lag, sourceOffset: c.sourceOffset, targetOffset: c.targetOffset, polls: c.polls },
+          }),
+        );
+        if (!caught.ok && input.acceptLag === undefined)
+          throw ApplicationFailure.nonRetryable(`replica did not catch up with writes fenced: ${caught.detail}`, 'CatchUp');
         rpo = caught.ok
           ? { lag: 0, note: `target at source offset ${caught.sourceOffset} with writes fenced` }
           : { lag: caught.lag, note: `lag ${caught.lag} accepted by approval (${caught.detail})` };
       }
-      await step('promote target', () => replicator.promote(target), (p) => ({ detail: p.detail }));
+      await step(
+        'promote target',
+        () => replicator.promote(target),
+        (p) => ({ detail: p.detail }),
+      );
       promoted = true;
       // Lower first: the fenced source leaves the pool before the promoted target joins it.
-      routing = await step('switch routing', () => router.apply(input.weights, input.expected.generation, { lowerFirst: true }), (r) => ({
-        detail: `generation ${r.routing.generation}`,
-        numbers: { generation: r.routing.generation, changes: r.changes.length },
-      })).then((r) => r.routing);
+      routing = await step(
+        'switch routing',
+        () => router.apply(input.weights, input.expected.generation, { lowerFirst: true }),
+        (r) => ({
+          detail: `generation ${r.routing.generation}`,
+          numbers: { generation: r.routing.generation, changes: r.changes.length },
+        }),
+      ).then((r) => r.routing);
     }
   } catch (err) {
     // Before the routing switch every step is undone: the source stays the primary. Unless the
     // router already routes to the target (another attempt of this switch finished it): then the
     // target is the primary and the source must stay fenced until that attempt demotes it.
-    const finished = await router.read().then((r) => r.routing.generation > input.expected.generation && (r.routing.weights[target] ?? 0) > 0, () => false);
+    const finished = await router.read().then(
+      (r) => r.routing.generation > input.expected.generation && (r.routing.weights[target] ?? 0) > 0,
+      () => false,
+    );
     if (finished) throw err;
     if (promoted && input.sourceUp) await replicator.follow(target, source).catch(() => undefined);
     if (fenced) await replicator.unfence(source).catch(() => undefined);
@@ -120,8 +146,17 @@ async function switchNow(service: ServiceConfig, input: SwitchoverInput, timeout
   }
   const pausedMs = Math.round(performance.now() - fenceStart);
   const switchedAtMs = Date.now();
-  await step('cut old sessions', () => router.cutSessions(source), () => ({ detail: `connections to ${source} closed` }));
-  if (input.sourceUp) await step('demote source', () => replicator.follow(source, target), (f) => ({ detail: f.detail }));
+  await step(
+    'cut old sessions',
+    () => router.cutSessions(source),
+    () => ({ detail: `connections to ${source} closed` }),
+  );
+  if (input.sourceUp)
+    await step(
+      'demote source',
+      () => replicator.follow(source, target),
+      (f) => ({ detail: f.detail }),
+    );
   return { routing, pausedMs, switchedAtMs, rpo, steps };
 }
 
@@ -129,7 +164,10 @@ async function switchNow(service: ServiceConfig, input: SwitchoverInput, timeout
 async function lostAttemptRpo(replicator: NonNullable<ReturnType<typeof replicatorFor>>, source: string, target: string): Promise<SwitchoverResult['rpo']> {
   const promoted = await replicator.promotedFrom?.(target, source).catch(() => null);
   if (promoted) return { lag: promoted.lag, note: `routed by an earlier attempt: ${promoted.detail}` };
-  return { lag: null, note: `routed by an earlier attempt whose worker was lost; ${source} already follows ${target}, so its catch-up (lag 0 before promote, or the switch stops) is not read again` };
+  return {
+    lag: null,
+    note: `routed by an earlier attempt whose worker was lost; ${source} already follows ${target}, so its catch-up (lag 0 before promote, or the switch stops) is not read again`,
+  };
 }
 
 async function catchUp(replicator: NonNullable<ReturnType<typeof replicatorFor>>, source: string, target: string, timeoutMs: number) {
@@ -138,7 +176,15 @@ async function catchUp(replicator: NonNullable<ReturnType<typeof replicatorFor>>
   for (;;) {
     const r = await replicator.lag(source, target);
     polls++;
-    if (isConsistent(r, 0)) return { ok: true, lag: 0, sourceOffset: r.sourceOffset, targetOffset: r.targetOffset, polls, detail: `lag 0 after ${Date.now() - started}ms (offset ${r.sourceOffset})` };
+    if (isConsistent(r, 0))
+      return {
+        ok: true,
+        lag: 0,
+        sourceOffset: r.sourceOffset,
+        targetOffset: r.targetOffset,
+        polls,
+        detail: `lag 0 after ${Date.now() - started}ms (offset ${r.sourceOffset})`,
+      };
     if (Date.now() - started >= timeoutMs) {
       const why = r.linked ? `lag ${r.lag} still after ${timeoutMs}ms` : `${target} is not replicating from ${source}: ${r.detail ?? 'link down'}`;
       return { ok: false, lag: r.lag, sourceOffset: r.sourceOffset, targetOffset: r.targetOffset, polls, detail: why };

@@ -181,9 +181,7 @@ export function createWatch(observer: ObserverOptions = {}) {
     if (!resumed) await sleep(Math.floor(Math.random() * Math.min(input.intervalMs, 1000)));
     for (;;) {
       const tickStart = Date.now();
-      const results = new Map(
-        await Promise.all(input.service.destinations.map(async (d) => [d.id, await probe(d.probe, input.probeTimeoutMs)] as const)),
-      );
+      const results = new Map(await Promise.all(input.service.destinations.map(async (d) => [d.id, await probe(d.probe, input.probeTimeoutMs)] as const)));
       const events: HealthEvent[] = [];
       const next = { ...health };
       const now = Date.now();
@@ -224,8 +222,11 @@ export function createWatch(observer: ObserverOptions = {}) {
       let routing: Routing | undefined;
       if (input.expected && input.routerCheckMs !== undefined && now - routerReadAt >= input.routerCheckMs) {
         routerReadAt = now;
-        const read = await routerFor(input.service).read().catch(() => undefined);
-        if (read && (read.routing.generation !== input.expected.generation || !sameWeights(read.routing.weights, input.expected.weights))) routing = read.routing;
+        const read = await routerFor(input.service)
+          .read()
+          .catch(() => undefined);
+        if (read && (read.routing.generation !== input.expected.generation || !sameWeights(read.routing.weights, input.expected.weights)))
+          routing = read.routing;
       }
       health = next;
       ticks++;

@@ -111,7 +111,6 @@ export interface DetectionStatus extends DetectionState {
   sync?: Record<string, SyncVerdict>;
 }
 
-
 /** How a runbook ended, as detection learns it (from the runbook's `runbookEnded` signal, its child handle, or a look). */
 export type RunbookOutcome = { ok: true; result: Record<string, unknown> } | { ok: false; type?: string; message: string; details?: Record<string, unknown> };
 

@@ -161,7 +161,11 @@ const storedVersionSchema = z.looseObject({
 
 const supervisorStateSchema = z.looseObject({
   versions: z.array(storedVersionSchema).min(1),
-  brakes: z.looseObject({ services: z.record(z.string(), z.looseObject({ by: z.string(), reason: z.string(), at: z.string() })), grants: z.array(z.looseObject({})), holds: z.array(z.looseObject({})) }),
+  brakes: z.looseObject({
+    services: z.record(z.string(), z.looseObject({ by: z.string(), reason: z.string(), at: z.string() })),
+    grants: z.array(z.looseObject({})),
+    holds: z.array(z.looseObject({})),
+  }),
   services: z.record(z.string(), z.looseObject({})),
   events: z.array(z.looseObject({})),
 });
@@ -172,6 +176,8 @@ export const supervisorInputSchema = z
     seed: changeRequestSchema.optional(),
     carried: supervisorStateSchema.optional(),
   })
-  .refine((i) => i.seed !== undefined || i.carried !== undefined, { message: 'expected "seed" (a first config) or "carried" (the state of an earlier run)', path: ['seed'] });
+  .refine((i) => i.seed !== undefined || i.carried !== undefined, {
+    message: 'expected "seed" (a first config) or "carried" (the state of an earlier run)',
+    path: ['seed'],
+  });
 export type SupervisorInput = z.input<typeof supervisorInputSchema>;
-

@@ -9,7 +9,9 @@ const ICON: Record<StepRecord['outcome'], string> = { running: '▶', ok: '✔',
 /** "lag=0 maxLag=1048576": the numbers that decided a step. */
 export function fmtNumbers(numbers: StepRecord['numbers']): string {
   if (!numbers) return '';
-  const parts = Object.entries(numbers).flatMap(([k, v]) => (v === null || v === undefined ? [] : [`${k}=${typeof v === 'number' && /Ms$/.test(k) ? fmtDuration(v) : String(v)}`]));
+  const parts = Object.entries(numbers).flatMap(([k, v]) =>
+    v === null || v === undefined ? [] : [`${k}=${typeof v === 'number' && /Ms$/.test(k) ? fmtDuration(v) : String(v)}`],
+  );
   return parts.length > 0 ? ` [${parts.join(' ')}]` : '';
 }
 
@@ -48,7 +50,9 @@ export function progressLines(prev: LiveStatus | undefined, next: LiveStatus, se
   const ends = next.maintenance?.windowEndsAt;
   if (ends && ends !== prev?.maintenance?.windowEndsAt) {
     const left = Date.parse(ends) - now.getTime();
-    out.push(`  ⏳ maintenance window: ${next.maintenance!.destination} drained for ${next.maintenance!.window}, ends at ${fmtTime(ends)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}`);
+    out.push(
+      `  ⏳ maintenance window: ${next.maintenance!.destination} drained for ${next.maintenance!.window}, ends at ${fmtTime(ends)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}`,
+    );
   }
   // The approval wait says it itself; the end is the outcome's line.
   if (next.phase !== prev?.phase && !['awaiting-approval', 'done', 'failed', 'rolled-back'].includes(next.phase)) out.push(`  · phase ${next.phase}`);
@@ -60,5 +64,8 @@ export function decisionLines(prev: readonly DecisionRecord[], next: readonly De
   const seen = new Set(prev.map((d) => `${d.at}|${d.event.destination}|${d.event.kind}`));
   return next
     .filter((d) => !seen.has(`${d.at}|${d.event.destination}|${d.event.kind}`))
-    .map((d) => `  detection ${fmtTime(d.at)}: ${d.event.destination} ${d.event.kind} → ${d.decision.action}${d.held ? ` — held: ${d.held}` : d.runbook ? ` (${d.runbook})` : ''}: ${d.decision.reason}`);
+    .map(
+      (d) =>
+        `  detection ${fmtTime(d.at)}: ${d.event.destination} ${d.event.kind} → ${d.decision.action}${d.held ? ` — held: ${d.held}` : d.runbook ? ` (${d.runbook})` : ''}: ${d.decision.reason}`,
+    );
 }

@@ -117,11 +117,18 @@ export class CommandContext {
   async client(): Promise<Client> {
     if (this.temporal) return this.temporal;
     try {
-      this.connection = await Connection.connect({ ...(connectionOptions(this.settings.env, this.settings.address) as object), connectTimeout: CONNECT_TIMEOUT });
+      this.connection = await Connection.connect({
+        ...(connectionOptions(this.settings.env, this.settings.address) as object),
+        connectTimeout: CONNECT_TIMEOUT,
+      });
     } catch (err) {
       throw unreachableError(`cannot reach Temporal at ${this.settings.address}: ${rootMessage(err)}`);
     }
-    this.temporal = new Client({ connection: this.connection, namespace: this.settings.namespace, dataConverter: cliDataConverter(this.settings.address, this.settings.codecKeys) });
+    this.temporal = new Client({
+      connection: this.connection,
+      namespace: this.settings.namespace,
+      dataConverter: cliDataConverter(this.settings.address, this.settings.codecKeys),
+    });
     return this.temporal;
   }
 
@@ -136,7 +143,9 @@ export class CommandContext {
     } catch (err) {
       const code = (err as { code?: unknown }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
       if (code === 4 /* DEADLINE_EXCEEDED */ || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-        throw unreachableError(`no worker answered the ${what} within ${WORKER_DEADLINE_MS / 1000}s; is a worker polling task queue ${this.settings.taskQueue}?`);
+        throw unreachableError(
+          `no worker answered the ${what} within ${WORKER_DEADLINE_MS / 1000}s; is a worker polling task queue ${this.settings.taskQueue}?`,
+        );
       }
       throw err;
     }

@@ -73,7 +73,9 @@ function detectionLines(r: StatusReport): string[] {
   if (r.detectionError) return [`detection  unknown: ${r.detectionError}`];
   if (!r.detection) return ['detection  not running'];
   const h = r.detection.health;
-  const lines = [`detection  running${h.watching ? ', watching' : ''}${h.primary ? `; traffic on ${h.primary}` : ''} (${r.detection.workflowId}${h.configVersion ? `, config version ${h.configVersion}` : ''})`];
+  const lines = [
+    `detection  running${h.watching ? ', watching' : ''}${h.primary ? `; traffic on ${h.primary}` : ''} (${r.detection.workflowId}${h.configVersion ? `, config version ${h.configVersion}` : ''})`,
+  ];
   // A backup that answers is a usable one only when it is a copy of the primary.
   const syncOf = (id: string) => (id === h.primary ? 'primary' : h.health[id]?.status === 'down' ? '-' : (h.sync?.[id]?.state ?? '-'));
   const rows = Object.entries(h.health).map(([id, d]) => [
@@ -88,7 +90,9 @@ function detectionLines(r: StatusReport): string[] {
   ]);
   lines.push(...table(['DESTINATION', 'HEALTH', 'SYNC', 'SCORE', 'LATENCY', 'FAILS', 'ALERTS', 'NOTE'], rows, '  '));
   for (const [id, r] of Object.entries(h.retries ?? {})) {
-    lines.push(`  retry    ${r.kind} of ${id}: ${r.attempts} failed (${r.lastError ?? 'no detail'}); next attempt ${fmtTime(new Date(r.nextAtMs).toISOString())}`);
+    lines.push(
+      `  retry    ${r.kind} of ${id}: ${r.attempts} failed (${r.lastError ?? 'no detail'}); next attempt ${fmtTime(new Date(r.nextAtMs).toISOString())}`,
+    );
   }
   const last = h.decisions[h.decisions.length - 1];
   if (last) {
@@ -116,7 +120,9 @@ function supervisionLines(r: StatusReport): string[] {
   if (r.supervision === undefined) return [];
   if (r.supervision === null) return ['control    no supervisor runs: nothing keeps detection running (start a worker with supervision.enabled)'];
   const s = r.supervision;
-  const brakes = s.suspended ? `automatic runbooks SUSPENDED by ${s.suspended.by} since ${fmtTime(s.suspended.at)}: ${s.suspended.reason}` : 'automatic runbooks allowed';
+  const brakes = s.suspended
+    ? `automatic runbooks SUSPENDED by ${s.suspended.by} since ${fmtTime(s.suspended.at)}: ${s.suspended.reason}`
+    : 'automatic runbooks allowed';
   return [`control    config version ${s.version}; ${brakes}`];
 }
 
@@ -133,13 +139,19 @@ interface MaintenanceView {
 export function statusView(r: StatusReport, cli = 'failover', now: Date = new Date()): string {
   const lines = [r.service, ...supervisionLines(r), ...detectionLines(r)];
   if (!r.runbook) {
-    lines.push(`runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`);
+    lines.push(
+      `runbook    idle${r.last ? ` (last: ${r.last.type} ${r.last.status.toLowerCase()}${r.last.closeTime ? ` at ${fmtTime(r.last.closeTime)}` : ''})` : ''}`,
+    );
     return lines.join('\n');
   }
   const s = r.runbook.status;
   const kind = `${r.runbook.type}${s.planned ? ' (planned)' : ''}${s.emergency ? ' (emergency)' : ''}`;
-  lines.push(`runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}${s.controls.paused ? `, PAUSED by ${s.controls.pausedBy ?? 'operator'}` : ''}`);
-  lines.push(`  run      ${r.runbook.workflowId} run ${r.runbook.runId}, started ${fmtTime(r.runbook.startTime)}${r.runbook.trigger ? `, trigger ${r.runbook.trigger}` : ''}`);
+  lines.push(
+    `runbook    ${kind}: phase ${s.phase}${s.step ? `, step ${s.step}` : ''}${s.controls.paused ? `, PAUSED by ${s.controls.pausedBy ?? 'operator'}` : ''}`,
+  );
+  lines.push(
+    `  run      ${r.runbook.workflowId} run ${r.runbook.runId}, started ${fmtTime(r.runbook.startTime)}${r.runbook.trigger ? `, trigger ${r.runbook.trigger}` : ''}`,
+  );
   if (s.source || s.target) lines.push(`  move     ${s.source ?? '?'} → ${s.target ?? '?'}`);
   // A maintenance runbook: its window, and when the hold ends (pause extends it, abort ends it early).
   const m = (s as { maintenance?: MaintenanceView }).maintenance;
@@ -147,7 +159,9 @@ export function statusView(r: StatusReport, cli = 'failover', now: Date = new Da
     const left = m.windowEndsAt ? Date.parse(m.windowEndsAt) - now.getTime() : 0;
     const when = m.windowEndsAt ? `${fmtTime(m.windowEndsAt)}${left > 0 ? ` (in ${fmtDuration(left)})` : ''}` : '';
     const ends = m.windowEndsAt ? `; window ends ${when}${s.controls.paused ? ' (paused: extended until resume)' : ''}` : '';
-    lines.push(`  window   ${m.destination} drained for ${m.window}, stage ${m.stage}${ends}${m.endedEarly ? `; ended early by ${m.endedEarly.by}: ${m.endedEarly.reason}` : ''}`);
+    lines.push(
+      `  window   ${m.destination} drained for ${m.window}, stage ${m.stage}${ends}${m.endedEarly ? `; ended early by ${m.endedEarly.by}: ${m.endedEarly.reason}` : ''}`,
+    );
   }
   if (s.routingCurrent) lines.push(`  routing  now ${fmtRouting(s.routingCurrent)}${s.routingBefore ? `; before ${fmtRouting(s.routingBefore)}` : ''}`);
   if (s.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(s.rtoMs)}`);
@@ -178,7 +192,10 @@ export function outcomeView(o: RunOutcome, show: { steps?: boolean } = {}): stri
   const move = r.source && r.target ? ` ${r.source} → ${r.target}` : r.destination ? ` ${r.destination}` : '';
   const lines = [`${head}: ${r.outcome ?? (r.restored ? 'restored' : 'completed')}${move}${r.emergency ? ' (emergency)' : ''}`];
   lines.push(`  run      ${o.workflowId} ${o.runId}`);
-  if (r.rtoMs !== undefined) lines.push(`  RTO      ${fmtDuration(r.rtoMs)}${r.objective ? ` (objective max_failover_time ${r.objective.maxFailoverTime}: ${r.objective.exceeded ? 'EXCEEDED, alert raised' : 'met'})` : ''}`);
+  if (r.rtoMs !== undefined)
+    lines.push(
+      `  RTO      ${fmtDuration(r.rtoMs)}${r.objective ? ` (objective max_failover_time ${r.objective.maxFailoverTime}: ${r.objective.exceeded ? 'EXCEEDED, alert raised' : 'met'})` : ''}`,
+    );
   if (r.rpo) lines.push(`  RPO      ${fmtRpo(r.rpo)}`);
   if (r.routingBefore && r.routingAfter) lines.push(`  routing  ${fmtRouting(r.routingBefore)} → ${fmtRouting(r.routingAfter)}`);
   if (r.approval) lines.push(`  approval ${r.approval.outcome} by ${r.approval.by}${r.approval.reason ? `: ${r.approval.reason}` : ''}`);

@@ -56,7 +56,9 @@ async function applyChange(
   if (!handle) throw new NoSupervisorError(core.taskQueue, 'config changes cannot be applied (they go through the live, versioned config it holds)');
   const live = await core.ask('config query', () => handle.query(liveConfigQuery));
   if (meta.expect_version !== undefined && meta.expect_version !== live.version) {
-    throw new InvalidInputError('config change', [`expect_version: the live config is version ${live.version}, not ${meta.expect_version}; someone applied a change in between (read it again)`]);
+    throw new InvalidInputError('config change', [
+      `expect_version: the live config is version ${live.version}, not ${meta.expect_version}; someone applied a change in between (read it again)`,
+    ]);
   }
   const { doc, ...extra } = build(live.config, live.version);
   await check?.(live.config);
@@ -64,20 +66,42 @@ async function applyChange(
   const signer = core.options.signer;
   const by = signer ? signer.name : actorFor(core.actor, meta.actor);
   const signature = signer
-    ? signConfigChange({ action: 'apply', supervisorId: handle.workflowId, by, reason: meta.reason, basedOn: live.version, target: signedDocumentDigest(doc) }, signer.key)
+    ? signConfigChange(
+        { action: 'apply', supervisorId: handle.workflowId, by, reason: meta.reason, basedOn: live.version, target: signedDocumentDigest(doc) },
+        signer.key,
+      )
     : undefined;
   let result: ConfigChangeResult;
   try {
     result = await core.ask('config update', () =>
       handle.executeUpdate(applyConfigUpdate, {
-        args: [{ config: doc, by, reason: meta.reason, source, expectVersion: live.version, ...(meta.dry_run ? { dryRun: true } : {}), ...(signature ? { signature } : {}) }],
+        args: [
+          {
+            config: doc,
+            by,
+            reason: meta.reason,
+            source,
+            expectVersion: live.version,
+            ...(meta.dry_run ? { dryRun: true } : {}),
+            ...(signature ? { signature } : {}),
+          },
+        ],
       }),
     );
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new ConfigChangeRefusedError(rootMessage(err));
     throw err;
   }
-  return { service: meta.service, version: result.version, basedOn: live.version, changed: result.changed, dryRun: result.dryRun, diff: result.diff, by, ...extra };
+  return {
+    service: meta.service,
+    version: result.version,
+    basedOn: live.version,
+    changed: result.changed,
+    dryRun: result.dryRun,
+    diff: result.diff,
+    by,
+    ...extra,
+  };
 }
 
 /** `failover.define`: create a service or replace its strategy; see defineService. */
@@ -117,7 +141,9 @@ export async function configure(core: Core, request: ConfigureInput): Promise<Co
       }
       const problems = remove.flatMap((id, i) =>
         (routing.weights[id] ?? 0) > 0
-          ? [`remove[${i}]: ${id} carries traffic (weight ${routing.weights[id]}, routing generation ${routing.generation}); move the traffic off it first (failover.trigger switchover)`]
+          ? [
+              `remove[${i}]: ${id} carries traffic (weight ${routing.weights[id]}, routing generation ${routing.generation}); move the traffic off it first (failover.trigger switchover)`,
+            ]
           : [],
       );
       if (problems.length > 0) throw new InvalidInputError('failover.configure request', problems);

@@ -110,7 +110,13 @@ export class Core {
     const handle = await this.supervisor();
     if (handle) {
       const doc = await this.ask('config query', () => handle.query(liveConfigQuery));
-      return { version: doc.version, hash: doc.hash, raw: doc.config, config: validateConfig(doc.config, `live config version ${doc.version}`), source: 'supervisor' };
+      return {
+        version: doc.version,
+        hash: doc.hash,
+        raw: doc.config,
+        config: validateConfig(doc.config, `live config version ${doc.version}`),
+        source: 'supervisor',
+      };
     }
     if (!this.fallback) throw new NoSupervisorError(this.taskQueue, 'there is no live config to read');
     const config = this.fallback();
@@ -123,7 +129,9 @@ export class Core {
     const service = findService(live.config, name);
     if (!service) {
       const where = live.version !== null ? `live config version ${live.version}` : 'the config';
-      throw new InvalidInputError('request', [`${field}: no service ${JSON.stringify(name)} in ${where} (has ${live.config.services.map((s) => s.name).join(', ')})`]);
+      throw new InvalidInputError('request', [
+        `${field}: no service ${JSON.stringify(name)} in ${where} (has ${live.config.services.map((s) => s.name).join(', ')})`,
+      ]);
     }
     return { live, service, policy: policyOf(live.config, name) };
   }
@@ -132,6 +140,9 @@ export class Core {
 /** Checks that `id` is a destination of the service; the error names `field`. */
 export function destinationOf(service: ServiceConfig, id: string, field: string) {
   const dest = service.destinations.find((d) => d.id === id);
-  if (!dest) throw new InvalidInputError('request', [`${field}: no destination ${JSON.stringify(id)} in service ${service.name} (has ${service.destinations.map((d) => d.id).join(', ')})`]);
+  if (!dest)
+    throw new InvalidInputError('request', [
+      `${field}: no destination ${JSON.stringify(id)} in service ${service.name} (has ${service.destinations.map((d) => d.id).join(', ')})`,
+    ]);
   return dest;
 }

@@ -1,7 +1,14 @@
 import { FailoverManager } from './manager';
 import type {
-  Destination, FailoverDetectionConfig, FailoverDetectionResult, FailoverExecutionConfig, FailoverExecutionResult,
-  RecoveryManagementConfig, RecoveryManagementResult, RedundancyManagementConfig, RedundancyManagementResult,
+  Destination,
+  FailoverDetectionConfig,
+  FailoverDetectionResult,
+  FailoverExecutionConfig,
+  FailoverExecutionResult,
+  RecoveryManagementConfig,
+  RecoveryManagementResult,
+  RedundancyManagementConfig,
+  RedundancyManagementResult,
 } from './spec-api';
 
 /**
@@ -40,7 +47,11 @@ export async function detectFailover(destinations: Destination[], config: Failov
   return (await manager()).detectFailover(destinations, config);
 }
 
-export async function executeFailover(failedDestinations: Destination[], backupDestinations: Destination[], config: FailoverExecutionConfig): Promise<FailoverExecutionResult> {
+export async function executeFailover(
+  failedDestinations: Destination[],
+  backupDestinations: Destination[],
+  config: FailoverExecutionConfig,
+): Promise<FailoverExecutionResult> {
   return (await manager()).executeFailover(failedDestinations, backupDestinations, config);
 }
 

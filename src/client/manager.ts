@@ -11,9 +11,19 @@ import { monitor, plan, simulate, type PlanOutcome, type ServiceMonitor } from '
 import { serviceStatus } from './observe';
 import type { DecisionRecord } from '../api/status';
 import {
-  detectFailover, executeFailover, manageRecovery, manageRedundancy,
-  type Destination, type FailoverDetectionConfig, type FailoverDetectionResult, type FailoverExecutionConfig, type FailoverExecutionResult,
-  type RecoveryManagementConfig, type RecoveryManagementResult, type RedundancyManagementConfig, type RedundancyManagementResult,
+  detectFailover,
+  executeFailover,
+  manageRecovery,
+  manageRedundancy,
+  type Destination,
+  type FailoverDetectionConfig,
+  type FailoverDetectionResult,
+  type FailoverExecutionConfig,
+  type FailoverExecutionResult,
+  type RecoveryManagementConfig,
+  type RecoveryManagementResult,
+  type RedundancyManagementConfig,
+  type RedundancyManagementResult,
 } from './spec-api';
 import { trigger, type TriggerInput, type TriggerOutcome } from './trigger';
 import { dataConverterFromEnv } from '../security/codec';

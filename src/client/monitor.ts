@@ -23,7 +23,15 @@ export interface DestinationView {
   routed: number | null;
   routerState?: string;
   /** Health as detection sees it (source "detection"), or from one probe now when detection does not answer (source "probe"). */
-  health: { status: 'up' | 'degraded' | 'down'; source: 'detection' | 'probe'; score?: number; latencyMs?: number; consecutiveFailures?: number; error?: string; alerts?: string[] };
+  health: {
+    status: 'up' | 'degraded' | 'down';
+    source: 'detection' | 'probe';
+    score?: number;
+    latencyMs?: number;
+    consecutiveFailures?: number;
+    error?: string;
+    alerts?: string[];
+  };
   /** Whether it is a copy of the primary: in-sync, catching-up, diverged, unknown; "primary" for the one carrying traffic. */
   sync: SyncVerdict | { state: 'primary' };
 }
@@ -36,15 +44,36 @@ export interface ServiceMonitor {
   routing: (Routing & { primary?: string }) | { error: string };
   destinations: DestinationView[];
   detection:
-    | { state: 'running'; workflowId: string; runId: string; watching: boolean; primary?: string; configVersion?: number; suspended?: { by: string; reason: string; at: string }; lastDecision?: DecisionRecord; retries?: Record<string, unknown> }
+    | {
+        state: 'running';
+        workflowId: string;
+        runId: string;
+        watching: boolean;
+        primary?: string;
+        configVersion?: number;
+        suspended?: { by: string; reason: string; at: string };
+        lastDecision?: DecisionRecord;
+        retries?: Record<string, unknown>;
+      }
     | { state: 'not-running' }
     | { state: 'unknown'; error: string };
   supervision: StatusReport['supervision'] | { error: string };
   /** The mutating runbook running now, with its phase and step. */
-  runbook: (RunningRunbook & Pick<RunbookStatus, 'phase' | 'step' | 'source' | 'target' | 'planned' | 'emergency' | 'rtoMs' | 'controls'> & { webUi: string }) | null;
+  runbook:
+    (RunningRunbook & Pick<RunbookStatus, 'phase' | 'step' | 'source' | 'target' | 'planned' | 'emergency' | 'rtoMs' | 'controls'> & { webUi: string }) | null;
   /** The last runbooks, newest first, with RTO and RPO. */
   lastRunbooks: (HistoryRun & { webUi: string })[] | { error: string };
-  redundancy: { verdict: RedundancyAssessment['verdict']; reasons: string[]; backups: RedundancyAssessment['backups']; required: RedundancyAssessment['required']; checkedAt?: string; workflowId: string } | { state: 'not-running' } | { error: string };
+  redundancy:
+    | {
+        verdict: RedundancyAssessment['verdict'];
+        reasons: string[];
+        backups: RedundancyAssessment['backups'];
+        required: RedundancyAssessment['required'];
+        checkedAt?: string;
+        workflowId: string;
+      }
+    | { state: 'not-running' }
+    | { error: string };
 }
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -66,8 +95,17 @@ export async function monitor(core: Core, name: string, opts: { history?: number
   // Without detection's view, one probe now says at least whether each destination answers.
   const probes: Record<string, ProbeResult> = health
     ? {}
-    : Object.fromEntries(await Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, requireMs(policy.failover_detection.timeout))] as const)));
-  const probedSync = health ? {} : syncStates(service, primary, Object.fromEntries(Object.entries(probes).flatMap(([id, p]) => (p.up && p.replication ? [[id, p.replication]] : []))), policy.failover_execution.consistency_check.max_lag);
+    : Object.fromEntries(
+        await Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, requireMs(policy.failover_detection.timeout))] as const)),
+      );
+  const probedSync = health
+    ? {}
+    : syncStates(
+        service,
+        primary,
+        Object.fromEntries(Object.entries(probes).flatMap(([id, p]) => (p.up && p.replication ? [[id, p.replication]] : []))),
+        policy.failover_execution.consistency_check.max_lag,
+      );
 
   const destinations: DestinationView[] = service.destinations.map((d) => {
     const h = health?.health[d.id];
@@ -81,7 +119,15 @@ export async function monitor(core: Core, name: string, opts: { history?: number
       routed: routing ? (routing.routing.weights[d.id] ?? 0) : null,
       ...(routing?.detail[d.id] ? { routerState: routing.detail[d.id]!.state } : {}),
       health: h
-        ? { status: h.status, source: 'detection', score: h.score, ...(h.lastLatencyMs !== undefined ? { latencyMs: h.lastLatencyMs } : {}), consecutiveFailures: h.consecutiveFailures, ...(h.lastError ? { error: h.lastError } : {}), alerts: h.alerts }
+        ? {
+            status: h.status,
+            source: 'detection',
+            score: h.score,
+            ...(h.lastLatencyMs !== undefined ? { latencyMs: h.lastLatencyMs } : {}),
+            consecutiveFailures: h.consecutiveFailures,
+            ...(h.lastError ? { error: h.lastError } : {}),
+            alerts: h.alerts,
+          }
         : { status: p?.up ? 'up' : 'down', source: 'probe', ...(p ? { latencyMs: Math.round(p.latencyMs) } : {}), ...(p?.error ? { error: p.error } : {}) },
       sync: d.id === primary ? { state: 'primary' } : ((health ? health.sync?.[d.id] : probedSync[d.id]) ?? { state: 'unknown', reason: 'not observed' }),
     };
@@ -93,7 +139,9 @@ export async function monitor(core: Core, name: string, opts: { history?: number
     service: service.name,
     configVersion: live.version,
     strategy: policy.failover_execution.failover_strategy,
-    routing: routing ? { ...routing.routing, ...(primary ? { primary } : {}) } : { error: errorText(readout.status === 'rejected' ? readout.reason : 'not read') },
+    routing: routing
+      ? { ...routing.routing, ...(primary ? { primary } : {}) }
+      : { error: errorText(readout.status === 'rejected' ? readout.reason : 'not read') },
     destinations,
     detection: !report
       ? { state: 'unknown', error: errorText(status.status === 'rejected' ? status.reason : 'not read') }
@@ -108,7 +156,9 @@ export async function monitor(core: Core, name: string, opts: { history?: number
               ...(report.detection.health.primary ? { primary: report.detection.health.primary } : {}),
               ...(report.detection.health.configVersion !== undefined ? { configVersion: report.detection.health.configVersion } : {}),
               ...(report.detection.health.suspended ? { suspended: report.detection.health.suspended } : {}),
-              ...(report.detection.health.decisions.length ? { lastDecision: report.detection.health.decisions[report.detection.health.decisions.length - 1]! } : {}),
+              ...(report.detection.health.decisions.length
+                ? { lastDecision: report.detection.health.decisions[report.detection.health.decisions.length - 1]! }
+                : {}),
               ...(report.detection.health.retries && Object.keys(report.detection.health.retries).length ? { retries: report.detection.health.retries } : {}),
             }
           : { state: 'not-running' },
@@ -127,7 +177,8 @@ export async function monitor(core: Core, name: string, opts: { history?: number
           webUi: core.runLink(running.workflowId, running.runId),
         }
       : null,
-    lastRunbooks: last.status === 'fulfilled' ? last.value.map((r) => ({ ...r, webUi: core.runLink(r.workflowId, r.runId) })) : { error: errorText(last.reason) },
+    lastRunbooks:
+      last.status === 'fulfilled' ? last.value.map((r) => ({ ...r, webUi: core.runLink(r.workflowId, r.runId) })) : { error: errorText(last.reason) },
     redundancy:
       redundancy.status === 'rejected'
         ? { error: errorText(redundancy.reason) }
@@ -163,9 +214,25 @@ export async function plan(core: Core, name: string, to?: string): Promise<PlanO
   if (to !== undefined) destinationOf(service, to, 'to');
   const { readout, probes } = await observeNow(service, policy);
   // Detection's failovers follow its learned ranking: so does the plan when detection answers (else the configured order).
-  const ranking = policy.failover_execution.target_selection === 'intelligent' ? await learnedRanking(core.client, service.name, core.ask).catch(() => undefined) : undefined;
-  const p = planFailover({ service, policy, routing: readout.routing, probes, ...(ranking ? { ranking: { state: ranking, now: Date.now() } } : {}), ...(to !== undefined ? { to } : {}) });
-  return { service: service.name, dryRun: true, configVersion: live.version, routing: readout.routing, probes, plan: p, summary: `${formatPlan(p)}\ndry run: nothing was changed` };
+  const ranking =
+    policy.failover_execution.target_selection === 'intelligent' ? await learnedRanking(core.client, service.name, core.ask).catch(() => undefined) : undefined;
+  const p = planFailover({
+    service,
+    policy,
+    routing: readout.routing,
+    probes,
+    ...(ranking ? { ranking: { state: ranking, now: Date.now() } } : {}),
+    ...(to !== undefined ? { to } : {}),
+  });
+  return {
+    service: service.name,
+    dryRun: true,
+    configVersion: live.version,
+    routing: readout.routing,
+    probes,
+    plan: p,
+    summary: `${formatPlan(p)}\ndry run: nothing was changed`,
+  };
 }
 
 /** `failover.simulate`: the real decision logic over a scripted scenario of the service; touches nothing. */

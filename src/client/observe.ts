@@ -41,7 +41,8 @@ export function askWithDeadline(client: Client, taskQueue: string, ms = 10_000):
       return await client.connection.withDeadline(Date.now() + ms, fn);
     } catch (err) {
       const code = (err as { code?: unknown }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
-      if (code === 4 /* DEADLINE_EXCEEDED */ || (err as Error)?.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') throw new NoWorkerError(what, ms, taskQueue);
+      if (code === 4 /* DEADLINE_EXCEEDED */ || (err as Error)?.name === 'WorkflowUpdateRPCTimeoutOrCancelledError')
+        throw new NoWorkerError(what, ms, taskQueue);
       throw err;
     }
   };
@@ -90,7 +91,11 @@ export async function serviceStatus(client: Client, taskQueue: string, service: 
     try {
       const s = await ask('supervision query', () => supervisor.query(supervisionQuery));
       const suspended = suspensionOf(s.brakes, service);
-      report.supervision = { version: s.version, ...(suspended ? { suspended } : {}), ...(s.services[service] ? { detection: s.services[service]!.detection } : {}) };
+      report.supervision = {
+        version: s.version,
+        ...(suspended ? { suspended } : {}),
+        ...(s.services[service] ? { detection: s.services[service]!.detection } : {}),
+      };
     } catch (err) {
       report.supervisionError = (err as Error).message;
     }
@@ -174,7 +179,7 @@ async function describeRun(client: Client, info: WorkflowExecutionInfo): Promise
       ...run,
       ...(r.outcome ? { outcome: r.outcome } : {}),
       ...(r.source ? { source: r.source } : {}),
-      ...(r.target ?? r.destination ? { target: (r.target ?? r.destination)! } : {}),
+      ...((r.target ?? r.destination) ? { target: (r.target ?? r.destination)! } : {}),
       ...(r.planned !== undefined ? { planned: r.planned } : {}),
       ...(r.rtoMs !== undefined ? { rtoMs: r.rtoMs } : {}),
       ...(r.rpo ? { rpo: r.rpo } : {}),
@@ -229,7 +234,11 @@ export function redundancyWorkflowId(service: string): string {
 }
 
 /** The redundancy runbook's last verdict, or null when none runs for the service. */
-export async function redundancyStatus(client: Client, service: string, ask: Ask): Promise<{ workflowId: string; runId: string; status: RedundancyStatus } | null> {
+export async function redundancyStatus(
+  client: Client,
+  service: string,
+  ask: Ask,
+): Promise<{ workflowId: string; runId: string; status: RedundancyStatus } | null> {
   const running = await runningUnder(client, redundancyWorkflowId(service));
   if (!running) return null;
   const handle = client.workflow.getHandle(running.running.workflowId, running.running.runId);
@@ -251,7 +260,9 @@ export async function observeNow(service: ServiceConfig, policy: Policy): Promis
     routerFor(service)
       .read()
       .catch((err: Error) => Promise.reject(new RouterUnreadableError(service, err))),
-    Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, timeoutMs)] as const)).then((entries) => Object.fromEntries(entries) as Record<string, ProbeResult>),
+    Promise.all(service.destinations.map(async (d) => [d.id, await runProbe(d.probe, timeoutMs)] as const)).then(
+      (entries) => Object.fromEntries(entries) as Record<string, ProbeResult>,
+    ),
   ]);
   // Tied weights: the primary is the destination whose role says so (AmbiguousPrimaryError when that is unclear).
   const readout = await readRoutingWithPrimary(service, (id) => runProbe(service.destinations.find((d) => d.id === id)!.probe, timeoutMs), probes, read);

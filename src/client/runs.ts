@@ -45,7 +45,8 @@ export async function runningUnder(client: Client, workflowId: string): Promise<
 export function failureOf(err: unknown): { type?: string; message: string; details?: unknown } | undefined {
   if (!(err instanceof WorkflowFailedError)) return undefined;
   let cause: unknown = err.cause;
-  while (cause instanceof Error && !(cause instanceof ApplicationFailure) && (cause as { cause?: unknown }).cause instanceof Error) cause = (cause as { cause: Error }).cause;
+  while (cause instanceof Error && !(cause instanceof ApplicationFailure) && (cause as { cause?: unknown }).cause instanceof Error)
+    cause = (cause as { cause: Error }).cause;
   if (cause instanceof ApplicationFailure) {
     // A rolled-back failover carries its result (steps, routing) as the failure's details.
     const details = cause.details?.[0];

@@ -316,11 +316,15 @@ async function resolve(core: Core, refs: readonly z.output<typeof destinationRef
   for (const [i, ref] of refs.entries()) {
     const service = live.config.services.find((s) => s.name === ref.service);
     if (!service) {
-      problems.push(`${field}[${i}].service: no service ${JSON.stringify(ref.service)} in ${live.version !== null ? `live config version ${live.version}` : 'the config'} (has ${live.config.services.map((s) => s.name).join(', ')})`);
+      problems.push(
+        `${field}[${i}].service: no service ${JSON.stringify(ref.service)} in ${live.version !== null ? `live config version ${live.version}` : 'the config'} (has ${live.config.services.map((s) => s.name).join(', ')})`,
+      );
       continue;
     }
     if (!service.destinations.some((d) => d.id === ref.id)) {
-      problems.push(`${field}[${i}].id: no destination ${JSON.stringify(ref.id)} in service ${service.name} (has ${service.destinations.map((d) => d.id).join(', ')})`);
+      problems.push(
+        `${field}[${i}].id: no destination ${JSON.stringify(ref.id)} in service ${service.name} (has ${service.destinations.map((d) => d.id).join(', ')})`,
+      );
       continue;
     }
     let g = groups.get(service.name);
@@ -335,7 +339,8 @@ async function resolve(core: Core, refs: readonly z.output<typeof destinationRef
 }
 
 function oneService(groups: ServiceGroup[], field: string): ServiceGroup {
-  if (groups.length !== 1) throw new InvalidInputError('request', [`${field}: expected destinations of one service (got ${groups.map((g) => g.service.name).join(', ')})`]);
+  if (groups.length !== 1)
+    throw new InvalidInputError('request', [`${field}: expected destinations of one service (got ${groups.map((g) => g.service.name).join(', ')})`]);
   return groups[0]!;
 }
 
@@ -345,7 +350,11 @@ function described(service: ServiceConfig, id: string): ResolvedDestination {
 }
 
 async function readRouting(service: ServiceConfig): Promise<Routing> {
-  return (await routerFor(service).read().catch((err: Error) => Promise.reject(new RouterUnreadableError(service, err)))).routing;
+  return (
+    await routerFor(service)
+      .read()
+      .catch((err: Error) => Promise.reject(new RouterUnreadableError(service, err)))
+  ).routing;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +379,19 @@ async function checkHealth(service: ServiceConfig, ids: readonly string[], t: He
       pending.map(async (id) => {
         const p = await runProbe(service.destinations.find((d) => d.id === id)!.probe, timeoutMs);
         const prev = out.health[id] ?? initialHealth();
-        out.health[id] = observe(id, prev, { up: p.up, latencyMs: p.latencyMs, ...(p.offset !== undefined ? { offset: p.offset } : {}), ...(p.failure ? { failure: p.failure } : {}), ...(p.error ? { error: p.error } : {}), ...(p.replication ? { replication: p.replication } : {}) }, t).health;
+        out.health[id] = observe(
+          id,
+          prev,
+          {
+            up: p.up,
+            latencyMs: p.latencyMs,
+            ...(p.offset !== undefined ? { offset: p.offset } : {}),
+            ...(p.failure ? { failure: p.failure } : {}),
+            ...(p.error ? { error: p.error } : {}),
+            ...(p.replication ? { replication: p.replication } : {}),
+          },
+          t,
+        ).health;
         out.last[id] = p;
         out.probes[id] = (out.probes[id] ?? 0) + 1;
       }),
@@ -380,7 +401,14 @@ async function checkHealth(service: ServiceConfig, ids: readonly string[], t: He
   return out;
 }
 
-function healthReports(service: ServiceConfig, policy: Policy, ids: readonly string[], checked: Checked, routing: Routing, t: HealthThresholds): DestinationHealthReport[] {
+function healthReports(
+  service: ServiceConfig,
+  policy: Policy,
+  ids: readonly string[],
+  checked: Checked,
+  routing: Routing,
+  t: HealthThresholds,
+): DestinationHealthReport[] {
   const primary = primaryOf(routing);
   const observed = Object.fromEntries(Object.entries(checked.last).flatMap(([id, p]) => (p.up && p.replication ? [[id, p.replication]] : [])));
   const sync = syncStates(service, primary, observed, policy.failover_execution.consistency_check.max_lag);
@@ -396,9 +424,16 @@ function healthReports(service: ServiceConfig, policy: Policy, ids: readonly str
       probes: checked.probes[id] ?? 0,
       consecutiveFailures: h.consecutiveFailures,
       ...(p.up ? { latencyMs: Math.round(p.latencyMs) } : {}),
-      ...(h.lastError ? { error: h.lastError } : slow ? { error: `answered in ${Math.round(p.latencyMs)}ms, above quality.max_latency ${t.maxLatencyMs}ms` } : {}),
+      ...(h.lastError
+        ? { error: h.lastError }
+        : slow
+          ? { error: `answered in ${Math.round(p.latencyMs)}ms, above quality.max_latency ${t.maxLatencyMs}ms` }
+          : {}),
       routed: routing.weights[id] ?? 0,
-      sync: id === primary ? { state: 'primary' as const } : (sync[id] ?? { state: 'unknown' as const, reason: p.up ? 'its probe does not report replication' : 'down' }),
+      sync:
+        id === primary
+          ? { state: 'primary' as const }
+          : (sync[id] ?? { state: 'unknown' as const, reason: p.up ? 'its probe does not report replication' : 'down' }),
     };
   });
 }
@@ -414,7 +449,10 @@ async function probeOnce(groups: readonly ServiceGroup[]): Promise<HealthStatus>
   for (const g of groups) {
     const t = healthThresholdsOf(g.policy);
     const ids = g.service.destinations.map((d) => d.id);
-    const [routing, checked] = await Promise.all([readRouting(g.service), checkHealth(g.service, ids, { ...t, failureThreshold: 1 }, 0, requireMs(g.policy.failover_detection.timeout))]);
+    const [routing, checked] = await Promise.all([
+      readRouting(g.service),
+      checkHealth(g.service, ids, { ...t, failureThreshold: 1 }, 0, requireMs(g.policy.failover_detection.timeout)),
+    ]);
     reports.push(...healthReports(g.service, g.policy, ids, checked, routing, t));
   }
   return { overall: overall(reports), checkedAt: new Date().toISOString(), destinations: reports };
@@ -460,7 +498,10 @@ export async function detectFailover(core: Core, destinations: Destination[], co
       // What a failover would do now; destinations not checked here count as they answer to one probe.
       const others = service.destinations.filter((d) => !g.ids.includes(d.id));
       const more = await Promise.all(others.map(async (d) => [d.id, await runProbe(d.probe, timeoutMs)] as const));
-      const readings = { ...Object.fromEntries(more), ...Object.fromEntries(g.ids.map((id) => [id, { ...checked.last[id]!, up: checked.health[id]!.status !== 'down' && checked.last[id]!.up }])) };
+      const readings = {
+        ...Object.fromEntries(more),
+        ...Object.fromEntries(g.ids.map((id) => [id, { ...checked.last[id]!, up: checked.health[id]!.status !== 'down' && checked.last[id]!.up }])),
+      };
       const plan = planFailover({ service, policy, routing, probes: readings });
       const why = carrying.map((r) => `${r.id} is down and carries traffic (weight ${r.routed}): ${r.error ?? 'probe failed'}`);
       recommendations.push({
@@ -498,8 +539,16 @@ export async function detectFailover(core: Core, destinations: Destination[], co
     const red = assessRedundancy({ service, routing, healthy, strategy, policy: policy.redundancy_management });
     if (red.verdict === 'below-level') recommendations.push({ service: service.name, action: 'restore-redundancy', reasons: red.reasons });
   }
-  if (recommendations.length === 0) recommendations.push(...groups.map((g) => ({ service: g.service.name, action: 'none' as const, reasons: [`all ${g.ids.length} checked destination(s) healthy`] })));
-  return { failoverNeeded: needed, failedDestinations: failed, healthStatus: { overall: overall(reports), checkedAt: new Date().toISOString(), destinations: reports }, recommendations };
+  if (recommendations.length === 0)
+    recommendations.push(
+      ...groups.map((g) => ({ service: g.service.name, action: 'none' as const, reasons: [`all ${g.ids.length} checked destination(s) healthy`] })),
+    );
+  return {
+    failoverNeeded: needed,
+    failedDestinations: failed,
+    healthStatus: { overall: overall(reports), checkedAt: new Date().toISOString(), destinations: reports },
+    recommendations,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,7 +571,12 @@ async function latencies(service: ServiceConfig, policy: Policy, ids: readonly s
  * active-active: a rebalance draining the failed destinations) under the service's lock, and
  * reports its status, the destinations carrying traffic afterwards, what it may have lost, and its timing.
  */
-export async function executeFailover(core: Core, failedDestinations: Destination[], backupDestinations: Destination[], config: FailoverExecutionConfig = {}): Promise<FailoverExecutionResult> {
+export async function executeFailover(
+  core: Core,
+  failedDestinations: Destination[],
+  backupDestinations: Destination[],
+  config: FailoverExecutionConfig = {},
+): Promise<FailoverExecutionResult> {
   const started = Date.now();
   const failedRefs = parseOrThrow(destinationsSchema(1), failedDestinations, 'failedDestinations', 'failedDestinations');
   const backupRefs = parseOrThrow(destinationsSchema(0), backupDestinations ?? [], 'backupDestinations', 'backupDestinations');
@@ -532,15 +586,21 @@ export async function executeFailover(core: Core, failedDestinations: Destinatio
   const { service, policy } = failedGroup;
   const exec = policy.failover_execution;
   const problems: string[] = [];
-  if (backupGroups.some((g) => g.service.name !== service.name)) problems.push(`backupDestinations: expected destinations of ${service.name}, the service of failedDestinations`);
+  if (backupGroups.some((g) => g.service.name !== service.name))
+    problems.push(`backupDestinations: expected destinations of ${service.name}, the service of failedDestinations`);
   const backups = backupGroups.flatMap((g) => g.ids);
   backups.forEach((id, i) => failedGroup.ids.includes(id) && problems.push(`backupDestinations[${i}]: ${id} is also in failedDestinations`));
   if (cfg.failoverStrategy !== undefined && cfg.failoverStrategy !== exec.failover_strategy) {
     problems.push(`config.failoverStrategy: service ${service.name} is ${exec.failover_strategy} (change it with failover.define)`);
   }
-  if (cfg.dataSync !== undefined && cfg.dataSync !== exec.data_sync.enabled) problems.push(`config.dataSync: the policy of ${service.name} has data_sync ${exec.data_sync.enabled ? 'on' : 'off'}; a call does not change it (failover.define does)`);
+  if (cfg.dataSync !== undefined && cfg.dataSync !== exec.data_sync.enabled)
+    problems.push(
+      `config.dataSync: the policy of ${service.name} has data_sync ${exec.data_sync.enabled ? 'on' : 'off'}; a call does not change it (failover.define does)`,
+    );
   if (cfg.consistencyCheck !== undefined && cfg.consistencyCheck !== exec.consistency_check.enabled) {
-    problems.push(`config.consistencyCheck: the policy of ${service.name} has consistency_check ${exec.consistency_check.enabled ? 'on' : 'off'}; a call does not change it (failover.define does)`);
+    problems.push(
+      `config.consistencyCheck: the policy of ${service.name} has consistency_check ${exec.consistency_check.enabled ? 'on' : 'off'}; a call does not change it (failover.define does)`,
+    );
   }
   const activeActive = exec.failover_strategy === 'active-active';
   if (activeActive && cfg.planned) problems.push('config.planned: an active-active service is rebalanced, not switched over; leave it out');
@@ -550,42 +610,101 @@ export async function executeFailover(core: Core, failedDestinations: Destinatio
   const routing = await readRouting(service);
   const source = primaryOf(routing);
   if (!activeActive && (!source || !failedGroup.ids.includes(source))) {
-    throw new InvalidInputError('request', [`failedDestinations: none of them carries the traffic of ${service.name} (${source ? `it is on ${source}` : 'nothing does'}); nothing to fail over from`]);
+    throw new InvalidInputError('request', [
+      `failedDestinations: none of them carries the traffic of ${service.name} (${source ? `it is on ${source}` : 'nothing does'}); nothing to fail over from`,
+    ]);
   }
   const actor = actorFor(core.actor, cfg.actor);
   const reason = cfg.reason ?? `executeFailover: ${failedGroup.ids.join(', ')} → ${backups.join(', ') || 'best candidate'}`;
   const common = { service: service.name, reason, actor };
   const wait = cfg.wait !== false;
   const o = activeActive
-    ? await launch(core, { runbook: 'rebalance', type: 'rebalance', service: service.name, actor, reason, wait, waitSeconds: cfg.waitSeconds ?? 120,
-        input: runbookInput(rebalanceInputSchema, { ...common, drain: { destinations: failedGroup.ids } }) })
-    : await launch(core, { runbook: cfg.planned ? 'switchover' : 'failover', type: 'failover', service: service.name, actor, reason, wait, waitSeconds: cfg.waitSeconds ?? 120,
+    ? await launch(core, {
+        runbook: 'rebalance',
+        type: 'rebalance',
+        service: service.name,
+        actor,
+        reason,
+        wait,
+        waitSeconds: cfg.waitSeconds ?? 120,
+        input: runbookInput(rebalanceInputSchema, { ...common, drain: { destinations: failedGroup.ids } }),
+      })
+    : await launch(core, {
+        runbook: cfg.planned ? 'switchover' : 'failover',
+        type: 'failover',
+        service: service.name,
+        actor,
+        reason,
+        wait,
+        waitSeconds: cfg.waitSeconds ?? 120,
         input: runbookInput(failoverInputSchema, {
-          ...common, planned: cfg.planned === true,
+          ...common,
+          planned: cfg.planned === true,
           ...(backups.length === 1 ? { to: backups[0] } : backups.length > 1 ? { prefer: backups } : {}),
           ...(cfg.acceptDataLoss ? { acceptDataLoss: true } : {}),
-        }) });
+        }),
+      });
   return executionResult(core, service, policy, o, started, cfg.performanceMonitoring === true);
 }
 
-async function executionResult(core: Core, service: ServiceConfig, policy: Policy, o: TriggerOutcome, started: number, measure: boolean): Promise<FailoverExecutionResult> {
+async function executionResult(
+  core: Core,
+  service: ServiceConfig,
+  policy: Policy,
+  o: TriggerOutcome,
+  started: number,
+  measure: boolean,
+): Promise<FailoverExecutionResult> {
   const r = (o.result ?? {}) as NonNullable<TriggerOutcome['result']> & { rpo?: SyncStatus['rpo'] };
-  const outcome = typeof r.outcome === 'string' ? r.outcome : typeof (r as { verdict?: unknown }).verdict === 'string' ? String((r as { verdict: string }).verdict) : undefined;
-  const status: FailoverStatus = o.status === 'completed' ? (outcome === 'rolled-back' ? 'rolled-back' : 'completed') : o.status === 'failed' ? (outcome === 'rolled-back' ? 'rolled-back' : 'failed') : o.status;
-  const after = r.routingAfter?.weights ?? (o.status === 'completed' || o.status === 'failed' ? (await readRouting(service).catch(() => undefined))?.weights : undefined);
+  const outcome =
+    typeof r.outcome === 'string'
+      ? r.outcome
+      : typeof (r as { verdict?: unknown }).verdict === 'string'
+        ? String((r as { verdict: string }).verdict)
+        : undefined;
+  const status: FailoverStatus =
+    o.status === 'completed'
+      ? outcome === 'rolled-back'
+        ? 'rolled-back'
+        : 'completed'
+      : o.status === 'failed'
+        ? outcome === 'rolled-back'
+          ? 'rolled-back'
+          : 'failed'
+        : o.status;
+  const after =
+    r.routingAfter?.weights ?? (o.status === 'completed' || o.status === 'failed' ? (await readRouting(service).catch(() => undefined))?.weights : undefined);
   const active = activeOf(service, after);
   const replicated = replicates(service) && policy.failover_execution.data_sync.enabled;
   const rpo = r.rpo ?? null;
   const syncStatus: SyncStatus = {
     replicated,
     rpo,
-    state: !replicated ? 'not-replicated' : o.status !== 'completed' && !rpo ? 'not-finished' : !rpo ? 'unknown-loss' : rpo.lag === 0 ? 'no-loss' : rpo.lag === null ? 'unknown-loss' : 'bounded-loss',
+    state: !replicated
+      ? 'not-replicated'
+      : o.status !== 'completed' && !rpo
+        ? 'not-finished'
+        : !rpo
+          ? 'unknown-loss'
+          : rpo.lag === 0
+            ? 'no-loss'
+            : rpo.lag === null
+              ? 'unknown-loss'
+              : 'bounded-loss',
   };
   const performance: PerformanceMetrics = {
     ...(typeof r.rtoMs === 'number' ? { rtoMs: r.rtoMs } : {}),
     durationMs: Date.now() - started,
     ...(Array.isArray(r.steps) ? { steps: r.steps.length } : {}),
-    ...(measure && active.length ? { latencyMs: await latencies(service, policy, active.map((d) => d.id)) } : {}),
+    ...(measure && active.length
+      ? {
+          latencyMs: await latencies(
+            service,
+            policy,
+            active.map((d) => d.id),
+          ),
+        }
+      : {}),
   };
   return {
     failoverStatus: status,
@@ -643,7 +762,13 @@ export async function manageRecovery(core: Core, failedDestinations: Destination
       const t0 = Date.now();
       const reason = cfg.reason ?? `manageRecovery: ${id} ${failback ? 'resync and fail back' : 'resync as a standby'}`;
       const o = await launch(core, {
-        runbook: 'recovery', type: 'recovery', service: service.name, actor, reason, wait: true, waitSeconds: cfg.waitSeconds ?? 300,
+        runbook: 'recovery',
+        type: 'recovery',
+        service: service.name,
+        actor,
+        reason,
+        wait: true,
+        waitSeconds: cfg.waitSeconds ?? 300,
         input: runbookInput(recoveryInputSchema, { service: service.name, destination: id, failback, reason, actor }),
       });
       attempt.run = { workflowId: o.workflowId, runId: o.runId, webUi: o.webUi };
@@ -659,7 +784,9 @@ export async function manageRecovery(core: Core, failedDestinations: Destination
         const p = await runProbe(service.destinations.find((d) => d.id === id)!.probe, timeoutMs);
         if (p.up) attempt.latencyMs = Math.round(p.latencyMs);
         if (!p.up || p.latencyMs > bound) {
-          attempt.reasons.push(p.up ? `answers in ${Math.round(p.latencyMs)}ms, above quality.max_latency ${bound}ms` : `does not answer after recovery: ${p.error}`);
+          attempt.reasons.push(
+            p.up ? `answers in ${Math.round(p.latencyMs)}ms, above quality.max_latency ${bound}ms` : `does not answer after recovery: ${p.error}`,
+          );
           attempt.outcome = 'degraded';
         }
       }
@@ -668,7 +795,13 @@ export async function manageRecovery(core: Core, failedDestinations: Destination
   const recovered = attempts.filter((a) => a.outcome === 'failed-back' || a.outcome === 'standby-restored');
   const started_ = attempts.filter((a) => a.run);
   const recoveryStatus: RecoveryStatus =
-    started_.length === 0 && attempts.every((a) => a.outcome === 'pending') ? 'pending' : recovered.length === attempts.length ? 'recovered' : recovered.length > 0 ? 'partially-recovered' : 'not-recovered';
+    started_.length === 0 && attempts.every((a) => a.outcome === 'pending')
+      ? 'pending'
+      : recovered.length === attempts.length
+        ? 'recovered'
+        : recovered.length > 0
+          ? 'partially-recovered'
+          : 'not-recovered';
   const byService = new Map(groups.map((g) => [g.service.name, g.service] as const));
   return {
     recoveryStatus,
@@ -708,9 +841,15 @@ export async function manageRedundancy(core: Core, destinations: Destination[], 
     health = g.ids.map((id) => {
       const h = view.health[id] ?? initialHealth();
       return {
-        ...described(service, id), status: h.status, score: h.score, probes: 0, consecutiveFailures: h.consecutiveFailures,
-        ...(h.lastLatencyMs !== undefined ? { latencyMs: h.lastLatencyMs } : {}), ...(h.lastError ? { error: h.lastError } : {}),
-        routed: fullRouting.weights[id] ?? 0, sync: id === primary ? { state: 'primary' as const } : (view.sync?.[id] ?? { state: 'unknown' as const, reason: 'not observed by detection' }),
+        ...described(service, id),
+        status: h.status,
+        score: h.score,
+        probes: 0,
+        consecutiveFailures: h.consecutiveFailures,
+        ...(h.lastLatencyMs !== undefined ? { latencyMs: h.lastLatencyMs } : {}),
+        ...(h.lastError ? { error: h.lastError } : {}),
+        routed: fullRouting.weights[id] ?? 0,
+        sync: id === primary ? { state: 'primary' as const } : (view.sync?.[id] ?? { state: 'unknown' as const, reason: 'not observed by detection' }),
       };
     });
   } else {
@@ -722,11 +861,18 @@ export async function manageRedundancy(core: Core, destinations: Destination[], 
   const configured = await redundancyStatus(core.client, service.name, core.ask).catch(() => null);
 
   const distribution = distribute({
-    destinations: service.destinations, unhealthy: service.destinations.map((d) => d.id).filter((id) => !healthy.has(id)),
-    mode: red.load_distribution, maxEjectPercent: red.max_eject_percent, maxLoadFactor: red.max_load_factor, offeredLoad: red.offered_load,
+    destinations: service.destinations,
+    unhealthy: service.destinations.map((d) => d.id).filter((id) => !healthy.has(id)),
+    mode: red.load_distribution,
+    maxEjectPercent: red.max_eject_percent,
+    maxLoadFactor: red.max_load_factor,
+    offeredLoad: red.offered_load,
   });
   const primary = assessment.primary;
-  const planned = strategy === 'active-active' ? distribution.weights : Object.fromEntries(g.ids.map((id) => [id, id === primary ? fullWeight(service.destinations.find((d) => d.id === id)!.weight) : 0]));
+  const planned =
+    strategy === 'active-active'
+      ? distribution.weights
+      : Object.fromEntries(g.ids.map((id) => [id, id === primary ? fullWeight(service.destinations.find((d) => d.id === id)!.weight) : 0]));
   const drift = !sameWeights(planned, routing.weights);
   const loadDistribution: LoadDistribution = {
     strategy,
@@ -734,24 +880,41 @@ export async function manageRedundancy(core: Core, destinations: Destination[], 
     current: routing.weights,
     planned,
     drift,
-    reasons: cfg.loadDistribution === false ? [] : strategy === 'active-active' ? distribution.reasons : [primary ? `active-passive: all traffic on ${primary}` : 'no healthy destination to carry traffic'],
+    reasons:
+      cfg.loadDistribution === false
+        ? []
+        : strategy === 'active-active'
+          ? distribution.reasons
+          : [primary ? `active-passive: all traffic on ${primary}` : 'no healthy destination to carry traffic'],
   };
 
   let optimization: OptimizationResult = { action: 'none', reasons: [] };
   if (!cfg.optimization) optimization.reasons.push('optimization not asked for');
-  else if (strategy !== 'active-active') optimization.reasons.push(`active-passive: traffic is moved by failover or switchover (failover.trigger), not rebalanced`);
+  else if (strategy !== 'active-active')
+    optimization.reasons.push(`active-passive: traffic is moved by failover or switchover (failover.trigger), not rebalanced`);
   else if (g.ids.length !== g.service.destinations.length) optimization.reasons.push('a rebalance plans the whole service; pass all of its destinations');
   else if (!drift) optimization.reasons.push('weights already match the plan');
   else {
     const actor = actorFor(core.actor, cfg.actor);
     const reason = cfg.reason ?? 'manageRedundancy: weights drifted from the plan';
     const o = await launch(core, {
-      runbook: 'rebalance', type: 'rebalance', service: service.name, actor, reason, wait: true, waitSeconds: cfg.waitSeconds ?? 120,
+      runbook: 'rebalance',
+      type: 'rebalance',
+      service: service.name,
+      actor,
+      reason,
+      wait: true,
+      waitSeconds: cfg.waitSeconds ?? 120,
       input: runbookInput(rebalanceInputSchema, { service: service.name, reason, actor }),
     });
     optimization = {
       action: o.status === 'completed' ? 'rebalanced' : o.status === 'failed' ? 'rebalance-failed' : 'rebalance-started',
-      reasons: [`weights [${Object.entries(routing.weights).map(([k, v]) => `${k}=${v}`).join(' ')}] differ from the plan`, ...(o.failure ? [o.failure.message] : [])],
+      reasons: [
+        `weights [${Object.entries(routing.weights)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}] differ from the plan`,
+        ...(o.failure ? [o.failure.message] : []),
+      ],
       run: { workflowId: o.workflowId, runId: o.runId, webUi: o.webUi },
     };
   }
@@ -767,7 +930,13 @@ export async function manageRedundancy(core: Core, destinations: Destination[], 
       required: assessment.required,
       diversity: assessment.diversity,
       ...(configured?.status.assessment
-        ? { configured: { verdict: configured.status.assessment.verdict, level: configured.status.assessment.required.total, ...(configured.status.checkedAt ? { checkedAt: configured.status.checkedAt } : {}) } }
+        ? {
+            configured: {
+              verdict: configured.status.assessment.verdict,
+              level: configured.status.assessment.required.total,
+              ...(configured.status.checkedAt ? { checkedAt: configured.status.checkedAt } : {}),
+            },
+          }
         : {}),
       health,
     },

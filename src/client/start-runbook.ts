@@ -25,7 +25,15 @@ export class ServiceBusyError extends Error {
  */
 export async function startMutatingRunbook(
   client: Client,
-  opts: { taskQueue: string; type: MutatingRunbook; service: string; input: Record<string, unknown>; trigger?: string; summary?: string; signingKey?: KeyObject | undefined },
+  opts: {
+    taskQueue: string;
+    type: MutatingRunbook;
+    service: string;
+    input: Record<string, unknown>;
+    trigger?: string;
+    summary?: string;
+    signingKey?: KeyObject | undefined;
+  },
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const workflowId = runbookWorkflowId(opts.service);
   const input: Record<string, unknown> = { ...opts.input, service: opts.service };

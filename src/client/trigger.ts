@@ -16,18 +16,34 @@ export type RunbookKind = (typeof RUNBOOK_KINDS)[number];
 
 export const triggerInputSchema = z.strictObject({
   service: name,
-  runbook: z.enum(RUNBOOK_KINDS).describe('failover: move traffic off the current destination (works with it down); switchover: planned, the source healthy, nothing acknowledged lost; recovery: resync a returned destination and fail back; rollback: restore the routing a finished failover/recovery started from; maintenance: drain a destination for a window, then bring it back'),
+  runbook: z
+    .enum(RUNBOOK_KINDS)
+    .describe(
+      'failover: move traffic off the current destination (works with it down); switchover: planned, the source healthy, nothing acknowledged lost; recovery: resync a returned destination and fail back; rollback: restore the routing a finished failover/recovery started from; maintenance: drain a destination for a window, then bring it back',
+    ),
   to: name.optional().describe('failover, switchover: the destination to move traffic to (default: the best allowed candidate)'),
   destination: name.optional().describe('recovery: the destination that came back; maintenance: the one to drain'),
-  accept_data_loss: z.boolean().optional().describe('failover: promote a target known not to hold all of the source\'s data; the estimated loss is recorded'),
+  accept_data_loss: z.boolean().optional().describe("failover: promote a target known not to hold all of the source's data; the estimated loss is recorded"),
   standby: z.boolean().optional().describe('recovery: only restore it as a healthy standby, keep traffic where it is'),
-  run: z.string().regex(/^[0-9a-f-]{8,64}$/i, 'expected a run id such as 0195f3c2-…').optional().describe('rollback: run id of the finished failover/recovery to undo (default: the latest)'),
+  run: z
+    .string()
+    .regex(/^[0-9a-f-]{8,64}$/i, 'expected a run id such as 0195f3c2-…')
+    .optional()
+    .describe('rollback: run id of the finished failover/recovery to undo (default: the latest)'),
   immediate: z.boolean().optional().describe('rollback: restore at once instead of in reverse steps'),
   window: z.string().optional().describe('maintenance: how long the destination stays drained ("30m", "2h")'),
   reason: z.string().min(1, 'expected why (recorded in the audit trail and the history)').max(500),
   actor: z.string().min(1).max(100).optional().describe('who asks; recorded together with the identity of the caller'),
   wait: z.boolean().optional().describe('wait for the runbook to finish and return its result'),
-  wait_seconds: z.number().int().min(1).max(3600).optional().describe('how long to wait (default 50, inside the usual 60 s request timeout of MCP clients); the runbook goes on after that and the result says where it stands'),
+  wait_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .optional()
+    .describe(
+      'how long to wait (default 50, inside the usual 60 s request timeout of MCP clients); the runbook goes on after that and the result says where it stands',
+    ),
 });
 export type TriggerInput = z.input<typeof triggerInputSchema>;
 
@@ -66,7 +82,8 @@ function check(request: z.output<typeof triggerInputSchema>): void {
   const problems = OPTIONAL_FIELDS.filter((f) => request[f] !== undefined && !allowed.includes(f)).map(
     (f) => `${f}: not used by a ${request.runbook}${allowed.length ? ` (it takes ${allowed.join(', ')})` : ''}`,
   );
-  if ((request.runbook === 'recovery' || request.runbook === 'maintenance') && request.destination === undefined) problems.push(`destination: required for a ${request.runbook}`);
+  if ((request.runbook === 'recovery' || request.runbook === 'maintenance') && request.destination === undefined)
+    problems.push(`destination: required for a ${request.runbook}`);
   if (request.runbook === 'maintenance' && request.window === undefined) problems.push('window: required for a maintenance (how long, e.g. "30m")');
   if (request.wait_seconds !== undefined && !request.wait) problems.push('wait_seconds: only with wait: true');
   if (problems.length > 0) throw new InvalidInputError('failover.trigger request', problems);
@@ -78,7 +95,13 @@ export function runbookInput<S extends z.ZodType>(schema: S, input: Record<strin
   if (r.success) return input;
   throw new InvalidInputError(
     'failover.trigger request',
-    r.error.issues.map((i) => `${formatPath('', i.path.map((k) => (typeof k === 'string' ? (FIELD_OF[k] ?? k) : k)))}: ${i.message}`),
+    r.error.issues.map(
+      (i) =>
+        `${formatPath(
+          '',
+          i.path.map((k) => (typeof k === 'string' ? (FIELD_OF[k] ?? k) : k)),
+        )}: ${i.message}`,
+    ),
   );
 }
 
@@ -86,7 +109,13 @@ async function waitFor(handle: WorkflowHandle, seconds: number): Promise<{ done:
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<{ done: false }>((resolve) => (timer = setTimeout(() => resolve({ done: false }), seconds * 1000)));
   try {
-    return await Promise.race([handle.result().then((result) => ({ done: true as const, result }), (error: unknown) => ({ done: true as const, error })), timeout]);
+    return await Promise.race([
+      handle.result().then(
+        (result) => ({ done: true as const, result }),
+        (error: unknown) => ({ done: true as const, error }),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -111,7 +140,12 @@ export async function trigger(core: Core, request: TriggerInput): Promise<Trigge
     case 'failover':
     case 'switchover':
       type = 'failover';
-      input = runbookInput(failoverInputSchema, { ...common, planned: req.runbook === 'switchover', ...(req.to ? { to: req.to } : {}), ...(req.accept_data_loss ? { acceptDataLoss: true } : {}) });
+      input = runbookInput(failoverInputSchema, {
+        ...common,
+        planned: req.runbook === 'switchover',
+        ...(req.to ? { to: req.to } : {}),
+        ...(req.accept_data_loss ? { acceptDataLoss: true } : {}),
+      });
       break;
     case 'recovery':
       type = 'recovery';
@@ -126,7 +160,16 @@ export async function trigger(core: Core, request: TriggerInput): Promise<Trigge
       input = runbookInput(maintenanceInputSchema, { ...common, destination: req.destination, window: req.window });
       break;
   }
-  return launch(core, { runbook: req.runbook, type, service: service.name, input, actor, reason: req.reason, wait: req.wait === true, waitSeconds: req.wait_seconds ?? 50 });
+  return launch(core, {
+    runbook: req.runbook,
+    type,
+    service: service.name,
+    input,
+    actor,
+    reason: req.reason,
+    wait: req.wait === true,
+    waitSeconds: req.wait_seconds ?? 50,
+  });
 }
 
 export interface LaunchRequest {
@@ -170,7 +213,20 @@ export async function launch(core: Core, o: LaunchRequest): Promise<TriggerOutco
   const ended = await waitFor(handle, o.waitSeconds);
   if (!ended.done) {
     const s = await core.ask('status query', () => handle.query(statusQuery)).catch(() => undefined);
-    return { ...outcome, status: 'running', ...(s ? { progress: { phase: s.phase, ...(s.step ? { step: s.step } : {}), ...(s.source ? { source: s.source } : {}), ...(s.target ? { target: s.target } : {}) } } : {}) };
+    return {
+      ...outcome,
+      status: 'running',
+      ...(s
+        ? {
+            progress: {
+              phase: s.phase,
+              ...(s.step ? { step: s.step } : {}),
+              ...(s.source ? { source: s.source } : {}),
+              ...(s.target ? { target: s.target } : {}),
+            },
+          }
+        : {}),
+    };
   }
   if ('result' in ended) return { ...outcome, status: 'completed', result: ended.result as TriggerOutcome['result'] };
   const failure = failureOf(ended.error);

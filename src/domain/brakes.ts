@@ -57,19 +57,35 @@ export function suspensionOf(state: BrakeState, service: string): Suspension | u
  * May `service` start an automatic runbook of `kind` now? Suspension holds every kind; the cap
  * holds runbooks that move traffic. Returns the new state (a grant or a hold recorded) and the answer.
  */
-export function admit(state: BrakeState, req: { service: string; kind: AutomaticKind; nowMs: number }, cap: CapPolicy): { state: BrakeState; admission: Admission } {
+export function admit(
+  state: BrakeState,
+  req: { service: string; kind: AutomaticKind; nowMs: number },
+  cap: CapPolicy,
+): { state: BrakeState; admission: Admission } {
   const grants = state.grants.filter((g) => req.nowMs - g.atMs < cap.windowMs);
   const hold = (reason: string, suspended: boolean, retryAtMs?: number) => ({
-    state: { ...state, grants, holds: [...state.holds, { service: req.service, kind: req.kind, at: new Date(req.nowMs).toISOString(), reason }].slice(-KEEP_HOLDS) },
+    state: {
+      ...state,
+      grants,
+      holds: [...state.holds, { service: req.service, kind: req.kind, at: new Date(req.nowMs).toISOString(), reason }].slice(-KEEP_HOLDS),
+    },
     admission: { admitted: false as const, reason, suspended, ...(retryAtMs !== undefined ? { retryAtMs } : {}) },
   });
   const s = suspensionOf(state, req.service);
-  if (s) return hold(`automatic runbooks ${state.services[req.service] ? `of ${req.service}` : 'of every service'} suspended by ${s.by} since ${s.at}: ${s.reason}`, true);
+  if (s)
+    return hold(
+      `automatic runbooks ${state.services[req.service] ? `of ${req.service}` : 'of every service'} suspended by ${s.by} since ${s.at}: ${s.reason}`,
+      true,
+    );
   if (req.kind === 'resync') return { state: { ...state, grants }, admission: { admitted: true, note: 'standby repair: not counted by the cap' } };
   if (grants.length >= cap.maxAutomaticRunbooks) {
     const window = Math.round(cap.windowMs / 1000);
     const recent = grants.map((g) => `${g.kind} of ${g.service}`).join(', ');
-    return hold(`fleet cap: ${grants.length} automatic runbooks in the last ${window}s (max ${cap.maxAutomaticRunbooks}: ${recent})`, false, grants[0]!.atMs + cap.windowMs);
+    return hold(
+      `fleet cap: ${grants.length} automatic runbooks in the last ${window}s (max ${cap.maxAutomaticRunbooks}: ${recent})`,
+      false,
+      grants[0]!.atMs + cap.windowMs,
+    );
   }
   return { state: { ...state, grants: [...grants, { service: req.service, kind: req.kind, atMs: req.nowMs }] }, admission: { admitted: true } };
 }

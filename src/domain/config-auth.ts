@@ -66,7 +66,14 @@ export function configChangeRefusal(
   const key = applierKey(live, by);
   const pub = key !== undefined ? ed25519PublicKey(key) : undefined;
   const sig = base64Decode(req.signature);
-  const message = configChangeMessage({ action: ctx.action, supervisorId: ctx.supervisorId, by, reason: req.reason, basedOn: req.expectVersion, target: ctx.target });
+  const message = configChangeMessage({
+    action: ctx.action,
+    supervisorId: ctx.supervisorId,
+    by,
+    reason: req.reason,
+    basedOn: req.expectVersion,
+    target: ctx.target,
+  });
   if (!pub || !sig || !ed25519Verify(pub, new TextEncoder().encode(message), sig)) {
     return `signature of ${by} does not verify against their key (config_changes.keys.${by}, or failover_execution.approval.keys.${by}) for this ${ctx.action} based on version ${req.expectVersion}`;
   }

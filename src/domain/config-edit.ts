@@ -10,7 +10,8 @@ import { formatPath, InvalidInputError } from './validation';
  */
 
 const name = z.string().min(1, 'expected a non-empty name');
-const kinds = <T extends { options: readonly { shape: { type: { value: string } } }[] }>(u: T) => u.options.map((o) => o.shape.type.value) as [string, ...string[]];
+const kinds = <T extends { options: readonly { shape: { type: { value: string } } }[] }>(u: T) =>
+  u.options.map((o) => o.shape.type.value) as [string, ...string[]];
 
 /** A driver block (probe, replication, router), checked in full against the config schema when the document is. */
 const driver = (what: string, types: [string, ...string[]]) =>
@@ -24,7 +25,7 @@ export const destinationInputSchema = z.strictObject({
   weight: z.number().int().min(0).max(256).optional().describe('weight when active; capacity for active-active'),
   probe: driver('how to probe it', kinds(probeSchema)),
   replication: driver('how it replicates', kinds(replicationSchema)).optional(),
-  router_server: name.optional().describe("its name inside the router, when it differs from the id"),
+  router_server: name.optional().describe('its name inside the router, when it differs from the id'),
 });
 export type DestinationInput = z.input<typeof destinationInputSchema>;
 
@@ -60,12 +61,22 @@ const changeMeta = {
 
 export const defineInputSchema = z.strictObject({
   service: name.describe('service name; created when the live config has none of that name'),
-  strategy: z.enum(['active-passive', 'active-active']).describe('active-passive: one primary, standbys at weight 0; active-active: weights spread over several'),
+  strategy: z
+    .enum(['active-passive', 'active-active'])
+    .describe('active-passive: one primary, standbys at weight 0; active-active: weights spread over several'),
   description: z.string().max(500).optional(),
   router: driver('the router that holds its routing (required for a new service)', kinds(routerSchema)).optional(),
   entrypoint: driver('where producers connect, used to validate switches', kinds(probeSchema)).optional(),
-  validation: z.array(driver('an extra check every switch step must pass', kinds(probeSchema))).max(20).optional(),
-  destinations: z.array(destinationInputSchema).min(1).max(100).optional().describe('all destinations with their zone, region and tier (replaces the list; required for a new service)'),
+  validation: z
+    .array(driver('an extra check every switch step must pass', kinds(probeSchema)))
+    .max(20)
+    .optional(),
+  destinations: z
+    .array(destinationInputSchema)
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('all destinations with their zone, region and tier (replaces the list; required for a new service)'),
   detection: sectionInput('failover_detection').optional(),
   execution: sectionInput('failover_execution', ['failover_strategy']).optional(),
   recovery: sectionInput('recovery_management').optional(),
@@ -82,7 +93,13 @@ export const configureInputSchema = z.strictObject({
   service: name,
   add: z.array(destinationInputSchema).max(100).optional().describe('new backups (destinations) of the service'),
   remove: z.array(name).max(100).optional().describe('ids of destinations to take out of the config (never the one carrying traffic)'),
-  change: z.array(backupChangeSchema).max(100).optional().describe('{id, and the fields to change}: probe, replication, weight, zone, region, tier, router_server (a given probe or replication replaces the old one)'),
+  change: z
+    .array(backupChangeSchema)
+    .max(100)
+    .optional()
+    .describe(
+      '{id, and the fields to change}: probe, replication, weight, zone, region, tier, router_server (a given probe or replication replaces the old one)',
+    ),
   /** Remove a destination even when its routing cannot be read (it is still refused when it is seen to carry traffic). */
   force: z.boolean().optional(),
   ...changeMeta,
@@ -154,7 +171,8 @@ export function defineService(doc: unknown, input: z.output<typeof defineInputSc
   const where = liveVersion !== undefined ? `config version ${liveVersion}` : 'the config';
   const problems: string[] = [];
   if (!old && input.router === undefined) problems.push(`router: required to create service ${JSON.stringify(input.service)}, which ${where} does not have`);
-  if (!old && input.destinations === undefined) problems.push(`destinations: required to create service ${JSON.stringify(input.service)}, which ${where} does not have`);
+  if (!old && input.destinations === undefined)
+    problems.push(`destinations: required to create service ${JSON.stringify(input.service)}, which ${where} does not have`);
   if (problems.length > 0) throw new InvalidInputError('failover.define request', problems);
 
   const ownPolicy: Doc = {};
@@ -185,7 +203,11 @@ export function defineService(doc: unknown, input: z.output<typeof defineInputSc
 }
 
 /** `failover.configure`: adds, removes and changes backups (destinations) of a service. */
-export function configureBackups(doc: unknown, input: z.output<typeof configureInputSchema>, liveVersion?: number): { doc: unknown; added: string[]; removed: string[]; changed: string[] } {
+export function configureBackups(
+  doc: unknown,
+  input: z.output<typeof configureInputSchema>,
+  liveVersion?: number,
+): { doc: unknown; added: string[]; removed: string[]; changed: string[] } {
   const { root, services } = servicesOf(doc);
   const index = services.findIndex((s) => s.name === input.service);
   const known = services.map((s) => String(s.name));
@@ -219,7 +241,8 @@ export function configureBackups(doc: unknown, input: z.output<typeof configureI
   });
   change.forEach((c, i) => {
     if (!ids.includes(c.id)) problems.push(`change[${i}].id: no destination ${JSON.stringify(c.id)} in service ${input.service} ${has}`);
-    if (Object.keys(clean(c as Doc)).length === 1) problems.push(`change[${i}]: expected a field to change besides "id" (probe, replication, weight, zone, region, tier, router_server)`);
+    if (Object.keys(clean(c as Doc)).length === 1)
+      problems.push(`change[${i}]: expected a field to change besides "id" (probe, replication, weight, zone, region, tier, router_server)`);
     claim(c.id, `change[${i}]`);
   });
   if (problems.length > 0) throw new InvalidInputError('failover.configure request', problems);
@@ -241,4 +264,3 @@ export function configureBackups(doc: unknown, input: z.output<typeof configureI
   });
   return { doc: root, added: add.map((d) => d.id), removed: remove, changed: change.map((c) => c.id) };
 }
-

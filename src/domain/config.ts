@@ -26,15 +26,10 @@ const safeRegexString = z.string().superRefine((s, ctx) => {
 
 /** Seed flags may be written as `true`/`false` or as an object with details. */
 function flag<T extends z.ZodRawShape>(shape: T) {
-  return z.preprocess(
-    (v) => (typeof v === 'boolean' ? { enabled: v } : v),
-    z.strictObject({ enabled: z.boolean().default(true), ...shape }),
-  );
+  return z.preprocess((v) => (typeof v === 'boolean' ? { enabled: v } : v), z.strictObject({ enabled: z.boolean().default(true), ...shape }));
 }
 
-const id = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a lowercase name of letters, digits, ".", "_" or "-" (max 63)');
+const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected a lowercase name of letters, digits, ".", "_" or "-" (max 63)');
 const port = z.number().int().min(1).max(65535);
 const host = z.string().min(1);
 
@@ -68,13 +63,15 @@ const authShape = {
 };
 
 const statusMessage = 'expected a status code (200), a class ("2xx") or a range ("200-399")';
-const statusPattern = z.union([z.number(), z.string()], { error: statusMessage }).refine(
-  (v) =>
-    typeof v === 'number'
-      ? Number.isInteger(v) && v >= 100 && v <= 599
-      : /^([1-5]xx|[1-5]\d\d(-[1-5]\d\d)?)$/.test(v) && (!v.includes('-') || Number(v.slice(0, 3)) <= Number(v.slice(4))),
-  { message: statusMessage },
-);
+const statusPattern = z
+  .union([z.number(), z.string()], { error: statusMessage })
+  .refine(
+    (v) =>
+      typeof v === 'number'
+        ? Number.isInteger(v) && v >= 100 && v <= 599
+        : /^([1-5]xx|[1-5]\d\d(-[1-5]\d\d)?)$/.test(v) && (!v.includes('-') || Number(v.slice(0, 3)) <= Number(v.slice(4))),
+    { message: statusMessage },
+  );
 
 export const httpProbeSchema = z.strictObject({
   type: z.literal('http'),
@@ -86,7 +83,11 @@ export const httpProbeSchema = z.strictObject({
     .superRefine((h, ctx) => {
       for (const [name, value] of Object.entries(h)) {
         if (looksSecretHeader(name) || looksLikeCredential(value)) {
-          ctx.addIssue({ code: 'custom', path: [name], message: `expected no credential in the config text; name an environment variable in headers_env: { ${name}: MY_ENV }` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `expected no credential in the config text; name an environment variable in headers_env: { ${name}: MY_ENV }`,
+          });
         }
       }
     })
@@ -129,11 +130,21 @@ export const prometheusProbeSchema = z
     (p, ctx) => {
       if (p.error_rate === true) {
         if (p.op !== undefined || p.threshold !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['error_rate'], message: 'expected either error_rate: true (bounded by quality.max_error_rate) or op and threshold, not both' });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['error_rate'],
+            message: 'expected either error_rate: true (bounded by quality.max_error_rate) or op and threshold, not both',
+          });
         }
         return;
       }
-      if (p.op === undefined) ctx.addIssue({ code: 'custom', path: ['op'], input: undefined, message: 'expected a comparison (">", "<", ">=", "<=", "==", "!="), or error_rate: true' });
+      if (p.op === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['op'],
+          input: undefined,
+          message: 'expected a comparison (">", "<", ">=", "<=", "==", "!="), or error_rate: true',
+        });
       if (p.threshold === undefined) ctx.addIssue({ code: 'custom', path: ['threshold'], input: undefined, message: 'expected a number, or error_rate: true' });
     },
     // Also when other fields are bad, so every problem is named at once.
@@ -160,9 +171,7 @@ export const webhookRouterSchema = z.strictObject({
 });
 
 /** A NATS server: "nats://host:port", "tls://host:port" or "host:port"; a list for a cluster. */
-const natsServer = z
-  .string()
-  .regex(/^((nats|tls):\/\/)?[^\s/:@]+(:\d{1,5})?$/, 'expected "nats://host:port", "tls://host:port" or "host:port"');
+const natsServer = z.string().regex(/^((nats|tls):\/\/)?[^\s/:@]+(:\d{1,5})?$/, 'expected "nats://host:port", "tls://host:port" or "host:port"');
 const envName = envNameSchema;
 
 /** How the NATS drivers connect. Secrets come from environment variables, never from config or history. */
@@ -299,7 +308,10 @@ export const routerSchema = z.discriminatedUnion('type', [
       /** Runtime API on a unix socket (`stats socket … level admin`) … */
       socket: z.string().min(1).optional(),
       /** … or on TCP, "host:port". */
-      address: z.string().regex(/^[^:]+:\d+$/, 'expected "host:port"').optional(),
+      address: z
+        .string()
+        .regex(/^[^:]+:\d+$/, 'expected "host:port"')
+        .optional(),
       backend: haproxyNameSchema,
     })
     .refine((r) => (r.socket === undefined) !== (r.address === undefined), {
@@ -326,33 +338,37 @@ export const destinationSchema = z.strictObject({
 });
 export type DestinationConfig = z.infer<typeof destinationSchema>;
 
-const detectionSchema = z.strictObject({
-  /** Health score (0..1) below which a destination counts as unhealthy. */
-  health_threshold: z.number().min(0).max(1).default(0.5),
-  /** Consecutive failed probes before a destination is declared down. */
-  failure_threshold: z.number().int().min(1).default(3),
-  /** Consecutive good probes before a down destination counts as recovered. */
-  recovery_threshold: z.number().int().min(1).default(3),
-  detection_interval: boundedDuration('10ms', '1h').default('1s'),
-  /** Per-probe timeout. */
-  timeout: boundedDuration('10ms', '5m').default('2s'),
-  /** After a failover, the same destination cannot trigger another one for this long. */
-  cooldown: boundedDuration('1s', '7d').default('5m'),
-  /**
-   * Observer zones: every destination is probed from a worker in each (`--zone`), and a destination is
-   * down only when `quorum` of them see it down. Empty: one observer, any worker.
-   */
-  observers: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name of letters, digits, ".", "_" or "-"')).default([]),
-  quorum: z.number().int().min(1).default(1),
-  /**
-   * Call a destination down after one failed probe when the evidence is certain: its port refuses,
-   * its replicas report their link to it down, and the router's own path to it fails.
-   */
-  intelligent_detection: z.boolean().default(false),
-  /** How often each watch reads the router to see that it still has the decided routing. */
-  router_check_interval: boundedDuration('100ms', '1h').default('5s'),
-})
-  .refine((d) => d.quorum <= Math.max(1, d.observers.length), { message: 'expected a quorum no larger than the number of observers (1 when none are listed)', path: ['quorum'] })
+const detectionSchema = z
+  .strictObject({
+    /** Health score (0..1) below which a destination counts as unhealthy. */
+    health_threshold: z.number().min(0).max(1).default(0.5),
+    /** Consecutive failed probes before a destination is declared down. */
+    failure_threshold: z.number().int().min(1).default(3),
+    /** Consecutive good probes before a down destination counts as recovered. */
+    recovery_threshold: z.number().int().min(1).default(3),
+    detection_interval: boundedDuration('10ms', '1h').default('1s'),
+    /** Per-probe timeout. */
+    timeout: boundedDuration('10ms', '5m').default('2s'),
+    /** After a failover, the same destination cannot trigger another one for this long. */
+    cooldown: boundedDuration('1s', '7d').default('5m'),
+    /**
+     * Observer zones: every destination is probed from a worker in each (`--zone`), and a destination is
+     * down only when `quorum` of them see it down. Empty: one observer, any worker.
+     */
+    observers: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a zone name of letters, digits, ".", "_" or "-"')).default([]),
+    quorum: z.number().int().min(1).default(1),
+    /**
+     * Call a destination down after one failed probe when the evidence is certain: its port refuses,
+     * its replicas report their link to it down, and the router's own path to it fails.
+     */
+    intelligent_detection: z.boolean().default(false),
+    /** How often each watch reads the router to see that it still has the decided routing. */
+    router_check_interval: boundedDuration('100ms', '1h').default('5s'),
+  })
+  .refine((d) => d.quorum <= Math.max(1, d.observers.length), {
+    message: 'expected a quorum no larger than the number of observers (1 when none are listed)',
+    path: ['quorum'],
+  })
   .refine((d) => new Set(d.observers).size === d.observers.length, { message: 'expected each observer zone once', path: ['observers'] });
 
 /** A person who may act on runbooks: never a name the system acts under. */
@@ -366,64 +382,66 @@ const ed25519KeyText = z
   .string()
   .refine((k) => ed25519PublicKey(k) !== undefined, { message: 'expected an Ed25519 public key: base64 of 32 bytes, of SPKI DER, or a PEM block' });
 
-const executionSchema = z.strictObject({
-  failover_strategy: z.enum(['active-passive', 'active-active']).default('active-passive'),
-  automatic_failover: z.boolean().default(true),
-  data_sync: flag({}).prefault({}),
-  consistency_check: flag({
-    /** Largest lag (driver units: bytes for Redis) a failover may accept without approval. */
-    max_lag: z.number().int().min(0).default(1_048_576),
-    /** How long to wait for lag to come within bound. */
-    timeout: boundedDuration('100ms', '1h').default('30s'),
-  }).prefault({}),
-  gradual_failover: flag({
-    steps: z
-      .array(z.number().int().min(1).max(100))
-      .min(1)
-      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!) && s[s.length - 1] === 100, {
-        message: 'expected increasing percentages ending at 100',
+const executionSchema = z
+  .strictObject({
+    failover_strategy: z.enum(['active-passive', 'active-active']).default('active-passive'),
+    automatic_failover: z.boolean().default(true),
+    data_sync: flag({}).prefault({}),
+    consistency_check: flag({
+      /** Largest lag (driver units: bytes for Redis) a failover may accept without approval. */
+      max_lag: z.number().int().min(0).default(1_048_576),
+      /** How long to wait for lag to come within bound. */
+      timeout: boundedDuration('100ms', '1h').default('30s'),
+    }).prefault({}),
+    gradual_failover: flag({
+      steps: z
+        .array(z.number().int().min(1).max(100))
+        .min(1)
+        .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!) && s[s.length - 1] === 100, {
+          message: 'expected increasing percentages ending at 100',
+        })
+        .default([25, 50, 100]),
+      soak: boundedDuration('0s', '1d').default('30s'),
+    }).prefault({}),
+    rollback_support: flag({}).prefault({}),
+    approval: z
+      .strictObject({
+        required: z.boolean().default(false),
+        timeout: boundedDuration('1s', '7d').default('10m'),
+        default_action: z.enum(['abort', 'proceed']).default('abort'),
+        /** Who may approve, pause, resume or abort a runbook of this service; empty: anyone who can reach Temporal. */
+        approvers: z.array(personName).default([]),
+        /** The approver must not be who started the runbook; default: on when approvers are listed. */
+        four_eyes: z.boolean().optional(),
+        /** Approver name → Ed25519 public key (base64 raw or SPKI DER, or PEM): their requests must be signed (CLI --key). */
+        keys: z.record(z.string().min(1).max(200), ed25519KeyText).default({}),
+        /** `required`: a person's runbook start must be signed (CLI --key); `optional`: unsigned starts run, recorded as unverified. */
+        signed_starts: z.enum(['optional', 'required']).default('optional'),
       })
-      .default([25, 50, 100]),
-    soak: boundedDuration('0s', '1d').default('30s'),
-  }).prefault({}),
-  rollback_support: flag({}).prefault({}),
-  approval: z
-    .strictObject({
-      required: z.boolean().default(false),
-      timeout: boundedDuration('1s', '7d').default('10m'),
-      default_action: z.enum(['abort', 'proceed']).default('abort'),
-      /** Who may approve, pause, resume or abort a runbook of this service; empty: anyone who can reach Temporal. */
-      approvers: z.array(personName).default([]),
-      /** The approver must not be who started the runbook; default: on when approvers are listed. */
-      four_eyes: z.boolean().optional(),
-      /** Approver name → Ed25519 public key (base64 raw or SPKI DER, or PEM): their requests must be signed (CLI --key). */
-      keys: z.record(z.string().min(1).max(200), ed25519KeyText).default({}),
-      /** `required`: a person's runbook start must be signed (CLI --key); `optional`: unsigned starts run, recorded as unverified. */
-      signed_starts: z.enum(['optional', 'required']).default('optional'),
-    })
-    .prefault({}),
-  /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */
-  fence_timeout: boundedDuration('1s', '1h').default('90s'),
-  step_timeout: boundedDuration('1s', '1h').default('30s'),
-  /** Detection-started failovers stay inside the regions already carrying traffic; crossing needs a person. */
-  never_cross_region_automatically: z.boolean().default(false),
-  /** Any failover that starts sending traffic into another region waits for approval. */
-  approval_for_cross_region: z.boolean().default(false),
-  /** How a target is chosen: proximity (zone, region, tier) or intelligent (learned score, proximity breaks ties). */
-  target_selection: z.enum(['proximity', 'intelligent']).default('proximity'),
-  /**
-   * Emergency failover with no observation of the source: a replica whose link to it has been down
-   * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
-   */
-  max_link_down: boundedDuration('1s', '30d').default('30s'),
-  /** The router no longer has the decided routing (a reload, a hand edit): write it back at once, or wait for approval. */
-  router_drift: z.enum(['reassert', 'approve']).default('reassert'),
-  /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
-  performance_monitoring: z.boolean().optional(),
-}).refine(
-  (e) => (durationToMs(e.fence_timeout) ?? 0) > (durationToMs(e.consistency_check.timeout) ?? 0) + (durationToMs(e.step_timeout) ?? 0),
-  { message: 'expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects', path: ['fence_timeout'] },
-);
+      .prefault({}),
+    /** How long a fenced (write-paused) source stays paused if the runbook never comes back to it. */
+    fence_timeout: boundedDuration('1s', '1h').default('90s'),
+    step_timeout: boundedDuration('1s', '1h').default('30s'),
+    /** Detection-started failovers stay inside the regions already carrying traffic; crossing needs a person. */
+    never_cross_region_automatically: z.boolean().default(false),
+    /** Any failover that starts sending traffic into another region waits for approval. */
+    approval_for_cross_region: z.boolean().default(false),
+    /** How a target is chosen: proximity (zone, region, tier) or intelligent (learned score, proximity breaks ties). */
+    target_selection: z.enum(['proximity', 'intelligent']).default('proximity'),
+    /**
+     * Emergency failover with no observation of the source: a replica whose link to it has been down
+     * longer than this holds an unknown part of the data and is not promoted without someone accepting the loss.
+     */
+    max_link_down: boundedDuration('1s', '30d').default('30s'),
+    /** The router no longer has the decided routing (a reload, a hand edit): write it back at once, or wait for approval. */
+    router_drift: z.enum(['reassert', 'approve']).default('reassert'),
+    /** Seed key: accepted; has no effect until runbook metrics are exported (a load-time warning says so). */
+    performance_monitoring: z.boolean().optional(),
+  })
+  .refine((e) => (durationToMs(e.fence_timeout) ?? 0) > (durationToMs(e.consistency_check.timeout) ?? 0) + (durationToMs(e.step_timeout) ?? 0), {
+    message: 'expected fence_timeout longer than consistency_check.timeout + step_timeout: a fence must outlast the catch-up it protects',
+    path: ['fence_timeout'],
+  });
 
 const recoverySchema = z.strictObject({
   /**
@@ -547,7 +565,14 @@ export const policySchema = z.strictObject({
 export type Policy = z.infer<typeof policySchema>;
 
 /** Policy sections a service may set for itself; notifications, supervision and brakes stay fleet-wide. */
-export const SERVICE_POLICY_SECTIONS = ['failover_detection', 'failover_execution', 'recovery_management', 'redundancy_management', 'performance', 'quality'] as const;
+export const SERVICE_POLICY_SECTIONS = [
+  'failover_detection',
+  'failover_execution',
+  'recovery_management',
+  'redundancy_management',
+  'performance',
+  'quality',
+] as const;
 export type ServicePolicySection = (typeof SERVICE_POLICY_SECTIONS)[number];
 const policySection = z.record(z.string(), z.unknown(), { error: 'expected an object of policy keys, as in failover_manager' });
 /**
@@ -609,7 +634,11 @@ export const serviceSchema = z
   })
   .superRefine((svc, ctx) => {
     if (svc.entrypoint?.type === 'prometheus' && svc.entrypoint.error_rate) {
-      ctx.addIssue({ code: 'custom', path: ['entrypoint', 'error_rate'], message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['entrypoint', 'error_rate'],
+        message: "expected op and threshold: error_rate probes belong under the service's validation",
+      });
     }
     const seen = new Map<string, number>();
     svc.destinations.forEach((d, i) => {
@@ -627,14 +656,18 @@ export const serviceSchema = z
         ctx.addIssue({ code: 'custom', path: ['destinations', i, 'router_server'], input: d.router_server, message: HAPROXY_NAME_MESSAGE });
       }
       if (d.probe.type === 'prometheus' && d.probe.error_rate) {
-        ctx.addIssue({ code: 'custom', path: ['destinations', i, 'probe', 'error_rate'], message: 'expected op and threshold: error_rate probes belong under the service\'s validation' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['destinations', i, 'probe', 'error_rate'],
+          message: "expected op and threshold: error_rate probes belong under the service's validation",
+        });
       }
       if (d.replication.type === 'redis' && d.probe.type !== 'redis' && (!d.replication.host || !d.replication.port)) {
         ctx.addIssue({
           code: 'custom',
           path: ['destinations', i, 'replication'],
           input: d.replication,
-          message: 'expected host and port (they default to the probe\'s only for a redis probe)',
+          message: "expected host and port (they default to the probe's only for a redis probe)",
         });
       }
     });
@@ -656,7 +689,8 @@ export const alertRouteSchema = z
       .record(z.string(), labelMatcherSchema)
       .superRefine((m, ctx) => {
         for (const key of Object.keys(m)) {
-          if (!labelName.safeParse(key).success) ctx.addIssue({ code: 'custom', path: [key], input: key, message: 'expected a label name (letters, digits, "_"; not starting with a digit)' });
+          if (!labelName.safeParse(key).success)
+            ctx.addIssue({ code: 'custom', path: [key], input: key, message: 'expected a label name (letters, digits, "_"; not starting with a digit)' });
         }
       })
       .default({}),
@@ -682,7 +716,10 @@ export type AlertRouteConfig = z.infer<typeof alertRouteSchema>;
 export const alertReceiverSchema = z
   .strictObject({
     /** host:port to listen on. */
-    listen: z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "host:port"').default('127.0.0.1:9095'),
+    listen: z
+      .string()
+      .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected "host:port"')
+      .default('127.0.0.1:9095'),
     /** Environment variable holding the bearer token senders must present. */
     token_env: envName.optional(),
     /** Environment variable holding the HMAC-SHA256 secret the raw body is signed with. */
@@ -708,7 +745,12 @@ export const alertReceiverSchema = z
     /** Explicit opt-out of authentication (labs only). */
     allow_unauthenticated: z.boolean().default(false),
     /** Largest request body in bytes; larger ones are refused with 413. */
-    body_limit: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+    body_limit: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024)
+      .default(1024 * 1024),
     /** A repeated delivery of the same alert (fingerprint and status) within this window is acknowledged but not sent again. */
     dedupe_window: boundedDuration('1s', '7d').default('10m'),
     /** Signals to Temporal under way at once. */
@@ -843,7 +885,12 @@ export const configSchema = z
     const cc = cfg.failover_manager.config_changes;
     cc.appliers.forEach((name, i) => {
       if (cc.keys[name] === undefined && cfg.failover_manager.failover_execution.approval.keys[name] === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['failover_manager', 'config_changes', 'appliers', i], input: name, message: `${name} has no key in config_changes.keys (or failover_execution.approval.keys); appliers sign every change` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['failover_manager', 'config_changes', 'appliers', i],
+          input: name,
+          message: `${name} has no key in config_changes.keys (or failover_execution.approval.keys); appliers sign every change`,
+        });
       }
     });
     const seen = new Map<string, number>();
@@ -853,15 +900,24 @@ export const configSchema = z
       for (const issue of merged?.success === false ? merged.error.issues : []) {
         if (issue.code === 'unrecognized_keys') {
           // One line per unknown key, with the key it most likely meant (as for the fleet's own policy).
-          const section = issue.path.length === 1 ? CONSUMED_SEED_KEYS[String(issue.path[0])] ?? [] : [];
+          const section = issue.path.length === 1 ? (CONSUMED_SEED_KEYS[String(issue.path[0])] ?? []) : [];
           const known = [...(keysAt(policySchema, issue.path, undefined) ?? []), ...section];
           for (const key of issue.keys) {
             const guess = closestKey(key, known);
-            ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path, key], message: `unknown key${guess ? `; did you mean "${guess}"?` : ''}` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['services', i, 'policy', ...issue.path, key],
+              message: `unknown key${guess ? `; did you mean "${guess}"?` : ''}`,
+            });
           }
           continue;
         }
-        ctx.addIssue({ code: 'custom', path: ['services', i, 'policy', ...issue.path], input: 'input' in issue ? issue.input : undefined, message: issue.message });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', i, 'policy', ...issue.path],
+          input: 'input' in issue ? issue.input : undefined,
+          message: issue.message,
+        });
       }
       const first = seen.get(s.name);
       if (first !== undefined) {
@@ -887,7 +943,12 @@ export const configSchema = z
     cfg.maintenance?.forEach((m, i) => {
       const svc = cfg.services.find((s) => s.name === m.service);
       if (!svc) {
-        ctx.addIssue({ code: 'custom', path: ['maintenance', i, 'service'], input: m.service, message: `expected a configured service (${[...seen.keys()].join(', ')})` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maintenance', i, 'service'],
+          input: m.service,
+          message: `expected a configured service (${[...seen.keys()].join(', ')})`,
+        });
         return;
       }
       if (!svc.destinations.some((d) => d.id === m.destination)) {
@@ -902,7 +963,12 @@ export const configSchema = z
       const key = `${m.service}/${m.destination}`;
       const first = windows.get(key);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['maintenance', i, 'destination'], input: m.destination, message: `duplicate maintenance of ${key}, already scheduled by maintenance[${first}]` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maintenance', i, 'destination'],
+          input: m.destination,
+          message: `duplicate maintenance of ${key}, already scheduled by maintenance[${first}]`,
+        });
       } else windows.set(key, i);
     });
   });

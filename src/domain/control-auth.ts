@@ -93,7 +93,8 @@ export function controlRefusal(policy: ControlPolicy | undefined, req: SignedCon
   const listed = policy.approvers.length > 0;
   if (listed) {
     if (by === undefined) return `by: expected your name; ${ctx.action} is limited to the approvers (approval.approvers)`;
-    if (!policy.approvers.includes(by)) return `${by} may not ${ctx.action} this runbook: not one of the approvers (approval.approvers: ${policy.approvers.join(', ')})`;
+    if (!policy.approvers.includes(by))
+      return `${by} may not ${ctx.action} this runbook: not one of the approvers (approval.approvers: ${policy.approvers.join(', ')})`;
   }
   const fourEyes = policy.four_eyes ?? listed;
   if (ctx.action === 'approve' && fourEyes && by !== undefined && ctx.starter !== undefined && by === ctx.starter.trim()) {

@@ -71,11 +71,15 @@ export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
   }
   if (ctx.activeActive) return decideActiveActive(event, ctx, ctx.activeActive.carrying);
   if (event.kind === 'down' || event.kind === 'degraded') {
-    if (id !== ctx.primary) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
+    if (id !== ctx.primary)
+      return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
     if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must act` };
     const last = ctx.lastFailoverFrom[id];
     if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
-      return { action: 'none', reason: `${id} ${event.kind} again ${Math.round((ctx.nowMs - last) / 1000)}s after a failover away from it; cooldown ${Math.round(ctx.cooldownMs / 1000)}s holds` };
+      return {
+        action: 'none',
+        reason: `${id} ${event.kind} again ${Math.round((ctx.nowMs - last) / 1000)}s after a failover away from it; cooldown ${Math.round(ctx.cooldownMs / 1000)}s holds`,
+      };
     }
     return { action: 'failover', from: id, reason: `${id} ${event.kind}: ${event.reason}` };
   }
@@ -97,22 +101,29 @@ function decideReturning(event: HealthEvent, ctx: DecisionContext): Decision {
   const failback = ctx.failedOver.includes(id) && ctx.automaticRecovery && !stays;
   const notBefore = ctx.repairNotBefore?.[id];
   if ((resync || failback) && notBefore !== undefined && ctx.nowMs < notBefore) {
-    return { action: 'none', reason: `${id} ${event.kind}; its last resync/failback failed, next attempt in ${Math.ceil((notBefore - ctx.nowMs) / 1000)}s`, retryAtMs: notBefore };
+    return {
+      action: 'none',
+      reason: `${id} ${event.kind}; its last resync/failback failed, next attempt in ${Math.ceil((notBefore - ctx.nowMs) / 1000)}s`,
+      retryAtMs: notBefore,
+    };
   }
   const why = `${id} ${event.kind}: ${diverged ? sync!.reason : event.reason}`;
   if (failback) {
     const last = ctx.lastFailoverFrom[id];
     if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
       const retryAtMs = last + ctx.cooldownMs;
-      if (resync) return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby now, fail back after the cooldown`, retryAtMs };
+      if (resync)
+        return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby now, fail back after the cooldown`, retryAtMs };
       return { action: 'none', reason: `${id} recovered within the cooldown after failing; waiting before failback`, retryAtMs };
     }
     return { action: 'recovery', destination: id, failback: true, reason: why };
   }
   const staysWhy = `recovery_strategy intelligent: ${id} is in no better tier than ${ctx.primary}, so traffic stays on ${ctx.primary}`;
-  if (resync) return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby of ${ctx.primary}${stays ? ` (${staysWhy})` : ''}` };
+  if (resync)
+    return { action: 'recovery', destination: id, failback: false, reason: `${why}; resync it as a standby of ${ctx.primary}${stays ? ` (${staysWhy})` : ''}` };
   if (stays) return { action: 'none', reason: `${id} ${event.kind}; ${staysWhy} (start recovery <service> --destination ${id} to fail back by hand)` };
-  if (diverged) return { action: 'none', reason: `${why}; resync_returning is off: resync it by hand (start recovery <service> --destination ${id} --standby)` };
+  if (diverged)
+    return { action: 'none', reason: `${why}; resync_returning is off: resync it by hand (start recovery <service> --destination ${id} --standby)` };
   if (ctx.failedOver.includes(id)) return { action: 'none', reason: `${id} recovered; automatic_recovery is off, start a recovery runbook to fail back` };
   return { action: 'none', reason: `${id} ${event.kind}: ${event.reason}` };
 }

@@ -48,7 +48,13 @@ const healthEventSchema = z.object({
 
 const rankingRecordSchema = z.object({
   probes: z.object({ good: z.number().finite().min(0), total: z.number().finite().min(0), at: ms.nullable() }),
-  latency: z.object({ mean: z.number().finite().nullable(), variance: z.number().finite().min(0), samples: count, degradedStreak: count, lastDegraded: z.boolean() }),
+  latency: z.object({
+    mean: z.number().finite().nullable(),
+    variance: z.number().finite().min(0),
+    samples: count,
+    degradedStreak: count,
+    lastDegraded: z.boolean(),
+  }),
   failovers: z.object({ success: z.number().finite().min(0), rollback: z.number().finite().min(0), at: ms.nullable() }),
 });
 
@@ -103,7 +109,10 @@ export const detectionStateSchema = z.object({
   decisions: z.array(decisionRecordSchema).max(1000),
   seenAlerts: z.array(z.string()).max(10_000),
   ranking: z.object({ version: z.literal(1), destinations: z.record(z.string(), rankingRecordSchema) }).optional(),
-  revisit: z.array(z.object({ at: ms, event: healthEventSchema })).max(1000).optional(),
+  revisit: z
+    .array(z.object({ at: ms, event: healthEventSchema }))
+    .max(1000)
+    .optional(),
   retries: z.record(z.string(), retryStateSchema).optional(),
   inflight: inflightRunbookSchema.optional(),
   /** Events whose runbook the brakes held (suspension), decided again when they are lifted. */

@@ -206,15 +206,20 @@ export function distribute(input: DistributionInput): Distribution {
     const ejected = tierDown ? [] : sick.slice(0, limit);
     const held = tierDown ? [] : sick.slice(limit);
     if (held.length > 0) {
-      reasons.push(`tier ${tier}: ${held.map((d) => d.id).join(', ')} unhealthy but kept in rotation (max_eject_percent ${maxEject} allows ${limit} of ${serving.length} ejected)`);
+      reasons.push(
+        `tier ${tier}: ${held.map((d) => d.id).join(', ')} unhealthy but kept in rotation (max_eject_percent ${maxEject} allows ${limit} of ${serving.length} ejected)`,
+      );
     }
-    if (tierDown && sick.length > 0) reasons.push(`tier ${tier}: no healthy destination (${sick.map((d) => d.id).join(', ')} unhealthy); its traffic spills over`);
+    if (tierDown && sick.length > 0)
+      reasons.push(`tier ${tier}: no healthy destination (${sick.map((d) => d.id).join(', ')} unhealthy); its traffic spills over`);
 
     const rotation = [...healthy, ...held].sort((a, b) => a.id.localeCompare(b.id));
-    const effective = new Map(rotation.map((d) => {
-      const s = input.slowStart?.[d.id];
-      return [d.id, capacityOf(d, mode) * (s ? slowStartFactor(s.step, s.steps) : 1)];
-    }));
+    const effective = new Map(
+      rotation.map((d) => {
+        const s = input.slowStart?.[d.id];
+        return [d.id, capacityOf(d, mode) * (s ? slowStartFactor(s.step, s.steps) : 1)];
+      }),
+    );
     const tierCap = [...effective.values()].reduce((a, v) => a + v, 0);
     const tierLimit = tierCap * factor;
     const carry = Math.min(remaining, tierLimit);
@@ -234,7 +239,13 @@ export function distribute(input: DistributionInput): Distribution {
           ? 'no-capacity'
           : tierDown
             ? 'tier-down'
-            : ejected.includes(d) ? 'ejected' : held.includes(d) ? 'held' : load > EPS ? 'active' : 'standby';
+            : ejected.includes(d)
+              ? 'ejected'
+              : held.includes(d)
+                ? 'held'
+                : load > EPS
+                  ? 'active'
+                  : 'standby';
       shares.set(d.id, {
         id: d.id,
         tier,
@@ -266,7 +277,11 @@ export function distribute(input: DistributionInput): Distribution {
   let total = Math.round(carried * scale);
   if (carried > 0 && (peak * scale * total) / (carried * scale) > maxWeight) total = Math.floor(carried * scale + EPS);
   total = Math.max(total, positive);
-  const ints = apportion(loads.map((l) => (l > EPS ? l : 0)), total, true);
+  const ints = apportion(
+    loads.map((l) => (l > EPS ? l : 0)),
+    total,
+    true,
+  );
   const weights = Object.fromEntries(dests.map((d, i) => [d.id, ints[i]!]));
   const weightSum = ints.reduce((a, v) => a + v, 0);
 
@@ -281,7 +296,12 @@ export function distribute(input: DistributionInput): Distribution {
     );
   } else verdict = spilled ? 'spilled' : 'ok';
   if (verdict === 'spilled') {
-    reasons.push(`spillover: ${tiers.filter((t) => t.load > EPS && t.tier !== firstTier).map((t) => `tier ${t.tier} takes ${fmt(t.load)}`).join(', ')} of ${fmt(demand)}`);
+    reasons.push(
+      `spillover: ${tiers
+        .filter((t) => t.load > EPS && t.tier !== firstTier)
+        .map((t) => `tier ${t.tier} takes ${fmt(t.load)}`)
+        .join(', ')} of ${fmt(demand)}`,
+    );
   }
 
   const members: MemberShare[] = dests.map((d) => {

@@ -125,16 +125,37 @@ function foldProbe(
 
   if (prev.status !== 'down' && !obs.up && certain && health.consecutiveFailures < t.failureThreshold) {
     health.status = 'down';
-    return { health, event: { destination: id, kind: 'down', reason: `certainly gone after ${health.consecutiveFailures} failed probe(s) (threshold ${t.failureThreshold} not needed): ${certain}` } };
+    return {
+      health,
+      event: {
+        destination: id,
+        kind: 'down',
+        reason: `certainly gone after ${health.consecutiveFailures} failed probe(s) (threshold ${t.failureThreshold} not needed): ${certain}`,
+      },
+    };
   }
   if (prev.status !== 'down' && health.consecutiveFailures >= t.failureThreshold) {
     health.status = 'down';
-    return { health, event: { destination: id, kind: 'down', reason: `${health.consecutiveFailures} consecutive failed probes (threshold ${t.failureThreshold}); last ${health.lastError}` } };
+    return {
+      health,
+      event: {
+        destination: id,
+        kind: 'down',
+        reason: `${health.consecutiveFailures} consecutive failed probes (threshold ${t.failureThreshold}); last ${health.lastError}`,
+      },
+    };
   }
   // A full window before judging by score: a couple of early failures is not yet an error rate.
   if (prev.status === 'up' && obs.up && health.window.length >= t.windowSize && health.score < t.healthThreshold) {
     health.status = 'degraded';
-    return { health, event: { destination: id, kind: 'degraded', reason: `health score ${health.score} < ${t.healthThreshold} (latency ${health.lastLatencyMs}ms, bound ${t.maxLatencyMs}ms)` } };
+    return {
+      health,
+      event: {
+        destination: id,
+        kind: 'degraded',
+        reason: `health score ${health.score} < ${t.healthThreshold} (latency ${health.lastLatencyMs}ms, bound ${t.maxLatencyMs}ms)`,
+      },
+    };
   }
   if (prev.status !== 'up' && health.consecutiveSuccesses >= t.recoveryThreshold && health.score >= t.healthThreshold && prev.alerts.length === 0) {
     health.status = 'up';

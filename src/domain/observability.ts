@@ -85,10 +85,7 @@ export function judgeFalseDown(event: HealthEvent, decisions: readonly DecisionL
  * A failover detection started that ended rolled back while its source was up: the source was
  * healthy enough to carry the traffic again, so the decision to leave it was false.
  */
-export function rolledBackToHealthySource(
-  ended: { kind: string; ok: boolean; type?: string | undefined },
-  source: DestinationHealth | undefined,
-): boolean {
+export function rolledBackToHealthySource(ended: { kind: string; ok: boolean; type?: string | undefined }, source: DestinationHealth | undefined): boolean {
   return ended.kind === 'failover' && !ended.ok && ended.type === 'RolledBack' && source?.status === 'up';
 }
 
@@ -109,7 +106,11 @@ export class AvailabilityTracker {
   private countedUntilMs = 0;
 
   /** Folds the current view in; returns whether the service is available and the unavailable seconds not reported yet. */
-  update(nowMs: number, carrying: readonly string[], health: Readonly<Record<string, DestinationHealth>>): { available: boolean; unavailableSeconds: number; outageEnded: boolean } {
+  update(
+    nowMs: number,
+    carrying: readonly string[],
+    health: Readonly<Record<string, DestinationHealth>>,
+  ): { available: boolean; unavailableSeconds: number; outageEnded: boolean } {
     const available = carrying.some((id) => health[id]?.status === 'up');
     if (!available && this.downSinceMs === undefined) {
       const starts = carrying.flatMap((id) => (health[id]?.firstFailedAtMs !== undefined ? [health[id]!.firstFailedAtMs!] : []));

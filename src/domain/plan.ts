@@ -19,21 +19,13 @@ export interface Candidate {
  * Backup candidates for `sourceId`, best first: same zone, then other zone, then other region;
  * within that by configured tier, then higher weight, then id (stable). Down ones are left out.
  */
-export function rankCandidates(
-  service: ServiceConfig,
-  sourceId: string,
-  down: ReadonlySet<string> = new Set(),
-): Candidate[] {
+export function rankCandidates(service: ServiceConfig, sourceId: string, down: ReadonlySet<string> = new Set()): Candidate[] {
   const source = service.destinations.find((d) => d.id === sourceId);
   if (!source) return [];
   return service.destinations
     .filter((d) => d.id !== sourceId && !down.has(d.id))
     .sort(
-      (a, b) =>
-        proximityRank[proximity(source, a)] - proximityRank[proximity(source, b)] ||
-        a.tier - b.tier ||
-        b.weight - a.weight ||
-        a.id.localeCompare(b.id),
+      (a, b) => proximityRank[proximity(source, a)] - proximityRank[proximity(source, b)] || a.tier - b.tier || b.weight - a.weight || a.id.localeCompare(b.id),
     )
     .map((d) => ({ id: d.id, proximity: proximity(source, d), tier: d.tier }));
 }

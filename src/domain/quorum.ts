@@ -31,7 +31,10 @@ export function votesFor(id: string, observers: Readonly<Record<string, Observer
 
 function describeVotes(v: Votes): string {
   // In name order: the same votes read the same whatever order the observers reported in.
-  return Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([name, s]) => `${name}: ${s}`).join(', ');
+  return Object.entries(v)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, s]) => `${name}: ${s}`)
+    .join(', ');
 }
 
 /**
@@ -85,7 +88,10 @@ export function combine(a: {
       const why = seen && seen.kind === kind ? seen.reason : `observers: ${describeVotes(votes)}`;
       out.events.push({ destination: id, kind, reason: multi ? `${why} (${describeVotes(votes)}; quorum ${a.quorum})` : why } as HealthEvent);
     } else if (seen && (seen.kind === 'recovered') !== (status === 'up')) {
-      out.unconfirmed.push({ destination: id, reason: `${id} ${seen.kind} for ${a.reporter} (${seen.reason}), not confirmed: ${describeVotes(votes)}; quorum ${a.quorum}` });
+      out.unconfirmed.push({
+        destination: id,
+        reason: `${id} ${seen.kind} for ${a.reporter} (${seen.reason}), not confirmed: ${describeVotes(votes)}; quorum ${a.quorum}`,
+      });
     }
     // What a node said when it answered needs no vote: one observer that reached it heard it. A
     // second writer is reported whatever the others see; a divergence only of a node that is up.

@@ -11,9 +11,15 @@ import { rankCandidates, type Candidate } from './plan';
 
 export const rankingParamsSchema = z.strictObject({
   /** Probe history loses half its weight over this long. */
-  successHalfLifeMs: z.number().positive().default(10 * 60_000),
+  successHalfLifeMs: z
+    .number()
+    .positive()
+    .default(10 * 60_000),
   /** Failover outcomes lose half their weight over this long. */
-  outcomeHalfLifeMs: z.number().positive().default(7 * 24 * 3_600_000),
+  outcomeHalfLifeMs: z
+    .number()
+    .positive()
+    .default(7 * 24 * 3_600_000),
   /** EWMA smoothing for latency mean and variance, per sample. */
   latencyAlpha: z.number().gt(0).max(1).default(0.1),
   /** Latency is degraded above mean + k·stddev of the destination's own baseline … */
@@ -56,8 +62,7 @@ export interface RankingState {
 }
 
 export type RankingObservation =
-  | { destination: string; kind: 'probe'; up: boolean; latencyMs?: number }
-  | { destination: string; kind: 'failover'; outcome: 'success' | 'rollback' };
+  { destination: string; kind: 'probe'; up: boolean; latencyMs?: number } | { destination: string; kind: 'failover'; outcome: 'success' | 'rollback' };
 
 export function emptyRanking(): RankingState {
   return { version: 1, destinations: {} };
@@ -108,7 +113,9 @@ export function update(state: RankingState, obs: RankingObservation, now: number
       const streak = degraded ? prev.latency.degradedStreak + 1 : 0;
       // A degraded sample stays out of the baseline until the shift has lasted long enough to be the new normal.
       const fold = !degraded || streak >= params.rebaselineAfter;
-      const next = fold ? ewmaStep(prev.latency.mean, prev.latency.variance, obs.latencyMs, params.latencyAlpha) : { mean: prev.latency.mean, variance: prev.latency.variance };
+      const next = fold
+        ? ewmaStep(prev.latency.mean, prev.latency.variance, obs.latencyMs, params.latencyAlpha)
+        : { mean: prev.latency.mean, variance: prev.latency.variance };
       latency = { mean: next.mean, variance: next.variance, samples: prev.latency.samples + (fold ? 1 : 0), degradedStreak: streak, lastDegraded: degraded };
     }
     rec = { ...prev, probes, latency };

@@ -261,7 +261,11 @@ export function mayDrainWithoutApproval(input: RedundancyInput, drain: readonly 
   const lowered = before.healthy !== after.healthy;
   return {
     allowed: true,
-    reasons: [lowered ? `${after.backups.total} healthy backup(s) remain (level ${after.required.total})` : `${drain.join(', ')} not healthy now; draining lowers nothing`],
+    reasons: [
+      lowered
+        ? `${after.backups.total} healthy backup(s) remain (level ${after.required.total})`
+        : `${drain.join(', ')} not healthy now; draining lowers nothing`,
+    ],
     before,
     after,
   };

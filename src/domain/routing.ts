@@ -30,7 +30,9 @@ export function fullWeight(weight: number | undefined): number {
 
 /** "a=100 b=0": weights as runbook steps, dry runs and the CLI print them. */
 export function fmtWeights(w: Readonly<Record<string, number>>): string {
-  return Object.entries(w).map(([id, v]) => `${id}=${v}`).join(' ');
+  return Object.entries(w)
+    .map(([id, v]) => `${id}=${v}`)
+    .join(' ');
 }
 
 export function allTo(routing: Routing, target: string, weight: number): Record<string, number> {
@@ -50,10 +52,10 @@ export function sameWeights(a: Record<string, number>, b: Record<string, number>
 export function checkNotAllDown(weights: Record<string, number>, down: ReadonlySet<string>): string | undefined {
   const live = Object.entries(weights).filter(([id, w]) => w > 0 && !down.has(id));
   if (live.length === 0) {
-    const targets = Object.entries(weights).filter(([, w]) => w > 0).map(([id]) => id);
-    return targets.length === 0
-      ? 'proposed routing sends traffic nowhere'
-      : `proposed routing sends all traffic to down destinations: ${targets.join(', ')}`;
+    const targets = Object.entries(weights)
+      .filter(([, w]) => w > 0)
+      .map(([id]) => id);
+    return targets.length === 0 ? 'proposed routing sends traffic nowhere' : `proposed routing sends all traffic to down destinations: ${targets.join(', ')}`;
   }
   return undefined;
 }
@@ -62,7 +64,10 @@ export function checkNotAllDown(weights: Record<string, number>, down: ReadonlyS
 export function tiedForMostWeight(routing: Routing): string[] {
   const max = Math.max(0, ...Object.values(routing.weights));
   if (max <= 0) return [];
-  return Object.entries(routing.weights).filter(([, w]) => w === max).map(([id]) => id).sort();
+  return Object.entries(routing.weights)
+    .filter(([, w]) => w === max)
+    .map(([id]) => id)
+    .sort();
 }
 
 export interface RoleReading {

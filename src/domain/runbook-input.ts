@@ -6,33 +6,35 @@ const name = z.string().min(1, 'expected a non-empty name');
 const startSignatureSchema = z.strictObject({ at: z.string().max(40), signature: z.string().min(1).max(200) });
 
 /** What a person types into the Web UI's Start Workflow form, or the CLI sends. */
-export const failoverInputSchema = z.strictObject({
-  service: name,
-  /** Destination to move traffic to; chosen by tier and proximity when left out. */
-  to: name.optional(),
-  /** Planned switchover: the source is healthy and nothing acknowledged may be lost. */
-  planned: z.boolean().default(false),
-  reason: z.string().max(500).optional(),
-  /** Who or what asked (operator name, alert fingerprint, schedule id). */
-  actor: z.string().max(200).optional(),
-  /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
-  startSignature: startSignatureSchema.optional(),
-  /** What started it, for filtering in the Web UI. */
-  trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
-  /** Preferred target order (adaptive ranking, passed by detection); proximity order otherwise. */
-  prefer: z.array(name).max(100).optional(),
-  /** Replication offsets detection last saw per destination: the RPO estimate when the source is down. */
-  lastSeenOffsets: z.record(z.string(), z.number().int().min(0)).optional(),
-  /** When detection last saw each destination answer (ms since epoch): the age of lastSeenOffsets. */
-  lastSeenAt: z.record(z.string(), z.number().int().min(0)).optional(),
-  /** When detection saw each failing destination's failure begin (ms since epoch): outage metrics start there. */
-  firstFailedAt: z.record(z.string(), z.number().int().min(0)).optional(),
-  /** Promote a target known not to hold all of the source's data; the estimated loss is recorded. */
-  acceptDataLoss: z.boolean().optional(),
-}).refine((r) => !(r.planned && r.acceptDataLoss), {
-  message: 'a planned switchover loses nothing: drop "acceptDataLoss" or "planned"',
-  path: ['acceptDataLoss'],
-});
+export const failoverInputSchema = z
+  .strictObject({
+    service: name,
+    /** Destination to move traffic to; chosen by tier and proximity when left out. */
+    to: name.optional(),
+    /** Planned switchover: the source is healthy and nothing acknowledged may be lost. */
+    planned: z.boolean().default(false),
+    reason: z.string().max(500).optional(),
+    /** Who or what asked (operator name, alert fingerprint, schedule id). */
+    actor: z.string().max(200).optional(),
+    /** The starter's signature over the start (start-auth.ts): proves `actor` when they have a key in approval.keys. */
+    startSignature: startSignatureSchema.optional(),
+    /** What started it, for filtering in the Web UI. */
+    trigger: z.enum(['manual', 'alert', 'detection', 'schedule']).default('manual'),
+    /** Preferred target order (adaptive ranking, passed by detection); proximity order otherwise. */
+    prefer: z.array(name).max(100).optional(),
+    /** Replication offsets detection last saw per destination: the RPO estimate when the source is down. */
+    lastSeenOffsets: z.record(z.string(), z.number().int().min(0)).optional(),
+    /** When detection last saw each destination answer (ms since epoch): the age of lastSeenOffsets. */
+    lastSeenAt: z.record(z.string(), z.number().int().min(0)).optional(),
+    /** When detection saw each failing destination's failure begin (ms since epoch): outage metrics start there. */
+    firstFailedAt: z.record(z.string(), z.number().int().min(0)).optional(),
+    /** Promote a target known not to hold all of the source's data; the estimated loss is recorded. */
+    acceptDataLoss: z.boolean().optional(),
+  })
+  .refine((r) => !(r.planned && r.acceptDataLoss), {
+    message: 'a planned switchover loses nothing: drop "acceptDataLoss" or "planned"',
+    path: ['acceptDataLoss'],
+  });
 export type FailoverInput = z.input<typeof failoverInputSchema>;
 export type FailoverRequest = z.output<typeof failoverInputSchema>;
 
@@ -100,11 +102,9 @@ export const recoveryInputSchema = z.strictObject({
 export type RecoveryInput = z.input<typeof recoveryInputSchema>;
 export type RecoveryRequest = z.output<typeof recoveryInputSchema>;
 
-const scopeSchema = z.union([
-  z.strictObject({ zone: name }),
-  z.strictObject({ region: name }),
-  z.strictObject({ destinations: z.array(name).min(1) }),
-], { error: 'expected {"zone": …}, {"region": …} or {"destinations": […]}' });
+const scopeSchema = z.union([z.strictObject({ zone: name }), z.strictObject({ region: name }), z.strictObject({ destinations: z.array(name).min(1) })], {
+  error: 'expected {"zone": …}, {"region": …} or {"destinations": […]}',
+});
 
 export const rebalanceInputSchema = z.strictObject({
   service: name,

@@ -121,25 +121,44 @@ export function planFailover(input: FailoverPlanInput): FailoverPlan {
   const refused = (message: string, type: string): FailoverPlan => ({ ...plan, refusal: { message, type } });
   if (!source) return refused(`service ${service.name} has no destination carrying traffic; nothing to fail over from`, 'NoSource');
   if (input.planned && !sourceUp) {
-    return refused(`planned switchover needs a healthy source, but ${source} is down (${whyDown(probes[source])}); start an unplanned failover instead`, 'SourceDown');
+    return refused(
+      `planned switchover needs a healthy source, but ${source} is down (${whyDown(probes[source])}); start an unplanned failover instead`,
+      'SourceDown',
+    );
   }
   // Same zone, other zone, other region; the region rules decide what may be entered and how.
-  const options = failoverTargets(service, source, { unavailable: down, trigger: input.trigger, rules: tierRulesOf(exec), ...(input.prefer ? { order: input.prefer } : {}) });
+  const options = failoverTargets(service, source, {
+    unavailable: down,
+    trigger: input.trigger,
+    rules: tierRulesOf(exec),
+    ...(input.prefer ? { order: input.prefer } : {}),
+  });
   plan.candidates = options;
   // Single writer: a target must be a copy of the source (a returned old primary, an empty restart, a replica whose link broke long ago is not).
   const checkSync = input.checkSync && singleWriter;
   const checkTarget = (id: string): TargetCheck =>
     checkFailoverTarget({
-      service, source, target: id, sourceUp, maxLag: exec.consistency_check.max_lag, maxLinkDownMs: requireMs(exec.max_link_down), nowMs: input.nowMs,
+      service,
+      source,
+      target: id,
+      sourceUp,
+      maxLag: exec.consistency_check.max_lag,
+      maxLinkDownMs: requireMs(exec.max_link_down),
+      nowMs: input.nowMs,
       ...(probes[id]?.replication ? { targetObs: probes[id]!.replication } : {}),
       ...(input.sourceLastSeen ? { sourceLastSeen: input.sourceLastSeen } : {}),
     });
   let chosen: TargetOption | undefined = input.to !== undefined ? options.find((o) => o.id === input.to) : chooseTarget(options).target;
   if (checkSync && input.to === undefined) chosen = chooseTarget(options.filter((o) => checkTarget(o.id).safe)).target ?? chosen;
   const target = input.to ?? chosen?.id;
-  if (!target) return refused(`no destination may take the traffic of ${source}: ${chooseTarget(options).reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
+  if (!target)
+    return refused(
+      `no destination may take the traffic of ${source}: ${chooseTarget(options).reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`,
+      'NoTarget',
+    );
   if (chosen && !chosen.allowed) return refused(`target ${target} refused: ${chosen.reasons.join('; ')}`, 'Blocked');
-  if (target === source) return refused(`invalid failover input:\n  - input.to: ${JSON.stringify(target)} already carries the traffic of ${service.name}`, 'InvalidInput');
+  if (target === source)
+    return refused(`invalid failover input:\n  - input.to: ${JSON.stringify(target)} already carries the traffic of ${service.name}`, 'InvalidInput');
   if (down.has(target)) return refused(`target ${target} is down (${whyDown(probes[target])}); refusing to route traffic to it`, 'TargetDown');
   plan.target = target;
   plan.targetWeight = fullWeight(service.destinations.find((d) => d.id === target)!.weight);
@@ -241,7 +260,8 @@ export function planDrain(input: DrainPlanInput): DrainPlan {
   };
   const w0 = before.weights[dest] ?? 0;
   if (w0 === 0) {
-    if (singleWriter && !primaryOf(before)) return refused(`service ${service.name} has no destination carrying traffic for ${dest} to resync from after the window`, 'NoSource');
+    if (singleWriter && !primaryOf(before))
+      return refused(`service ${service.name} has no destination carrying traffic for ${dest} to resync from after the window`, 'NoSource');
     return approve({ mode: 'idle', finalWeights: before.weights, describe: `${dest} carries no traffic; routing stays ${fmtWeights(before.weights)}` });
   }
   if (down.has(dest)) {
@@ -253,18 +273,27 @@ export function planDrain(input: DrainPlanInput): DrainPlan {
   if (!singleWriter && others.length > 0) {
     const plan = scaleOne(before.weights, dest, w0, steps, 'down');
     return approve({
-      mode: 'proportional', target: others[0]![0], plan, finalWeights: plan[plan.length - 1]!.weights,
+      mode: 'proportional',
+      target: others[0]![0],
+      plan,
+      finalWeights: plan[plan.length - 1]!.weights,
       describe: `weight of ${dest} ramps ${w0} → 0 in steps ${steps.join('/')}%; ${others.map(([id]) => id).join(', ')} absorb it by weight`,
     });
   }
   // Same zone, other zone, other region, under the same region rules as a failover.
   const chosen = chooseTarget(failoverTargets(service, dest, { unavailable: down, trigger: input.trigger, rules: tierRulesOf(exec) }));
   const target = chosen.target?.id;
-  if (!target) return refused(`no destination may take the traffic of ${dest}: ${chosen.reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
+  if (!target)
+    return refused(`no destination may take the traffic of ${dest}: ${chosen.reasons.join('; ')} (down: ${[...down].join(', ') || 'none'})`, 'NoTarget');
   const region = chosen.target!.approvalRequired ? chosen.target!.reasons : undefined;
-  const finalWeights = Object.fromEntries(Object.keys(before.weights).map((id) => [id, id === dest ? 0 : id === target ? (before.weights[id] ?? 0) + w0 : before.weights[id]!]));
+  const finalWeights = Object.fromEntries(
+    Object.keys(before.weights).map((id) => [id, id === dest ? 0 : id === target ? (before.weights[id] ?? 0) + w0 : before.weights[id]!]),
+  );
   return singleWriter
-    ? approve({ mode: 'switchover', target, finalWeights, describe: `planned switchover ${dest} → ${target} (fence, catch up to lag 0, promote, switch, demote)` }, region)
+    ? approve(
+        { mode: 'switchover', target, finalWeights, describe: `planned switchover ${dest} → ${target} (fence, catch up to lag 0, promote, switch, demote)` },
+        region,
+      )
     : approve({ mode: 'shift', target, finalWeights, describe: `traffic shifts ${dest} → ${target} in steps ${steps.join('/')}%` }, region);
 }
 

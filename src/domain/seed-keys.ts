@@ -144,7 +144,8 @@ function normalizePolicy(policy: Obj, at: string): Normalizer {
   }
 
   const learning = n.takeBool('failover_detection', 'learning');
-  if (learning !== undefined) n.imply('failover_execution', 'target_selection', learning ? 'intelligent' : 'proximity', `failover_detection.learning ${learning}`);
+  if (learning !== undefined)
+    n.imply('failover_execution', 'target_selection', learning ? 'intelligent' : 'proximity', `failover_detection.learning ${learning}`);
 
   const recoveryStrategy = n.section('recovery_management')?.recovery_strategy;
   if (recoveryStrategy === 'automatic' || recoveryStrategy === 'intelligent' || recoveryStrategy === 'manual') {
@@ -206,7 +207,8 @@ export interface WarnableConfig {
 export function seedKeyWarnings(config: WarnableConfig): string[] {
   const p = config.failover_manager;
   const out: string[] = [];
-  const metricsLater = 'runbook metrics are not exported by this version; every runbook result and history already records its RTO, RPO and each step with its duration';
+  const metricsLater =
+    'runbook metrics are not exported by this version; every runbook result and history already records its RTO, RPO and each step with its duration';
   if (p.failover_execution.performance_monitoring === true) out.push(`failover_execution.performance_monitoring: true has no effect yet: ${metricsLater}`);
   if (p.quality.quality_metrics === true) out.push(`quality.quality_metrics: true has no effect yet: ${metricsLater}`);
   if (p.recovery_management.health_monitoring === false) {
@@ -222,7 +224,9 @@ export function seedKeyWarnings(config: WarnableConfig): string[] {
     );
   }
   if (p.redundancy_management.resource_management === false) {
-    out.push('redundancy_management.resource_management: false has no effect: load is always planned within capacity × max_load_factor, the rest spilling to the next tier');
+    out.push(
+      'redundancy_management.resource_management: false has no effect: load is always planned within capacity × max_load_factor, the rest spilling to the next tier',
+    );
   }
   if (p.redundancy_management.rebalance && p.failover_execution.failover_strategy !== 'active-active') {
     out.push(
@@ -231,14 +235,19 @@ export function seedKeyWarnings(config: WarnableConfig): string[] {
     );
   }
   if (p.performance.caching === true) {
-    out.push('performance.caching: true has no effect: nothing is cached on purpose; every runbook step reads the router and probes live, which compare-and-set routing relies on');
+    out.push(
+      'performance.caching: true has no effect: nothing is cached on purpose; every runbook step reads the router and probes live, which compare-and-set routing relies on',
+    );
   }
   if (p.performance.parallel_processing === false) {
     out.push('performance.parallel_processing: false has no effect: destinations are always probed concurrently and services are watched independently');
   }
   if (p.performance.optimization === true) {
-    out.push('performance.optimization: true has no effect: there is no optional optimisation to turn on (probing already runs inside one long-lived watch per service)');
+    out.push(
+      'performance.optimization: true has no effect: there is no optional optimisation to turn on (probing already runs inside one long-lived watch per service)',
+    );
   }
-  if (config.services.length === 0) out.push('services: none configured; workers supervise nothing until a config with services is applied (failover config apply FILE)');
+  if (config.services.length === 0)
+    out.push('services: none configured; workers supervise nothing until a config with services is applied (failover config apply FILE)');
   return out;
 }

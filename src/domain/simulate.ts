@@ -71,14 +71,17 @@ export function parseScenario(raw: unknown, service: ServiceConfig, policy: Poli
   const has = `(has ${ids.join(', ')})`;
   const problems: string[] = [];
   r.data.events.forEach((e, i) => {
-    if (!ids.includes(e.destination)) problems.push(`scenario.events[${i}].destination: no destination ${JSON.stringify(e.destination)} in service ${service.name} ${has}`);
+    if (!ids.includes(e.destination))
+      problems.push(`scenario.events[${i}].destination: no destination ${JSON.stringify(e.destination)} in service ${service.name} ${has}`);
   });
   for (const id of Object.keys(r.data.routing ?? {})) {
     if (!ids.includes(id)) problems.push(`scenario.routing.${id}: no destination ${JSON.stringify(id)} in service ${service.name} ${has}`);
   }
   const interval = requireMs(policy.failover_detection.detection_interval);
   if (r.data.duration !== undefined && requireMs(r.data.duration) / interval > MAX_TICKS) {
-    problems.push(`scenario.duration: expected at most ${MAX_TICKS} detection intervals of ${policy.failover_detection.detection_interval} (got ${JSON.stringify(r.data.duration)})`);
+    problems.push(
+      `scenario.duration: expected at most ${MAX_TICKS} detection intervals of ${policy.failover_detection.detection_interval} (got ${JSON.stringify(r.data.duration)})`,
+    );
   }
   if (problems.length > 0) throw new InvalidInputError('scenario', problems);
   return r.data;
@@ -181,7 +184,9 @@ export function simulate(input: SimulationInput): SimulationResult {
       : Math.min(lastAt + cooldownMs + intervalMs * (thresholds.windowSize + det.recovery_threshold + slowSteps + 1), intervalMs * MAX_TICKS);
   const ticks = Math.floor(durationMs / intervalMs);
 
-  const conditions: Record<string, { up: boolean; latencyMs: number }> = Object.fromEntries(ids.map((id) => [id, { up: true, latencyMs: scenario.baselineLatencyMs }]));
+  const conditions: Record<string, { up: boolean; latencyMs: number }> = Object.fromEntries(
+    ids.map((id) => [id, { up: true, latencyMs: scenario.baselineLatencyMs }]),
+  );
   let health: Record<string, DestinationHealth> = Object.fromEntries(ids.map((id) => [id, initialHealth()]));
   let ranking = emptyRanking();
   let routing = initialRouting(service, policy, scenario.routing);
@@ -194,7 +199,8 @@ export function simulate(input: SimulationInput): SimulationResult {
   let failovers = 0;
   let t = 0;
 
-  const record = (d: Omit<SimDecision, 'atMs' | 'weights' | 'generation'>) => decisions.push({ atMs: t, ...d, weights: { ...routing.weights }, generation: routing.generation });
+  const record = (d: Omit<SimDecision, 'atMs' | 'weights' | 'generation'>) =>
+    decisions.push({ atMs: t, ...d, weights: { ...routing.weights }, generation: routing.generation });
   const apply = (weights: Record<string, number>) => {
     routing = { generation: routing.generation + 1, weights };
   };
@@ -232,7 +238,8 @@ export function simulate(input: SimulationInput): SimulationResult {
     const choice = chooseTarget(options);
     if (!choice.target) return record({ action: 'blocked', destination: from, from, why: `${decision.reason}; ${choice.reasons.join('; ')}` });
     const target = choice.target;
-    if (target.approvalRequired) return record({ action: 'needs-approval', destination: from, from, to: target.id, why: `${decision.reason}; ${target.reasons.join('; ')}` });
+    if (target.approvalRequired)
+      return record({ action: 'needs-approval', destination: from, from, to: target.id, why: `${decision.reason}; ${target.reasons.join('; ')}` });
     const weight = fullWeight(service.destinations.find((d) => d.id === target.id)!.weight);
     const weights = allTo(routing, target.id, weight);
     const unsafe = checkNotAllDown(weights, downSet());
@@ -244,7 +251,13 @@ export function simulate(input: SimulationInput): SimulationResult {
     failovers += 1;
     const score = ranked?.find((c) => c.id === target.id)?.score;
     const how = score !== undefined ? `score ${score.toFixed(3)}, ` : '';
-    record({ action: 'failover', destination: from, from, to: target.id, why: `${decision.reason}; → ${target.id} (${how}${target.proximity}, tier ${target.tier})${target.reasons.length ? `; ${target.reasons.join('; ')}` : ''}` });
+    record({
+      action: 'failover',
+      destination: from,
+      from,
+      to: target.id,
+      why: `${decision.reason}; → ${target.id} (${how}${target.proximity}, tier ${target.tier})${target.reasons.length ? `; ${target.reasons.join('; ')}` : ''}`,
+    });
   };
 
   /** Recomputes active-active weights; applies them unless a rule blocks the change. */
@@ -274,7 +287,8 @@ export function simulate(input: SimulationInput): SimulationResult {
     const id = event.destination;
     if (event.kind === 'down' || event.kind === 'degraded') {
       if (out.includes(id)) return record({ action: 'none', destination: id, why: `${id} ${event.kind}; already out of rotation` });
-      if (!exec.automatic_failover) return record({ action: 'none', destination: id, why: `${id} ${event.kind}; automatic_failover is off, an operator must act` });
+      if (!exec.automatic_failover)
+        return record({ action: 'none', destination: id, why: `${id} ${event.kind}; automatic_failover is off, an operator must act` });
       out = [...out, id];
       delete returning[id];
       lastFailoverFrom[id] = t;
@@ -284,7 +298,11 @@ export function simulate(input: SimulationInput): SimulationResult {
     if (!out.includes(id)) return record({ action: 'none', destination: id, why: `${id} recovered: ${event.reason}` });
     const since = t - (lastFailoverFrom[id] ?? -Infinity);
     if (since < cooldownMs) {
-      record({ action: 'hold', destination: id, why: `${id} recovered ${fmtMs(since)} after leaving rotation; cooldown ${fmtMs(cooldownMs)} keeps it out until ${fmtTime((lastFailoverFrom[id] ?? 0) + cooldownMs)}` });
+      record({
+        action: 'hold',
+        destination: id,
+        why: `${id} recovered ${fmtMs(since)} after leaving rotation; cooldown ${fmtMs(cooldownMs)} keeps it out until ${fmtTime((lastFailoverFrom[id] ?? 0) + cooldownMs)}`,
+      });
     }
   };
 
@@ -294,7 +312,11 @@ export function simulate(input: SimulationInput): SimulationResult {
       if (health[id]!.status !== 'up' || t - (lastFailoverFrom[id] ?? -Infinity) < cooldownMs) continue;
       out = out.filter((x) => x !== id);
       if (slowSteps > 0) returning[id] = 1;
-      rebalance('return', { destination: id, to: id }, `${id} healthy and its cooldown is over; back in rotation${slowSteps > 0 ? ` with slow start 1/${slowSteps}` : ''}`);
+      rebalance(
+        'return',
+        { destination: id, to: id },
+        `${id} healthy and its cooldown is over; back in rotation${slowSteps > 0 ? ` with slow start 1/${slowSteps}` : ''}`,
+      );
     }
   };
 
@@ -305,12 +327,15 @@ export function simulate(input: SimulationInput): SimulationResult {
       returning[id] = returning[id]! + 1;
       if (returning[id]! >= slowSteps) delete returning[id];
     }
-    rebalance('slow-start', {}, `slow start: ${ramping.map((id) => (returning[id] ? `${id} ${returning[id]}/${slowSteps}` : `${id} at full weight`)).join(', ')}`);
+    rebalance(
+      'slow-start',
+      {},
+      `slow start: ${ramping.map((id) => (returning[id] ? `${id} ${returning[id]}/${slowSteps}` : `${id} at full weight`)).join(', ')}`,
+    );
   };
 
   const healthySet = () => new Set(ids.filter((id) => health[id]!.status === 'up' && !out.includes(id)));
-  const assess = (): RedundancyAssessment =>
-    assessRedundancy({ service, routing, healthy: healthySet(), strategy, policy: policy.redundancy_management });
+  const assess = (): RedundancyAssessment => assessRedundancy({ service, routing, healthy: healthySet(), strategy, policy: policy.redundancy_management });
   let redundancy: RedundancyVerdict = assess().verdict;
   if (redundancy !== 'ok') record({ action: 'redundancy', why: `${redundancy}: ${assess().reasons.join('; ')}` });
 
@@ -386,7 +411,9 @@ export function formatSimulation(r: SimulationResult): string {
   return [
     `simulation of ${r.service} (${r.strategy}), ${r.ticks} ticks every ${fmtMs(r.intervalMs)}: ${r.failovers} failover(s)`,
     ...formatDecisions(r.decisions),
-    `final: [${fmtWeights(r.routing.weights)}] gen ${r.routing.generation}; health ${Object.entries(r.health).map(([id, h]) => `${id}=${h}`).join(' ')}`,
+    `final: [${fmtWeights(r.routing.weights)}] gen ${r.routing.generation}; health ${Object.entries(r.health)
+      .map(([id, h]) => `${id}=${h}`)
+      .join(' ')}`,
   ].join('\n');
 }
 
@@ -447,7 +474,13 @@ export interface DryRunInput {
   ranking?: { state: RankingState; now: number; params?: RankingParams };
 }
 
-function stepDestinations(service: ServiceConfig, weights: Record<string, number>, demand: number, up: ReadonlySet<string>, capacityOf: (id: string) => number): PlanDestination[] {
+function stepDestinations(
+  service: ServiceConfig,
+  weights: Record<string, number>,
+  demand: number,
+  up: ReadonlySet<string>,
+  capacityOf: (id: string) => number,
+): PlanDestination[] {
   const sum = Object.values(weights).reduce((a, v) => a + v, 0);
   return service.destinations.map((d) => {
     const w = weights[d.id] ?? 0;
@@ -459,7 +492,13 @@ function stepDestinations(service: ServiceConfig, weights: Record<string, number
 }
 
 /** Weights part-way (percent) from `before` to `after`; down destinations are at 0 from the first step. */
-function interpolate(ids: readonly string[], before: Record<string, number>, after: Record<string, number>, percent: number, down: ReadonlySet<string>): Record<string, number> {
+function interpolate(
+  ids: readonly string[],
+  before: Record<string, number>,
+  after: Record<string, number>,
+  percent: number,
+  down: ReadonlySet<string>,
+): Record<string, number> {
   const values = ids.map((id) => (down.has(id) ? 0 : (before[id] ?? 0) + ((after[id] ?? 0) - (before[id] ?? 0)) * (percent / 100)));
   const total = Math.round(values.reduce((a, v) => a + v, 0));
   const ints = apportion(values, total, true);
@@ -490,7 +529,13 @@ export function planFailover(input: DryRunInput): DryRunPlan {
     before: routing,
     steps,
     changes: weightChanges(routing.weights, after),
-    redundancyAfter: assessRedundancy({ service, routing: { generation: routing.generation + 1, weights: after }, healthy: up, strategy, policy: policy.redundancy_management }),
+    redundancyAfter: assessRedundancy({
+      service,
+      routing: { generation: routing.generation + 1, weights: after },
+      healthy: up,
+      strategy,
+      policy: policy.redundancy_management,
+    }),
     ...extra,
   });
 
@@ -520,10 +565,20 @@ export function planFailover(input: DryRunInput): DryRunPlan {
   const primary = primaryOf(routing);
   const prefer =
     exec.target_selection === 'intelligent' && input.ranking && primary
-      ? rankBackups(service, primary, input.ranking.state, input.ranking.now, { down: new Set([...down, primary]), ...(input.ranking.params ? { params: input.ranking.params } : {}) }).map((c) => c.id)
+      ? rankBackups(service, primary, input.ranking.state, input.ranking.now, {
+          down: new Set([...down, primary]),
+          ...(input.ranking.params ? { params: input.ranking.params } : {}),
+        }).map((c) => c.id)
       : undefined;
   const plan = planRunbook({
-    service, policy, routing, probes: input.probes, planned: false, trigger, checkSync: true, nowMs: input.ranking?.now ?? Date.now(),
+    service,
+    policy,
+    routing,
+    probes: input.probes,
+    planned: false,
+    trigger,
+    checkSync: true,
+    nowMs: input.ranking?.now ?? Date.now(),
     ...(input.to !== undefined ? { to: input.to } : {}),
     ...(prefer ? { prefer } : {}),
   });
@@ -561,7 +616,9 @@ export function formatPlan(plan: DryRunPlan): string {
   plan.steps.forEach((s, i) => {
     lines.push(`  step ${i + 1} (${s.percent}%): [${fmtWeights(s.weights)}]`);
     for (const d of s.destinations) {
-      lines.push(`      ${d.id.padEnd(16)} ${d.up ? 'up  ' : 'down'} weight ${String(d.weight).padStart(3)}  share ${pct(d.share).padStart(6)}  load ${Math.round(d.load * 10) / 10}/${d.capacity} (${pct(d.utilization)})`);
+      lines.push(
+        `      ${d.id.padEnd(16)} ${d.up ? 'up  ' : 'down'} weight ${String(d.weight).padStart(3)}  share ${pct(d.share).padStart(6)}  load ${Math.round(d.load * 10) / 10}/${d.capacity} (${pct(d.utilization)})`,
+      );
     }
   });
   lines.push(`  redundancy after: ${plan.redundancyAfter.verdict} — ${plan.redundancyAfter.reasons.join('; ')}`);

@@ -76,7 +76,9 @@ export function startVerdict(
     const atMs = Date.parse(signed.at);
     if (!Number.isFinite(atMs)) return { refusal: `startSignature.at: expected an ISO 8601 time (got ${JSON.stringify(signed.at)})` };
     if (Math.abs(ctx.startMs - atMs) > START_SIGNATURE_WINDOW_MS) {
-      return { refusal: `startSignature: signed at ${signed.at}, more than ${START_SIGNATURE_WINDOW_MS / 60_000} min from the start of this run; sign the start again (a copied signed start goes stale)` };
+      return {
+        refusal: `startSignature: signed at ${signed.at}, more than ${START_SIGNATURE_WINDOW_MS / 60_000} min from the start of this run; sign the start again (a copied signed start goes stale)`,
+      };
     }
     const pub = ed25519PublicKey(key);
     const sig = base64Decode(signed.signature);
@@ -84,14 +86,21 @@ export function startVerdict(
       const message = startMessage({ kind: ctx.kind, service: ctx.service, workflowId, starter: actor, at: signed.at, reason: req.reason });
       return !!pub && !!sig && ed25519Verify(pub, new TextEncoder().encode(message), sig);
     });
-    if (!ok) return { refusal: `startSignature of ${actor} does not verify against approval.keys.${actor} for a ${ctx.kind} of ${ctx.service} (${ctx.workflowIds.join(' or ')})` };
+    if (!ok)
+      return {
+        refusal: `startSignature of ${actor} does not verify against approval.keys.${actor} for a ${ctx.kind} of ${ctx.service} (${ctx.workflowIds.join(' or ')})`,
+      };
     return { identity: { name: actor, verified: true, how: `signed start verified against approval.keys.${actor}` } };
   }
   if (policy.signed_starts === 'required') {
-    return { refusal: `${actor ?? 'an unnamed starter'}: this service requires signed starts (approval.signed_starts: required); start it with your key (CLI --key, or FAILOVER_SIGNING_KEY)` };
+    return {
+      refusal: `${actor ?? 'an unnamed starter'}: this service requires signed starts (approval.signed_starts: required); start it with your key (CLI --key, or FAILOVER_SIGNING_KEY)`,
+    };
   }
   if (actor !== undefined && policy.keys[actor] !== undefined) {
-    return { refusal: `${actor} has a key in approval.keys, so a start under their name must be signed with it (CLI --key); an unsigned start cannot name them` };
+    return {
+      refusal: `${actor} has a key in approval.keys, so a start under their name must be signed with it (CLI --key); an unsigned start cannot name them`,
+    };
   }
   return { identity: { ...(actor ? { name: actor } : {}), verified: false, how: 'unsigned start: the name is claimed, not proven' } };
 }

@@ -99,9 +99,7 @@ export function syncStates(
   maxLag: number,
 ): Record<string, SyncVerdict> {
   if (!replicates(service)) return {};
-  return Object.fromEntries(
-    service.destinations.filter((d) => d.id !== primary).map((d) => [d.id, syncStateOf(service, d.id, primary, observed, maxLag)]),
-  );
+  return Object.fromEntries(service.destinations.filter((d) => d.id !== primary).map((d) => [d.id, syncStateOf(service, d.id, primary, observed, maxLag)]));
 }
 
 /** What is known of the failed source when a target is chosen: its last good observation. */
@@ -141,7 +139,9 @@ export function checkFailoverTarget(a: {
   const { source, target } = a;
   const obs = a.targetObs;
   const loss = obs && a.sourceLastSeen ? Math.max(0, a.sourceLastSeen.offset - obs.offset) : null;
-  const seen = a.sourceLastSeen ? ` (${source} last seen at offset ${a.sourceLastSeen.offset}, ${Math.round((a.nowMs - a.sourceLastSeen.atMs) / 1000)}s ago)` : '';
+  const seen = a.sourceLastSeen
+    ? ` (${source} last seen at offset ${a.sourceLastSeen.offset}, ${Math.round((a.nowMs - a.sourceLastSeen.atMs) / 1000)}s ago)`
+    : '';
   if (!obs) return { safe: true, reasons: [`${target}: replication not observable by its probe; the lag gate decides`], estimatedLoss: null };
   if (obs.role === 'primary') {
     return { safe: false, reasons: [`${target} is a standalone primary at offset ${obs.offset}, not a replica of ${source}${seen}`], estimatedLoss: loss };
@@ -152,13 +152,20 @@ export function checkFailoverTarget(a: {
   }
   if (a.sourceUp) return { safe: true, reasons: [`${target} replicates from ${source}`], estimatedLoss: null };
   if (loss !== null) {
-    if (loss > a.maxLag) return { safe: false, reasons: [`${target} is at offset ${obs.offset}, ${loss} behind ${source}'s last observed offset (max_lag ${a.maxLag})${seen}`], estimatedLoss: loss };
+    if (loss > a.maxLag)
+      return {
+        safe: false,
+        reasons: [`${target} is at offset ${obs.offset}, ${loss} behind ${source}'s last observed offset (max_lag ${a.maxLag})${seen}`],
+        estimatedLoss: loss,
+      };
     return { safe: true, reasons: [`${target} replicated from ${source}, ${loss} behind its last observed offset${seen}`], estimatedLoss: loss };
   }
   if (obs.linkUp === false && obs.linkDownForMs !== undefined && obs.linkDownForMs > a.maxLinkDownMs) {
     return {
       safe: false,
-      reasons: [`${target}'s link to ${source} has been down for ${Math.round(obs.linkDownForMs / 1000)}s (> ${Math.round(a.maxLinkDownMs / 1000)}s) and ${source} was never observed: what it holds is unknown`],
+      reasons: [
+        `${target}'s link to ${source} has been down for ${Math.round(obs.linkDownForMs / 1000)}s (> ${Math.round(a.maxLinkDownMs / 1000)}s) and ${source} was never observed: what it holds is unknown`,
+      ],
       estimatedLoss: null,
     };
   }

@@ -33,7 +33,11 @@ export function checkRegionEntry(newRegions: readonly string[], trigger: Trigger
   if (newRegions.length === 0) return { allowed: true, approvalRequired: false, reasons: [] };
   const where = newRegions.join(', ');
   if (trigger === 'automatic' && rules.neverCrossRegionAutomatically) {
-    return { allowed: false, approvalRequired: false, reasons: [`would send traffic into region ${where}; never_cross_region_automatically: an operator must start that failover`] };
+    return {
+      allowed: false,
+      approvalRequired: false,
+      reasons: [`would send traffic into region ${where}; never_cross_region_automatically: an operator must start that failover`],
+    };
   }
   if (rules.approvalForCrossRegion) {
     return { allowed: true, approvalRequired: true, reasons: [`sends traffic into region ${where}; approval_for_cross_region: waits for approval`] };
@@ -68,7 +72,10 @@ export function failoverTargets(service: ServiceConfig, fromId: string, q: Targe
       const i = q.order!.indexOf(id);
       return i < 0 ? Number.MAX_SAFE_INTEGER : i;
     };
-    candidates = candidates.map((c, i) => ({ c, i })).sort((a, b) => pos(a.c.id) - pos(b.c.id) || a.i - b.i).map(({ c }) => c);
+    candidates = candidates
+      .map((c, i) => ({ c, i }))
+      .sort((a, b) => pos(a.c.id) - pos(b.c.id) || a.i - b.i)
+      .map(({ c }) => c);
   }
   return candidates.map((c) => {
     const d = service.destinations.find((x) => x.id === c.id)!;
@@ -172,7 +179,12 @@ export function distributeWithRules(input: {
   options?: DistributionOptions;
 }): RuledDistribution {
   const { service } = input;
-  const base = { ...input.options, destinations: service.destinations, unhealthy: input.unhealthy ?? [], ...(input.slowStart ? { slowStart: input.slowStart } : {}) };
+  const base = {
+    ...input.options,
+    destinations: service.destinations,
+    unhealthy: input.unhealthy ?? [],
+    ...(input.slowStart ? { slowStart: input.slowStart } : {}),
+  };
   const plain = distribute({ ...base, excluded: input.excluded ?? [] });
   let home = regionsCarrying(service, input.routing.weights);
   if (home.length === 0) {
@@ -264,8 +276,11 @@ export function planScopeFailover(input: ScopePlanInput): ScopePlan {
     });
     const d = ruled.distribution;
     if (ruled.blocked) return finish('blocked', before, ruled.reasons, { distribution: d });
-    if (d.verdict === 'no-healthy-destination') return finish('no-target', before, [`no healthy destination outside ${scope}`, ...d.reasons], { distribution: d });
-    return finish(ruled.check.approvalRequired ? 'needs-approval' : 'ok', d.weights, [`evacuate ${scope}: ${evacuated.join(', ')}`, ...ruled.reasons], { distribution: d });
+    if (d.verdict === 'no-healthy-destination')
+      return finish('no-target', before, [`no healthy destination outside ${scope}`, ...d.reasons], { distribution: d });
+    return finish(ruled.check.approvalRequired ? 'needs-approval' : 'ok', d.weights, [`evacuate ${scope}: ${evacuated.join(', ')}`, ...ruled.reasons], {
+      distribution: d,
+    });
   }
 
   const primary = primaryOf(routing);
@@ -274,10 +289,20 @@ export function planScopeFailover(input: ScopePlanInput): ScopePlan {
     return finish('ok', cleared, [`primary ${primary ?? '(none)'} is outside ${scope}; backups lost with it: ${evacuated.join(', ')}`]);
   }
   const unavailable = new Set([...evacuated, ...(input.unhealthy ?? [])]);
-  const options = failoverTargets(service, primary, { unavailable, trigger: input.trigger, rules: input.rules, ...(input.order ? { order: input.order } : {}) });
+  const options = failoverTargets(service, primary, {
+    unavailable,
+    trigger: input.trigger,
+    rules: input.rules,
+    ...(input.order ? { order: input.order } : {}),
+  });
   const choice = chooseTarget(options);
   if (!choice.target) return finish(options.length === 0 ? 'no-target' : 'blocked', before, [`no target for ${primary} outside ${scope}`, ...choice.reasons]);
   const t = choice.target;
   const weight = fullWeight(service.destinations.find((d) => d.id === t.id)!.weight);
-  return finish(t.approvalRequired ? 'needs-approval' : 'ok', allTo(routing, t.id, weight), [`evacuate ${scope}: ${primary} → ${t.id} (${t.proximity}, tier ${t.tier})`, ...t.reasons], { target: t.id });
+  return finish(
+    t.approvalRequired ? 'needs-approval' : 'ok',
+    allTo(routing, t.id, weight),
+    [`evacuate ${scope}: ${primary} → ${t.id} (${t.proximity}, tier ${t.tier})`, ...t.reasons],
+    { target: t.id },
+  );
 }

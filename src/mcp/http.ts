@@ -29,14 +29,18 @@ export function tokensFromEnv(env: NodeJS.ProcessEnv): NamedToken[] {
   const out: NamedToken[] = [];
   const problems: string[] = [];
   const add = (name: string, token: string, where: string) => {
-    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) problems.push(`${where}: token name ${JSON.stringify(name)}: expected 1-64 letters, digits, ".", "_", "@" or "-"`);
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name))
+      problems.push(`${where}: token name ${JSON.stringify(name)}: expected 1-64 letters, digits, ".", "_", "@" or "-"`);
     else if (token.length < MIN_TOKEN_LENGTH) problems.push(`${where}: the token named ${name} is shorter than ${MIN_TOKEN_LENGTH} characters`);
     else if (out.some((t) => t.name === name)) problems.push(`${where}: token name ${name} is used twice`);
     else out.push({ name, token });
   };
   const single = env[TOKEN_ENV];
   if (single) add(env[TOKEN_NAME_ENV] || 'default', single, TOKEN_ENV);
-  for (const [i, entry] of (env[TOKENS_ENV] ?? '').split(',').filter((e) => e.trim() !== '').entries()) {
+  for (const [i, entry] of (env[TOKENS_ENV] ?? '')
+    .split(',')
+    .filter((e) => e.trim() !== '')
+    .entries()) {
     const at = entry.indexOf(':');
     if (at <= 0) problems.push(`${TOKENS_ENV}: entry ${i + 1}: expected "name:token"`);
     else add(entry.slice(0, at).trim(), entry.slice(at + 1).trim(), TOKENS_ENV);
@@ -114,7 +118,8 @@ async function readBody(req: IncomingMessage, limit: number): Promise<{ ok: true
  * address the Host header must be a loopback name too (no DNS rebinding from a browser).
  */
 export async function startMcpHttpServer(o: HttpServerOptions): Promise<RunningHttpServer> {
-  if (o.tokens === null && !isLoopback(o.host)) throw new Error(`refusing to serve MCP without a token on ${o.host}: unauthenticated use is allowed on a loopback address only`);
+  if (o.tokens === null && !isLoopback(o.host))
+    throw new Error(`refusing to serve MCP without a token on ${o.host}: unauthenticated use is allowed on a loopback address only`);
   if (o.tokens !== null && o.tokens.length === 0) throw new Error(`no token: set ${TOKEN_ENV} (or ${TOKENS_ENV})`);
   const sessions = new Map<string, Session>();
   const maxSessions = o.maxSessions ?? 64;
@@ -133,8 +138,16 @@ export async function startMcpHttpServer(o: HttpServerOptions): Promise<RunningH
     }
     const tokenName = o.tokens === null ? 'unauthenticated-loopback' : authenticate(req.headers.authorization, o.tokens);
     if (!tokenName) {
-      o.logger.warn({ remote: req.socket.remoteAddress, presented: req.headers.authorization !== undefined }, 'mcp request refused: missing or wrong bearer token');
-      return send(res, 401, { error: 'unauthorized: send "Authorization: Bearer <token>" with a token the server was started with' }, { 'www-authenticate': 'Bearer realm="failover-mcp"' });
+      o.logger.warn(
+        { remote: req.socket.remoteAddress, presented: req.headers.authorization !== undefined },
+        'mcp request refused: missing or wrong bearer token',
+      );
+      return send(
+        res,
+        401,
+        { error: 'unauthorized: send "Authorization: Bearer <token>" with a token the server was started with' },
+        { 'www-authenticate': 'Bearer realm="failover-mcp"' },
+      );
     }
 
     const sessionId = req.headers['mcp-session-id'];
@@ -152,7 +165,8 @@ export async function startMcpHttpServer(o: HttpServerOptions): Promise<RunningH
       session.lastSeen = Date.now();
       return session.transport.handleRequest(req, res, body);
     }
-    if (req.method !== 'POST' || !isInitializeRequest(body)) return send(res, 400, rpcError(-32000, 'expected an initialize request, or an mcp-session-id header'));
+    if (req.method !== 'POST' || !isInitializeRequest(body))
+      return send(res, 400, rpcError(-32000, 'expected an initialize request, or an mcp-session-id header'));
     if (sessions.size >= maxSessions) return send(res, 503, rpcError(-32000, `too many sessions (${maxSessions}); close one first`));
 
     const server = o.createServer({ transport: 'http', tokenName });

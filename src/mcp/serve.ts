@@ -29,7 +29,9 @@ export function httpTokens(env: NodeJS.ProcessEnv, allowUnauthenticatedLoopback:
   const tokens = tokensFromEnv(env);
   if (tokens.length > 0) return tokens;
   if (allowUnauthenticatedLoopback) return null;
-  throw new Error(`${TOKEN_ENV}: the HTTP transport needs a bearer token: set ${TOKEN_ENV} (or ${TOKENS_ENV}="name:token,…"), or pass --allow-unauthenticated-loopback to serve a loopback address without one`);
+  throw new Error(
+    `${TOKEN_ENV}: the HTTP transport needs a bearer token: set ${TOKEN_ENV} (or ${TOKENS_ENV}="name:token,…"), or pass --allow-unauthenticated-loopback to serve a loopback address without one`,
+  );
 }
 
 function stopSignal(): Promise<string> {
@@ -63,7 +65,10 @@ export async function serveMcp(o: ServeOptions): Promise<void> {
     createServer: (who) => createFailoverMcpServer(o.manager, who, logger),
     logger,
   });
-  logger.info({ url: http.url, tokens: tokens?.map((t) => t.name) ?? 'none (unauthenticated loopback)', taskQueue: o.manager.taskQueue }, 'mcp server listening');
+  logger.info(
+    { url: http.url, tokens: tokens?.map((t) => t.name) ?? 'none (unauthenticated loopback)', taskQueue: o.manager.taskQueue },
+    'mcp server listening',
+  );
   const why = await (o.until ?? stopSignal());
   logger.info({ why }, 'mcp server stopping');
   await http.close();

@@ -24,7 +24,10 @@ const VERSION = '0.1.0';
 
 /** A client-chosen name, made safe to record: printable, short. */
 function clientName(raw: string | undefined): string {
-  const cleaned = (raw ?? '').replace(/[^\w .@:/+-]/g, '').trim().slice(0, 64);
+  const cleaned = (raw ?? '')
+    .replace(/[^\w .@:/+-]/g, '')
+    .trim()
+    .slice(0, 64);
   return cleaned || 'unnamed-client';
 }
 
@@ -37,7 +40,8 @@ export function actorOf(client: string | undefined, who: SessionIdentity): strin
 export function toolErrorText(tool: string, err: unknown): string {
   if (err instanceof InvalidInputError) return `${tool}: ${err.message}`;
   if (err instanceof ServiceBusyError) return `${tool}: service: ${err.message}`;
-  if (err instanceof ConfigChangeRefusedError || err instanceof NoSupervisorError || err instanceof NoWorkerError || err instanceof RouterUnreadableError) return `${tool}: ${err.message}`;
+  if (err instanceof ConfigChangeRefusedError || err instanceof NoSupervisorError || err instanceof NoWorkerError || err instanceof RouterUnreadableError)
+    return `${tool}: ${err.message}`;
   return `${tool} failed: ${err instanceof Error ? err.message : String(err)}`;
 }
 
@@ -73,11 +77,17 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
 
   const tool = <S extends z.ZodType>(
     name: string,
-    meta: { title: string; description: string; annotations: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean } },
+    meta: {
+      title: string;
+      description: string;
+      annotations: { readOnlyHint?: boolean; destructiveHint?: boolean; idempotentHint?: boolean; openWorldHint?: boolean };
+    },
     schema: S,
     run: (input: z.output<S>, m: FailoverManager) => Promise<CallToolResult>,
   ) => {
-    server.registerTool(name, { title: meta.title, description: meta.description, inputSchema: schema as never, annotations: meta.annotations }, (async (input: z.output<S>) => {
+    server.registerTool(name, { title: meta.title, description: meta.description, inputSchema: schema as never, annotations: meta.annotations }, (async (
+      input: z.output<S>,
+    ) => {
       const m = manager();
       try {
         const out = await run(input, m);
@@ -103,7 +113,14 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
     defineInputSchema,
     async (input, m) => {
       const r = await m.define(input);
-      return result(r.dryRun ? `dry run against config version ${r.version}: ${r.diff.length} change(s)` : r.changed ? `config version ${r.version}: ${r.created ? 'created' : 'redefined'} ${r.service} (${r.diff.length} change(s))` : `no change: config version ${r.version} already defines ${r.service} so`, r);
+      return result(
+        r.dryRun
+          ? `dry run against config version ${r.version}: ${r.diff.length} change(s)`
+          : r.changed
+            ? `config version ${r.version}: ${r.created ? 'created' : 'redefined'} ${r.service} (${r.diff.length} change(s))`
+            : `no change: config version ${r.version} already defines ${r.service} so`,
+        r,
+      );
     },
   );
 
@@ -119,7 +136,14 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
     configureInputSchema,
     async (input, m) => {
       const r = await m.configure(input);
-      return result(r.dryRun ? `dry run against config version ${r.version}: ${r.diff.length} change(s)` : r.changed ? `config version ${r.version}: backups of ${r.service} changed (${r.diff.length} change(s))` : `no change to ${r.service}`, r);
+      return result(
+        r.dryRun
+          ? `dry run against config version ${r.version}: ${r.diff.length} change(s)`
+          : r.changed
+            ? `config version ${r.version}: backups of ${r.service} changed (${r.diff.length} change(s))`
+            : `no change to ${r.service}`,
+        r,
+      );
     },
   );
 
@@ -157,9 +181,13 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
     z.strictObject({ service: serviceName, history: z.number().int().min(1).max(50).optional().describe('how many past runbooks (default 5)') }),
     async (input, m) => {
       const r = await m.monitor(input.service, input.history !== undefined ? { history: input.history } : {});
-      const routing = 'error' in r.routing ? `routing unreadable (${r.routing.error})` : `traffic on ${r.routing.primary ?? 'nothing'} (generation ${r.routing.generation})`;
-      const redundancy = 'verdict' in r.redundancy ? `redundancy ${r.redundancy.verdict}` : 'state' in r.redundancy ? 'no redundancy runbook' : 'redundancy unknown';
-      const runbook = r.runbook ? `${r.runbook.type} running (phase ${r.runbook.phase}${r.runbook.step ? `, step ${r.runbook.step}` : ''})` : 'no runbook running';
+      const routing =
+        'error' in r.routing ? `routing unreadable (${r.routing.error})` : `traffic on ${r.routing.primary ?? 'nothing'} (generation ${r.routing.generation})`;
+      const redundancy =
+        'verdict' in r.redundancy ? `redundancy ${r.redundancy.verdict}` : 'state' in r.redundancy ? 'no redundancy runbook' : 'redundancy unknown';
+      const runbook = r.runbook
+        ? `${r.runbook.type} running (phase ${r.runbook.phase}${r.runbook.step ? `, step ${r.runbook.step}` : ''})`
+        : 'no runbook running';
       return result(`${r.service} (${r.strategy}): ${routing}; detection ${r.detection.state}; ${runbook}; ${redundancy}`, r);
     },
   );
@@ -168,7 +196,8 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
     'failover.plan',
     {
       title: 'Plan a failover (dry run)',
-      description: 'Probe the destinations, read the routing and return the steps, weights and expected load a failover would take now, with its verdict. Changes nothing.',
+      description:
+        'Probe the destinations, read the routing and return the steps, weights and expected load a failover would take now, with its verdict. Changes nothing.',
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     z.strictObject({ service: serviceName, to: z.string().min(1).optional().describe('plan a move to this destination (default: chosen by the rules)') }),
@@ -187,7 +216,10 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
         'scenario: a list of {at: "10s", destination, event: down|up|degrade, latencyMs?} or {events: [...], duration?, routing?}.',
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    z.strictObject({ service: serviceName, scenario: z.unknown().describe('the scenario (list of events, or {events, duration?, baselineLatencyMs?, routing?})') }),
+    z.strictObject({
+      service: serviceName,
+      scenario: z.unknown().describe('the scenario (list of events, or {events, duration?, baselineLatencyMs?, routing?})'),
+    }),
     async (input, m) => {
       const r = await m.simulate(input.service, input.scenario);
       return result(`${r.service}: ${r.decisions.length} decision(s) over ${r.ticks} intervals, ${r.failovers} failover(s)`, r);
@@ -200,27 +232,43 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
   const serviceNames = async () => (await manager().liveConfig()).config.services.map((s) => s.name);
   const serviceTemplate = (suffix: string) =>
     new ResourceTemplate(`failover://services/{service}/${suffix}`, {
-      list: async () => ({ resources: (await serviceNames()).map((s) => ({ uri: `failover://services/${s}/${suffix}`, name: `${s} ${suffix}`, mimeType: 'application/json' })) }),
+      list: async () => ({
+        resources: (await serviceNames()).map((s) => ({ uri: `failover://services/${s}/${suffix}`, name: `${s} ${suffix}`, mimeType: 'application/json' })),
+      }),
       complete: { service: async (v) => (await serviceNames()).filter((s) => s.startsWith(v)) },
     });
 
-  server.registerResource('config', 'failover://config', { title: 'Live config', description: 'The live config document with its version (the supervisor\'s)', mimeType: 'application/json' }, (uri) =>
-    read(uri, async () => {
-      const live = await manager().liveConfig();
-      return { version: live.version, hash: live.hash, source: live.source, config: live.raw };
-    }),
+  server.registerResource(
+    'config',
+    'failover://config',
+    { title: 'Live config', description: "The live config document with its version (the supervisor's)", mimeType: 'application/json' },
+    (uri) =>
+      read(uri, async () => {
+        const live = await manager().liveConfig();
+        return { version: live.version, hash: live.hash, source: live.source, config: live.raw };
+      }),
   );
-  server.registerResource('config-history', 'failover://config/history', { title: 'Config history', description: 'Config versions, newest first: who, when, why, diff', mimeType: 'application/json' }, (uri) =>
-    read(uri, () => manager().configHistory(50)),
+  server.registerResource(
+    'config-history',
+    'failover://config/history',
+    { title: 'Config history', description: 'Config versions, newest first: who, when, why, diff', mimeType: 'application/json' },
+    (uri) => read(uri, () => manager().configHistory(50)),
   );
-  server.registerResource('service-status', serviceTemplate('status'), { title: 'Service status', description: 'What failover.monitor returns for the service', mimeType: 'application/json' }, (uri, vars) =>
-    read(uri, () => manager().monitor(String(vars.service))),
+  server.registerResource(
+    'service-status',
+    serviceTemplate('status'),
+    { title: 'Service status', description: 'What failover.monitor returns for the service', mimeType: 'application/json' },
+    (uri, vars) => read(uri, () => manager().monitor(String(vars.service))),
   );
-  server.registerResource('service-history', serviceTemplate('history'), { title: 'Runbook history', description: 'The last 20 runbooks of the service with RTO, RPO and outcome', mimeType: 'application/json' }, (uri, vars) =>
-    read(uri, async () => {
-      const r = await manager().monitor(String(vars.service), { history: 20 });
-      return { service: r.service, runs: r.lastRunbooks };
-    }),
+  server.registerResource(
+    'service-history',
+    serviceTemplate('history'),
+    { title: 'Runbook history', description: 'The last 20 runbooks of the service with RTO, RPO and outcome', mimeType: 'application/json' },
+    (uri, vars) =>
+      read(uri, async () => {
+        const r = await manager().monitor(String(vars.service), { history: 20 });
+        return { service: r.service, runs: r.lastRunbooks };
+      }),
   );
 
   server.registerPrompt(
@@ -259,7 +307,10 @@ export function createFailoverMcpServer(base: FailoverManager, who: SessionIdent
     {
       title: 'Planned switchover checklist',
       description: 'Check that a planned switchover of a service is safe now, and what it would do',
-      argsSchema: { service: z.string().min(1).describe('service name'), to: z.string().optional().describe('target destination (default: chosen by the rules)') },
+      argsSchema: {
+        service: z.string().min(1).describe('service name'),
+        to: z.string().optional().describe('target destination (default: chosen by the rules)'),
+      },
     },
     async ({ service, to }): Promise<GetPromptResult> => {
       const m = manager();

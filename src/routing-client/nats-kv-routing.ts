@@ -74,7 +74,13 @@ export async function watchRouting(
   const kv = await new Kvm(nc).open(where.bucket);
   let last: NatsRoutingValue | undefined;
   const offer = (entry: KvEntry) => {
-    if (entry.operation !== 'PUT') return onError(new NatsRoutingError(where, `key ${entry.operation === 'DEL' ? 'deleted' : 'purged'} at revision ${entry.revision}; keeping generation ${last?.generation ?? 'none'}`));
+    if (entry.operation !== 'PUT')
+      return onError(
+        new NatsRoutingError(
+          where,
+          `key ${entry.operation === 'DEL' ? 'deleted' : 'purged'} at revision ${entry.revision}; keeping generation ${last?.generation ?? 'none'}`,
+        ),
+      );
     let value: NatsRoutingValue;
     try {
       value = parse(where, entry);

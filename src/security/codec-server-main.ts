@@ -15,7 +15,10 @@ async function main(): Promise<void> {
   const listen = process.env.CODEC_SERVER_LISTEN ?? '127.0.0.1:8888';
   const m = /^(.+):(\d{1,5})$/.exec(listen);
   if (!m) throw new Error(`CODEC_SERVER_LISTEN: expected host:port (got ${JSON.stringify(listen)})`);
-  const origins = (process.env.CODEC_SERVER_ORIGINS ?? 'http://localhost:8080').split(',').map((s) => s.trim()).filter(Boolean);
+  const origins = (process.env.CODEC_SERVER_ORIGINS ?? 'http://localhost:8080')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const token = process.env.FAILOVER_CODEC_SERVER_TOKEN || undefined;
   const server = await startCodecServer({ codec: new AesGcmCodec(keys), origins, token, host: m[1]!, port: Number(m[2]) });
   logger.info({ url: server.url, origins, keyIds: [...keys.keys.keys()], current: keys.current, token: token ? 'required' : 'none' }, 'codec server listening');

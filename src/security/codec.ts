@@ -102,7 +102,8 @@ export function codecKeysFromEnv(env: NodeJS.ProcessEnv = process.env): CodecKey
     } catch (err) {
       throw new Error(`${CODEC_ENV.file}=${file}: cannot read a JSON key file (${(err as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
     }
-    if (typeof doc.current !== 'string' || !KEY_ID.test(doc.current)) throw new Error(`${file}: "current": expected a key id of letters, digits, ".", "_" or "-"`);
+    if (typeof doc.current !== 'string' || !KEY_ID.test(doc.current))
+      throw new Error(`${file}: "current": expected a key id of letters, digits, ".", "_" or "-"`);
     if (!doc.keys || typeof doc.keys !== 'object') throw new Error(`${file}: "keys": expected an object of key id → base64 key`);
     const keys = new Map<string, Buffer>();
     for (const [id, v] of Object.entries(doc.keys as Record<string, unknown>)) {

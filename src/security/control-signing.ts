@@ -25,7 +25,13 @@ export function loadSigningKey(file: string): KeyObject {
 }
 
 /** `req` signed for one action on one run: the workflow checks it against approval.keys.<by>. */
-export function signControl(action: ControlAction, workflowId: string, runId: string, req: { by: string; reason?: string | undefined }, key: KeyObject): ControlRequest {
+export function signControl(
+  action: ControlAction,
+  workflowId: string,
+  runId: string,
+  req: { by: string; reason?: string | undefined },
+  key: KeyObject,
+): ControlRequest {
   const signed = { by: req.by, ...(req.reason !== undefined ? { reason: req.reason } : {}), nonce: randomUUID() };
   const signature = sign(null, Buffer.from(controlMessage(action, workflowId, runId, signed)), key).toString('base64');
   return { ...signed, signature };

@@ -19,10 +19,7 @@ export interface ReceiverAuth {
 }
 
 /** A good signature comes with its digest and signed time, for the replay check. */
-export type AuthResult =
-  | { ok: true; via: 'token' | 'none' }
-  | { ok: true; via: 'hmac'; signature: string; signedAtMs: number }
-  | { ok: false; reason: string };
+export type AuthResult = { ok: true; via: 'token' | 'none' } | { ok: true; via: 'hmac'; signature: string; signedAtMs: number } | { ok: false; reason: string };
 
 /**
  * Which mechanism a request must use. Grafana signs: with a secret configured, its endpoint takes
@@ -86,7 +83,12 @@ function checkToken(auth: ReceiverAuth & { token: string }, header: string): Aut
 }
 
 /** The signature header's digest and the signed timestamp, checked for shape and freshness; no body needed. */
-function signatureHeaders(auth: ReceiverAuth, header: string, headers: IncomingHttpHeaders, nowMs: number): { ok: false; reason: string } | { ok: true; digest: Buffer; ts: string } {
+function signatureHeaders(
+  auth: ReceiverAuth,
+  header: string,
+  headers: IncomingHttpHeaders,
+  nowMs: number,
+): { ok: false; reason: string } | { ok: true; digest: Buffer; ts: string } {
   const m = /^(?:sha256=)?([0-9a-f]{64})$/i.exec(header.trim());
   if (!m) return { ok: false, reason: `${auth.hmacHeader} header: expected "sha256=<64 hex digits>"` };
   const ts = single(headers, auth.timestampHeader);
@@ -94,7 +96,11 @@ function signatureHeaders(auth: ReceiverAuth, header: string, headers: IncomingH
     return { ok: false, reason: `${auth.timestampHeader} header: expected the signed unix timestamp in seconds (required with HMAC)` };
   }
   const skew = Math.abs(nowMs - Number(ts.trim()) * 1000);
-  if (skew > auth.maxSkewMs) return { ok: false, reason: `${auth.timestampHeader} header: timestamp is ${Math.round(skew / 1000)}s away from now (allowed ${Math.round(auth.maxSkewMs / 1000)}s)` };
+  if (skew > auth.maxSkewMs)
+    return {
+      ok: false,
+      reason: `${auth.timestampHeader} header: timestamp is ${Math.round(skew / 1000)}s away from now (allowed ${Math.round(auth.maxSkewMs / 1000)}s)`,
+    };
   return { ok: true, digest: Buffer.from(m[1]!, 'hex'), ts: ts.trim() };
 }
 
@@ -154,6 +160,12 @@ export function preAuthenticate(auth: ReceiverAuth, headers: IncomingHttpHeaders
  * Checks every credential the request presents for a configured mechanism: any wrong one refuses
  * the request, and at least one must be right (unless authentication is switched off).
  */
-export function authenticate(auth: ReceiverAuth, headers: IncomingHttpHeaders, body: Buffer, nowMs: number, need: AuthRequirement = { hmacRequired: false }): AuthResult {
+export function authenticate(
+  auth: ReceiverAuth,
+  headers: IncomingHttpHeaders,
+  body: Buffer,
+  nowMs: number,
+  need: AuthRequirement = { hmacRequired: false },
+): AuthResult {
   return check(auth, headers, body, nowMs, need);
 }

@@ -6,8 +6,7 @@ import type { IncomingAlert } from './alert-payloads';
 export type AlertMeaning = 'down' | 'degraded' | 'recovered' | 'ignore';
 
 export type RouteResult =
-  | { matched: true; service: string; destination?: string; route: number; means: AlertMeaning }
-  | { matched: false; reason: string; route?: number };
+  { matched: true; service: string; destination?: string; route: number; means: AlertMeaning } | { matched: false; reason: string; route?: number };
 
 interface Matcher {
   label: string;
@@ -55,7 +54,11 @@ export class AlertRouter {
       const name = r.service ?? value(r.serviceLabel!);
       const service = this.services.get(name);
       if (!service) {
-        return { matched: false, route: r.index, reason: `routes[${r.index}]: label ${r.serviceLabel}="${name}" names no configured service (${[...this.services.keys()].join(', ')})` };
+        return {
+          matched: false,
+          route: r.index,
+          reason: `routes[${r.index}]: label ${r.serviceLabel}="${name}" names no configured service (${[...this.services.keys()].join(', ')})`,
+        };
       }
       const destLabel = r.destinationLabel;
       if (destLabel === undefined || value(destLabel) === '') return { matched: true, service: service.name, route: r.index, means: r.means };

@@ -74,7 +74,12 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
   const sourceOf = (url: string): AlertSource | undefined =>
     url.startsWith('/alerts/alertmanager') ? 'alertmanager' : url.startsWith('/alerts/grafana') ? 'grafana' : undefined;
 
-  const app = Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit: cfg.body_limit, logController: new LogController({ disableRequestLogging: true }), return503OnClosing: true });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: cfg.body_limit,
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+  });
   // The raw bytes are needed for the HMAC check, so JSON is parsed after authentication.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -89,7 +94,10 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       return reply
         .code(429)
         .header('retry-after', String(rate.retryAfterSeconds))
-        .send({ error: 'too many requests', reason: `more than ${cfg.rate_limit.per_second}/s (burst ${cfg.rate_limit.burst}) from ${req.ip} (alerting.receiver.rate_limit)` });
+        .send({
+          error: 'too many requests',
+          reason: `more than ${cfg.rate_limit.per_second}/s (burst ${cfg.rate_limit.burst}) from ${req.ip} (alerting.receiver.rate_limit)`,
+        });
     }
     const auth = preAuthenticate(opts.auth, req.headers, now(), requirement(source));
     if (!auth.ok) {
@@ -103,14 +111,22 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
   });
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `body larger than the limit of ${cfg.body_limit} bytes (alerting.receiver.body_limit)` : err.message;
+    const reason =
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `body larger than the limit of ${cfg.body_limit} bytes (alerting.receiver.body_limit)` : err.message;
     if (code >= 500) req.log.error({ err }, 'alert request failed');
     else req.log.warn({ url: req.url, code, reason }, 'alert request refused');
     // A 5xx reason would be an internal error message: it goes to the log only.
-    return reply.code(code).send({ error: code === 413 ? 'payload too large' : 'request failed', reason: code >= 500 ? 'internal error, see the receiver log' : reason });
+    return reply
+      .code(code)
+      .send({ error: code === 413 ? 'payload too large' : 'request failed', reason: code >= 500 ? 'internal error, see the receiver log' : reason });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: 'not found', reason: `no endpoint ${req.method} ${req.url.split('?')[0]}; alerts go to POST /alerts/alertmanager or POST /alerts/grafana` }),
+    reply
+      .code(404)
+      .send({
+        error: 'not found',
+        reason: `no endpoint ${req.method} ${req.url.split('?')[0]}; alerts go to POST /alerts/alertmanager or POST /alerts/grafana`,
+      }),
   );
 
   const signal = async (service: string, evidence: AlertEvidence): Promise<void> => {
@@ -130,24 +146,47 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
     const route = router.route(alert.labels);
     if (!route.matched) {
       metrics.countAlert(alert.source, 'unmatched');
-      logger.warn({ source: alert.source, fingerprint: alert.fingerprint, status: alert.status, labels: formatLabels(alert.labels), reason: route.reason }, 'alert unmatched');
+      logger.warn(
+        { source: alert.source, fingerprint: alert.fingerprint, status: alert.status, labels: formatLabels(alert.labels), reason: route.reason },
+        'alert unmatched',
+      );
       return { ...base, outcome: 'unmatched', reason: route.reason };
     }
     const target = { service: route.service, ...(route.destination ? { destination: route.destination } : {}) };
     if (route.means === 'ignore') {
       // Routed but meaningless for failover (a latency warning, an info alert): recorded, not signalled.
       metrics.countAlert(alert.source, 'ignored');
-      logger.info({ source: alert.source, ...target, fingerprint: alert.fingerprint, status: alert.status, route: route.route }, 'alert ignored: its route means nothing for failover');
+      logger.info(
+        { source: alert.source, ...target, fingerprint: alert.fingerprint, status: alert.status, route: route.route },
+        'alert ignored: its route means nothing for failover',
+      );
       return { ...base, ...target, outcome: 'ignored', reason: `routes[${route.route}] means: ignore` };
     }
     const evidence = toEvidence(alert, route.destination, route.means);
-    trace.getActiveSpan()?.addEvent('alert', { 'failover.service': route.service, 'failover.destination': route.destination ?? '', 'alert.fingerprint': alert.fingerprint, 'alert.status': alert.status });
+    trace
+      .getActiveSpan()
+      ?.addEvent('alert', {
+        'failover.service': route.service,
+        'failover.destination': route.destination ?? '',
+        'alert.fingerprint': alert.fingerprint,
+        'alert.status': alert.status,
+      });
     try {
       const done = await deduper.run(`${route.service}|${alert.fingerprint}`, alert.status, () => limiter.run(() => signal(route.service, evidence)));
       const outcome: AlertOutcome = done === 'delivered' ? 'signalled' : 'duplicate';
       metrics.countAlert(alert.source, outcome);
       if (outcome === 'signalled') {
-        logger.info({ source: alert.source, ...target, fingerprint: alert.fingerprint, status: alert.status, summary: evidence.summary, workflowId: detectionWorkflowId(route.service) }, 'alert signalled');
+        logger.info(
+          {
+            source: alert.source,
+            ...target,
+            fingerprint: alert.fingerprint,
+            status: alert.status,
+            summary: evidence.summary,
+            workflowId: detectionWorkflowId(route.service),
+          },
+          'alert signalled',
+        );
       }
       return { ...base, ...target, outcome };
     } catch (err) {
@@ -189,10 +228,15 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
     const seen = replays.reserve(auth.signature, auth.signedAtMs);
     if (seen === 'replay') {
       req.log.warn({ source, remote: req.ip }, 'alert request replayed');
-      return reply.code(409).send({ error: 'replayed request', reason: 'this signature was already accepted; a new delivery needs a new timestamp and signature' });
+      return reply
+        .code(409)
+        .send({ error: 'replayed request', reason: 'this signature was already accepted; a new delivery needs a new timestamp and signature' });
     }
     if (seen === 'full') {
-      return reply.code(503).header('retry-after', '5').send({ error: 'busy', reason: `replay cache full (alerting.receiver.replay_cache_size ${cfg.replay_cache_size}); retry later` });
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ error: 'busy', reason: `replay cache full (alerting.receiver.replay_cache_size ${cfg.replay_cache_size}); retry later` });
     }
     try {
       return await accept(source, req, reply, body);
@@ -211,7 +255,10 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
         req.log.warn({ source, remote: req.ip, count }, 'alert request carries too many alerts');
         return reply
           .code(413)
-          .send({ error: 'too many alerts', reason: `${count} alerts in one request; the limit is ${cfg.max_alerts_per_request} (alerting.receiver.max_alerts_per_request)` });
+          .send({
+            error: 'too many alerts',
+            reason: `${count} alerts in one request; the limit is ${cfg.max_alerts_per_request} (alerting.receiver.max_alerts_per_request)`,
+          });
       }
       alerts = parsers[source](data);
     } catch (err) {
@@ -227,11 +274,21 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
     }
     const results = await Promise.all(alerts.map(deliver));
     const count = (o: AlertOutcome) => results.filter((r) => r.outcome === o).length;
-    const summary = { received: alerts.length, signalled: count('signalled'), duplicates: count('duplicate'), unmatched: count('unmatched'), ignored: count('ignored'), failed: count('failed') };
+    const summary = {
+      received: alerts.length,
+      signalled: count('signalled'),
+      duplicates: count('duplicate'),
+      unmatched: count('unmatched'),
+      ignored: count('ignored'),
+      failed: count('failed'),
+    };
     req.log.debug({ source, ...summary }, 'alert delivery handled');
     if (summary.failed > 0) {
       const reason = results.find((r) => r.outcome === 'failed')!.reason;
-      return reply.code(503).header('retry-after', '5').send({ error: 'temporal unavailable', reason, ...summary, alerts: results });
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ error: 'temporal unavailable', reason, ...summary, alerts: results });
     }
     return reply.code(200).send({ ...summary, alerts: results });
   };
@@ -251,7 +308,10 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
   });
   app.get('/metrics', async (req, reply) => {
     if (!metricsAllowed(opts.auth, req.headers)) {
-      return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized', reason: 'expected Authorization: Bearer <metrics token>' });
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="metrics"')
+        .send({ error: 'unauthorized', reason: 'expected Authorization: Bearer <metrics token>' });
     }
     return reply.type(metrics.registry.contentType).send(await metrics.render({ inFlight: limiter.pending, dedupeEntries: deduper.size }));
   });

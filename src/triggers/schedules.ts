@@ -38,9 +38,12 @@ export function maintenanceScheduleId(service: string, destination: string): str
 }
 
 function calendarField<T extends number | string>(value: z.ZodType<T>) {
-  const range = z.union([value, z.strictObject({ start: value, end: value, step: z.number().int().min(1) }), z.strictObject({ start: value, end: value.optional() })], {
-    error: 'expected a value, {start, end?} or {start, end, step}',
-  });
+  const range = z.union(
+    [value, z.strictObject({ start: value, end: value, step: z.number().int().min(1) }), z.strictObject({ start: value, end: value.optional() })],
+    {
+      error: 'expected a value, {start, end?} or {start, end, step}',
+    },
+  );
   return z.union([z.literal('*'), range, z.array(range).min(1)]).optional();
 }
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -121,7 +124,10 @@ export function parseMaintenanceSchedule(input: unknown): MaintenanceScheduleReq
 /** Against a config: the service and destination must exist, or the runbook would fail at every run. */
 export function checkAgainstConfig(req: { service: string; destination: string }, config: Config): void {
   const svc = config.services.find((s) => s.name === req.service);
-  if (!svc) throw new InvalidInputError('maintenance schedule', [`service: expected a configured service (${config.services.map((s) => s.name).join(', ')}) (got ${JSON.stringify(req.service)})`]);
+  if (!svc)
+    throw new InvalidInputError('maintenance schedule', [
+      `service: expected a configured service (${config.services.map((s) => s.name).join(', ')}) (got ${JSON.stringify(req.service)})`,
+    ]);
   if (!svc.destinations.some((d) => d.id === req.destination)) {
     throw new InvalidInputError('maintenance schedule', [
       `destination: expected a destination of service ${svc.name} (${svc.destinations.map((d) => d.id).join(', ')}) (got ${JSON.stringify(req.destination)})`,
@@ -138,17 +144,22 @@ function fingerprint(req: MaintenanceScheduleRequest): string {
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    return `{${Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`).join(',')}}`;
+    return `{${Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
 
 function specOf(req: MaintenanceScheduleRequest): ScheduleSpec {
-  const when: ScheduleSpec = req.cron !== undefined
-    ? { cronExpressions: [req.cron] }
-    : req.calendar !== undefined
-      ? { calendars: [req.calendar as CalendarSpec] }
-      : { intervals: [{ every: req.every as `${number}s` }] };
+  const when: ScheduleSpec =
+    req.cron !== undefined
+      ? { cronExpressions: [req.cron] }
+      : req.calendar !== undefined
+        ? { calendars: [req.calendar as CalendarSpec] }
+        : { intervals: [{ every: req.every as `${number}s` }] };
   return { ...when, timezone: req.timeZone };
 }
 
@@ -177,7 +188,14 @@ function actionOf(req: MaintenanceScheduleRequest, scheduleId: string): Schedule
 /** The ScheduleOptions for a validated request (pure: what create sends). */
 export function maintenanceScheduleOptions(req: MaintenanceScheduleRequest, managedBy: ScheduleMemo['managedBy'] = 'api'): ScheduleOptions {
   const scheduleId = maintenanceScheduleId(req.service, req.destination);
-  const memo: ScheduleMemo = { kind: 'maintenance', service: req.service, destination: req.destination, window: req.window, taskQueue: req.taskQueue, managedBy };
+  const memo: ScheduleMemo = {
+    kind: 'maintenance',
+    service: req.service,
+    destination: req.destination,
+    window: req.window,
+    taskQueue: req.taskQueue,
+    managedBy,
+  };
   return {
     scheduleId,
     spec: specOf(req),
@@ -248,7 +266,12 @@ export async function listSchedules(client: Client, filter: z.input<typeof listF
       paused: s.state.paused,
       ...(s.state.note ? { note: s.state.note } : {}),
       nextActionTimes: s.info.nextActionTimes,
-      recentActions: s.info.recentActions.map((a) => ({ scheduledAt: a.scheduledAt, takenAt: a.takenAt, workflowId: a.action.workflow.workflowId, runId: a.action.workflow.firstExecutionRunId })),
+      recentActions: s.info.recentActions.map((a) => ({
+        scheduledAt: a.scheduledAt,
+        takenAt: a.takenAt,
+        workflowId: a.action.workflow.workflowId,
+        runId: a.action.workflow.firstExecutionRunId,
+      })),
     });
   }
   return out.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
@@ -291,13 +314,23 @@ export function describeSpec(spec: { calendars?: readonly object[]; intervals?: 
 }
 
 function msToText(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
 }
 
-async function onSchedule<T>(client: Client, ref: ScheduleRef, what: string, use: (h: ScheduleHandle, r: z.output<typeof scheduleRefSchema>) => Promise<T>): Promise<T> {
+async function onSchedule<T>(
+  client: Client,
+  ref: ScheduleRef,
+  what: string,
+  use: (h: ScheduleHandle, r: z.output<typeof scheduleRefSchema>) => Promise<T>,
+): Promise<T> {
   const r = parseOrThrow(scheduleRefSchema, ref, what);
   const scheduleId = maintenanceScheduleId(r.service, r.destination);
   try {
@@ -387,7 +420,11 @@ export async function syncSchedulesFromConfig(client: Client, config: Config, ta
         action: options.action,
         policies: options.policies ?? {},
         typedSearchAttributes: options.typedSearchAttributes ?? [],
-        state: { paused: configured ?? prev.state.paused, ...(prev.state.note ? { note: prev.state.note } : {}), ...(prev.state.remainingActions !== undefined ? { remainingActions: prev.state.remainingActions } : {}) },
+        state: {
+          paused: configured ?? prev.state.paused,
+          ...(prev.state.note ? { note: prev.state.note } : {}),
+          ...(prev.state.remainingActions !== undefined ? { remainingActions: prev.state.remainingActions } : {}),
+        },
       }));
       report.updated.push(options.scheduleId);
     } else if (configured !== undefined && configured !== current.state.paused) {
@@ -400,9 +437,12 @@ export async function syncSchedulesFromConfig(client: Client, config: Config, ta
   for await (const s of client.schedule.list()) {
     const memo = s.memo as Partial<ScheduleMemo> | undefined;
     if (memo?.kind !== 'maintenance' || memo.managedBy !== 'config' || memo.taskQueue !== taskQueue || wanted.has(s.scheduleId)) continue;
-    await client.schedule.getHandle(s.scheduleId).delete().catch((err: unknown) => {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-    });
+    await client.schedule
+      .getHandle(s.scheduleId)
+      .delete()
+      .catch((err: unknown) => {
+        if (!(err instanceof ScheduleNotFoundError)) throw err;
+      });
     report.deleted.push(s.scheduleId);
   }
   return report;

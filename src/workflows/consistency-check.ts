@@ -27,7 +27,11 @@ export interface ConsistencyVerdict {
  */
 export async function consistencyCheck(input: ConsistencyInput): Promise<ConsistencyVerdict> {
   const parsed = consistencyInputSchema.safeParse(input ?? {}, { reportInput: true });
-  if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid consistency check input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
+  if (!parsed.success)
+    throw wf.ApplicationFailure.nonRetryable(
+      `invalid consistency check input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`,
+      'InvalidInput',
+    );
   const req = parsed.data;
   labelRunbook('consistency-check', req.service, 'manual');
   const { loadService } = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5 } });
@@ -77,7 +81,11 @@ export async function lagGate(
     staticSummary: `${o.tag} gate: ${o.target} behind ${o.source}`,
   });
   await ctx.log.note(o.step, verdict.ok ? 'ok' : 'failed', verdict.verdict, {
-    lag: verdict.lag, maxLag: verdict.maxLag, sourceOffset: verdict.sourceOffset, targetOffset: verdict.targetOffset, linked: verdict.linked,
+    lag: verdict.lag,
+    maxLag: verdict.maxLag,
+    sourceOffset: verdict.sourceOffset,
+    targetOffset: verdict.targetOffset,
+    linked: verdict.linked,
   });
   return verdict;
 }

@@ -16,7 +16,10 @@ export const resumeUpdate = wf.defineUpdate<string, [ControlRequest]>('resume');
 export const abortUpdate = wf.defineUpdate<string, [ControlRequest]>('abort');
 
 export class AbortedError extends Error {
-  constructor(readonly by: string, readonly why: string) {
+  constructor(
+    readonly by: string,
+    readonly why: string,
+  ) {
     super(`aborted by ${by}: ${why}`);
     this.name = 'AbortedError';
   }
@@ -26,9 +29,13 @@ export interface ControlState {
   paused: boolean;
   pausedBy?: string;
   awaitingApproval?: {
-    reason: string; since: string; timeout: string; defaultAction: 'abort' | 'proceed';
+    reason: string;
+    since: string;
+    timeout: string;
+    defaultAction: 'abort' | 'proceed';
     /** An unverified start under four-eyes needs two approvers: who approved so far. */
-    approvedBy?: string[]; approvalsNeeded?: number;
+    approvedBy?: string[];
+    approvalsNeeded?: number;
   };
   approval?: { by: string; reason?: string; outcome: 'approved' | 'timed-out-proceed' | 'timed-out-abort' };
   abort?: { by: string; reason: string };
@@ -95,7 +102,8 @@ export class RunbookControls {
           return `approval ${this.partial.length} of ${needed} by ${approval.by}; the start is unverified (claimed by ${who}), so another approver must approve too (four-eyes)`;
         }
         const earlier = this.partial.map((a) => a.by);
-        this.approved = earlier.length > 0 ? { by: [...earlier, approval.by].join(' and '), ...(approval.reason ? { reason: approval.reason } : {}) } : approval;
+        this.approved =
+          earlier.length > 0 ? { by: [...earlier, approval.by].join(' and '), ...(approval.reason ? { reason: approval.reason } : {}) } : approval;
         return `approved by ${this.approved.by}`;
       },
       {
@@ -190,7 +198,11 @@ export class RunbookControls {
     if (answered && this.approved) {
       this.state.approval = { ...this.approved, outcome: 'approved' };
     } else {
-      this.state.approval = { by: 'timeout', reason: `no answer within ${timeout}`, outcome: defaultAction === 'proceed' ? 'timed-out-proceed' : 'timed-out-abort' };
+      this.state.approval = {
+        by: 'timeout',
+        reason: `no answer within ${timeout}`,
+        outcome: defaultAction === 'proceed' ? 'timed-out-proceed' : 'timed-out-abort',
+      };
       if (defaultAction === 'abort') throw new AbortedError('timeout', `approval not given within ${timeout}; default action is abort`);
     }
     return this.state.approval;
@@ -200,12 +212,14 @@ export class RunbookControls {
 function checkRequest(req: ControlRequest | undefined): void {
   if (req === null || typeof req !== 'object' || Array.isArray(req)) throw new Error('expected an object such as {"by":"alice","reason":"…"}');
   for (const key of Object.keys(req)) {
-    if (!['by', 'reason', 'signature', 'nonce'].includes(key)) throw new Error(`unknown field "${key}"; expected "by", "reason" (and "signature", "nonce" when signed)`);
+    if (!['by', 'reason', 'signature', 'nonce'].includes(key))
+      throw new Error(`unknown field "${key}"; expected "by", "reason" (and "signature", "nonce" when signed)`);
   }
   for (const key of ['signature', 'nonce'] as const) {
     const v = req[key];
     if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 200)) throw new Error(`${key}: expected text up to 200 characters`);
   }
-  if (req.by !== undefined && (typeof req.by !== 'string' || req.by.length === 0 || req.by.length > 200)) throw new Error(`by: expected a non-empty name (got ${JSON.stringify(req.by)})`);
+  if (req.by !== undefined && (typeof req.by !== 'string' || req.by.length === 0 || req.by.length > 200))
+    throw new Error(`by: expected a non-empty name (got ${JSON.stringify(req.by)})`);
   if (req.reason !== undefined && (typeof req.reason !== 'string' || req.reason.length > 500)) throw new Error(`reason: expected text up to 500 characters`);
 }

@@ -110,7 +110,11 @@ export class DetectionEvents {
     const { workflowId, runId } = f;
     if (seen.status === 'completed') detector.ended({ workflowId, runId, outcome: { ok: true, result: seen.result } });
     else if (seen.status === 'failed') {
-      detector.ended({ workflowId, runId, outcome: { ok: false, message: seen.message, ...(seen.type ? { type: seen.type } : {}), ...(seen.details ? { details: seen.details } : {}) } });
+      detector.ended({
+        workflowId,
+        runId,
+        outcome: { ok: false, message: seen.message, ...(seen.type ? { type: seen.type } : {}), ...(seen.details ? { details: seen.details } : {}) },
+      });
     }
   }
 }

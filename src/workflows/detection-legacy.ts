@@ -52,7 +52,10 @@ class Detector {
     for (const alert of this.pendingAlerts.splice(0)) {
       const key = `${alert.fingerprint}:${alert.status}`;
       // A new firing clears an old resolution of the same alert, so it can resolve again.
-      this.state.seenAlerts = [...this.state.seenAlerts.filter((k) => k !== `${alert.fingerprint}:${alert.status === 'firing' ? 'resolved' : 'firing'}`), key].slice(-KEEP_ALERTS);
+      this.state.seenAlerts = [
+        ...this.state.seenAlerts.filter((k) => k !== `${alert.fingerprint}:${alert.status === 'firing' ? 'resolved' : 'firing'}`),
+        key,
+      ].slice(-KEEP_ALERTS);
       const id = alert.destination ?? this.primary;
       if (!id || !this.state.health[id]) continue;
       const { health, event } = applyAlert(id, this.state.health[id]!, alert);
@@ -100,7 +103,8 @@ class Detector {
  */
 export async function legacyDetection(input: DetectionInput): Promise<void> {
   const parsed = detectionInputSchema.safeParse(input ?? {}, { reportInput: true });
-  if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid detection input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
+  if (!parsed.success)
+    throw wf.ApplicationFailure.nonRetryable(`invalid detection input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
   const { service: serviceName } = parsed.data;
 
   // Handlers first, so a signal-with-start alert or an early query is never lost or refused.
@@ -123,7 +127,11 @@ export async function legacyDetection(input: DetectionInput): Promise<void> {
   const { service, policy }: ServiceSnapshot = await setup.loadService(serviceName);
   const det = policy.failover_detection;
 
-  detector = new Detector(service.name, service.destinations.map((d) => d.id), input.carried as DetectionState | undefined);
+  detector = new Detector(
+    service.name,
+    service.destinations.map((d) => d.id),
+    input.carried as DetectionState | undefined,
+  );
   for (const alert of early.splice(0)) detector.offerAlert(alert);
   labelRunbook('detection', service.name, 'detection');
   wf.setCurrentDetails(`### detection · ${service.name}\n\nwatching ${service.destinations.length} destinations every ${det.detection_interval}`);
@@ -148,7 +156,9 @@ export async function legacyDetection(input: DetectionInput): Promise<void> {
   const refreshPrimary = async () => {
     const routing = (await act.readRouting(service)).routing;
     detector.primary = primaryOf(routing);
-    carrying = Object.entries(routing.weights).filter(([, w]) => w > 0).map(([id]) => id);
+    carrying = Object.entries(routing.weights)
+      .filter(([, w]) => w > 0)
+      .map(([id]) => id);
   };
   await refreshPrimary();
 
@@ -161,7 +171,15 @@ export async function legacyDetection(input: DetectionInput): Promise<void> {
       const scope = new wf.CancellationScope();
       detector.watching = true;
       const watching = scope.run(() =>
-        watchDestinations({ service, health: detector.state.health, ranking: detector.state.ranking!, thresholds, intervalMs, probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor }),
+        watchDestinations({
+          service,
+          health: detector.state.health,
+          ranking: detector.state.ranking!,
+          thresholds,
+          intervalMs,
+          probeTimeoutMs: requireMs(det.timeout),
+          maxDurationMs: watchFor,
+        }),
       );
       const alerted = scope.run(() => wf.condition(() => detector.pendingAlerts.length > 0));
       // Also wake for the earliest revisit (a recovery held by the cooldown must not wait for another change).
@@ -224,13 +242,23 @@ async function actOn(decision: Decision, serviceConfig: ServiceConfig, detector:
       const prefer = intelligent ? rankBackups(serviceConfig, decision.from, ranking, Date.now()).map((c) => c.id) : undefined;
       const child = await wf.startChild('failover', {
         workflowId,
-        args: [{ service, reason: decision.reason, actor: 'detection', trigger: 'detection', ...(prefer ? { prefer } : {}), lastSeenOffsets: lastSeenOffsets(detector.state.health) }],
+        args: [
+          {
+            service,
+            reason: decision.reason,
+            actor: 'detection',
+            trigger: 'detection',
+            ...(prefer ? { prefer } : {}),
+            lastSeenOffsets: lastSeenOffsets(detector.state.health),
+          },
+        ],
         parentClosePolicy: 'ABANDON',
         staticSummary: `failover of ${service} away from ${decision.from} (detection)`,
       });
       // Outcomes teach the ranking: a target that held scores up, one that was rolled back scores down.
       void child.result().then(
-        (r) => detector.learnOutcome((r as { target: string; outcome: string }).target, (r as { outcome: string }).outcome === 'switched' ? 'success' : 'rollback'),
+        (r) =>
+          detector.learnOutcome((r as { target: string; outcome: string }).target, (r as { outcome: string }).outcome === 'switched' ? 'success' : 'rollback'),
         (err: unknown) => {
           const target = (err as { cause?: { details?: [{ target?: string }] } }).cause?.details?.[0]?.target;
           if (target) detector.learnOutcome(target, 'rollback');
@@ -299,11 +327,15 @@ function decide(event: HealthEvent, ctx: LegacyContext): Decision {
   const { destination: id } = event;
   if (ctx.activeActive) return decideActiveActive(event, ctx, ctx.activeActive.carrying);
   if (event.kind === 'down' || event.kind === 'degraded') {
-    if (id !== ctx.primary) return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
+    if (id !== ctx.primary)
+      return { action: 'none', reason: `${id} ${event.kind} but carries no traffic (primary ${ctx.primary ?? 'none'}); redundancy reduced` };
     if (!ctx.automaticFailover) return { action: 'none', reason: `${id} ${event.kind}; automatic_failover is off, an operator must act` };
     const last = ctx.lastFailoverFrom[id];
     if (last !== undefined && ctx.nowMs - last < ctx.cooldownMs) {
-      return { action: 'none', reason: `${id} ${event.kind} again ${Math.round((ctx.nowMs - last) / 1000)}s after a failover away from it; cooldown ${Math.round(ctx.cooldownMs / 1000)}s holds` };
+      return {
+        action: 'none',
+        reason: `${id} ${event.kind} again ${Math.round((ctx.nowMs - last) / 1000)}s after a failover away from it; cooldown ${Math.round(ctx.cooldownMs / 1000)}s holds`,
+      };
     }
     return { action: 'failover', from: id, reason: `${id} ${event.kind}: ${event.reason}` };
   }

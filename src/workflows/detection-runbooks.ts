@@ -56,15 +56,18 @@ export class DetectionRunbooks {
     if (a.suspended) detector.hold(event);
     else detector.revisitAt(a.retryAtMs ?? Date.now() + 60_000, event);
     if (!a.suspended) {
-      await this.raiseAlert({
-        name: 'FailoverAutomaticRunbookHeld',
-        severity: 'critical',
-        service: service.name,
-        destination: event.destination,
-        summary: `${kind} of ${service.name} (${event.destination} ${event.kind}) held by the brakes: ${a.reason}`,
-        details: { kind, reason: decision.reason, heldBecause: a.reason, ...(a.retryAtMs ? { retryAt: new Date(a.retryAtMs).toISOString() } : {}) },
-        targets: policy.notifications,
-      }, service.name);
+      await this.raiseAlert(
+        {
+          name: 'FailoverAutomaticRunbookHeld',
+          severity: 'critical',
+          service: service.name,
+          destination: event.destination,
+          summary: `${kind} of ${service.name} (${event.destination} ${event.kind}) held by the brakes: ${a.reason}`,
+          details: { kind, reason: decision.reason, heldBecause: a.reason, ...(a.retryAtMs ? { retryAt: new Date(a.retryAtMs).toISOString() } : {}) },
+          targets: policy.notifications,
+        },
+        service.name,
+      );
     }
     return { outcome: 'held', held: a.reason };
   }
@@ -105,7 +108,11 @@ export class DetectionRunbooks {
     switch (decision.action) {
       case 'failover': {
         // Backups that are not a copy of the primary come last in the learned order (the runbook checks them again).
-        const resyncing = new Set(Object.entries(detector.syncVerdicts()).filter(([, v]) => isResyncing(v.state)).map(([id]) => id));
+        const resyncing = new Set(
+          Object.entries(detector.syncVerdicts())
+            .filter(([, v]) => isResyncing(v.state))
+            .map(([id]) => id),
+        );
         const prefer =
           policy.failover_execution.target_selection === 'intelligent'
             ? rankBackups(service, decision.from, detector.state.ranking ?? emptyRanking(), Date.now(), { down: resyncing }).map((c) => c.id)
@@ -117,7 +124,11 @@ export class DetectionRunbooks {
         };
       }
       case 'rebalance':
-        return { args: common, summary: `rebalance of ${service.name}: ${decision.destination} (detection)`, inflight: { kind: 'rebalance', destination: decision.destination } };
+        return {
+          args: common,
+          summary: `rebalance of ${service.name}: ${decision.destination} (detection)`,
+          inflight: { kind: 'rebalance', destination: decision.destination },
+        };
       case 'reassert': {
         const decided = detector.state.routing!;
         return {
@@ -147,7 +158,8 @@ export class DetectionRunbooks {
       return a;
     } catch (err) {
       const why = `the supervisor did not answer (${errorMessage(err)})`;
-      if (detector.suspended) return { admitted: false, suspended: true, reason: `suspended by ${detector.suspended.by}: ${detector.suspended.reason} (as last heard; ${why})` };
+      if (detector.suspended)
+        return { admitted: false, suspended: true, reason: `suspended by ${detector.suspended.by}: ${detector.suspended.reason} (as last heard; ${why})` };
       return { admitted: true, note: `brakes not confirmed: ${why}` };
     }
   }
@@ -156,15 +168,18 @@ export class DetectionRunbooks {
     const { detector, service, policy } = this;
     const r = await this.act.fenceStray(service, id, STRAY_FENCE_MS);
     if (r.fenced) {
-      await this.raiseAlert({
-        name: 'FailoverSecondWritablePrimary',
-        severity: 'critical',
-        service: service.name,
-        destination: id,
-        summary: `${id} answered as a writable primary while ${detector.primary} is the primary: its writes are paused (${r.detail})`,
-        details: { primary: detector.primary ?? null, fence: r.detail },
-        targets: policy.notifications,
-      }, `${service.name}/${id}`);
+      await this.raiseAlert(
+        {
+          name: 'FailoverSecondWritablePrimary',
+          severity: 'critical',
+          service: service.name,
+          destination: id,
+          summary: `${id} answered as a writable primary while ${detector.primary} is the primary: its writes are paused (${r.detail})`,
+          details: { primary: detector.primary ?? null, fence: r.detail },
+          targets: policy.notifications,
+        },
+        `${service.name}/${id}`,
+      );
     }
     // Held by a runbook: looked at again shortly, while the node still answers as a writer.
     return r.busy ? { outcome: 'busy', note: r.detail } : { outcome: 'fenced', note: r.detail };
@@ -188,19 +203,28 @@ export class DetectionRunbooks {
       const after = outcome.ok ? (outcome.result.routingAfter as Routing | undefined) : undefined;
       if (after) detector.state.routing = after;
       if (!outcome.ok && outcome.type !== 'Aborted') {
-        await this.retryLater(f.destination, 'reassert', summary, { destination: f.destination, kind: 'drift', reason: `reassert failed (${summary}); trying again` });
+        await this.retryLater(f.destination, 'reassert', summary, {
+          destination: f.destination,
+          kind: 'drift',
+          reason: `reassert failed (${summary}); trying again`,
+        });
       }
       return;
     }
     if (f.kind === 'failover') {
       // Outcomes teach the ranking: a target that held scores up, one that was rolled back scores down.
       const target = (outcome.ok ? outcome.result.target : outcome.details?.target) as string | undefined;
-      if (target && policy.quality.learning !== false) detector.learnOutcome(target, outcome.ok && outcome.result.outcome === 'switched' ? 'success' : 'rollback');
+      if (target && policy.quality.learning !== false)
+        detector.learnOutcome(target, outcome.ok && outcome.result.outcome === 'switched' ? 'success' : 'rollback');
       if (outcome.ok) return detector.succeeded(f.destination);
       // Nothing moved for good: the source is still down, so try again later (not held by the cooldown of this attempt).
       delete detector.state.lastFailoverFrom[f.destination];
       detector.state.failedOver = detector.state.failedOver.filter((id) => id !== f.destination);
-      return this.retryLater(f.destination, 'failover', summary, { destination: f.destination, kind: 'down', reason: `failover failed (${summary}); trying again` });
+      return this.retryLater(f.destination, 'failover', summary, {
+        destination: f.destination,
+        kind: 'down',
+        reason: `failover failed (${summary}); trying again`,
+      });
     }
     if (outcome.ok) {
       detector.succeeded(f.destination);
@@ -209,12 +233,20 @@ export class DetectionRunbooks {
       } else if (detector.state.failedOver.includes(f.destination) && policy.recovery_management.automatic_recovery) {
         // Resynced as a standby within the cooldown: the failback comes when the cooldown ends.
         const last = detector.state.lastFailoverFrom[f.destination] ?? 0;
-        detector.revisitAt(Math.max(now + 1, last + requireMs(policy.failover_detection.cooldown)), { destination: f.destination, kind: 'recovered', reason: 'resynced; fail back after the cooldown' });
+        detector.revisitAt(Math.max(now + 1, last + requireMs(policy.failover_detection.cooldown)), {
+          destination: f.destination,
+          kind: 'recovered',
+          reason: 'resynced; fail back after the cooldown',
+        });
       }
       return;
     }
     if (outcome.type === 'Aborted') return; // an operator stopped it: they decide what comes next
-    await this.retryLater(f.destination, f.failback ? 'failback' : 'resync', summary, { destination: f.destination, kind: 'recovered', reason: `${f.failback ? 'failback' : 'resync'} failed (${summary}); trying again` });
+    await this.retryLater(f.destination, f.failback ? 'failback' : 'resync', summary, {
+      destination: f.destination,
+      kind: 'recovered',
+      reason: `${f.failback ? 'failback' : 'resync'} failed (${summary}); trying again`,
+    });
   }
 
   private async retryLater(id: string, kind: RetryState['kind'], error: string, event: HealthEvent): Promise<void> {
@@ -223,15 +255,18 @@ export class DetectionRunbooks {
     detector.revisitAt(retry.nextAtMs, event);
     if (retry.attempts >= policy.recovery_management.alert_after_attempts && !retry.alerted) {
       retry.alerted = true;
-      await this.raiseAlert({
-        name: 'FailoverAutomaticRunbookFailing',
-        severity: 'critical',
-        service: service.name,
-        destination: id,
-        summary: `automatic ${kind} for ${id} in ${service.name} failed ${retry.attempts} times in a row; still retrying`,
-        details: { kind, attempts: retry.attempts, lastError: error, nextAttempt: new Date(retry.nextAtMs).toISOString() },
-        targets: policy.notifications,
-      }, `${service.name}/${id}`);
+      await this.raiseAlert(
+        {
+          name: 'FailoverAutomaticRunbookFailing',
+          severity: 'critical',
+          service: service.name,
+          destination: id,
+          summary: `automatic ${kind} for ${id} in ${service.name} failed ${retry.attempts} times in a row; still retrying`,
+          details: { kind, attempts: retry.attempts, lastError: error, nextAttempt: new Date(retry.nextAtMs).toISOString() },
+          targets: policy.notifications,
+        },
+        `${service.name}/${id}`,
+      );
     }
   }
 

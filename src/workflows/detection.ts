@@ -138,11 +138,20 @@ export async function detection(input: DetectionInput): Promise<void> {
     detector,
     (name) =>
       watchers[name]!({
-        service, health: detector.observerHealth(name), ranking: detector.state.ranking!, thresholds, intervalMs,
-        probeTimeoutMs: requireMs(det.timeout), maxDurationMs: watchFor, maxLag: detector.maxLag, intelligent: det.intelligent_detection,
+        service,
+        health: detector.observerHealth(name),
+        ranking: detector.state.ranking!,
+        thresholds,
+        intervalMs,
+        probeTimeoutMs: requireMs(det.timeout),
+        maxDurationMs: watchFor,
+        maxLag: detector.maxLag,
+        intelligent: det.intelligent_detection,
         ...(detector.primary ? { primary: detector.primary } : {}),
         // One observer is enough to see the router drift.
-        ...(detector.state.routing && name === detector.observerNames[0] ? { expected: detector.state.routing, routerCheckMs: requireMs(det.router_check_interval) } : {}),
+        ...(detector.state.routing && name === detector.observerNames[0]
+          ? { expected: detector.state.routing, routerCheckMs: requireMs(det.router_check_interval) }
+          : {}),
       }),
     (f) => act.runbookOutcome(f.workflowId, f.runId),
   );
@@ -172,7 +181,10 @@ export async function detection(input: DetectionInput): Promise<void> {
       } else if ('retryAtMs' in decision && decision.retryAtMs !== undefined) detector.revisitAt(decision.retryAtMs, event);
       observeDecision(service.name, policy, detector.state, event, decision, runbook?.outcome === 'held' ? runbook : undefined);
       detector.record(event, decision, runbook);
-      wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, { reason: decision.reason, runbook: runbook?.outcome === 'started' ? runbook.workflowId : undefined });
+      wf.log.info(`detection ${service.name}: ${event.destination} ${event.kind} → ${decision.action}`, {
+        reason: decision.reason,
+        runbook: runbook?.outcome === 'started' ? runbook.workflowId : undefined,
+      });
     }
 
     // A new live config version, or a long history: the next run loads the config afresh.
@@ -182,7 +194,7 @@ export async function detection(input: DetectionInput): Promise<void> {
       await wf.continueAsNew<typeof detection>({
         service: service.name,
         carried: detector.state as CarriedDetectionState,
-        ...(detector.newConfig ?? detector.configVersion ? { configVersion: (detector.newConfig ?? detector.configVersion)! } : {}),
+        ...((detector.newConfig ?? detector.configVersion) ? { configVersion: (detector.newConfig ?? detector.configVersion)! } : {}),
         suspended: detector.suspended ?? null,
       });
     }

@@ -26,7 +26,6 @@ function fmt(r: Routing): string {
   return `${fmtWeights(r.weights)} (generation ${r.generation})`;
 }
 
-
 const KEEP_DECISIONS = 20;
 /** The observer name when no zones are configured: any worker's watch. */
 export const DEFAULT_OBSERVER = 'any';
@@ -87,7 +86,9 @@ export class Detector {
     if (!decided || same || read.generation > decided.generation) {
       if (!same) this.state.routing = read;
       this.primary = primaryOf(read);
-      this.carrying = Object.entries(read.weights).filter(([, w]) => w > 0).map(([id]) => id);
+      this.carrying = Object.entries(read.weights)
+        .filter(([, w]) => w > 0)
+        .map(([id]) => id);
       return undefined;
     }
     this.primary = primaryOf(decided);
@@ -235,7 +236,13 @@ export class Detector {
     const prev = this.state.retries?.[id];
     const attempts = (prev?.kind === kind ? prev.attempts : 0) + 1;
     const backoff = Math.min(requireMs(rec.retry_backoff_max), requireMs(rec.retry_backoff) * 2 ** (attempts - 1));
-    const retry: RetryState = { kind, attempts, lastError: error.slice(0, 2000), nextAtMs: nowMs + backoff, alerted: prev?.kind === kind ? prev.alerted : false };
+    const retry: RetryState = {
+      kind,
+      attempts,
+      lastError: error.slice(0, 2000),
+      nextAtMs: nowMs + backoff,
+      alerted: prev?.kind === kind ? prev.alerted : false,
+    };
     this.state.retries = { ...this.state.retries, [id]: retry };
     return retry;
   }

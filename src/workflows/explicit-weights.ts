@@ -9,13 +9,23 @@ import { refuse, type Runbook } from './runbook-kit';
 export async function approveExplicitWeights(rb: Runbook, weights: Record<string, number>, current: Routing, actor: string | undefined): Promise<void> {
   const { ctx, log } = rb;
   const { service } = ctx;
-  const carrying = Object.entries(weights).filter(([, w]) => w > 0).map(([id]) => id);
+  const carrying = Object.entries(weights)
+    .filter(([, w]) => w > 0)
+    .map(([id]) => id);
   for (const id of carrying) {
-    const p = await log.run(`probe ${id}`, () => ctx.act.probe(ctx.serviceArg, id), (r) => ({ detail: r.up ? 'up' : `down: ${r.error}` }));
+    const p = await log.run(
+      `probe ${id}`,
+      () => ctx.act.probe(ctx.serviceArg, id),
+      (r) => ({ detail: r.up ? 'up' : `down: ${r.error}` }),
+    );
     if (!p.up) refuse(`cannot send traffic to ${id}: it is down (${p.error})`, 'TargetDown');
   }
   const regionOf = (id: string) => service.destinations.find((d) => d.id === id)?.region;
-  const before = new Set(Object.entries(current.weights).filter(([, w]) => w > 0).map(([id]) => regionOf(id)));
+  const before = new Set(
+    Object.entries(current.weights)
+      .filter(([, w]) => w > 0)
+      .map(([id]) => regionOf(id)),
+  );
   const added = [...new Set(carrying.map(regionOf))].filter((r) => r !== undefined && !before.has(r));
   const reasons = [`weights given by hand${actor ? ` by ${actor}` : ''}: ${fmtWeights(weights)}`];
   if (added.length > 0) reasons.push(`sends traffic into region ${added.join(', ')}`);

@@ -23,10 +23,19 @@ export async function planFailoverRun(rb: Runbook, request: FailoverRequest, bef
   const { ctx, status, log } = rb;
   const primary = primaryOf(before);
   const lastSeen = primary !== undefined ? request.lastSeenOffsets?.[primary] : undefined;
-  const sourceLastSeen = primary !== undefined && lastSeen !== undefined ? { offset: lastSeen, atMs: request.lastSeenAt?.[primary] ?? wf.workflowInfo().startTime.getTime() } : undefined;
+  const sourceLastSeen =
+    primary !== undefined && lastSeen !== undefined
+      ? { offset: lastSeen, atMs: request.lastSeenAt?.[primary] ?? wf.workflowInfo().startTime.getTime() }
+      : undefined;
   const plan = planFailover({
-    service: ctx.service, policy: ctx.policy, routing: before, probes, planned: request.planned, trigger: request.trigger === 'manual' ? 'manual' : 'automatic',
-    checkSync: ctx.features.targetSync, nowMs: Date.now(),
+    service: ctx.service,
+    policy: ctx.policy,
+    routing: before,
+    probes,
+    planned: request.planned,
+    trigger: request.trigger === 'manual' ? 'manual' : 'automatic',
+    checkSync: ctx.features.targetSync,
+    nowMs: Date.now(),
     ...(request.to !== undefined ? { to: request.to } : {}),
     ...(request.prefer ? { prefer: request.prefer } : {}),
     ...(sourceLastSeen ? { sourceLastSeen } : {}),
@@ -41,8 +50,14 @@ export async function planFailoverRun(rb: Runbook, request: FailoverRequest, bef
   wf.upsertMemo({ source, target });
   if (targetCheck) {
     const loss = targetCheck.estimatedLoss;
-    await log.note('target check', targetCheck.safe ? 'ok' : 'failed', targetCheck.reasons.join('; '), { estimatedLoss: loss, maxLag: ctx.policy.failover_execution.consistency_check.max_lag });
-    if (acceptedLoss) await log.note('accept data loss', 'ok', `promoting ${target} anyway, accepted by ${acceptedLoss.by}: estimated loss ${loss ?? 'unknown'}`, { estimatedLoss: loss });
+    await log.note('target check', targetCheck.safe ? 'ok' : 'failed', targetCheck.reasons.join('; '), {
+      estimatedLoss: loss,
+      maxLag: ctx.policy.failover_execution.consistency_check.max_lag,
+    });
+    if (acceptedLoss)
+      await log.note('accept data loss', 'ok', `promoting ${target} anyway, accepted by ${acceptedLoss.by}: estimated loss ${loss ?? 'unknown'}`, {
+        estimatedLoss: loss,
+      });
     if (plan.refusal) refuse(plan.refusal.message, plan.refusal.type);
   }
   const observed = { ...(sourceLastSeen ? { source: sourceLastSeen } : {}), ...(probes[target]?.replication ? { target: probes[target]!.replication } : {}) };
@@ -60,7 +75,14 @@ export async function failoverGate(rb: Runbook, plan: PlannedFailover): Promise<
   let acceptLag: number | undefined;
   if (plan.singleWriter && plan.sourceUp && exec.consistency_check.enabled) {
     const { source, target } = plan;
-    const verdict = await lagGate(rb.ctx, { step: 'consistency gate', tag: 'consistency', source, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout });
+    const verdict = await lagGate(rb.ctx, {
+      step: 'consistency gate',
+      tag: 'consistency',
+      source,
+      target,
+      maxLag: exec.consistency_check.max_lag,
+      timeout: exec.consistency_check.timeout,
+    });
     if (!verdict.ok) {
       reasons.push(verdict.linked ? `lag ${verdict.lag} exceeds the bound ${verdict.maxLag}` : `replication link down: ${verdict.verdict}`);
       acceptLag = verdict.lag;

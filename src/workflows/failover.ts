@@ -29,7 +29,12 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       await rb.gate(gate.reasons, gate.onTimeout);
       // Move: switch or ramp, validated; put back when it does not hold.
       const moved = await moveTraffic(rb, {
-        source, target, sourceUp: plan.sourceUp, before, targetWeight: plan.targetWeight, steps: plan.steps,
+        source,
+        target,
+        sourceUp: plan.sourceUp,
+        before,
+        targetWeight: plan.targetWeight,
+        steps: plan.steps,
         ...(probes[target]!.offset !== undefined ? { targetOffset: probes[target]!.offset } : {}),
         ...(gate.acceptLag !== undefined ? { acceptLag: gate.acceptLag } : {}),
         ...(request.lastSeenOffsets?.[source] !== undefined ? { sourceLastSeen: request.lastSeenOffsets[source] } : {}),
@@ -39,7 +44,9 @@ export async function failover(input: FailoverInput): Promise<FailoverResult> {
       const startedAtMs = wf.workflowInfo().startTime.getTime();
       rb.status.rtoMs = moved.switchedAt - startedAtMs;
       await rb.done(`traffic on ${target}; RTO ${rb.status.rtoMs}ms; RPO ${moved.rpo.lag ?? 'unknown'}`, {
-        rtoMs: rb.status.rtoMs, firstShiftMs: moved.firstShiftAt - startedAtMs, rpo: moved.rpo.lag,
+        rtoMs: rb.status.rtoMs,
+        firstShiftMs: moved.firstShiftAt - startedAtMs,
+        rpo: moved.rpo.lag,
       });
       return result({ outcome: 'switched', ...moved });
     } catch (err) {

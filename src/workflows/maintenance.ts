@@ -38,14 +38,20 @@ interface MaintenanceStatus extends RunbookStatus {
  * runbook holds the service.
  */
 export async function maintenance(input: MaintenanceInput): Promise<MaintenanceResult | MaintenanceSkipped> {
-  return Runbook.run<typeof maintenanceInputSchema, MaintenanceResult | MaintenanceSkipped>('maintenance', maintenanceInputSchema, input, runMaintenance, (req) => ({
-    always: true,
-    summary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
-    busy: (lockId) => {
-      const reason = `service ${req.service} already has a running runbook (${lockId}); maintenance of ${req.destination} skipped, nothing changed`;
-      return { reason, result: { service: req.service, destination: req.destination, window: req.window, outcome: 'skipped', reason, heldBy: lockId } };
-    },
-  }));
+  return Runbook.run<typeof maintenanceInputSchema, MaintenanceResult | MaintenanceSkipped>(
+    'maintenance',
+    maintenanceInputSchema,
+    input,
+    runMaintenance,
+    (req) => ({
+      always: true,
+      summary: `maintenance of ${req.destination} (${req.service}) for ${req.window}`,
+      busy: (lockId) => {
+        const reason = `service ${req.service} already has a running runbook (${lockId}); maintenance of ${req.destination} skipped, nothing changed`;
+        return { reason, result: { service: req.service, destination: req.destination, window: req.window, outcome: 'skipped', reason, heldBy: lockId } };
+      },
+    }),
+  );
 }
 
 async function runMaintenance(req: MaintenanceRequest, rb: Runbook): Promise<MaintenanceResult> {
@@ -61,7 +67,15 @@ async function runMaintenance(req: MaintenanceRequest, rb: Runbook): Promise<Mai
   const { before, probes } = await rb.observe();
   // Plan: where the destination's traffic goes; never below redundancy_level without a person agreeing.
   const plan = await planMaintenance(rb, req, before, probes);
-  const partial = (stage: string) => ({ service: service.name, destination: dest, window: req.window, stage, routingBefore: before, routingAfter: status.routingCurrent, steps: log.steps });
+  const partial = (stage: string) => ({
+    service: service.name,
+    destination: dest,
+    window: req.window,
+    stage,
+    routingBefore: before,
+    routingAfter: status.routingCurrent,
+    steps: log.steps,
+  });
   // Gate and drain. Nothing is held yet, so an abort or a failure here leaves the routing it started from.
   let drained: { after: Routing; rpo?: MaintenanceResult['drain']['rpo'] };
   try {
@@ -88,7 +102,10 @@ async function runMaintenance(req: MaintenanceRequest, rb: Runbook): Promise<Mai
     // Only a resync or a failback needs a destination carrying traffic.
     if (!carrier && (plan.singleWriter || plan.mode !== 'idle')) refuse(`service ${service.name} has no destination carrying traffic now`, 'NoSource');
     const restored = await restoreDestination(rb, {
-      destination: dest, primary: carrier ?? dest, before: current, failback: plan.mode !== 'idle',
+      destination: dest,
+      primary: carrier ?? dest,
+      before: current,
+      failback: plan.mode !== 'idle',
       ...(plan.mode === 'proportional' ? { plan: scaleOne(current.weights, dest, before.weights[dest] ?? 0, plan.steps, 'up') } : {}),
     });
     if (isSetback(restored)) rb.end(restored, () => partial('restore'));
@@ -96,12 +113,19 @@ async function runMaintenance(req: MaintenanceRequest, rb: Runbook): Promise<Mai
     // Finish.
     m.stage = 'done';
     const result: MaintenanceResult = {
-      service: service.name, destination: dest, window: req.window, outcome: 'restored',
+      service: service.name,
+      destination: dest,
+      window: req.window,
+      outcome: 'restored',
       drain: { mode: plan.mode, ...(plan.target && plan.mode !== 'idle' ? { movedTo: plan.target } : {}), ...(drained.rpo ? { rpo: drained.rpo } : {}) },
-      hold, restore: restored.outcome,
+      hold,
+      restore: restored.outcome,
       redundancy: { allowed: plan.redundancy.allowed, reasons: plan.redundancy.reasons },
       ...(status.controls.approval ? { approval: status.controls.approval } : {}),
-      routingBefore: before, routingDrained: drained.after, routingAfter: restored.after, steps: log.steps,
+      routingBefore: before,
+      routingDrained: drained.after,
+      routingAfter: restored.after,
+      steps: log.steps,
     };
     await log.note('maintenance complete', 'ok', `${dest} back (${restored.outcome}); routing ${fmtWeights(restored.after.weights)}`);
     return result;
@@ -110,7 +134,11 @@ async function runMaintenance(req: MaintenanceRequest, rb: Runbook): Promise<Mai
     const where = carrier ? `traffic stays on ${carrier}` : 'routing left as it is';
     const why = err instanceof AbortedError ? err.message : errorMessage(err);
     await log.note('restore failed', 'failed', why);
-    refuse(`maintenance window of ${dest} is over but it was not brought back: ${why}; it stays drained and ${where}; start a recovery runbook for it when it is ready`, err instanceof AbortedError ? 'Aborted' : 'RestoreFailed', partial('restore'));
+    refuse(
+      `maintenance window of ${dest} is over but it was not brought back: ${why}; it stays drained and ${where}; start a recovery runbook for it when it is ready`,
+      err instanceof AbortedError ? 'Aborted' : 'RestoreFailed',
+      partial('restore'),
+    );
   }
 }
 
@@ -130,7 +158,9 @@ async function planMaintenance(rb: Runbook, req: MaintenanceRequest, before: Rou
   await log.note('plan', 'ok', `drain ${dest} for ${req.window}: ${plan.describe}`, { mode, ...(plan.target ? { target: plan.target } : {}) });
   // Invariant: never below redundancy_level healthy backups without a person agreeing (the plan checked it).
   await log.note('redundancy check', 'ok', `${redundancy.allowed ? 'allowed' : 'needs approval'}: ${redundancy.reasons.join('; ')}`, {
-    backupsBefore: redundancy.before.backups.total, backupsAfter: redundancy.after.backups.total, required: redundancy.after.required.total,
+    backupsBefore: redundancy.before.backups.total,
+    backupsAfter: redundancy.after.backups.total,
+    required: redundancy.after.required.total,
   });
   return plan as MaintenancePlan;
 }
@@ -147,11 +177,22 @@ async function drain(rb: Runbook, plan: MaintenancePlan, dest: string, before: R
   const target = plan.target!;
   if (plan.singleWriter && exec.consistency_check.enabled) {
     // Gate before fencing, so writes are paused only for the last few bytes of catch-up.
-    const verdict = await lagGate(ctx, { step: 'consistency gate', tag: 'consistency', source: dest, target, maxLag: exec.consistency_check.max_lag, timeout: exec.consistency_check.timeout });
-    if (!verdict.ok) refuse(`planned maintenance needs ${target} caught up with ${dest} before the switchover: ${verdict.verdict}; nothing changed`, 'NotConsistent');
+    const verdict = await lagGate(ctx, {
+      step: 'consistency gate',
+      tag: 'consistency',
+      source: dest,
+      target,
+      maxLag: exec.consistency_check.max_lag,
+      timeout: exec.consistency_check.timeout,
+    });
+    if (!verdict.ok)
+      refuse(`planned maintenance needs ${target} caught up with ${dest} before the switchover: ${verdict.verdict}; nothing changed`, 'NotConsistent');
   }
   return moveTraffic(rb, {
-    source: dest, target, sourceUp: true, before,
+    source: dest,
+    target,
+    sourceUp: true,
+    before,
     targetWeight: fullWeight(ctx.service.destinations.find((d) => d.id === target)!.weight),
     steps: plan.steps,
     ...(plan.plan ? { plan: plan.plan } : {}),
@@ -163,12 +204,21 @@ async function drain(rb: Runbook, plan: MaintenancePlan, dest: string, before: R
 async function holdWindow(ctx: RunbookContext, m: Stage, dest: string, window: string): Promise<MaintenanceResult['hold']> {
   const holdStart = Date.now();
   m.windowEndsAt = new Date(holdStart + requireMs(window)).toISOString();
-  const endedEarly = await ctx.log.run('maintenance window', () => waitOutWindow(ctx, dest, window), (e) => ({
-    detail: e ? `ended early by ${e.by}: ${e.reason}` : `${dest} held drained for ${window}`,
-    numbers: { heldMs: Date.now() - holdStart },
-  }));
+  const endedEarly = await ctx.log.run(
+    'maintenance window',
+    () => waitOutWindow(ctx, dest, window),
+    (e) => ({
+      detail: e ? `ended early by ${e.by}: ${e.reason}` : `${dest} held drained for ${window}`,
+      numbers: { heldMs: Date.now() - holdStart },
+    }),
+  );
   if (endedEarly) m.endedEarly = endedEarly;
-  return { startedAt: new Date(holdStart).toISOString(), endedAt: new Date().toISOString(), heldMs: Date.now() - holdStart, ...(endedEarly ? { endedEarly } : {}) };
+  return {
+    startedAt: new Date(holdStart).toISOString(),
+    endedAt: new Date().toISOString(),
+    heldMs: Date.now() - holdStart,
+    ...(endedEarly ? { endedEarly } : {}),
+  };
 }
 
 /**

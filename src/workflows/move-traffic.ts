@@ -44,7 +44,11 @@ async function switchAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResul
   const { ctx, status } = rb;
   rb.enter('switching');
   const sw = await switchSingleWriter(ctx, {
-    source: o.source, target: o.target, sourceUp: o.sourceUp, before: o.before, targetWeight: o.targetWeight,
+    source: o.source,
+    target: o.target,
+    sourceUp: o.sourceUp,
+    before: o.before,
+    targetWeight: o.targetWeight,
     ...(o.targetOffset !== undefined ? { targetOffset: o.targetOffset } : {}),
     ...(o.acceptLag !== undefined ? { acceptLag: o.acceptLag } : {}),
     ...(o.sourceLastSeen !== undefined ? { sourceLastSeen: o.sourceLastSeen } : {}),
@@ -63,7 +67,13 @@ async function switchAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResul
     rb.rollingBack(
       async () => {
         const targetNow = await ctx.act.probe(ctx.serviceArg, o.target);
-        return switchSingleWriter(ctx, { source: o.target, target: o.source, sourceUp: targetNow.up, before: sw.after, targetWeight: fullWeight(o.before.weights[o.source]) });
+        return switchSingleWriter(ctx, {
+          source: o.target,
+          target: o.source,
+          sourceUp: targetNow.up,
+          before: sw.after,
+          targetWeight: fullWeight(o.before.weights[o.source]),
+        });
       },
       () => `${abort ? v.detail : `validation failed on ${o.target} (${v.detail})`}; traffic back on ${o.source}`,
     ),
@@ -80,7 +90,11 @@ async function rampAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResult 
     status.switchedAt = new Date(r.switchedAt).toISOString();
     // Weights steer new connections; long-lived ones to the drained source are moved by closing them.
     if ((r.after.weights[o.source] ?? 0) === 0) {
-      await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.serviceArg, o.source), () => ({ detail: `connections to ${o.source} closed` }));
+      await ctx.log.run(
+        'cut old sessions',
+        () => ctx.act.cutSessions(ctx.serviceArg, o.source),
+        () => ({ detail: `connections to ${o.source} closed` }),
+      );
     }
     return { moved: true, ...r, rpo: { lag: 0, note: 'independent destinations: each acknowledged message stays where it was acknowledged' } };
   } catch (err) {
@@ -99,6 +113,13 @@ async function rampAndValidate(rb: Runbook, o: MoveOptions): Promise<MoveResult 
         () => `routing restored to ${JSON.stringify(o.before.weights)} (${gradually ? 'gradually' : 'at once: target down'})`,
       ),
     );
-    return { moved: false, type: 'RolledBack', message: `${err.message}; rolled back to the starting routing`, after, switchedAt: Date.now(), rpo: { lag: 0, note: 'no traffic moved for good' } };
+    return {
+      moved: false,
+      type: 'RolledBack',
+      message: `${err.message}; rolled back to the starting routing`,
+      after,
+      switchedAt: Date.now(),
+      rpo: { lag: 0, note: 'no traffic moved for good' },
+    };
   }
 }

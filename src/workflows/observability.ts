@@ -36,12 +36,17 @@ const rpoUnknown = m.createCounter('failover_rpo_unknown', 'failovers', 'Failove
 const recoveryTime = m.createHistogram('failover_recovery_seconds', 'float', 's', 'Recovery (failback / standby restore) runbook time.');
 const steps = m.createCounter('failover_runbook_steps', 'steps', 'Runbook steps ended, by service, kind, step and outcome.');
 const stepTime = m.createHistogram('failover_runbook_step_seconds', 'float', 's', 'Runbook step time.');
-const consistencyLag = m.createHistogram('failover_consistency_lag_units', 'float', '', 'Replication lag measured at consistency gates and catch-up, in driver units.');
+const consistencyLag = m.createHistogram(
+  'failover_consistency_lag_units',
+  'float',
+  '',
+  'Replication lag measured at consistency gates and catch-up, in driver units.',
+);
 const decisions = m.createCounter('failover_detection_decisions', 'decisions', 'Detection decisions, by service, destination, event and action.');
 const detectionTime = m.createHistogram('failover_detection_seconds', 'float', 's', 'Detection time: first failed probe to decision.');
 const falseDecisions = m.createCounter('failover_detection_false_decisions', 'decisions', 'Detection decisions later judged false.');
 const held = m.createCounter('failover_automatic_runbooks_held', 'runbooks', 'Automatic runbooks held back, by reason (suspension, cap, cooldown).');
-const available = m.createGauge('failover_service_available', 'int', '', '1 while a healthy destination carries the service\'s traffic, as detection sees it.');
+const available = m.createGauge('failover_service_available', 'int', '', "1 while a healthy destination carries the service's traffic, as detection sees it.");
 const unavailable = m.createCounter('failover_service_unavailable_seconds', 's', 'Seconds without a healthy destination carrying traffic.');
 const outages = m.createCounter('failover_service_outages', 'outages', 'Outages that ended (a healthy destination carries traffic again).');
 const generation = m.createGauge('failover_routing_generation', 'int', '', 'Routing generation of a service as last read or written.');
@@ -139,7 +144,10 @@ export function observeDecision(
   }
   const det = policy.failover_detection;
   const windowMs = falseDownWindowMs({
-    failureThreshold: det.failure_threshold, recoveryThreshold: det.recovery_threshold, intervalMs: requireMs(det.detection_interval), probeTimeoutMs: requireMs(det.timeout),
+    failureThreshold: det.failure_threshold,
+    recoveryThreshold: det.recovery_threshold,
+    intervalMs: requireMs(det.detection_interval),
+    probeTimeoutMs: requireMs(det.timeout),
   });
   const judged = judgeFalseDown(event, state.decisions, now, windowMs);
   if (judged) falseDecisions.add(1, { service, destination, reason: 'recovered', action: judged.decision.action });

@@ -25,7 +25,14 @@ export class RampFailedError extends Error {
  */
 export async function ramp(
   ctx: RunbookContext,
-  opts: { source: string; target: string; from: Routing; steps: number[]; label: string; /** Weights per step when they are not a source→target shift (e.g. one destination drained proportionally). */ plan?: RampStep[] },
+  opts: {
+    source: string;
+    target: string;
+    from: Routing;
+    steps: number[];
+    label: string;
+    /** Weights per step when they are not a source→target shift (e.g. one destination drained proportionally). */ plan?: RampStep[];
+  },
 ): Promise<{ after: Routing; firstShiftAt: number; switchedAt: number }> {
   let current = opts.from;
   let firstShiftAt = 0;

@@ -20,21 +20,33 @@ export async function reassert(input: ReassertInput): Promise<ReassertResult> {
     for (const id of Object.keys(req.weights)) rb.requireDestination(id, `input.weights.${id}`);
     // Observe: what the router has now.
     const now = await rb.readRouting();
-    const finish = (outcome: ReassertResult['outcome'], after: Routing): ReassertResult => ({ service: service.name, outcome, routingBefore: now, routingAfter: after, steps: log.steps });
+    const finish = (outcome: ReassertResult['outcome'], after: Routing): ReassertResult => ({
+      service: service.name,
+      outcome,
+      routingBefore: now,
+      routingAfter: after,
+      steps: log.steps,
+    });
     if (sameWeights(now.weights, req.weights)) {
       await rb.done('the router already has the decided weights', undefined, 'skipped');
       return finish('already-right', now);
     }
     // Gate: with router_drift `approve`, a person agrees first.
     if (ctx.policy.failover_execution.router_drift === 'approve') {
-      await rb.gate([`the router has ${fmtWeights(now.weights)} (generation ${now.generation}); the decided routing is ${fmtWeights(req.weights)} (generation ${req.generation})`]);
+      await rb.gate([
+        `the router has ${fmtWeights(now.weights)} (generation ${now.generation}); the decided routing is ${fmtWeights(req.weights)} (generation ${req.generation})`,
+      ]);
     }
     // Move: lower first, so whatever must carry nothing leaves the pool before the decided destination comes back.
     rb.enter('switching');
     await ctx.controls.checkpoint();
     const after = await applyRouting(ctx, 'reassert routing', req.weights, now, true);
     for (const id of service.destinations.map((d) => d.id).filter((d) => (req.weights[d] ?? 0) === 0 && (now.weights[d] ?? 0) > 0)) {
-      await log.run(`cut sessions to ${id}`, () => ctx.act.cutSessions(ctx.serviceArg, id), () => ({ detail: `connections to ${id} closed in this router process` }));
+      await log.run(
+        `cut sessions to ${id}`,
+        () => ctx.act.cutSessions(ctx.serviceArg, id),
+        () => ({ detail: `connections to ${id} closed in this router process` }),
+      );
     }
     // Finish: the entrypoint answers through the decided primary.
     const primary = Object.entries(req.weights).sort(([, a], [, b]) => b - a)[0]?.[0];

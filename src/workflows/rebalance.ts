@@ -32,7 +32,14 @@ export async function rebalance(input: RebalanceInput): Promise<RebalanceResult>
       verdict: plan.verdict,
       routingBefore: before,
       routingAfter: after,
-      members: plan.members.map(({ id, state, weight, capacity, load, utilization }) => ({ id, state, weight, capacity, load: round(load), utilization: round(utilization) })),
+      members: plan.members.map(({ id, state, weight, capacity, load, utilization }) => ({
+        id,
+        state,
+        weight,
+        capacity,
+        load: round(load),
+        utilization: round(utilization),
+      })),
       reasons: plan.reasons,
       steps: log.steps,
     });
@@ -47,7 +54,14 @@ export async function rebalance(input: RebalanceInput): Promise<RebalanceResult>
       const primary = primaryOf(before);
       const next = primaryOf({ generation: before.generation, weights: plan.target });
       if (ctx.features.drainFenced && isSingleWriter(ctx) && primary && next && next !== primary) {
-        const moved = await moveTraffic(rb, { source: primary, target: next, sourceUp: probes[primary]?.up === true, before, targetWeight: plan.target[next]!, steps: [100] });
+        const moved = await moveTraffic(rb, {
+          source: primary,
+          target: next,
+          sourceUp: probes[primary]?.up === true,
+          before,
+          targetWeight: plan.target[next]!,
+          steps: [100],
+        });
         if (isSetback(moved)) return rb.end(moved, (s) => finish(s.after));
         await rb.done(`drained by a fenced switchover ${primary} → ${next}: ${fmtWeights(moved.after.weights)}`);
         return finish(moved.after);
@@ -58,7 +72,9 @@ export async function rebalance(input: RebalanceInput): Promise<RebalanceResult>
         if (sameWeights(w, current.weights)) continue;
         current = await applyRouting(ctx, plan.steps.length > 1 ? `weights step ${i + 1}/${plan.steps.length}` : 'apply weights', w, current);
         if (i < plan.steps.length - 1) await ctx.controls.soak(ctx.policy.failover_execution.gradual_failover.soak);
-        for (const id of Object.entries(w).filter(([, v]) => v > 0).map(([id]) => id)) {
+        for (const id of Object.entries(w)
+          .filter(([, v]) => v > 0)
+          .map(([id]) => id)) {
           const v = await validate(ctx, `validate ${id}`, id, false);
           if (!v.ok) throw new Error(`validation of ${id} failed: ${v.detail}`);
         }
@@ -89,7 +105,12 @@ async function planWeights(rb: Runbook, req: RebalanceRequest, before: Routing, 
   const exec = policy.failover_execution;
   const red = policy.redundancy_management;
   const ids = service.destinations.map((d) => d.id);
-  const options: DistributionOptions = { mode: red.load_distribution, maxEjectPercent: red.max_eject_percent, maxLoadFactor: red.max_load_factor, offeredLoad: red.offered_load };
+  const options: DistributionOptions = {
+    mode: red.load_distribution,
+    maxEjectPercent: red.max_eject_percent,
+    maxLoadFactor: red.max_load_factor,
+    offeredLoad: red.offered_load,
+  };
   const trigger = req.trigger === 'manual' ? 'manual' : 'automatic';
   const rules = tierRulesOf(exec);
   const reasons: string[] = [];
@@ -97,7 +118,16 @@ async function planWeights(rb: Runbook, req: RebalanceRequest, before: Routing, 
   let plan: Omit<WeightsPlan, 'steps' | 'reasons' | 'approvals'>;
   let excluded: string[] = [];
   if (req.drain) {
-    const scoped = planScopeFailover({ service, routing: before, scope: req.drain, strategy: exec.failover_strategy, trigger, rules, unhealthy: down, distribution: options });
+    const scoped = planScopeFailover({
+      service,
+      routing: before,
+      scope: req.drain,
+      strategy: exec.failover_strategy,
+      trigger,
+      rules,
+      unhealthy: down,
+      distribution: options,
+    });
     reasons.push(...scoped.reasons);
     if (scoped.verdict === 'blocked' || scoped.verdict === 'no-target') refuse(`cannot drain ${scoped.scope}: ${scoped.reasons.join('; ')}`, 'Blocked');
     if (scoped.verdict === 'needs-approval') approvals.push(...scoped.reasons);

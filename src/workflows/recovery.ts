@@ -19,11 +19,17 @@ export async function recovery(input: RecoveryInput): Promise<RecoveryResult> {
     const before = await rb.readRouting();
     const primary = primaryOf(before);
     if (!primary) refuse(`service ${service.name} has no destination carrying traffic to resync from`, 'NoSource');
-    if (primary === req.destination) refuse(`invalid recovery input:\n  - input.destination: ${JSON.stringify(req.destination)} already carries the traffic of ${service.name}`);
+    if (primary === req.destination)
+      refuse(`invalid recovery input:\n  - input.destination: ${JSON.stringify(req.destination)} already carries the traffic of ${service.name}`);
     rb.status.source = primary;
     rb.status.target = req.destination;
     const finish = (outcome: RecoveryResult['outcome'], after: Routing): RecoveryResult => ({
-      service: service.name, destination: req.destination, outcome, routingBefore: before, routingAfter: after, steps: log.steps,
+      service: service.name,
+      destination: req.destination,
+      outcome,
+      routingBefore: before,
+      routingAfter: after,
+      steps: log.steps,
     });
     // Restore: health, resync, lag gate, and (failback) traffic back.
     try {

@@ -42,7 +42,8 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
   // Decided in the first activation (see runbookFeatures for why).
   const countsOnlyInSync = wf.patched('redundancy-sync');
   const parsed = redundancyInputSchema.safeParse(input ?? {}, { reportInput: true });
-  if (!parsed.success) throw wf.ApplicationFailure.nonRetryable(`invalid redundancy input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
+  if (!parsed.success)
+    throw wf.ApplicationFailure.nonRetryable(`invalid redundancy input:\n  - ${describeIssues(parsed.error.issues, 'input').join('\n  - ')}`, 'InvalidInput');
   const status: RedundancyStatus = { service: parsed.data.service, events: input.carried?.events ?? [] };
   wf.setHandler(redundancyQuery, () => status);
   const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 5, initialInterval: '500ms' } });
@@ -55,7 +56,9 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
     const seen = await act.observeService(service);
     // A backup that answers but is not a copy of the primary (resyncing, diverged) is not a healthy backup.
     const resyncing = countsOnlyInSync
-      ? Object.entries(syncStates(service, primaryOf(seen.routing), seen.replication ?? {}, policy.failover_execution.consistency_check.max_lag)).filter(([, v]) => isResyncing(v.state))
+      ? Object.entries(syncStates(service, primaryOf(seen.routing), seen.replication ?? {}, policy.failover_execution.consistency_check.max_lag)).filter(
+          ([, v]) => isResyncing(v.state),
+        )
       : [];
     const healthy = new Set(seen.healthy.filter((id) => !resyncing.some(([r]) => r === id)));
     const assessment = assessRedundancy({ service, routing: seen.routing, healthy, strategy: policy.failover_execution.failover_strategy, policy: red });
@@ -67,7 +70,9 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
     requiredBackupsGauge.set(assessment.required.total, { service: service.name });
     observeRouting(service.name, seen.routing);
     observeHealthyDestinations(service.name, seen.healthy.length);
-    wf.setCurrentDetails(`### redundancy · ${service.name}\n\n**${assessment.verdict}**: ${assessment.backups.total} healthy backups of ${assessment.required.total} required\n\n${assessment.reasons.map((r) => `- ${r}`).join('\n')}`);
+    wf.setCurrentDetails(
+      `### redundancy · ${service.name}\n\n**${assessment.verdict}**: ${assessment.backups.total} healthy backups of ${assessment.required.total} required\n\n${assessment.reasons.map((r) => `- ${r}`).join('\n')}`,
+    );
 
     if (assessment.verdict !== previous) {
       // Recorded first, so the query shows the change while the alert is being raised.
@@ -75,14 +80,25 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
       status.events = [...status.events, event].slice(-20);
       if (assessment.verdict === 'below-level') {
         event.action = 'raising alert';
-        await act.raiseRedundancyAlert(service.name, { verdict: assessment.verdict, reasons: assessment.reasons, healthyBackups: assessment.backups.total, required: assessment.required.total }, red.alert_webhook);
+        await act.raiseRedundancyAlert(
+          service.name,
+          { verdict: assessment.verdict, reasons: assessment.reasons, healthyBackups: assessment.backups.total, required: assessment.required.total },
+          red.alert_webhook,
+        );
         event.action = 'alert raised';
       }
     }
 
     if (red.rebalance && policy.failover_execution.failover_strategy === 'active-active') {
       const down = service.destinations.map((d) => d.id).filter((id) => !healthy.has(id));
-      const plan = distribute({ destinations: service.destinations, unhealthy: down, mode: red.load_distribution, maxEjectPercent: red.max_eject_percent, maxLoadFactor: red.max_load_factor, offeredLoad: red.offered_load });
+      const plan = distribute({
+        destinations: service.destinations,
+        unhealthy: down,
+        mode: red.load_distribution,
+        maxEjectPercent: red.max_eject_percent,
+        maxLoadFactor: red.max_load_factor,
+        offeredLoad: red.offered_load,
+      });
       if (!sameWeights(plan.weights, seen.routing.weights)) {
         try {
           await wf.startChild('rebalance', {
@@ -90,7 +106,10 @@ export async function redundancy(input: { service: string; carried?: RedundancyS
             args: [{ service: service.name, reason: 'weights drifted from the plan', actor: 'redundancy', trigger: 'detection' }],
             parentClosePolicy: 'ABANDON',
           });
-          status.events = [...status.events, { at: status.checkedAt, from: assessment.verdict, to: assessment.verdict, reasons: ['weights drifted from the plan'], action: 'rebalance started' }].slice(-20);
+          status.events = [
+            ...status.events,
+            { at: status.checkedAt, from: assessment.verdict, to: assessment.verdict, reasons: ['weights drifted from the plan'], action: 'rebalance started' },
+          ].slice(-20);
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
         }

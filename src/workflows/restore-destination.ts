@@ -36,24 +36,44 @@ export async function restoreDestination(rb: Runbook, o: RestoreOptions): Promis
   const rec = policy.recovery_management;
   const intervalMs = requireMs(policy.failover_detection.detection_interval);
   // performance_validation: a returning node must also answer fast enough; the argument is only sent when it is on.
-  const bound = rec.performance_validation ? [requireMs(policy.quality.max_latency)] as const : ([] as const);
-  const health = await log.run('health validation', () => ctx.waiting.probeRepeatedly(ctx.serviceArg, o.destination, rec.validation_intervals, intervalMs, ...bound), (h) => ({
-    detail: h.detail, numbers: { passed: h.passed, required: rec.validation_intervals },
-  }));
+  const bound = rec.performance_validation ? ([requireMs(policy.quality.max_latency)] as const) : ([] as const);
+  const health = await log.run(
+    'health validation',
+    () => ctx.waiting.probeRepeatedly(ctx.serviceArg, o.destination, rec.validation_intervals, intervalMs, ...bound),
+    (h) => ({
+      detail: h.detail,
+      numbers: { passed: h.passed, required: rec.validation_intervals },
+    }),
+  );
   if (!health.ok) refuse(`${o.destination} is not healthy yet: ${health.detail}`, 'NotHealthy');
   await ctx.controls.checkpoint();
 
   if (isSingleWriter(ctx)) {
     if (ctx.features.resyncDivergence) await recordDivergence(ctx, o.destination, o.primary);
-    await log.run('resync', () => ctx.act.follow(ctx.serviceArg, o.destination, o.primary), (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }));
-    const verdict = await lagGate(ctx, { step: 'lag gate', tag: 'resync', source: o.primary, target: o.destination, maxLag: policy.failover_execution.consistency_check.max_lag, timeout: rec.resync_timeout });
+    await log.run(
+      'resync',
+      () => ctx.act.follow(ctx.serviceArg, o.destination, o.primary),
+      (f) => ({ detail: `${o.destination} follows ${o.primary}: ${f.detail}` }),
+    );
+    const verdict = await lagGate(ctx, {
+      step: 'lag gate',
+      tag: 'resync',
+      source: o.primary,
+      target: o.destination,
+      maxLag: policy.failover_execution.consistency_check.max_lag,
+      timeout: rec.resync_timeout,
+    });
     if (!verdict.ok) refuse(`${o.destination} did not catch up with ${o.primary}: ${verdict.verdict}`, 'ResyncFailed');
   }
   if (!o.failback) return { outcome: 'standby-restored', after: o.before, said: `${o.destination} is a healthy standby; traffic stays on ${o.primary}` };
 
   const targetWeight = fullWeight(service.destinations.find((d) => d.id === o.destination)!.weight);
   const moved = await moveTraffic(rb, {
-    source: o.primary, target: o.destination, sourceUp: true, before: o.before, targetWeight,
+    source: o.primary,
+    target: o.destination,
+    sourceUp: true,
+    before: o.before,
+    targetWeight,
     steps: rec.gradual_recovery && policy.failover_execution.gradual_failover.enabled ? policy.failover_execution.gradual_failover.steps : [100],
     ...(o.plan ? { plan: o.plan } : {}),
   });
@@ -67,10 +87,13 @@ export async function restoreDestination(rb: Runbook, o: RestoreOptions): Promis
  */
 async function recordDivergence(ctx: RunbookContext, destination: string, primary: string): Promise<void> {
   const { service, policy, log } = ctx;
-  const div = await log.run('divergence', () => ctx.act.inspectDivergence(ctx.serviceArg, destination, primary), (d) =>
-    d
-      ? { detail: d.detail, numbers: { offset: d.offset, items: d.items, primaryOffset: d.primaryOffset, tail: d.tail } }
-      : { detail: 'the replication driver cannot tell what the resync discards' },
+  const div = await log.run(
+    'divergence',
+    () => ctx.act.inspectDivergence(ctx.serviceArg, destination, primary),
+    (d) =>
+      d
+        ? { detail: d.detail, numbers: { offset: d.offset, items: d.items, primaryOffset: d.primaryOffset, tail: d.tail } }
+        : { detail: 'the replication driver cannot tell what the resync discards' },
   );
   const dir = policy.recovery_management.divergent_copy_dir;
   if (!div || div.items === 0 || div.tail === 0) return;
@@ -78,7 +101,12 @@ async function recordDivergence(ctx: RunbookContext, destination: string, primar
     await log.note('keep divergent copy', 'skipped', `recovery_management.divergent_copy_dir is not set: what only ${destination} held is discarded`);
     return;
   }
-  await log.run('keep divergent copy', () => ctx.waiting.keepDivergentCopy(ctx.serviceArg, destination, dir), (c) =>
-    c ? { detail: `${c.bytes} bytes of ${destination} saved to ${c.file}`, numbers: { bytes: c.bytes, file: c.file } } : { detail: 'the replication driver cannot save a copy' },
+  await log.run(
+    'keep divergent copy',
+    () => ctx.waiting.keepDivergentCopy(ctx.serviceArg, destination, dir),
+    (c) =>
+      c
+        ? { detail: `${c.bytes} bytes of ${destination} saved to ${c.file}`, numbers: { bytes: c.bytes, file: c.file } }
+        : { detail: 'the replication driver cannot save a copy' },
   );
 }

@@ -23,16 +23,26 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
     // Plan: the snapshot to go back to, and where traffic is now.
     let snapshot: Record<string, number>;
     if (!req.weights) {
-      const origin = await log.run('load snapshot', () => ctx.act.runbookResult(service.name, req.run), (r) => ({
-        detail: `${r.type} run ${r.runId} started from generation ${r.routingBefore.generation}: ${JSON.stringify(r.routingBefore.weights)}`,
-      }));
+      const origin = await log.run(
+        'load snapshot',
+        () => ctx.act.runbookResult(service.name, req.run),
+        (r) => ({
+          detail: `${r.type} run ${r.runId} started from generation ${r.routingBefore.generation}: ${JSON.stringify(r.routingBefore.weights)}`,
+        }),
+      );
       snapshot = origin.routingBefore.weights;
     } else {
       snapshot = req.weights;
       for (const id of Object.keys(snapshot)) rb.requireDestination(id, `input.weights.${id}`);
     }
     const current = await rb.readRouting();
-    const finish = (after: Routing): RollbackResult => ({ service: service.name, restored: snapshot, routingBefore: current, routingAfter: after, steps: log.steps });
+    const finish = (after: Routing): RollbackResult => ({
+      service: service.name,
+      restored: snapshot,
+      routingBefore: current,
+      routingAfter: after,
+      steps: log.steps,
+    });
     if (sameWeights(snapshot, current.weights)) {
       rb.enter('done');
       await log.note('restore routing', 'skipped', 'routing already matches the snapshot');

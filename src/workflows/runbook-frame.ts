@@ -58,7 +58,11 @@ export async function openRunbook(
   let stepNow: () => string | undefined = () => undefined;
   wf.setHandler(statusQuery, () => ({ ...status, step: stepNow() }));
   labelRunbook(kind, request.service, request.trigger);
-  const setup = wf.proxyActivities<Activities>({ startToCloseTimeout: '10s', heartbeatTimeout: STEP_HEARTBEAT, retry: { maximumAttempts: 3, initialInterval: '500ms' } });
+  const setup = wf.proxyActivities<Activities>({
+    startToCloseTimeout: '10s',
+    heartbeatTimeout: STEP_HEARTBEAT,
+    retry: { maximumAttempts: 3, initialInterval: '500ms' },
+  });
   const snapshot = await setup.loadService(request.service);
   const approvalPolicy = policyWithDefaults(snapshot.policy).failover_execution.approval;
   const starter = features.signedStarts ? checkStart(kind, request, approvalPolicy) : undefined;
@@ -74,7 +78,8 @@ export async function openRunbook(
   // Snapshots recorded before notifications existed have none.
   log.header = () => detailsHeader(status, snapshot.policy.notifications?.cli ?? 'failover');
   // A pause or an approval wait starts between steps: the Web UI's details follow at once (no command; replay-safe).
-  const shown = () => JSON.stringify([status.phase, status.controls.paused, status.controls.awaitingApproval?.since, (status as WindowStatus).maintenance?.windowEndsAt]);
+  const shown = () =>
+    JSON.stringify([status.phase, status.controls.paused, status.controls.awaitingApproval?.since, (status as WindowStatus).maintenance?.windowEndsAt]);
   void (async () => {
     for (let last = shown(); ; last = shown()) {
       await wf.condition(() => shown() !== last);
@@ -134,7 +139,12 @@ function watchFailoverTime(ctx: RunbookContext, status: RunbookStatus): void {
         ...(status.target ? { destination: status.target } : {}),
         summary: `${what} has not moved traffic within performance.max_failover_time ${maxFailoverTime} (${where})`,
         details: {
-          runbook: status.runbook, workflowId: info.workflowId, runId: info.runId, phase: status.phase, elapsedMs, maxFailoverTime,
+          runbook: status.runbook,
+          workflowId: info.workflowId,
+          runId: info.runId,
+          phase: status.phase,
+          elapsedMs,
+          maxFailoverTime,
           status: `${policy.notifications.cli} status ${service.name}`,
         },
         endsAt: new Date(Date.now() + 60 * 60_000).toISOString(),
@@ -154,10 +164,14 @@ type WindowStatus = RunbookStatus & { maintenance?: { destination: string; windo
 /** What a person looking at the Web UI needs first: the phase, a pause, an approval wait with the command, a window's end. */
 export function detailsHeader(status: RunbookStatus, cli: string): string[] {
   const c = status.controls;
-  const lines = [`**phase** ${status.phase}${status.starter ? ` · started by ${describeStarter(status.starter)}` : ''}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`];
+  const lines = [
+    `**phase** ${status.phase}${status.starter ? ` · started by ${describeStarter(status.starter)}` : ''}${c.paused ? ` · ⏸ **paused** by ${c.pausedBy ?? 'operator'}: holds before its next step; resume: \`${cli} resume ${status.service}\`` : ''}`,
+  ];
   if (c.awaitingApproval) {
     const a = c.awaitingApproval;
-    lines.push(`⏳ **waiting for approval** since ${a.since}: ${a.reason} (after ${a.timeout}: ${a.defaultAction}) — approve: \`${cli} approve ${status.service} --by <your name>\`, abort: \`${cli} abort ${status.service} --by <your name> --reason <why>\``);
+    lines.push(
+      `⏳ **waiting for approval** since ${a.since}: ${a.reason} (after ${a.timeout}: ${a.defaultAction}) — approve: \`${cli} approve ${status.service} --by <your name>\`, abort: \`${cli} abort ${status.service} --by <your name> --reason <why>\``,
+    );
   }
   const m = (status as WindowStatus).maintenance;
   if (m?.windowEndsAt) lines.push(`🕒 **maintenance window**: ${m.destination} drained until ${m.windowEndsAt}`);

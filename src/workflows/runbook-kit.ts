@@ -53,10 +53,16 @@ export class Runbook {
     lock?: (req: z.output<Sc>) => Parameters<typeof underLock<R>>[4],
   ): Promise<R> {
     const req = parseInput(schema, input, kind);
-    return underLock(kind, req, input, async () => {
-      const rb = await Runbook.open(kind, req);
-      return rb.reportingEnd(() => body(req, rb));
-    }, lock?.(req));
+    return underLock(
+      kind,
+      req,
+      input,
+      async () => {
+        const rb = await Runbook.open(kind, req);
+        return rb.reportingEnd(() => body(req, rb));
+      },
+      lock?.(req),
+    );
   }
 
   /**
@@ -80,7 +86,9 @@ export class Runbook {
       const ended = { workflowId, runId, outcome: outcome ?? { ok: false, message: 'ended without an outcome' } };
       // Sent even when the runbook is being cancelled; detection not running is no failure of the runbook (it reads the end when it starts).
       await wf.CancellationScope.nonCancellable(() =>
-        wf.getExternalWorkflowHandle(parent.workflowId).signal(runbookEndedSignal, ended)
+        wf
+          .getExternalWorkflowHandle(parent.workflowId)
+          .signal(runbookEndedSignal, ended)
           .catch((err: unknown) => wf.log.warn(`detection ${parent.workflowId} not told of this runbook's end: ${errorMessage(err)}`)),
       );
     }
@@ -175,21 +183,20 @@ export class Runbook {
  * waiting — an alert event naming the runbook, the reasons and the exact approve / abort commands,
  * sent to the configured webhook and Alertmanager while the wait runs, and resolved when it ends.
  */
-async function approvalGate(
-  ctx: RunbookContext,
-  status: RunbookStatus,
-  reasons: string[],
-  onTimeout: 'abort' | 'proceed',
-): Promise<ControlState['approval']> {
+async function approvalGate(ctx: RunbookContext, status: RunbookStatus, reasons: string[], onTimeout: 'abort' | 'proceed'): Promise<ControlState['approval']> {
   const { approval } = ctx.policy.failover_execution;
   const why = reasons.join('; ');
   const notice = ctx.features.approvalNotice ? approvalNotice(ctx, status, why, onTimeout) : undefined;
   // Sent beside the wait, never in front of it: a slow or refusing receiver must not delay the gate.
   const sent = notice ? ctx.act.raiseAlert(notice).catch((err) => ctx.log.note('approval notice', 'failed', errorMessage(err))) : undefined;
   try {
-    return await ctx.log.run('approval', () => ctx.controls.awaitApproval(why, approval.timeout, onTimeout), (a) => ({
-      detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${why})`,
-    }));
+    return await ctx.log.run(
+      'approval',
+      () => ctx.controls.awaitApproval(why, approval.timeout, onTimeout),
+      (a) => ({
+        detail: `${a!.outcome} by ${a!.by}${a!.reason ? `: ${a!.reason}` : ''} (asked because ${why})`,
+      }),
+    );
   } finally {
     if (notice) {
       await wf.CancellationScope.nonCancellable(async () => {

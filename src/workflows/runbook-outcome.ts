@@ -8,7 +8,12 @@ export function failureOutcome(err: unknown): RunbookOutcome {
   while (e instanceof Error) {
     if (e instanceof wf.ApplicationFailure) {
       const details = e.details?.[0];
-      return { ok: false, message: e.message, ...(e.type ? { type: e.type } : {}), ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}) };
+      return {
+        ok: false,
+        message: e.message,
+        ...(e.type ? { type: e.type } : {}),
+        ...(details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {}),
+      };
     }
     if (e instanceof wf.TerminatedFailure) return { ok: false, type: 'Terminated', message: e.message };
     if (e instanceof wf.CancelledFailure) return { ok: false, type: 'Cancelled', message: e.message };

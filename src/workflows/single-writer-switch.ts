@@ -56,8 +56,14 @@ async function switchInOneStep(ctx: RunbookContext, opts: SwitchOptions): Promis
     () =>
       wf.CancellationScope.nonCancellable(() =>
         switchover(ctx.serviceArg, {
-          source: opts.source, target: opts.target, sourceUp: opts.sourceUp, expected: opts.before, weights,
-          holdMs: requireMs(exec.fence_timeout), catchUpTimeoutMs: catchUpMs, ...(opts.acceptLag !== undefined ? { acceptLag: opts.acceptLag } : {}),
+          source: opts.source,
+          target: opts.target,
+          sourceUp: opts.sourceUp,
+          expected: opts.before,
+          weights,
+          holdMs: requireMs(exec.fence_timeout),
+          catchUpTimeoutMs: catchUpMs,
+          ...(opts.acceptLag !== undefined ? { acceptLag: opts.acceptLag } : {}),
         }),
       ),
     (r) => ({ detail: `writes paused ${r.pausedMs}ms; ${opts.source} → ${opts.target}`, numbers: { pausedMs: r.pausedMs } }),
@@ -76,7 +82,10 @@ function emergencyRpo(opts: SwitchOptions): SwitchResult['rpo'] {
         lag: Math.max(0, opts.sourceLastSeen - opts.targetOffset),
         note: `source ${opts.source} unreachable; lag at the last observation: source offset ${opts.sourceLastSeen} (last seen by detection) − target offset ${opts.targetOffset}; writes acknowledged after that observation are not counted`,
       }
-    : { lag: null, note: `source ${opts.source} unreachable and never observed; writes acknowledged after the target's offset ${opts.targetOffset ?? '?'} may be lost` };
+    : {
+        lag: null,
+        note: `source ${opts.source} unreachable and never observed; writes acknowledged after the target's offset ${opts.targetOffset ?? '?'} may be lost`,
+      };
 }
 
 /** The switch step by step, as runs that started before `atomic-switch` recorded it (kept for their replay). */
@@ -89,10 +98,18 @@ async function switchStepByStep(ctx: RunbookContext, opts: SwitchOptions): Promi
     if (opts.sourceUp) {
       const holdMs = requireMs(exec.fence_timeout);
       await ctx.controls.checkpoint();
-      await ctx.log.run('fence source', () => ctx.act.fence(ctx.serviceArg, source, holdMs), (f) => ({ detail: f.detail, numbers: { holdMs } }));
+      await ctx.log.run(
+        'fence source',
+        () => ctx.act.fence(ctx.serviceArg, source, holdMs),
+        (f) => ({ detail: f.detail, numbers: { holdMs } }),
+      );
       undo.push(`fence ${source}`, () => ctx.act.unfence(ctx.serviceArg, source));
       // With writes paused, the target must reach the source's last offset: then nothing acknowledged is lost.
-      const caught = await ctx.log.run('catch up', () => ctx.waiting.waitForLag(ctx.serviceArg, source, target, 0, requireMs(exec.consistency_check.timeout)), lagNumbers);
+      const caught = await ctx.log.run(
+        'catch up',
+        () => ctx.waiting.waitForLag(ctx.serviceArg, source, target, 0, requireMs(exec.consistency_check.timeout)),
+        lagNumbers,
+      );
       // An approved gate accepted a loss up front; otherwise the target must be exactly caught up.
       if (!caught.ok && opts.acceptLag === undefined) {
         throw wf.ApplicationFailure.nonRetryable(`replica did not catch up with writes fenced: ${caught.verdict}`, 'CatchUp');
@@ -105,15 +122,28 @@ async function switchStepByStep(ctx: RunbookContext, opts: SwitchOptions): Promi
       await ctx.log.note('fence source', 'skipped', 'source unreachable; fenced at the router by the switch below');
     }
     await ctx.controls.checkpoint();
-    await ctx.log.run('promote target', () => ctx.act.promote(ctx.serviceArg, target), (p) => ({ detail: p.detail }));
+    await ctx.log.run(
+      'promote target',
+      () => ctx.act.promote(ctx.serviceArg, target),
+      (p) => ({ detail: p.detail }),
+    );
     if (opts.sourceUp) undo.push(`promote ${target}`, () => ctx.act.follow(ctx.serviceArg, target, source));
     const weights = Object.fromEntries(Object.keys(opts.before.weights).map((id) => [id, id === target ? opts.targetWeight : 0]));
     // Lower first: the fenced source leaves the pool before the promoted target joins it.
     const after = await applyRouting(ctx, 'switch routing', weights, opts.before, true);
     const switchedAt = Date.now();
     undo.clear(); // point of no return: see the doc comment
-    await ctx.log.run('cut old sessions', () => ctx.act.cutSessions(ctx.serviceArg, source), () => ({ detail: `connections to ${source} closed` }));
-    if (opts.sourceUp) await ctx.log.run('demote source', () => ctx.act.follow(ctx.serviceArg, source, target), (f) => ({ detail: f.detail }));
+    await ctx.log.run(
+      'cut old sessions',
+      () => ctx.act.cutSessions(ctx.serviceArg, source),
+      () => ({ detail: `connections to ${source} closed` }),
+    );
+    if (opts.sourceUp)
+      await ctx.log.run(
+        'demote source',
+        () => ctx.act.follow(ctx.serviceArg, source, target),
+        (f) => ({ detail: f.detail }),
+      );
     return { after, switchedAt, rpo };
   } catch (err) {
     await undo.unwind(ctx.log);

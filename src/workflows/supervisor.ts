@@ -1,10 +1,28 @@
 import * as wf from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
-  admitUpdate, applyConfigFileUpdate, applyConfigUpdate, configAtQuery, configHistoryQuery, configVersionQuery, liveConfigQuery, reconcileSignal, resumeUpdate,
-  rollbackConfigUpdate, supervisionQuery, supervisorStateQuery, suspendUpdate,
-  changeRequestSchema, supervisorInputSchema,
-  type ConfigChangeRequest, type ConfigChangeResult, type ConfigVersion, type ServiceSupervision, type SupervisionStatus, type SupervisorEvent, type SupervisorInput,
+  admitUpdate,
+  applyConfigFileUpdate,
+  applyConfigUpdate,
+  configAtQuery,
+  configHistoryQuery,
+  configVersionQuery,
+  liveConfigQuery,
+  reconcileSignal,
+  resumeUpdate,
+  rollbackConfigUpdate,
+  supervisionQuery,
+  supervisorStateQuery,
+  suspendUpdate,
+  changeRequestSchema,
+  supervisorInputSchema,
+  type ConfigChangeRequest,
+  type ConfigChangeResult,
+  type ConfigVersion,
+  type ServiceSupervision,
+  type SupervisionStatus,
+  type SupervisorEvent,
+  type SupervisorInput,
 } from '../api/supervisor';
 import { admit, emptyBrakes, resume, suspend, suspensionOf, type BrakeState } from '../domain/brakes';
 import { validateConfig, type Config } from '../domain/config';
@@ -56,8 +74,16 @@ class Supervisor {
       const seed = input.seed!;
       const config = validateConfig(seed.config, 'seed config');
       const version: StoredVersion = {
-        version: 1, hash: configHash(seed.config), at: new Date().toISOString(), by: seed.by, reason: seed.reason,
-        ...(seed.source ? { source: seed.source } : {}), diff: [], changes: 0, kept: true, config: seed.config,
+        version: 1,
+        hash: configHash(seed.config),
+        at: new Date().toISOString(),
+        by: seed.by,
+        reason: seed.reason,
+        ...(seed.source ? { source: seed.source } : {}),
+        diff: [],
+        changes: 0,
+        kept: true,
+        config: seed.config,
       };
       this.state = { versions: [version], brakes: emptyBrakes(), services: {}, events: [], syncSchedules: true };
       this.event('config-applied', `version 1: ${config.services.length} services (${seed.reason})`, seed.by);
@@ -72,7 +98,8 @@ class Supervisor {
 
   /** The live config, validated (the same function every worker validates it with). */
   config(): Config {
-    if (this.validated?.version !== this.live.version) this.validated = { version: this.live.version, config: validateConfig(this.live.config, `config version ${this.live.version}`) };
+    if (this.validated?.version !== this.live.version)
+      this.validated = { version: this.live.version, config: validateConfig(this.live.config, `config version ${this.live.version}`) };
     return this.validated.config;
   }
 
@@ -86,7 +113,9 @@ class Supervisor {
     if (!parsed.success) throw new Error(`invalid config change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     validateConfig(req.config, 'config');
     if (req.expectVersion !== undefined && req.expectVersion !== this.live.version) {
-      throw new Error(`the live config is version ${this.live.version}, not ${req.expectVersion}: someone applied a change in between; look at it (config history) and apply again`);
+      throw new Error(
+        `the live config is version ${this.live.version}, not ${req.expectVersion}: someone applied a change in between; look at it (config history) and apply again`,
+      );
     }
     if (authorize) authorizeConfigChange({ version: this.live.version, config: this.config() }, req, 'apply', documentDigest(req.config));
   }
@@ -100,8 +129,16 @@ class Supervisor {
       return { version: before.version, changed: false, dryRun: req.dryRun === true, diff, changes };
     }
     const version: StoredVersion = {
-      version: before.version + 1, hash, at: new Date().toISOString(), by: req.by, reason: req.reason,
-      ...(req.source ? { source: req.source } : {}), diff, changes: changes.length, kept: true, config: req.config,
+      version: before.version + 1,
+      hash,
+      at: new Date().toISOString(),
+      by: req.by,
+      reason: req.reason,
+      ...(req.source ? { source: req.source } : {}),
+      diff,
+      changes: changes.length,
+      kept: true,
+      config: req.config,
     };
     // Older documents are dropped (their metadata stays): the state must fit Temporal's payload limits.
     const versions = [...this.state.versions, version].slice(-KEEP_VERSIONS);
@@ -169,7 +206,16 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
     rollbackConfigUpdate,
     (r) => {
       const target = sup.state.versions.find((v) => v.version === r.version)!;
-      return sup.apply({ config: target.config, by: r.by, reason: `rollback to version ${r.version}: ${r.reason}`, source: `rollback to ${r.version}`, ...(r.dryRun ? { dryRun: true } : {}) }, 'config-rolled-back');
+      return sup.apply(
+        {
+          config: target.config,
+          by: r.by,
+          reason: `rollback to version ${r.version}: ${r.reason}`,
+          source: `rollback to ${r.version}`,
+          ...(r.dryRun ? { dryRun: true } : {}),
+        },
+        'config-rolled-back',
+      );
     },
     {
       validator: (r) => {
@@ -177,7 +223,8 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
         if (!target) throw new Error(`no config version ${r?.version} (versions ${sup.state.versions[0]!.version}–${sup.live.version})`);
         if (!target.kept) throw new Error(`version ${r.version} is too old: only the newest ${KEEP_DOCUMENTS} documents are kept`);
         if (!r.by || !r.reason) throw new Error('by and reason are required');
-        if (r.expectVersion !== undefined && r.expectVersion !== sup.live.version) throw new Error(`the live config is version ${sup.live.version}, not ${r.expectVersion}: someone changed it in between`);
+        if (r.expectVersion !== undefined && r.expectVersion !== sup.live.version)
+          throw new Error(`the live config is version ${sup.live.version}, not ${r.expectVersion}: someone changed it in between`);
         authorizeConfigChange({ version: sup.live.version, config: sup.config() }, r, 'rollback', `version ${r.version}`);
       },
     },
@@ -205,7 +252,8 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
     },
     {
       validator: (r) => {
-        if (!r || typeof r.hash !== 'string' || typeof r.by !== 'string' || !r.by || typeof r.reason !== 'string' || !r.reason) throw new Error('expected {"by", "reason", "hash"}');
+        if (!r || typeof r.hash !== 'string' || typeof r.by !== 'string' || !r.by || typeof r.reason !== 'string' || !r.reason)
+          throw new Error('expected {"by", "reason", "hash"}');
         if (isReservedActor(r.by)) throw new Error(`by: "${r.by}" is a name the system acts under (${RESERVED_ACTORS.join(', ')}); give your own name`);
       },
     },
@@ -215,7 +263,13 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
     (r) => {
       const services = r.service ? [r.service] : sup.config().services.map((s) => s.name);
       const s = { by: r.by, reason: r.reason, at: new Date().toISOString() };
-      return sup.brakes((b) => suspend(b, r.service ? { service: r.service } : {}, s), services, 'suspended', `${r.service ?? 'all services'}: ${r.reason}`, r.by);
+      return sup.brakes(
+        (b) => suspend(b, r.service ? { service: r.service } : {}, s),
+        services,
+        'suspended',
+        `${r.service ?? 'all services'}: ${r.reason}`,
+        r.by,
+      );
     },
     { validator: (r) => checkBrakeRequest(sup, r, true) },
   );
@@ -223,21 +277,35 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
     resumeUpdate,
     (r) => {
       const services = r.service ? [r.service] : sup.config().services.map((s) => s.name);
-      return sup.brakes((b) => resume(b, r.service ? { service: r.service } : {}), services, 'resumed', `${r.service ?? 'all services'}${r.reason ? `: ${r.reason}` : ''}`, r.by);
+      return sup.brakes(
+        (b) => resume(b, r.service ? { service: r.service } : {}),
+        services,
+        'resumed',
+        `${r.service ?? 'all services'}${r.reason ? `: ${r.reason}` : ''}`,
+        r.by,
+      );
     },
     { validator: (r) => checkBrakeRequest(sup, r, false) },
   );
-  wf.setHandler(admitUpdate, (r) => {
-    const cap = sup.config().failover_manager.brakes;
-    const { state, admission } = admit(sup.state.brakes, { service: r.service, kind: r.kind, nowMs: Date.now() }, { maxAutomaticRunbooks: cap.max_automatic_runbooks, windowMs: requireMs(cap.window) });
-    sup.state.brakes = state;
-    if (!admission.admitted) sup.event('held', `${r.kind} of ${r.service}${r.reason ? ` (${r.reason})` : ''}: ${admission.reason}`);
-    return admission;
-  }, {
-    validator: (r) => {
-      if (!r?.service || !r.kind) throw new Error('expected {"service", "kind"}');
+  wf.setHandler(
+    admitUpdate,
+    (r) => {
+      const cap = sup.config().failover_manager.brakes;
+      const { state, admission } = admit(
+        sup.state.brakes,
+        { service: r.service, kind: r.kind, nowMs: Date.now() },
+        { maxAutomaticRunbooks: cap.max_automatic_runbooks, windowMs: requireMs(cap.window) },
+      );
+      sup.state.brakes = state;
+      if (!admission.admitted) sup.event('held', `${r.kind} of ${r.service}${r.reason ? ` (${r.reason})` : ''}: ${admission.reason}`);
+      return admission;
     },
-  });
+    {
+      validator: (r) => {
+        if (!r?.service || !r.kind) throw new Error('expected {"service", "kind"}');
+      },
+    },
+  );
   wf.setHandler(liveConfigQuery, () => ({ version: sup.live.version, hash: sup.live.hash, config: sup.live.config }));
   wf.setHandler(configVersionQuery, () => ({ version: sup.live.version, hash: sup.live.hash }));
   wf.setHandler(configHistoryQuery, () => sup.state.versions.map(({ config: _, ...v }) => v));
@@ -273,7 +341,12 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
       const services = sup.state.brakesChanged;
       delete sup.state.brakesChanged;
       for (const service of services) {
-        await act.signalRunbooks({ services: [service], signal: 'brakes', arg: { suspended: suspensionOf(sup.state.brakes, service) ?? null }, only: 'detection' });
+        await act.signalRunbooks({
+          services: [service],
+          signal: 'brakes',
+          arg: { suspended: suspensionOf(sup.state.brakes, service) ?? null },
+          only: 'detection',
+        });
       }
     }
     const report = await act.reconcileRunbooks({
@@ -284,7 +357,10 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
     sup.state.services = report.services;
     sup.state.lastReconcile = { at: new Date().toISOString(), started: report.started, stopped: report.stopped, errors: report.errors };
     if (report.started.length + report.stopped.length + report.errors.length > 0) {
-      sup.event('reconciled', `started ${report.started.join(', ') || 'none'}; stopped ${report.stopped.join(', ') || 'none'}${report.errors.length ? `; errors: ${report.errors.join('; ')}` : ''}`);
+      sup.event(
+        'reconciled',
+        `started ${report.started.join(', ') || 'none'}; stopped ${report.stopped.join(', ') || 'none'}${report.errors.length ? `; errors: ${report.errors.join('; ')}` : ''}`,
+      );
     }
     publish(sup, taskQueue);
     await wf.condition(() => sup.dirty, config.failover_manager.supervision.reconcile_interval);
@@ -301,7 +377,12 @@ function checkBrakeRequest(sup: Supervisor, r: { service?: string; by: string; r
   if (isReservedActor(r.by)) throw new Error(`by: "${r.by}" is a name the system acts under (${RESERVED_ACTORS.join(', ')}); give your own name`);
   if (needsReason && (typeof r.reason !== 'string' || r.reason.length === 0)) throw new Error('expected "reason": why (recorded with the suspension)');
   if (r.service !== undefined && !sup.config().services.some((s) => s.name === r.service)) {
-    throw new Error(`no service ${JSON.stringify(r.service)} in config version ${sup.live.version} (has ${sup.config().services.map((s) => s.name).join(', ')})`);
+    throw new Error(
+      `no service ${JSON.stringify(r.service)} in config version ${sup.live.version} (has ${sup
+        .config()
+        .services.map((s) => s.name)
+        .join(', ')})`,
+    );
   }
 }
 
@@ -314,6 +395,14 @@ function publish(sup: Supervisor, taskQueue: string): void {
     return `| ${name} | ${v.detection} | ${v.redundancy ?? '-'} | ${held ? `suspended by ${held.by}` : ''} |`;
   });
   wf.setCurrentDetails(
-    [`### supervisor · ${taskQueue}`, '', `config version **${s.version}** (${s.hash}) · ${brakes}`, '', '| service | detection | redundancy | brakes |', '| --- | --- | --- | --- |', ...rows].join('\n'),
+    [
+      `### supervisor · ${taskQueue}`,
+      '',
+      `config version **${s.version}** (${s.hash}) · ${brakes}`,
+      '',
+      '| service | detection | redundancy | brakes |',
+      '| --- | --- | --- | --- |',
+      ...rows,
+    ].join('\n'),
   );
 }

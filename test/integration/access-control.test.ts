@@ -75,7 +75,13 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
   });
   afterEach(async () => {
     const h = t.client.workflow.getHandle(`runbook-${SERVICE}`);
-    if (await h.describe().then((d) => d.status.name === 'RUNNING', () => false)) await h.terminate('test cleanup');
+    if (
+      await h.describe().then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      )
+    )
+      await h.terminate('test cleanup');
   });
   afterAll(async () => {
     await replayThenCleanUp(t, ran, 'access', async () => {
@@ -93,9 +99,13 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     expect(await rejectionOf(approve(h, signedBy('mallory', mallory.priv)))).toBe(
       'mallory may not approve this runbook: not one of the approvers (approval.approvers: alice, bob)',
     );
-    expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe('alice started this runbook and may not approve it too (four-eyes: approval.four_eyes)');
+    expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe(
+      'alice started this runbook and may not approve it too (four-eyes: approval.four_eyes)',
+    );
     expect(await rejectionOf(approve(h, { by: 'detection' }))).toMatch(/^by: "detection" is a name the system acts under/);
-    expect(await rejectionOf(approve(h, { by: 'bob', reason: 'ok' }))).toBe('approve by bob must be signed with their key (approval.keys.bob): use the CLI with --key');
+    expect(await rejectionOf(approve(h, { by: 'bob', reason: 'ok' }))).toBe(
+      'approve by bob must be signed with their key (approval.keys.bob): use the CLI with --key',
+    );
     expect(await rejectionOf(approve(h, signedBy('bob', mallory.priv)))).toMatch(/^signature of bob does not verify against approval\.keys\.bob/);
     // A signature for another action (or run) does not carry over.
     const forPause = signControl('pause', h.workflowId, runId, { by: 'bob', reason: 'ok' }, bob.priv);
@@ -115,7 +125,12 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     const pem = path.join(dir, 'bob.pem');
     fs.writeFileSync(pem, bob.priv.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     const configFile = path.join(dir, 'failover.yaml');
-    fs.writeFileSync(configFile, JSON.stringify({ services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }] }));
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({
+        services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }],
+      }),
+    );
     const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
     const h = await start('failover', { to, actor: 'alice', reason: 'cli drill' }, alice.priv);
     await statusUntil(h, (s) => s.phase === 'awaiting-approval');
@@ -156,7 +171,12 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     const pem = path.join(dir, 'alice.pem');
     fs.writeFileSync(pem, alice.priv.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     const configFile = path.join(dir, 'failover.yaml');
-    fs.writeFileSync(configFile, JSON.stringify({ services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }] }));
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({
+        services: [{ name: SERVICE, router: { type: 'file', path: path.join(dir, 'routing.json') }, destinations: config.services[0]!.destinations }],
+      }),
+    );
     const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
     const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, ...args]);
     const started = await cli('start', 'failover', SERVICE, '--to', to, '--by', 'alice', '--reason', 'signed drill', '--key', pem);
@@ -167,7 +187,9 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     expect(s.starter).toEqual({ name: 'alice', verified: true, how: 'signed start verified against approval.keys.alice' });
     expect((await h.describe()).memo?.starter).toMatchObject({ name: 'alice', verified: true });
     const runId = (await h.describe()).runId;
-    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, runId, { by: 'alice' }, alice.priv)))).toMatch(/^alice started this runbook/);
+    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, runId, { by: 'alice' }, alice.priv)))).toMatch(
+      /^alice started this runbook/,
+    );
     expect(await approve(h as WorkflowHandle, signControl('approve', h.workflowId, runId, { by: 'bob' }, bob.priv))).toBe('approved by bob');
     await h.result();
     expect((await routing()).weights[to]).toBe(100);
@@ -183,14 +205,16 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     expect(await approve(h, signedBy('alice', alice.priv))).toMatch(/^approval 1 of 2 by alice; the start is unverified \(claimed by carol\)/);
     expect((await h.query<{ phase: string }>('status')).phase).toBe('awaiting-approval');
     expect((await routing()).weights[to]).toBe(0);
-    expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe('alice already approved; the start is unverified, so a second, different approver is needed (four-eyes)');
+    expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe(
+      'alice already approved; the start is unverified, so a second, different approver is needed (four-eyes)',
+    );
     expect(await approve(h, signedBy('bob', bob.priv))).toBe('approved by alice and bob');
     const result = (await h.result()) as FailoverResult;
     expect(result.steps.find((x) => x.name === 'approval')?.detail).toMatch(/^approved by alice and bob/);
     expect((await routing()).weights[to]).toBe(100);
   });
 
-  it('refuses an unsigned start under a key holder\'s name, and a start signed with someone else\'s key, before any step', async () => {
+  it("refuses an unsigned start under a key holder's name, and a start signed with someone else's key, before any step", async () => {
     const before = await routing();
     const to = before.weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
     const unsigned = await start('failover', { to, actor: 'bob', reason: 'as bob' });
@@ -199,21 +223,35 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
       message: expect.stringMatching(/^start of failover refused: bob has a key in approval\.keys, so a start under their name must be signed/),
     });
     const input = { to, actor: 'alice', reason: 'forged' };
-    const forged = await start('failover', { ...input, startSignature: signStart({ kind: 'failover', service: SERVICE, workflowId: `runbook-${SERVICE}`, starter: 'alice', reason: 'forged' }, mallory.priv) });
-    expect(await failureOf(forged.result())).toEqual({ type: 'Unauthorized', message: expect.stringMatching(/^start of failover refused: startSignature of alice does not verify/) });
+    const forged = await start('failover', {
+      ...input,
+      startSignature: signStart({ kind: 'failover', service: SERVICE, workflowId: `runbook-${SERVICE}`, starter: 'alice', reason: 'forged' }, mallory.priv),
+    });
+    expect(await failureOf(forged.result())).toEqual({
+      type: 'Unauthorized',
+      message: expect.stringMatching(/^start of failover refused: startSignature of alice does not verify/),
+    });
     expect((await routing()).weights).toEqual(before.weights);
   });
 
   it('the typed API (and the MCP server, which uses it) signs starts as its signer', async () => {
     const to = (await routing()).weights['dest-a'] === 100 ? 'dest-b' : 'dest-a';
-    const fm = FailoverManager.fromClient({ client: t.client, taskQueue: t.taskQueue, fallbackConfig: () => config, actor: 'deploy-bot', signer: { name: 'bob', key: bob.priv } });
+    const fm = FailoverManager.fromClient({
+      client: t.client,
+      taskQueue: t.taskQueue,
+      fallbackConfig: () => config,
+      actor: 'deploy-bot',
+      signer: { name: 'bob', key: bob.priv },
+    });
     const started = await fm.trigger({ service: SERVICE, runbook: 'failover', to, reason: 'typed api' });
     expect(started.actor).toBe('bob');
     const h = t.client.workflow.getHandle(started.workflowId, started.runId);
     ran.push(h.workflowId);
     const s = await statusUntil(h, (st) => st.phase === 'awaiting-approval');
     expect(s.starter).toEqual({ name: 'bob', verified: true, how: 'signed start verified against approval.keys.bob' });
-    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'bob' }, bob.priv)))).toMatch(/^bob started this runbook/);
+    expect(await rejectionOf(approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'bob' }, bob.priv)))).toMatch(
+      /^bob started this runbook/,
+    );
     await approve(h as WorkflowHandle, signControl('approve', h.workflowId, started.runId, { by: 'alice' }, alice.priv));
     await h.result();
     expect((await routing()).weights[to]).toBe(100);

@@ -30,21 +30,39 @@ describe('active-active redundancy on real destinations', () => {
   };
 
   beforeAll(async () => {
-    fixtures.set('aa-three', await startActiveActive('aa-three', [
-      { id: 'a', zone: 'z1', weight: 100 },
-      { id: 'b', zone: 'z2', weight: 100 },
-      { id: 'c', zone: 'z3', weight: 50 },
-    ], policy));
-    fixtures.set('aa-zones', await startActiveActive('aa-zones', [
-      { id: 'a1', zone: 'z1', weight: 100 },
-      { id: 'a2', zone: 'z1', weight: 100 },
-      { id: 'b1', zone: 'z2', weight: 100 },
-      { id: 'b2', zone: 'z2', weight: 100 },
-    ], policy));
+    fixtures.set(
+      'aa-three',
+      await startActiveActive(
+        'aa-three',
+        [
+          { id: 'a', zone: 'z1', weight: 100 },
+          { id: 'b', zone: 'z2', weight: 100 },
+          { id: 'c', zone: 'z3', weight: 50 },
+        ],
+        policy,
+      ),
+    );
+    fixtures.set(
+      'aa-zones',
+      await startActiveActive(
+        'aa-zones',
+        [
+          { id: 'a1', zone: 'z1', weight: 100 },
+          { id: 'a2', zone: 'z1', weight: 100 },
+          { id: 'b1', zone: 'z2', weight: 100 },
+          { id: 'b2', zone: 'z2', weight: 100 },
+        ],
+        policy,
+      ),
+    );
     t = await temporalHarness(config);
   });
   afterAll(async () => {
-    for (const name of fixtures.keys()) await t.client.workflow.getHandle(detectionWorkflowId(name)).terminate('test done').catch(() => undefined);
+    for (const name of fixtures.keys())
+      await t.client.workflow
+        .getHandle(detectionWorkflowId(name))
+        .terminate('test done')
+        .catch(() => undefined);
     await replayThenCleanUp(t, ran, 'active-active', async () => {
       for (const f of fixtures.values()) await f.stop();
     });
@@ -55,7 +73,11 @@ describe('active-active redundancy on real destinations', () => {
     const router = routerFor(fx.service);
     expect(fx.initial.a).toBe(fx.initial.b);
     expect(fx.initial.a).toBe(2 * fx.initial.c!);
-    const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('aa-three'), args: [{ service: 'aa-three' }] });
+    const det = await t.client.workflow.start('detection', {
+      taskQueue: t.taskQueue,
+      workflowId: detectionWorkflowId('aa-three'),
+      args: [{ service: 'aa-three' }],
+    });
     ran.push(det.workflowId);
     await until(async () => (await det.query(healthQuery)).watching, 10_000);
 
@@ -71,7 +93,14 @@ describe('active-active redundancy on real destinations', () => {
     expect(loadA).toBeCloseTo(125, 0); // 250 units of demand over a and b
 
     const seen: number[] = [];
-    const watch = setInterval(() => void router.read().then((r) => seen.push(r.routing.weights.c ?? 0)).catch(() => undefined), 50);
+    const watch = setInterval(
+      () =>
+        void router
+          .read()
+          .then((r) => seen.push(r.routing.weights.c ?? 0))
+          .catch(() => undefined),
+      50,
+    );
     fx.topology.redis.c = await startRedis({ port: fx.topology.redis.c!.port, dir: fx.dir, name: 'c-back' });
     try {
       await until(async () => (await router.read()).routing.weights.c === fx.initial.c, 30_000, 'c back at full weight');
@@ -84,14 +113,21 @@ describe('active-active redundancy on real destinations', () => {
     // One rebalance for c's loss, one for its return (a slow probe of a or b on a busy machine may add its own).
     const s = await det.query(healthQuery);
     expect(s.decisions.filter((d) => d.decision.action === 'rebalance' && d.event.destination === 'c')).toHaveLength(2);
-    console.log(`active-active: initial ${JSON.stringify(fx.initial)}, after losing c ${JSON.stringify(afterLoss)}, slow-start weights of c seen ${JSON.stringify([...new Set(seen)])}`);
+    console.log(
+      `active-active: initial ${JSON.stringify(fx.initial)}, after losing c ${JSON.stringify(afterLoss)}, slow-start weights of c seen ${JSON.stringify([...new Set(seen)])}`,
+    );
   });
 
   it('fails over a whole zone (two destinations) in one plan', async () => {
     const fx = fixtures.get('aa-zones')!;
     const router = routerFor(fx.service);
     const before = (await router.read()).routing;
-    const h = await startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type: 'rebalance', service: 'aa-zones', input: { drain: { zone: 'z1' }, actor: 'test', reason: 'zone z1 network maintenance' } });
+    const h = await startMutatingRunbook(t.client, {
+      taskQueue: t.taskQueue,
+      type: 'rebalance',
+      service: 'aa-zones',
+      input: { drain: { zone: 'z1' }, actor: 'test', reason: 'zone z1 network maintenance' },
+    });
     ran.push(h.workflowId);
     const result = (await h.result()) as RebalanceResult;
     const after = (await router.read()).routing;
@@ -105,7 +141,9 @@ describe('active-active redundancy on real destinations', () => {
     console.log(`zone failover: ${JSON.stringify(before.weights)} -> ${JSON.stringify(after.weights)}`);
 
     const bad = await failureOf(
-      startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type: 'rebalance', service: 'aa-zones', input: { drain: { destinations: ['nope'] } } }).then((x) => x.result()),
+      startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type: 'rebalance', service: 'aa-zones', input: { drain: { destinations: ['nope'] } } }).then(
+        (x) => x.result(),
+      ),
     );
     expect(bad.message).toMatch(/input\.drain\.destinations: no destination "nope"/);
     ran.push(runbookWorkflowId('aa-zones'));
@@ -129,14 +167,29 @@ describe('redundancy runbook', () => {
       });
     });
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
-    fx = await startActiveActive('aa-red', [
-      { id: 'p', zone: 'z1', weight: 100 },
-      { id: 'q', zone: 'z2', weight: 100 },
-    ], { ...policy, redundancy_management: { ...policy.redundancy_management, redundancy_level: 1, check_interval: '300ms', alert_webhook: `http://127.0.0.1:${port}/hook` } });
+    fx = await startActiveActive(
+      'aa-red',
+      [
+        { id: 'p', zone: 'z1', weight: 100 },
+        { id: 'q', zone: 'z2', weight: 100 },
+      ],
+      {
+        ...policy,
+        redundancy_management: {
+          ...policy.redundancy_management,
+          redundancy_level: 1,
+          check_interval: '300ms',
+          alert_webhook: `http://127.0.0.1:${port}/hook`,
+        },
+      },
+    );
     t = await temporalHarness(() => fx.config);
   });
   afterAll(async () => {
-    await t?.client.workflow.getHandle('redundancy-aa-red').terminate('test done').catch(() => undefined);
+    await t?.client.workflow
+      .getHandle('redundancy-aa-red')
+      .terminate('test done')
+      .catch(() => undefined);
     await t?.close();
     await fx?.stop();
     server?.close();
@@ -154,6 +207,9 @@ describe('redundancy runbook', () => {
     const s = await h.query(redundancyQuery);
     expect(s.events.map((e) => e.to)).toEqual(['ok', 'below-level']);
     expect(s.events[1]!.action).toBe('alert raised');
-    expect(s.assessment?.byZone).toEqual([{ key: 'z1', healthy: ['p'], total: 1 }, { key: 'z2', healthy: [], total: 1 }]);
+    expect(s.assessment?.byZone).toEqual([
+      { key: 'z1', healthy: ['p'], total: 1 },
+      { key: 'z2', healthy: [], total: 1 },
+    ]);
   });
 });

@@ -31,14 +31,25 @@ describe('alert receiver hardening: replays, alert caps, reading before authenti
 
   const receiverConfig = (receiver: Record<string, unknown>) =>
     validateConfig({
-      services: [SIGNED, CAPPED].map((name) => ({ name, router: { type: 'file', path: path.join(os.tmpdir(), `${name}.json`) }, destinations: [tcpDestination('dest-a')] })),
+      services: [SIGNED, CAPPED].map((name) => ({
+        name,
+        router: { type: 'file', path: path.join(os.tmpdir(), `${name}.json`) },
+        destinations: [tcpDestination('dest-a')],
+      })),
       alerting: {
         receiver: { token_env: 'RECEIVER_TOKEN', hmac_secret_env: 'RECEIVER_HMAC', hmac_header: 'X-Grafana-Alerting-Signature', ...receiver },
         routes: [{ match: {}, service_label: 'service', destination_label: 'destination', means: 'down' }],
       },
     });
   const start = async (cfg: Config, c: Client = client) => {
-    const r = createAlertReceiver({ alerting: cfg.alerting!, services: cfg.services, client: c, taskQueue, auth: receiverAuthFromEnv(cfg.alerting!.receiver, env), logger: testLogger });
+    const r = createAlertReceiver({
+      alerting: cfg.alerting!,
+      services: cfg.services,
+      client: c,
+      taskQueue,
+      auth: receiverAuthFromEnv(cfg.alerting!.receiver, env),
+      logger: testLogger,
+    });
     receivers.push(r);
     return r.listen('127.0.0.1:0');
   };
@@ -55,7 +66,11 @@ describe('alert receiver hardening: replays, alert caps, reading before authenti
     base = await start(config);
   });
   afterAll(async () => {
-    for (const name of [SIGNED, CAPPED]) await client?.workflow.getHandle(detectionWorkflowId(name)).terminate('test cleanup').catch(() => undefined);
+    for (const name of [SIGNED, CAPPED])
+      await client?.workflow
+        .getHandle(detectionWorkflowId(name))
+        .terminate('test cleanup')
+        .catch(() => undefined);
     for (const r of receivers) await r.close();
     await connection?.close();
   });
@@ -88,11 +103,20 @@ describe('alert receiver hardening: replays, alert caps, reading before authenti
     // Declares 15 MiB (under the limit) and sends only the first KiB: the answer must not wait for the rest.
     const { hostname, port } = new URL(base);
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request({ host: hostname, port, path: '/alerts/alertmanager', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 15 * 1024 * 1024 } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => (req.destroy(), resolve({ status: res.statusCode ?? 0, body: text })));
-      });
+      const req = http.request(
+        {
+          host: hostname,
+          port,
+          path: '/alerts/alertmanager',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': 15 * 1024 * 1024 },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => (req.destroy(), resolve({ status: res.statusCode ?? 0, body: text })));
+        },
+      );
       req.on('error', reject);
       req.write('x'.repeat(1024));
       const timer = setTimeout(() => (req.destroy(), reject(new Error('no answer while the body was still owed'))), 10_000);

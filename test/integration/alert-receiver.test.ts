@@ -42,7 +42,9 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
       ...fx.config,
       alerting: {
         receiver: { token_env: 'AM_WEBHOOK_TOKEN' },
-        routes: [{ match: { team: 'messaging', alertname: { regex: 'Redis(Down|Unreachable)' } }, service: SERVICE, destination_label: 'destination', means: 'down' }],
+        routes: [
+          { match: { team: 'messaging', alertname: { regex: 'Redis(Down|Unreachable)' } }, service: SERVICE, destination_label: 'destination', means: 'down' },
+        ],
       },
     });
     t = await temporalHarness(() => config);
@@ -64,7 +66,14 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
   afterAll(async () => {
     for (const id of [detectionWorkflowId(SERVICE), runbookWorkflowId(SERVICE)]) {
       const h = t?.client.workflow.getHandle(id);
-      if (h && (await h.describe().then((d) => d.status.name === 'RUNNING', () => false))) await h.terminate('test cleanup');
+      if (
+        h &&
+        (await h.describe().then(
+          (d) => d.status.name === 'RUNNING',
+          () => false,
+        ))
+      )
+        await h.terminate('test cleanup');
     }
     await am?.stop();
     await receiver?.close();
@@ -74,7 +83,10 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
 
   it('a firing alert on the primary starts detection, which runs a failover to completion; the resolution lifts the alert', async () => {
     expect(await primaryNow()).toBe('redis-a');
-    const alert = { labels: { alertname: 'RedisDown', team: 'messaging', destination: 'redis-a', severity: 'critical' }, annotations: { summary: 'redis-a does not answer' } };
+    const alert = {
+      labels: { alertname: 'RedisDown', team: 'messaging', destination: 'redis-a', severity: 'critical' },
+      annotations: { summary: 'redis-a does not answer' },
+    };
     await postAlerts(am, [alert]);
 
     const detection = t.client.workflow.getHandle(detectionWorkflowId(SERVICE));
@@ -88,10 +100,14 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
     const [held] = await listAlerts(am);
     const fingerprint = held!.fingerprint;
     let health: DetectionStatus | undefined;
-    await until(async () => {
-      health = await detection.query(healthQuery).catch(() => undefined);
-      return !!health?.decisions.some((d) => d.decision.action === 'failover');
-    }, 30_000, 'detection decided a failover');
+    await until(
+      async () => {
+        health = await detection.query(healthQuery).catch(() => undefined);
+        return !!health?.decisions.some((d) => d.decision.action === 'failover');
+      },
+      30_000,
+      'detection decided a failover',
+    );
     expect(health!.health['redis-a']!.alerts).toContain(fingerprint);
     expect(health!.seenAlerts).toContain(`${fingerprint}:firing`);
     const decision = health!.decisions.find((d) => d.decision.action === 'failover')!;
@@ -109,10 +125,14 @@ describe('alert receiver with a real Alertmanager, detection and a Redis service
 
     // Alertmanager sends the resolution (send_resolved) once the alert ends.
     await postAlerts(am, [{ ...alert, endsAt: new Date(Date.now() - 1000).toISOString() }]);
-    await until(async () => {
-      const h = await detection.query(healthQuery);
-      return h.seenAlerts.includes(`${fingerprint}:resolved`) && h.health['redis-a']!.alerts.length === 0;
-    }, 30_000, 'resolution applied');
+    await until(
+      async () => {
+        const h = await detection.query(healthQuery);
+        return h.seenAlerts.includes(`${fingerprint}:resolved`) && h.health['redis-a']!.alerts.length === 0;
+      },
+      30_000,
+      'resolution applied',
+    );
 
     // The workflow can show the signal before the receiver has counted its own answer.
     await until(() => receiver.stats().alerts.signalled >= 2, 10_000, 'the receiver to count both signals');
@@ -189,7 +209,10 @@ describe('alert receiver under load and against bad requests', () => {
   });
   afterAll(async () => {
     for (const name of [...BURST_SERVICES, GUARD, GRAFANA]) {
-      await client?.workflow.getHandle(detectionWorkflowId(name)).terminate('test cleanup').catch(() => undefined);
+      await client?.workflow
+        .getHandle(detectionWorkflowId(name))
+        .terminate('test cleanup')
+        .catch(() => undefined);
     }
     await receiver?.close();
     await connection?.close();
@@ -239,11 +262,15 @@ describe('alert receiver under load and against bad requests', () => {
       const signals = await alertSignals(client, detectionWorkflowId(name));
       expect(signals.map((s) => s.fingerprint).sort()).toEqual(expected);
       let runs = 0;
-      await until(async () => {
-        runs = 0;
-        for await (const _ of client.workflow.list({ query: `WorkflowId = '${detectionWorkflowId(name)}'` })) runs++;
-        return runs > 0;
-      }, 20_000, `visibility of ${name}`);
+      await until(
+        async () => {
+          runs = 0;
+          for await (const _ of client.workflow.list({ query: `WorkflowId = '${detectionWorkflowId(name)}'` })) runs++;
+          return runs > 0;
+        },
+        20_000,
+        `visibility of ${name}`,
+      );
       expect(runs).toBe(1);
     }
     // Bounded by count; the time is the dev server's (SQLite) signal throughput on a shared machine.
@@ -267,10 +294,16 @@ describe('alert receiver under load and against bad requests', () => {
       ['no credentials', () => postRaw(amUrl(), valid), 401, /missing credentials/],
       ['wrong token', () => postRaw(amUrl(), valid, { authorization: 'Bearer not-the-token' }), 401, /bearer token does not match/],
       ['not a bearer', () => postRaw(amUrl(), valid, { authorization: `Basic ${TOKEN}` }), 401, /expected "Bearer <token>"/],
-      ['HMAC with another secret', () => postRaw(grafanaUrl(), valid, { 'x-grafana-alerting-signature': hmacHex('other', valid, ts), 'x-grafana-alerting-timestamp': ts }), 401, /signature does not match/],
+      [
+        'HMAC with another secret',
+        () => postRaw(grafanaUrl(), valid, { 'x-grafana-alerting-signature': hmacHex('other', valid, ts), 'x-grafana-alerting-timestamp': ts }),
+        401,
+        /signature does not match/,
+      ],
       [
         'HMAC of another body',
-        () => postRaw(grafanaUrl(), valid, { 'x-grafana-alerting-signature': `sha256=${hmacHex(SECRET, `${valid} `, ts)}`, 'x-grafana-alerting-timestamp': ts }),
+        () =>
+          postRaw(grafanaUrl(), valid, { 'x-grafana-alerting-signature': `sha256=${hmacHex(SECRET, `${valid} `, ts)}`, 'x-grafana-alerting-timestamp': ts }),
         401,
         /signature does not match/,
       ],
@@ -283,18 +316,38 @@ describe('alert receiver under load and against bad requests', () => {
         401,
         /timestamp is 36\d\ds away from now \(allowed 300s\)/,
       ],
-      ['right token, wrong signature', () => postRaw(amUrl(), valid, { ...bearer, 'x-grafana-alerting-signature': 'sha256=' + '0'.repeat(64), 'x-grafana-alerting-timestamp': ts }), 401, /signature does not match/],
+      [
+        'right token, wrong signature',
+        () => postRaw(amUrl(), valid, { ...bearer, 'x-grafana-alerting-signature': 'sha256=' + '0'.repeat(64), 'x-grafana-alerting-timestamp': ts }),
+        401,
+        /signature does not match/,
+      ],
       [
         'bad alert status',
         () => postRaw(amUrl(), JSON.stringify(alertmanagerBody([{ status: 'burning' as 'firing', labels: { service: GUARD } }])), bearer),
         400,
         /^body\.alerts\[0\]\.status: .*"firing"\|"resolved" \(got "burning"\)/,
       ],
-      ['wrong payload version', () => postRaw(amUrl(), JSON.stringify({ ...alertmanagerBody([{ labels: { service: GUARD } }]), version: '3' }), bearer), 400, /^body\.version: expected "4"/],
+      [
+        'wrong payload version',
+        () => postRaw(amUrl(), JSON.stringify({ ...alertmanagerBody([{ labels: { service: GUARD } }]), version: '3' }), bearer),
+        400,
+        /^body\.version: expected "4"/,
+      ],
       ['missing fingerprint', () => postRaw(amUrl(), valid.replace(/,"fingerprint":"[^"]*"/, ''), bearer), 400, /^body\.alerts\[0\]\.fingerprint: /],
       ['not JSON', () => postRaw(amUrl(), '{"version": "4", alerts: [', bearer), 400, /^body: expected JSON/],
-      ['no alerts', () => postRaw(grafanaUrl(), JSON.stringify({ ...grafanaBody([]), alerts: [] }), signed(JSON.stringify({ ...grafanaBody([]), alerts: [] }))), 400, /^body\.alerts: expected at least one alert/],
-      ['Grafana endpoint with a bearer token only', () => postRaw(grafanaUrl(), valid, bearer), 401, /^missing signature: this endpoint takes requests signed with/],
+      [
+        'no alerts',
+        () => postRaw(grafanaUrl(), JSON.stringify({ ...grafanaBody([]), alerts: [] }), signed(JSON.stringify({ ...grafanaBody([]), alerts: [] }))),
+        400,
+        /^body\.alerts: expected at least one alert/,
+      ],
+      [
+        'Grafana endpoint with a bearer token only',
+        () => postRaw(grafanaUrl(), valid, bearer),
+        401,
+        /^missing signature: this endpoint takes requests signed with/,
+      ],
       [
         'oversized body',
         () => {
@@ -313,7 +366,16 @@ describe('alert receiver under load and against bad requests', () => {
 
     // Alerts no route takes are acknowledged and counted, not errors.
     const before = receiver.stats().alerts.unmatched;
-    const unmatched = await postRaw(amUrl(), JSON.stringify(alertmanagerBody([{ labels: { alertname: 'Down', service: 'no-such-service' } }, { labels: { alertname: 'Down', service: GUARD, destination: 'dest-z' } }])), bearer);
+    const unmatched = await postRaw(
+      amUrl(),
+      JSON.stringify(
+        alertmanagerBody([
+          { labels: { alertname: 'Down', service: 'no-such-service' } },
+          { labels: { alertname: 'Down', service: GUARD, destination: 'dest-z' } },
+        ]),
+      ),
+      bearer,
+    );
     expect(unmatched.status).toBe(200);
     expect(unmatched.body.unmatched).toBe(2);
     expect(JSON.stringify(unmatched.body.alerts)).toContain('label service=\\"no-such-service\\" names no configured service');

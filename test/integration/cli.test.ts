@@ -46,7 +46,12 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
   });
   afterEach(async () => {
     // A failed test must not leave its runbook holding the service for the next one.
-    const running = await runbook().describe().then((d) => d.status.name === 'RUNNING', () => false);
+    const running = await runbook()
+      .describe()
+      .then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      );
     if (running) await runbook().terminate('test cleanup');
     useConfig(fx.config);
   });
@@ -67,9 +72,19 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
 
     const doc = await cli('services', '--json');
     expect(doc.code).toBe(0);
-    const [svc] = json<{ services: { name: string; destinations: { id: string; zone: string }[]; routing: { generation: number; weights: Record<string, number>; primary: string }; runbook: unknown }[] }>(doc).services;
+    const [svc] = json<{
+      services: {
+        name: string;
+        destinations: { id: string; zone: string }[];
+        routing: { generation: number; weights: Record<string, number>; primary: string };
+        runbook: unknown;
+      }[];
+    }>(doc).services;
     expect(svc!.name).toBe(SERVICE);
-    expect(svc!.destinations.map((d) => [d.id, d.zone])).toEqual([['redis-a', 'z1'], ['redis-b', 'z2']]);
+    expect(svc!.destinations.map((d) => [d.id, d.zone])).toEqual([
+      ['redis-a', 'z1'],
+      ['redis-b', 'z2'],
+    ]);
     const live = await routingNow();
     expect(svc!.routing).toMatchObject({ generation: live.generation, weights: live.weights, primary: 'redis-a' });
     expect(svc!.runbook).toBeNull();
@@ -83,7 +98,22 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/redis-z/);
 
-    const created = await cli('schedule', 'maintenance', 'create', SERVICE, 'redis-b', '--window', '30m', '--cron', '0 3 * * SUN', '--time-zone', 'Europe/Berlin', '--paused', '--note', 'CHG-7');
+    const created = await cli(
+      'schedule',
+      'maintenance',
+      'create',
+      SERVICE,
+      'redis-b',
+      '--window',
+      '30m',
+      '--cron',
+      '0 3 * * SUN',
+      '--time-zone',
+      'Europe/Berlin',
+      '--paused',
+      '--note',
+      'CHG-7',
+    );
     expect(created.code).toBe(0);
     expect(created.stdout).toContain(`created maintenance:${SERVICE}:redis-b`);
     const again = await cli('schedule', 'maintenance', 'create', SERVICE, 'redis-b', '--window', '30m', '--every', '6h');
@@ -127,7 +157,11 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
 
     const doc = await cli('plan', SERVICE, '--to', 'redis-b', '--json');
     expect(doc.code).toBe(0);
-    const plan = json<{ dryRun: boolean; plan: { verdict: string; source: string; target: string; steps: unknown[] }; probes: Record<string, { up: boolean }> }>(doc);
+    const plan = json<{
+      dryRun: boolean;
+      plan: { verdict: string; source: string; target: string; steps: unknown[] };
+      probes: Record<string, { up: boolean }>;
+    }>(doc);
     expect(plan.dryRun).toBe(true);
     expect(plan.plan).toMatchObject({ verdict: 'ok', source: 'redis-a', target: 'redis-b' });
     expect(plan.plan.steps.length).toBeGreaterThan(0);
@@ -149,11 +183,15 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
 
   it('history: lists the service runbooks with type, status and RTO', async () => {
     let runs: { type: string; status: string; planned?: boolean; rtoMs?: number; trigger?: string; source?: string; target?: string }[] = [];
-    await until(async () => {
-      const doc = await cli('history', SERVICE, '--json');
-      runs = doc.code === 0 ? json<{ runs: typeof runs }>(doc).runs : [];
-      return runs.some((r) => r.status === 'COMPLETED');
-    }, 30_000, 'a completed run in history');
+    await until(
+      async () => {
+        const doc = await cli('history', SERVICE, '--json');
+        runs = doc.code === 0 ? json<{ runs: typeof runs }>(doc).runs : [];
+        return runs.some((r) => r.status === 'COMPLETED');
+      },
+      30_000,
+      'a completed run in history',
+    );
     const done = runs.find((r) => r.status === 'COMPLETED')!;
     expect(done).toMatchObject({ type: 'failover', planned: true, trigger: 'manual', source: 'redis-a', target: 'redis-b' });
     expect(done.rtoMs).toBeGreaterThan(0);
@@ -183,7 +221,9 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(status.stdout).toContain('policy requires approval');
     // The commands it prints repeat the global options it was given, so they work when pasted.
     expect(status.stdout).toContain(`approve: failover --config ${configFile} --task-queue ${t.taskQueue} approve ${SERVICE}`);
-    const statusDoc = json<{ runbook: { runId: string; status: { phase: string; controls: { awaitingApproval?: { reason: string } } } } }>(await cli('status', SERVICE, '--json'));
+    const statusDoc = json<{ runbook: { runId: string; status: { phase: string; controls: { awaitingApproval?: { reason: string } } } } }>(
+      await cli('status', SERVICE, '--json'),
+    );
     expect(statusDoc.runbook.runId).toBe(ids.runId);
     expect(statusDoc.runbook.status.controls.awaitingApproval?.reason).toBe('policy requires approval');
 
@@ -191,7 +231,9 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(busy.code).toBe(3);
     expect(busy.stderr).toContain(`already has a running runbook: failover ${runbookWorkflowId(SERVICE)} (run ${ids.runId}`);
     expect(busy.stderr).toContain(`  see it: failover --config ${configFile} --task-queue ${t.taskQueue} status ${SERVICE}`);
-    const busyDoc = json<{ error: { code: string; exitCode: number; running: { runId: string; type: string } } }>(await cli('start', 'failover', SERVICE, '--json'));
+    const busyDoc = json<{ error: { code: string; exitCode: number; running: { runId: string; type: string } } }>(
+      await cli('start', 'failover', SERVICE, '--json'),
+    );
     expect(busyDoc.error).toMatchObject({ code: 'service-busy', exitCode: 3, running: { runId: ids.runId, type: 'failover' } });
 
     const resume = await cli('resume', SERVICE);
@@ -263,7 +305,11 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
   });
 
   it('status: detection health from the running detection workflow, runbook idle', async () => {
-    const detection = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId(SERVICE), args: [{ service: SERVICE }] });
+    const detection = await t.client.workflow.start('detection', {
+      taskQueue: t.taskQueue,
+      workflowId: detectionWorkflowId(SERVICE),
+      args: [{ service: SERVICE }],
+    });
     try {
       await until(async () => (await detection.query(healthQuery).catch(() => undefined))?.watching === true, 30_000, 'detection watching');
       const text = await cli('status', SERVICE);
@@ -309,7 +355,11 @@ describe('failover CLI against a real worker, Redis and HAProxy', () => {
     expect(tooLong.code).toBe(2);
     expect(tooLong.stderr).toMatch(/--reason: .*500/);
     // None of these started anything.
-    expect(await runbook().describe().then((d) => d.status.name)).not.toBe('RUNNING');
+    expect(
+      await runbook()
+        .describe()
+        .then((d) => d.status.name),
+    ).not.toBe('RUNNING');
   });
 
   it('unreachable router or Temporal exits 4', async () => {

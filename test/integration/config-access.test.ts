@@ -7,7 +7,12 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import YAML from 'yaml';
 import {
-  applyConfigUpdate, configHistoryQuery, liveConfigQuery, supervisionQuery, supervisorWorkflowId, type ConfigChangeRequest,
+  applyConfigUpdate,
+  configHistoryQuery,
+  liveConfigQuery,
+  supervisionQuery,
+  supervisorWorkflowId,
+  type ConfigChangeRequest,
 } from '../../src/api/supervisor';
 import { dataConverterFromEnv } from '../../src/security/codec';
 import { signConfigChange, signedDocumentDigest } from '../../src/security/config-signing';
@@ -18,7 +23,7 @@ import { rejectionOf } from '../support/runbooks';
 import { until } from '../support/wait';
 
 /** A fleet with no services: what is under test is who may change the config, not what it supervises. */
-describe('who may change the live config: signed appliers, the worker\'s own file, reserved names in the brakes', () => {
+describe("who may change the live config: signed appliers, the worker's own file, reserved names in the brakes", () => {
   const alice = generateKeyPairSync('ed25519');
   const mallory = generateKeyPairSync('ed25519');
   const alicePub = alice.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
@@ -50,15 +55,27 @@ describe('who may change the live config: signed appliers, the worker\'s own fil
     client = new Client({ connection, dataConverter: dataConverterFromEnv() });
     // A real worker process: it starts the supervisor from its file and applies the file again on SIGHUP.
     let child: ChildProcess | undefined;
-    const done = runEntry('src/worker.ts', { FAILOVER_CONFIG: workerFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue }, (_out, c) => (child = c), 300_000);
-    worker = { get child() { return child; }, done };
+    const done = runEntry(
+      'src/worker.ts',
+      { FAILOVER_CONFIG: workerFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue },
+      (_out, c) => (child = c),
+      300_000,
+    );
+    worker = {
+      get child() {
+        return child;
+      },
+      done,
+    };
     await until(async () => (await liveVersion().catch(() => 0)) === 1, 60_000, 'supervisor started with the worker file');
   });
   afterAll(async () => {
     worker?.child?.kill('SIGTERM');
     const ended = await worker?.done;
     if (ended && ended.code !== 0) console.log(`worker exited ${ended.code}:\n${ended.out.split('\n').slice(-30).join('\n')}`);
-    await supervisor().terminate('test over').catch(() => undefined);
+    await supervisor()
+      .terminate('test over')
+      .catch(() => undefined);
     try {
       expect(await replayAndRecord(client, [supervisorWorkflowId(taskQueue)], 'config-access')).toBeGreaterThan(0);
     } finally {
@@ -67,11 +84,13 @@ describe('who may change the live config: signed appliers, the worker\'s own fil
     }
   });
 
-  it('refuses an unsigned or unlisted apply naming who may apply, changes nothing; takes alice\'s signed one once', async () => {
+  it("refuses an unsigned or unlisted apply naming who may apply, changes nothing; takes alice's signed one once", async () => {
     const next = write(path.join(dir, 'next.yaml'), doc('20s'));
     const byMallory = await cli('config', 'apply', next, '--by', 'mallory', '--reason', 'mine now');
     expect(byMallory.code).toBe(2);
-    expect(byMallory.stderr).toContain('config apply refused: mallory may not apply the config: only the appliers may (config_changes.appliers of live version 1: alice)');
+    expect(byMallory.stderr).toContain(
+      'config apply refused: mallory may not apply the config: only the appliers may (config_changes.appliers of live version 1: alice)',
+    );
     const unsigned = await cli('config', 'apply', next, '--by', 'alice', '--reason', 'no key');
     expect(unsigned.code).toBe(2);
     expect(unsigned.stderr).toContain('config apply by alice must be signed with their key');
@@ -90,8 +109,21 @@ describe('who may change the live config: signed appliers, the worker\'s own fil
 
     // A signature covers one document and one base version: alice's, sent with another document, does not verify.
     const raw = YAML.parse(fs.readFileSync(next, 'utf8'));
-    const statement = { action: 'apply' as const, supervisorId: supervisor().workflowId, by: 'alice', reason: 'again', basedOn: 2, target: signedDocumentDigest(raw) };
-    const other: ConfigChangeRequest = { config: doc('10s'), by: 'alice', reason: 'again', expectVersion: 2, signature: signConfigChange(statement, alice.privateKey) };
+    const statement = {
+      action: 'apply' as const,
+      supervisorId: supervisor().workflowId,
+      by: 'alice',
+      reason: 'again',
+      basedOn: 2,
+      target: signedDocumentDigest(raw),
+    };
+    const other: ConfigChangeRequest = {
+      config: doc('10s'),
+      by: 'alice',
+      reason: 'again',
+      expectVersion: 2,
+      signature: signConfigChange(statement, alice.privateKey),
+    };
     expect(await rejectionOf(supervisor().executeUpdate(applyConfigUpdate, { args: [other] }))).toMatch(/^signature of alice does not verify/);
   });
 
@@ -115,13 +147,19 @@ describe('who may change the live config: signed appliers, the worker\'s own fil
     expect(last).toMatchObject({ reason: expect.stringContaining('re-read on SIGHUP'), source: workerFile });
     expect(last.by).toMatch(/^worker@/);
     // Anyone can say they are the worker; the update that takes a document still wants a signed applier.
-    const claim = await rejectionOf(supervisor().executeUpdate(applyConfigUpdate, { args: [{ config: doc('5s'), by: last.by, reason: 'i am the worker', source: workerFile }] }));
+    const claim = await rejectionOf(
+      supervisor().executeUpdate(applyConfigUpdate, { args: [{ config: doc('5s'), by: last.by, reason: 'i am the worker', source: workerFile }] }),
+    );
     expect(claim).toMatch(/^worker@.* may not apply the config: only the appliers may/);
     expect(await liveVersion()).toBe(v + 1);
   });
 
   it('a person cannot suspend or resume under a name the system acts under', async () => {
-    for (const [verb, by] of [['suspend', 'supervisor'], ['suspend', 'detection'], ['resume', 'schedule']] as const) {
+    for (const [verb, by] of [
+      ['suspend', 'supervisor'],
+      ['suspend', 'detection'],
+      ['resume', 'schedule'],
+    ] as const) {
       const r = await cli(verb, '--all', '--by', by, '--reason', 'pretending');
       expect(r.code, `${verb} --by ${by}`).not.toBe(0);
       expect(r.stderr).toContain(`by: "${by}" is a name the system acts under`);

@@ -42,7 +42,12 @@ describe('a worker killed mid-runbook', () => {
     const w: (typeof workers)[number] = { done: Promise.resolve({ code: null, out: '' }) };
     w.done = runEntry(
       'src/worker.ts',
-      { FAILOVER_CONFIG: path.join(dir, 'crash.yaml'), TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue, FAILOVER_WORKFLOW_BUNDLE: bundle },
+      {
+        FAILOVER_CONFIG: path.join(dir, 'crash.yaml'),
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        FAILOVER_WORKFLOW_BUNDLE: bundle,
+      },
       (_out, child) => void (w.child = child),
       300_000,
     );
@@ -74,14 +79,27 @@ describe('a worker killed mid-runbook', () => {
     };
   };
 
-  const onReplica = <T>(name: string, use: Parameters<typeof withRedis<T>>[2]) => withRedis({ host: '127.0.0.1', port: fx.topology.redis[name]!.port }, 2000, use);
+  const onReplica = <T>(name: string, use: Parameters<typeof withRedis<T>>[2]) =>
+    withRedis({ host: '127.0.0.1', port: fx.topology.redis[name]!.port }, 2000, use);
 
   beforeAll(async () => {
     fx = await startRedisService('crash-bus', { failover_execution: { consistency_check: { timeout: '20s' } } });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-crash-'));
     bundle = path.join(dir, 'workflow-bundle.js');
-    fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
-    fs.writeFileSync(path.join(dir, 'crash.yaml'), YAML.stringify({ ...fx.config, failover_manager: { ...fx.config.failover_manager, supervision: { enabled: false } } }));
+    fs.writeFileSync(
+      bundle,
+      (
+        await bundleWorkflowCode({
+          workflowsPath: workflowsEntry(),
+          workflowInterceptorModules: workflowInterceptorModules(),
+          logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+        })
+      ).code,
+    );
+    fs.writeFileSync(
+      path.join(dir, 'crash.yaml'),
+      YAML.stringify({ ...fx.config, failover_manager: { ...fx.config.failover_manager, supervision: { enabled: false } } }),
+    );
     connection = await Connection.connect({ address: inject('temporalAddress') });
     client = new Client({ connection });
     startWorker();
@@ -106,7 +124,12 @@ describe('a worker killed mid-runbook', () => {
     it(`SIGKILL of the worker running the ${where}: the other worker finishes the switchover, nothing acknowledged lost`, async () => {
       const from = primaryOf((await routerFor(fx.service).read()).routing)!;
       const to = from === 'redis-a' ? 'redis-b' : 'redis-a';
-      const writer = startSequencedWriter({ host: '127.0.0.1', port: fx.topology.haproxy.frontendPort, prefix: `crash-${where.replace(' ', '-')}`, maxDurationMs: 90_000 });
+      const writer = startSequencedWriter({
+        host: '127.0.0.1',
+        port: fx.topology.haproxy.frontendPort,
+        prefix: `crash-${where.replace(' ', '-')}`,
+        maxDurationMs: 90_000,
+      });
       await until(() => writer.ackedCount > 200);
       // The catch-up of the section runs on a slowed replica. For the gate, the target keeps its upstream
       // (so the target check passes) but cannot link: it offers a password the source does not take.
@@ -118,17 +141,25 @@ describe('a worker killed mid-runbook', () => {
               return () => onReplica(to, (x) => x.call('CONFIG', 'SET', 'masterauth', '')).then(() => undefined);
             })
           : slowReplica(to);
-      const h = (await client.workflow.start('failover', { taskQueue, workflowId: runbookWorkflowId('crash-bus'), args: [{ service: 'crash-bus', to, planned: true }] })) as WorkflowHandle;
+      const h = (await client.workflow.start('failover', {
+        taskQueue,
+        workflowId: runbookWorkflowId('crash-bus'),
+        args: [{ service: 'crash-bus', to, planned: true }],
+      })) as WorkflowHandle;
       ran.push(h.workflowId);
       let victim: (typeof workers)[number] | undefined;
       if (where === 'consistency gate') {
         // The gate is a child workflow: its waitForLag activity runs on one of the workers.
-        await until(async () => {
-          const child = (await h.fetchHistory()).events!.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId).find(Boolean);
-          if (!child) return false;
-          if (!ran.includes(child)) ran.push(child);
-          return !!(victim = await holderOf(child, 'waitForLag'));
-        }, 10_000, 'the worker running the gate');
+        await until(
+          async () => {
+            const child = (await h.fetchHistory()).events!.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId).find(Boolean);
+            if (!child) return false;
+            if (!ran.includes(child)) ran.push(child);
+            return !!(victim = await holderOf(child, 'waitForLag'));
+          },
+          10_000,
+          'the worker running the gate',
+        );
       } else {
         await statusUntil(h, (s: RunbookStatus) => s.step === where, 30_000);
         await until(async () => !!(victim = await holderOf(runbookWorkflowId('crash-bus'), 'switchover')), 10_000, 'the worker running the section');
@@ -145,9 +176,14 @@ describe('a worker killed mid-runbook', () => {
       const acked = writer.ackedCount;
       await until(() => writer.ackedCount > acked + 100, 15_000, 'writes flowing to the new primary');
       const report = await writer.stop();
-      const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis[to]!.port, prefix: `crash-${where.replace(' ', '-')}` }, report.acked);
+      const audit = await auditSequencedWrites(
+        { host: '127.0.0.1', port: fx.topology.redis[to]!.port, prefix: `crash-${where.replace(' ', '-')}` },
+        report.acked,
+      );
       expect(audit.missing).toEqual([]);
-      console.log(`worker killed during the ${where}: runbook finished ${tookMs}ms after the kill (the step's work resumed on the other worker); ${report.acked.length} writes acknowledged, 0 lost`);
+      console.log(
+        `worker killed during the ${where}: runbook finished ${tookMs}ms after the kill (the step's work resumed on the other worker); ${report.acked.length} writes acknowledged, 0 lost`,
+      );
       startWorker(); // two workers again for the next case
       await sleep(3000);
     });

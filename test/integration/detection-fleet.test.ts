@@ -54,7 +54,12 @@ describe('detection engine at fleet scale', () => {
     const w: (typeof workers)[number] = { done: Promise.resolve({ code: null, out: '' }) };
     w.done = runEntry(
       'src/worker.ts',
-      { FAILOVER_CONFIG: path.join(dir, 'fleet.yaml'), TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue, FAILOVER_WORKFLOW_BUNDLE: bundle },
+      {
+        FAILOVER_CONFIG: path.join(dir, 'fleet.yaml'),
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        FAILOVER_WORKFLOW_BUNDLE: bundle,
+      },
       (_out, child) => void (w.child = child),
       600_000,
     );
@@ -68,7 +73,14 @@ describe('detection engine at fleet scale', () => {
   };
   const allWatched = async () => {
     for (let i = 0; i < services.length; i += 25) {
-      const batch = await Promise.all(services.slice(i, i + 25).map((s) => health(s.name).then((h) => h.watching, () => false)));
+      const batch = await Promise.all(
+        services.slice(i, i + 25).map((s) =>
+          health(s.name).then(
+            (h) => h.watching,
+            () => false,
+          ),
+        ),
+      );
       if (batch.some((w) => !w)) return false;
     }
     return true;
@@ -77,7 +89,16 @@ describe('detection engine at fleet scale', () => {
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-fleet-'));
     bundle = path.join(dir, 'workflow-bundle.js');
-    fs.writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(), logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} } })).code);
+    fs.writeFileSync(
+      bundle,
+      (
+        await bundleWorkflowCode({
+          workflowsPath: workflowsEntry(),
+          workflowInterceptorModules: workflowInterceptorModules(),
+          logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+        })
+      ).code,
+    );
     // Twenty listeners stand for the fleet's destinations; the last service gets its own, to be killed.
     const shared = await Promise.all(Array.from({ length: 20 }, listen));
     const victim = await listen();
@@ -102,7 +123,14 @@ describe('detection engine at fleet scale', () => {
     await Promise.all(workers.map((w) => w.done));
     const running: string[] = [];
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) running.push(w.workflowId);
-    await Promise.all(running.map((id) => client.workflow.getHandle(id).terminate('test done').catch(() => undefined)));
+    await Promise.all(
+      running.map((id) =>
+        client.workflow
+          .getHandle(id)
+          .terminate('test done')
+          .catch(() => undefined),
+      ),
+    );
     await connection?.close();
     await redis?.stop();
     for (const l of listeners) l.close();
@@ -110,12 +138,27 @@ describe('detection engine at fleet scale', () => {
 
   it(`one worker watches ${SERVICES + 1} services; a switchover on one still gets its slots; a killed destination is detected`, async () => {
     startWorker();
-    await until(async () => Object.keys((await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery).catch(() => ({ services: {} }))).services).length === services.length, 120_000, 'supervision of every service');
+    await until(
+      async () =>
+        Object.keys(
+          (
+            await client.workflow
+              .getHandle(supervisorWorkflowId(taskQueue))
+              .query(supervisionQuery)
+              .catch(() => ({ services: {} }))
+          ).services,
+        ).length === services.length,
+      120_000,
+      'supervision of every service',
+    );
     await until(allWatched, 120_000, 'every service watched');
 
     const started = Date.now();
     const result = (await client.workflow.execute('failover', {
-      taskQueue, workflowId: runbookWorkflowId('fleet-redis'), args: [{ service: 'fleet-redis', to: 'redis-b', planned: true, actor: 'test' }], workflowExecutionTimeout: '2m',
+      taskQueue,
+      workflowId: runbookWorkflowId('fleet-redis'),
+      args: [{ service: 'fleet-redis', to: 'redis-b', planned: true, actor: 'test' }],
+      workflowExecutionTimeout: '2m',
     })) as FailoverResult;
     expect(result).toMatchObject({ outcome: 'switched', target: 'redis-b', rpo: { lag: 0 } });
     console.log(`fleet: planned switchover among ${services.length} watched services: RTO ${result.rtoMs}ms, whole runbook ${Date.now() - started}ms`);
@@ -132,7 +175,10 @@ describe('detection engine at fleet scale', () => {
 
   it('three workers share the fleet; SIGKILL the one watching a service: the others take its watches over and a failure right after is still failed over', async () => {
     const joined = [startWorker(), startWorker()];
-    const polling = () => Promise.all(joined.map(async (w) => (await Promise.race([w.done.then(() => ''), new Promise<string>((r) => setTimeout(() => r('waiting'), 10))])) === 'waiting'));
+    const polling = () =>
+      Promise.all(
+        joined.map(async (w) => (await Promise.race([w.done.then(() => ''), new Promise<string>((r) => setTimeout(() => r('waiting'), 10))])) === 'waiting'),
+      );
     await until(async () => (await polling()).every(Boolean) && workers.every((w) => w.child?.pid), 30_000, 'two more workers running');
     await new Promise((r) => setTimeout(r, 3000)); // they poll the task queues
     const holder = await watchedBy('fleet-redis');
@@ -150,9 +196,13 @@ describe('detection engine at fleet scale', () => {
     const failovers = (await health('fleet-redis')).decisions.filter((d) => d.decision.action === 'failover' && d.event.destination === primary);
     expect(failovers).toHaveLength(1);
     // The killed worker's watches are spread over the two that are left.
-    await until(async () => {
-      const by = await Promise.all(services.slice(0, 40).map((s) => watchedBy(s.name)));
-      return !by.includes(holder) && new Set(by).size === 2;
-    }, 60_000, 'watches shared by the two remaining workers');
+    await until(
+      async () => {
+        const by = await Promise.all(services.slice(0, 40).map((s) => watchedBy(s.name)));
+        return !by.includes(holder) && new Set(by).size === 2;
+      },
+      60_000,
+      'watches shared by the two remaining workers',
+    );
   }, 300_000);
 });

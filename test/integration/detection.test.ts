@@ -43,7 +43,11 @@ describe('detection runbook', () => {
     });
   });
   afterAll(async () => {
-    for (const id of ran) await t.client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+    for (const id of ran)
+      await t.client.workflow
+        .getHandle(id)
+        .terminate('test done')
+        .catch(() => undefined);
     await replayThenCleanUp(t, ran, 'detection', async () => {
       for (const fx of fixtures) await fx.stop();
     });
@@ -75,11 +79,15 @@ describe('detection runbook', () => {
     ran.push(runbookWorkflowId('det-kill'));
     // The runbook told detection how it ended, by a signal to detection's workflow id (so a detection run that continued as
     // new meanwhile hears it too), and detection learned from it: the decision carries the outcome.
-    const signals = (await t.client.workflow.getHandle(detectionWorkflowId('det-kill')).fetchHistory()).events!
-      .map((e) => e.workflowExecutionSignaledEventAttributes)
+    const signals = (await t.client.workflow.getHandle(detectionWorkflowId('det-kill')).fetchHistory())
+      .events!.map((e) => e.workflowExecutionSignaledEventAttributes)
       .filter((a) => a?.signalName === runbookEndedSignal.name);
     expect(signals).toHaveLength(1);
-    await until(async () => (await health('det-kill')).decisions.find((d) => d.decision.action === 'failover')?.outcome === 'switched', 10_000, 'outcome learned');
+    await until(
+      async () => (await health('det-kill')).decisions.find((d) => d.decision.action === 'failover')?.outcome === 'switched',
+      10_000,
+      'outcome learned',
+    );
 
     // RPO: the estimate is the replication lag at detection's last observation of the source (bytes);
     // writes acknowledged after that observation (at most one probe interval plus the probe itself) are not in it.
@@ -91,7 +99,9 @@ describe('detection runbook', () => {
     const bytesPerWrite = 60; // one MULTI of SET + RPUSH in the replication stream is larger than this
     const unobserved = beforeKill.filter((_, i) => report.ackedAt[i]! > killedAt - 2 * 200 - 500).length;
     expect(audit.missing.length).toBeLessThanOrEqual(Math.ceil(rpo.lag! / bytesPerWrite) + unobserved);
-    console.log(`unplanned (detection): ${beforeKill.length} writes acked before the kill, ${audit.missing.length} lost; RPO estimate ${rpo.lag} bytes at the last observation; ${unobserved} writes acked after it`);
+    console.log(
+      `unplanned (detection): ${beforeKill.length} writes acked before the kill, ${audit.missing.length} lost; RPO estimate ${rpo.lag} bytes at the last observation; ${unobserved} writes acked after it`,
+    );
   });
 
   it('a flapping primary (down/up every second) causes exactly one failover', async () => {
@@ -124,7 +134,11 @@ describe('detection runbook', () => {
     const fx = await service('det-alert');
     const evidence = { fingerprint: 'abc123', status: 'firing' as const, destination: 'redis-a', summary: 'error rate 12% > 1%', source: 'alertmanager' };
     const h = await t.client.workflow.signalWithStart('detection', {
-      taskQueue: t.taskQueue, workflowId: detectionWorkflowId('det-alert'), args: [{ service: 'det-alert' }], signal: alertSignal, signalArgs: [evidence],
+      taskQueue: t.taskQueue,
+      workflowId: detectionWorkflowId('det-alert'),
+      args: [{ service: 'det-alert' }],
+      signal: alertSignal,
+      signalArgs: [evidence],
     });
     ran.push(h.workflowId);
     await h.signal(alertSignal, evidence);

@@ -38,14 +38,16 @@ describe('failover of webhook destinations routed by the file routing table', ()
     table = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'routing-')), 'hooks.json');
     config = validateConfig({
       failover_manager: { failover_execution: { gradual_failover: { steps: [25, 50, 100], soak: '400ms' } } },
-      services: [{
-        name: 'hooks',
-        router: { type: 'file', path: table },
-        destinations: [
-          { id: 'hooks-a', zone: 'z1', region: 'r1', probe: { type: 'http', url: `http://127.0.0.1:${a.port}/health` } },
-          { id: 'hooks-b', zone: 'z2', region: 'r1', probe: { type: 'http', url: `http://127.0.0.1:${b.port}/health` } },
-        ],
-      }],
+      services: [
+        {
+          name: 'hooks',
+          router: { type: 'file', path: table },
+          destinations: [
+            { id: 'hooks-a', zone: 'z1', region: 'r1', probe: { type: 'http', url: `http://127.0.0.1:${a.port}/health` } },
+            { id: 'hooks-b', zone: 'z2', region: 'r1', probe: { type: 'http', url: `http://127.0.0.1:${b.port}/health` } },
+          ],
+        },
+      ],
     });
     t = await temporalHarness(() => config);
   });
@@ -59,16 +61,20 @@ describe('failover of webhook destinations routed by the file routing table', ()
     const ports: Record<string, number> = { 'hooks-a': a.port, 'hooks-b': b.port };
     let current: RoutingTable | undefined;
     const generations = new Set<number>();
-    const watch = watchRouting(table, (tbl) => {
-      current = tbl;
-      generations.add(tbl.generation);
-    }, { pollMs: 200 });
+    const watch = watchRouting(
+      table,
+      (tbl) => {
+        current = tbl;
+        generations.add(tbl.generation);
+      },
+      { pollMs: 200 },
+    );
     await watch.ready;
     const acked: number[] = [];
     let producing = true;
     const producer = (async () => {
       // Before the first write there is no file: the first destination is the active one.
-      for (let seq = 1; producing && seq <= 50_000; ) {
+      for (let seq = 1; producing && seq <= 50_000;) {
         const to = current ? pickWeighted(current) : 'hooks-a';
         const res = await fetch(`http://127.0.0.1:${ports[to!]}/msg?seq=${seq}`, { method: 'POST' }).catch(() => undefined);
         if (res?.status === 202) {

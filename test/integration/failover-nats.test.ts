@@ -20,11 +20,18 @@ describe('failover runbook on NATS JetStream sites routed by NATS KV', () => {
 
   it('planned switchover: fence the source stream, catch up, promote the backup, switch the KV routing, resync the old source; nothing acknowledged lost', async () => {
     const before = await f.publish(30);
-    const h = await startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type: 'failover', service: 'orders-stream', input: { to: 'nats-b', planned: true, actor: 'test' } });
+    const h = await startMutatingRunbook(t.client, {
+      taskQueue: t.taskQueue,
+      type: 'failover',
+      service: 'orders-stream',
+      input: { to: 'nats-b', planned: true, actor: 'test' },
+    });
     const result = (await h.result()) as FailoverResult;
     expect(result.outcome).toBe('switched');
     expect(result.rpo.lag).toBe(0);
-    expect(result.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['consistency gate', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source', 'validate']));
+    expect(result.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['consistency gate', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source', 'validate']),
+    );
     expect((await routerFor(f.service).read()).routing.weights).toEqual({ 'nats-a': 0, 'nats-b': 100 });
 
     // Producers that follow the routing now publish to the backup site's stream.

@@ -53,7 +53,7 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
     const entry = fx.topology.haproxy.frontendPort;
     const writer = startSequencedWriter({ host: '127.0.0.1', port: entry, prefix: 'seq-planned', maxDurationMs: 60_000 });
     await until(() => writer.ackedCount >= 200);
-    const result = await (runFailover(t.client, t.taskQueue, { service: 'orders-bus', to: 'redis-b', planned: true, actor: 'test' }));
+    const result = await runFailover(t.client, t.taskQueue, { service: 'orders-bus', to: 'redis-b', planned: true, actor: 'test' });
     const ackedAtSwitch = writer.ackedCount;
     await until(() => writer.ackedCount >= ackedAtSwitch + 200); // writes flow again, now to redis-b
     const report = await writer.stop();
@@ -62,8 +62,20 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
     expect(result.target).toBe('redis-b');
     expect(result.rpo.lag).toBe(0);
     expect(result.steps.map((s) => s.name)).toEqual([
-      'read routing', 'probe destinations', 'plan', 'target check', 'consistency gate', 'switch section', 'fence source', 'catch up',
-      'promote target', 'switch routing', 'cut old sessions', 'demote source', 'validate', 'done',
+      'read routing',
+      'probe destinations',
+      'plan',
+      'target check',
+      'consistency gate',
+      'switch section',
+      'fence source',
+      'catch up',
+      'promote target',
+      'switch routing',
+      'cut old sessions',
+      'demote source',
+      'validate',
+      'done',
     ]);
     expect(result.steps.every((s) => s.outcome === 'ok')).toBe(true);
 
@@ -71,7 +83,9 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
     expect(audit.acked).toBeGreaterThan(400);
     expect(audit.missing).toEqual([]);
     expect(audit.reordered).toBe(0);
-    console.log(`planned switchover: ${audit.acked} acked writes, 0 lost, ${audit.duplicates.length} duplicated by retries, 0 reordered, ${report.errors} client errors, longest gap ${report.longestGapMs}ms, RTO ${result.rtoMs}ms`);
+    console.log(
+      `planned switchover: ${audit.acked} acked writes, 0 lost, ${audit.duplicates.length} duplicated by retries, 0 reordered, ${report.errors} client errors, longest gap ${report.longestGapMs}ms, RTO ${result.rtoMs}ms`,
+    );
 
     const routing = await routerFor(fx.service).read();
     expect(routing.routing.weights).toEqual({ 'redis-a': 0, 'redis-b': 100 });
@@ -89,7 +103,7 @@ describe('failover runbook: Redis primary/replica behind HAProxy', () => {
     await fx.topology.redis['redis-b']!.kill('SIGKILL');
     const ackedBeforeFailover = writer.ackedCount;
 
-    const result = await (runFailover(t.client, t.taskQueue, { service: 'orders-bus', reason: 'primary down', actor: 'test' }));
+    const result = await runFailover(t.client, t.taskQueue, { service: 'orders-bus', reason: 'primary down', actor: 'test' });
     expect(result.emergency).toBe(true);
     expect(result.target).toBe('redis-a');
     expect(result.rpo.lag).toBeNull();

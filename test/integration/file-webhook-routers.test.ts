@@ -215,7 +215,7 @@ describe('file router', () => {
     expect(stats.wide).toBe(stats.reads);
   });
 
-  it('waits for a live writer\'s lock, then gives up naming the holder', async () => {
+  it("waits for a live writer's lock, then gives up naming the holder", async () => {
     const lock = `${file}.lock`;
     fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 'held-by-test', since: new Date().toISOString() }));
     const router = new FileRouter(options({ lockTimeoutMs: 300 }));

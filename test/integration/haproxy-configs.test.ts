@@ -31,7 +31,13 @@ interface Haproxy extends LocalProcess {
 
 async function startPublishedHaproxy(file: string, dir: string, redisA: number, redisB: number): Promise<Haproxy> {
   const [admin, frontend] = [await freePort(), await freePort()];
-  const env = { ...process.env, ADMIN: `127.0.0.1:${admin}`, FRONTEND: `127.0.0.1:${frontend}`, REDIS_A: `127.0.0.1:${redisA}`, REDIS_B: `127.0.0.1:${redisB}` };
+  const env = {
+    ...process.env,
+    ADMIN: `127.0.0.1:${admin}`,
+    FRONTEND: `127.0.0.1:${frontend}`,
+    REDIS_A: `127.0.0.1:${redisA}`,
+    REDIS_B: `127.0.0.1:${redisB}`,
+  };
   const proc = startProcess(`haproxy-${path.basename(file)}`, 'haproxy', ['-db', '-f', file], path.join(dir, `${path.basename(file)}.log`), env);
   await waitForPort(admin, proc);
   await waitForPort(frontend, proc);
@@ -80,10 +86,14 @@ describe('the published HAProxy configs for Redis (docs/haproxy), against real H
     procs.push(roleCheck);
     config = configFor('roles-bus', roleCheck, a, b);
     // HAProxy's role:master check has marked redis-a down and redis-b up.
-    await until(async () => {
-      const d = (await routerFor(config.services[0]!).read()).detail;
-      return d['redis-a']!.up === false && d['redis-b']!.up === true;
-    }, 15_000, 'HAProxy role check settled');
+    await until(
+      async () => {
+        const d = (await routerFor(config.services[0]!).read()).detail;
+        return d['redis-a']!.up === false && d['redis-b']!.up === true;
+      },
+      15_000,
+      'HAProxy role check settled',
+    );
     t = await temporalHarness(() => config);
   });
   afterAll(async () => {
@@ -146,11 +156,16 @@ describe('the published HAProxy configs for Redis (docs/haproxy), against real H
     // Two writers: redis-b promoted by hand.
     await withRedis({ host: '127.0.0.1', port: b.port }, 1000, (r) => r.replicaof('NO', 'ONE'));
     await until(async () => (await routerFor(config.services[0]!).read()).detail['redis-b']!.up === true, 15_000, 'both up in HAProxy');
-    const twoWriters = /^roles-bus: HAProxy backend orders gives redis-a, redis-b the same weight 1, and redis-a and redis-b both report role primary: two writers/;
+    const twoWriters =
+      /^roles-bus: HAProxy backend orders gives redis-a, redis-b the same weight 1, and redis-a and redis-b both report role primary: two writers/;
     await expect(readRouting(config)).rejects.toThrow(twoWriters);
     // A runbook refuses the same way, before changing anything.
     const refused = await failureOf(
-      t.client.workflow.execute('failover', { taskQueue: t.taskQueue, workflowId: runbookWorkflowId('roles-bus'), args: [{ service: 'roles-bus', actor: 'tester' }] }),
+      t.client.workflow.execute('failover', {
+        taskQueue: t.taskQueue,
+        workflowId: runbookWorkflowId('roles-bus'),
+        args: [{ service: 'roles-bus', actor: 'tester' }],
+      }),
     );
     expect(refused.type).toBe('AmbiguousPrimary');
     expect(refused.message).toMatch(twoWriters);

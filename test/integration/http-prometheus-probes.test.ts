@@ -182,17 +182,26 @@ describe('Prometheus probe against a real Prometheus', () => {
 
   it('flips its verdict when the scraped metric crosses the threshold', async () => {
     const cfg = prom({ url: prometheus.url, query: `${metric}{job="queue"}`, op: '<', threshold: 100 });
-    const healthy = await probeUntil(() => probePrometheus(cfg, 2000), (r) => r.value === 5);
+    const healthy = await probeUntil(
+      () => probePrometheus(cfg, 2000),
+      (r) => r.value === 5,
+    );
     expect(healthy).toMatchObject({ up: true, value: 5 });
     expect(healthy.error).toBeUndefined();
 
     target.set(500);
-    const unhealthy = await probeUntil(() => probePrometheus(cfg, 2000), (r) => r.value === 500);
+    const unhealthy = await probeUntil(
+      () => probePrometheus(cfg, 2000),
+      (r) => r.value === 500,
+    );
     expect(unhealthy).toMatchObject({ up: false, failure: 'error', value: 500 });
     expect(unhealthy.error).toBe(`query "${metric}{job=\\"queue\\"}" on ${prometheus.url}/: value 500 is not < 100`);
 
     target.set(7);
-    const recovered = await probeUntil(() => runProbe(cfg, 2000), (r) => r.value === 7);
+    const recovered = await probeUntil(
+      () => runProbe(cfg, 2000),
+      (r) => r.value === 7,
+    );
     expect(recovered).toMatchObject({ up: true, value: 7 });
   });
 
@@ -214,7 +223,10 @@ describe('Prometheus probe against a real Prometheus', () => {
   });
 
   it('refuses an ambiguous result with several series', async () => {
-    const r = await probePrometheus(prom({ url: prometheus.url, query: 'label_replace(vector(1), "x", "a", "", "") or label_replace(vector(2), "x", "b", "", "")', op: '>', threshold: 0 }), 2000);
+    const r = await probePrometheus(
+      prom({ url: prometheus.url, query: 'label_replace(vector(1), "x", "a", "", "") or label_replace(vector(2), "x", "b", "", "")', op: '>', threshold: 0 }),
+      2000,
+    );
     expect(r).toMatchObject({ up: false, failure: 'error' });
     expect(r.error).toMatch(/returned 2 series .*expected one: aggregate with sum\(\), max\(\) or min\(\)$/);
   });

@@ -33,7 +33,11 @@ import { statusUntil, until } from '../support/wait';
 import { abortUpdate, approveUpdate } from '../../src/workflows/controls';
 
 type MaintenanceStatus = Awaited<ReturnType<typeof statusUntil>> & { maintenance?: { stage: string; mode?: string } };
-const roleOf = (port: number) => withRedis({ host: '127.0.0.1', port }, 500, replicationInfo).then((i) => i.role, () => 'down' as const);
+const roleOf = (port: number) =>
+  withRedis({ host: '127.0.0.1', port }, 500, replicationInfo).then(
+    (i) => i.role,
+    () => 'down' as const,
+  );
 
 /** Starts a maintenance under the service's lock id, as the CLI and detection do. */
 async function startMaintenance(t: TemporalHarness, service: string, input: Record<string, unknown>, ran: string[]): Promise<WorkflowHandle> {
@@ -45,7 +49,13 @@ async function startMaintenance(t: TemporalHarness, service: string, input: Reco
 async function cleanUp(t: TemporalHarness, service: string, destinations: string[]): Promise<void> {
   for (const d of destinations) await deleteSchedule(t.client, { service, destination: d }).catch((e) => expect(e).toBeInstanceOf(NoSuchScheduleError));
   const h = t.client.workflow.getHandle(`runbook-${service}`);
-  if (await h.describe().then((d) => d.status.name === 'RUNNING', () => false)) await h.terminate('test cleanup');
+  if (
+    await h.describe().then(
+      (d) => d.status.name === 'RUNNING',
+      () => false,
+    )
+  )
+    await h.terminate('test cleanup');
 }
 
 describe('maintenance runbook on a single-writer service (Redis primary/replica behind HAProxy)', () => {
@@ -96,16 +106,35 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     await until(() => writer.ackedCount > n + 100);
     const report = await writer.stop();
 
-    expect(result).toMatchObject({ outcome: 'restored', destination: original, window: '2s', restore: 'failed-back', drain: { mode: 'switchover', movedTo: other, rpo: { lag: 0 } } });
+    expect(result).toMatchObject({
+      outcome: 'restored',
+      destination: original,
+      window: '2s',
+      restore: 'failed-back',
+      drain: { mode: 'switchover', movedTo: other, rpo: { lag: 0 } },
+    });
     expect(result.approval).toMatchObject({ by: 'alice', outcome: 'approved' });
     expect(result.redundancy.allowed).toBe(false);
     expect(result.routingDrained.weights[original]).toBe(0);
     expect(result.routingAfter.weights).toEqual(routingBefore.weights);
     expect(result.hold.endedEarly).toBeUndefined();
-    expect(result.steps.map((s) => s.name)).toEqual(expect.arrayContaining([
-      'redundancy check', 'approval', 'consistency gate', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source',
-      'maintenance window', 'health validation', 'resync', 'lag gate', 'maintenance complete',
-    ]));
+    expect(result.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining([
+        'redundancy check',
+        'approval',
+        'consistency gate',
+        'fence source',
+        'catch up',
+        'promote target',
+        'switch routing',
+        'demote source',
+        'maintenance window',
+        'health validation',
+        'resync',
+        'lag gate',
+        'maintenance complete',
+      ]),
+    );
     expect(await primaryNow()).toBe(original);
     expect(await roleOf(port(original))).toBe('master');
     expect(await roleOf(port(other))).toBe('slave');
@@ -135,7 +164,11 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     const standby = otherThan(primary);
     const before = (await routerFor(fx.service).read()).routing;
     // As from the Web UI's Start Workflow form, with an id of the operator's choosing.
-    const byHand = await t.client.workflow.start('maintenance', { taskQueue: t.taskQueue, workflowId: `maintenance-by-hand-${Date.now()}`, args: [{ service: SERVICE, destination: standby, window: '1s' }] });
+    const byHand = await t.client.workflow.start('maintenance', {
+      taskQueue: t.taskQueue,
+      workflowId: `maintenance-by-hand-${Date.now()}`,
+      args: [{ service: SERVICE, destination: standby, window: '1s' }],
+    });
     ran.push(byHand.workflowId, `runbook-${SERVICE}`);
     const result = (await byHand.result()) as MaintenanceResult;
     const lock = await t.client.workflow.getHandle(`runbook-${SERVICE}`).describe();
@@ -158,13 +191,21 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
   it('a schedule fires on its interval; the run takes the service lock, drains, holds and restores', async () => {
     config = withPolicy(fx, { redundancy_management: { redundancy_level: 0 } });
     const original = await primaryNow();
-    const { scheduleId, handle } = await createMaintenanceSchedule(t.client, { service: SERVICE, destination: original, window: '1s', every: '5s', taskQueue: t.taskQueue }, { config });
+    const { scheduleId, handle } = await createMaintenanceSchedule(
+      t.client,
+      { service: SERVICE, destination: original, window: '1s', every: '5s', taskQueue: t.taskQueue },
+      { config },
+    );
     expect(scheduleId).toBe(maintenanceScheduleId(SERVICE, original));
     let fired: { workflowId: string; firstExecutionRunId: string } | undefined;
-    await until(async () => {
-      fired = (await handle.describe()).info.recentActions[0]?.action.workflow;
-      return !!fired;
-    }, 20_000, 'the schedule to fire');
+    await until(
+      async () => {
+        fired = (await handle.describe()).info.recentActions[0]?.action.workflow;
+        return !!fired;
+      },
+      20_000,
+      'the schedule to fire',
+    );
     // One run is enough; no further one may start while this test looks at it.
     await pauseSchedule(t.client, { service: SERVICE, destination: original, note: 'test: one run seen' });
     ran.push(fired!.workflowId);
@@ -176,7 +217,10 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     expect(lock.type).toBe('maintenance');
     expect(lock.typedSearchAttributes.get(triggerKey)).toBe('schedule');
     // Its history names the id it ran under, so it replays under that id (child ids derive from it).
-    const started = (await t.client.workflow.getHandle(`runbook-${SERVICE}`).fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes as { workflowId?: string; parentWorkflowExecution?: { workflowId?: string | null } | null };
+    const started = (await t.client.workflow.getHandle(`runbook-${SERVICE}`).fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes as {
+      workflowId?: string;
+      parentWorkflowExecution?: { workflowId?: string | null } | null;
+    };
     expect(started.workflowId).toBe(`runbook-${SERVICE}`);
     expect(started.parentWorkflowExecution?.workflowId).toBe(fired!.workflowId);
     ran.push(`runbook-${SERVICE}`);
@@ -186,11 +230,15 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     const configFile = path.join(fx.dir, 'maint.yaml');
     fs.writeFileSync(configFile, YAML.stringify(config));
     let runs: { workflowId: string; runId: string; type: string; trigger?: string }[] = [];
-    await until(async () => {
-      const r = await runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, 'history', SERVICE, '--json']);
-      runs = (JSON.parse(r.stdout) as { runs: typeof runs }).runs;
-      return runs.some((x) => x.runId === lock.runId);
-    }, 20_000, 'the scheduled run in history');
+    await until(
+      async () => {
+        const r = await runCliProcess(['--config', configFile, '--task-queue', t.taskQueue, 'history', SERVICE, '--json']);
+        runs = (JSON.parse(r.stdout) as { runs: typeof runs }).runs;
+        return runs.some((x) => x.runId === lock.runId);
+      },
+      20_000,
+      'the scheduled run in history',
+    );
     expect(runs.filter((x) => x.type === 'maintenance' && x.trigger === 'schedule').map((x) => x.workflowId)).toEqual([`runbook-${SERVICE}`]);
     expect(runs.some((x) => x.workflowId === fired!.workflowId)).toBe(false);
 
@@ -204,16 +252,34 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     const original = await primaryNow();
     const ref = { service: SERVICE, destination: original };
     const { handle } = await createMaintenanceSchedule(t.client, {
-      ...ref, window: '6s', cron: '0 3 * * SUN', timeZone: 'Europe/Berlin', taskQueue: t.taskQueue, paused: true, note: 'CHG-7',
+      ...ref,
+      window: '6s',
+      cron: '0 3 * * SUN',
+      timeZone: 'Europe/Berlin',
+      taskQueue: t.taskQueue,
+      paused: true,
+      note: 'CHG-7',
     });
     // Listing goes through visibility, which lags: the schedule the last test deleted (same id) can
     // still show for a moment, and this one not yet.
     let listed: Awaited<ReturnType<typeof listSchedules>> = [];
-    await until(async () => {
-      listed = await listSchedules(t.client, { service: SERVICE });
-      return listed.length === 1 && listed[0]!.scheduleId === maintenanceScheduleId(SERVICE, original) && listed[0]!.note === 'CHG-7';
-    }, 20_000, 'the schedule, alone, to be listed');
-    expect(listed[0]).toMatchObject({ service: SERVICE, destination: original, window: '6s', when: 'cron "0 3 * * SUN"', timeZone: 'Europe/Berlin', paused: true, note: 'CHG-7' });
+    await until(
+      async () => {
+        listed = await listSchedules(t.client, { service: SERVICE });
+        return listed.length === 1 && listed[0]!.scheduleId === maintenanceScheduleId(SERVICE, original) && listed[0]!.note === 'CHG-7';
+      },
+      20_000,
+      'the schedule, alone, to be listed',
+    );
+    expect(listed[0]).toMatchObject({
+      service: SERVICE,
+      destination: original,
+      window: '6s',
+      when: 'cron "0 3 * * SUN"',
+      timeZone: 'Europe/Berlin',
+      paused: true,
+      note: 'CHG-7',
+    });
     expect(listed[0]!.nextActionTimes.length).toBeGreaterThan(0);
     expect((await handle.describe()).policies.overlap).toBe('SKIP');
 
@@ -253,7 +319,11 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     expect((await failureOf(failover.result())).type).toBe('Aborted');
 
     await deleteSchedule(t.client, ref);
-    await until(async () => !(await listSchedules(t.client, { service: SERVICE })).some((s) => s.destination === original), 20_000, 'the schedule to leave the list');
+    await until(
+      async () => !(await listSchedules(t.client, { service: SERVICE })).some((s) => s.destination === original),
+      20_000,
+      'the schedule to leave the list',
+    );
   });
 
   it('syncs schedules from the config idempotently: creates, leaves alone, updates keeping an operator pause, deletes', async () => {
@@ -277,16 +347,26 @@ describe('maintenance runbook on a single-writer service (Redis primary/replica 
     expect((await handle.describe()).state.paused).toBe(false);
 
     // Removal goes through the (eventually consistent) schedule list: sync until it is gone.
-    await until(async () => {
-      await syncSchedulesFromConfig(t.client, withMaintenance([]), t.taskQueue);
-      return handle.describe().then(() => false, () => true);
-    }, 30_000, 'the schedule that left the config to be deleted');
+    await until(
+      async () => {
+        await syncSchedulesFromConfig(t.client, withMaintenance([]), t.taskQueue);
+        return handle.describe().then(
+          () => false,
+          () => true,
+        );
+      },
+      30_000,
+      'the schedule that left the config to be deleted',
+    );
   });
 
   it('bad schedule input fails naming the field and creates nothing', async () => {
     const base = { service: SERVICE, destination: 'redis-a', window: '1h', taskQueue: t.taskQueue };
     const rejected = async (input: Record<string, unknown>, withConfig = false): Promise<string> => {
-      const err = await createMaintenanceSchedule(t.client, { ...base, ...input } as never, withConfig ? { config } : {}).then(() => undefined, (e: unknown) => e);
+      const err = await createMaintenanceSchedule(t.client, { ...base, ...input } as never, withConfig ? { config } : {}).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(InvalidInputError);
       return (err as Error).message;
     };
@@ -312,7 +392,11 @@ describe('maintenance runbook on independent destinations (two queues behind HAP
   beforeAll(async () => {
     fx = await startRedisService(
       SERVICE,
-      { failover_execution: { gradual_failover: { steps: [50, 100], soak: '1s' } }, redundancy_management: { redundancy_level: 0 }, recovery_management: { validation_intervals: 2 } },
+      {
+        failover_execution: { gradual_failover: { steps: [50, 100], soak: '1s' } },
+        redundancy_management: { redundancy_level: 0 },
+        recovery_management: { validation_intervals: 2 },
+      },
       { replicated: false },
     );
     t = await temporalHarness(() => fx.config);
@@ -339,7 +423,13 @@ describe('maintenance runbook on independent destinations (two queues behind HAP
   }
 
   it('shifts the traffic away gradually, holds the window, shifts it back; no acknowledged write lost', async () => {
-    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx.topology.haproxy.frontendPort, prefix: 'ind', maxDurationMs: 90_000, reconnectEvery: 10 });
+    const writer = startSequencedWriter({
+      host: '127.0.0.1',
+      port: fx.topology.haproxy.frontendPort,
+      prefix: 'ind',
+      maxDurationMs: 90_000,
+      reconnectEvery: 10,
+    });
     await until(() => writer.ackedCount > 100);
     const h = await startMaintenance(t, SERVICE, { destination: 'redis-a', window: '2s' }, ran);
     const held = await statusUntil(h, (s) => s.phase === 'holding');
@@ -350,7 +440,9 @@ describe('maintenance runbook on independent destinations (two queues behind HAP
     const report = await writer.stop();
 
     expect(result).toMatchObject({ outcome: 'restored', restore: 'failed-back', drain: { mode: 'shift', movedTo: 'redis-b' } });
-    expect(result.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['shift 50%', 'validate 50%', 'shift 100%', 'cut old sessions', 'maintenance window', 'health validation']));
+    expect(result.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['shift 50%', 'validate 50%', 'shift 100%', 'cut old sessions', 'maintenance window', 'health validation']),
+    );
     expect(result.routingAfter.weights).toEqual({ 'redis-a': 100, 'redis-b': 0 });
     expect(await missing('ind', report.acked)).toEqual([]);
   });

@@ -49,7 +49,13 @@ type ToolResult = { isError?: boolean; content: { type: string; text: string }[]
 /** A service of three redis-servers (a primary and two replicas) behind HAProxy, on free ports. */
 async function threeNodeService(name: string, dir: string): Promise<{ service: ServiceConfig; raw: Record<string, unknown>; topology: LocalTopology }> {
   const [admin, front, pa, pb, pc] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-  const dest = (id: string, zone: string, port: number) => ({ id, zone, region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port }, replication: { type: 'redis' } });
+  const dest = (id: string, zone: string, port: number) => ({
+    id,
+    zone,
+    region: 'r1',
+    probe: { type: 'redis', host: '127.0.0.1', port },
+    replication: { type: 'redis' },
+  });
   const raw = {
     name,
     router: { type: 'haproxy', address: `127.0.0.1:${admin}`, backend: name.replace(/[^a-z0-9]/g, '_') },
@@ -99,7 +105,13 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     return r.structuredContent as T;
   };
   const liveVersion = async () => (await temporal.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery)).version;
-  const running = async (id: string) => (await temporal.workflow.getHandle(id).describe().catch(() => undefined))?.status.name === 'RUNNING';
+  const running = async (id: string) =>
+    (
+      await temporal.workflow
+        .getHandle(id)
+        .describe()
+        .catch(() => undefined)
+    )?.status.name === 'RUNNING';
   const startInput = async (workflowId: string, runId: string) => {
     const events = (await temporal.workflow.getHandle(workflowId, runId).fetchHistory()).events!;
     return defaultPayloadConverter.fromPayload<Record<string, unknown>>(events[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!);
@@ -116,9 +128,29 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
 
     // A worker as a user runs it: it starts the supervisor with this file as config version 1.
     let child: ChildProcess | undefined;
-    const done = runEntry('src/worker.ts', { FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue }, (_out, c) => (child = c), 600_000);
-    worker = { get child() { return child; }, done };
-    await until(async () => (await temporal.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery).catch(() => undefined))?.services['mcp-bus']?.detection === 'running', 90_000, 'supervisor running with mcp-bus watched');
+    const done = runEntry(
+      'src/worker.ts',
+      { FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue },
+      (_out, c) => (child = c),
+      600_000,
+    );
+    worker = {
+      get child() {
+        return child;
+      },
+      done,
+    };
+    await until(
+      async () =>
+        (
+          await temporal.workflow
+            .getHandle(supervisorWorkflowId(taskQueue))
+            .query(supervisionQuery)
+            .catch(() => undefined)
+        )?.services['mcp-bus']?.detection === 'running',
+      90_000,
+      'supervisor running with mcp-bus watched',
+    );
 
     // What a desktop MCP client does: launch the server over stdio.
     const transport = new StdioClientTransport({
@@ -143,7 +175,10 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     const ids = new Set<string>();
     for await (const w of temporal.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
     for await (const w of temporal.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await temporal.workflow.getHandle(w.workflowId).terminate('test done').catch(() => undefined);
+      await temporal.workflow
+        .getHandle(w.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
     }
     try {
       expect(await replayAndRecord(temporal, [...ids], 'mcp')).toBeGreaterThan(0);
@@ -156,20 +191,43 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
 
   it('lists the tools, resources and prompts', async () => {
     const tools = (await mcp.listTools()).tools;
-    expect(tools.map((t) => t.name).sort()).toEqual(['failover.configure', 'failover.define', 'failover.monitor', 'failover.plan', 'failover.simulate', 'failover.trigger']);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'failover.configure',
+      'failover.define',
+      'failover.monitor',
+      'failover.plan',
+      'failover.simulate',
+      'failover.trigger',
+    ]);
     const trigger = tools.find((t) => t.name === 'failover.trigger')!;
     expect(trigger.inputSchema.required).toEqual(expect.arrayContaining(['service', 'runbook', 'reason']));
-    expect((trigger.inputSchema.properties as Record<string, { enum?: string[] }>).runbook!.enum).toEqual(['failover', 'switchover', 'recovery', 'rollback', 'maintenance']);
+    expect((trigger.inputSchema.properties as Record<string, { enum?: string[] }>).runbook!.enum).toEqual([
+      'failover',
+      'switchover',
+      'recovery',
+      'rollback',
+      'maintenance',
+    ]);
     expect(tools.find((t) => t.name === 'failover.monitor')!.annotations?.readOnlyHint).toBe(true);
 
     const resources = (await mcp.listResources()).resources.map((r) => r.uri);
-    expect(resources).toEqual(expect.arrayContaining(['failover://config', 'failover://config/history', 'failover://services/mcp-bus/status', 'failover://services/mcp-bus/history']));
+    expect(resources).toEqual(
+      expect.arrayContaining(['failover://config', 'failover://config/history', 'failover://services/mcp-bus/status', 'failover://services/mcp-bus/history']),
+    );
     expect((await mcp.listPrompts()).prompts.map((p) => p.name).sort()).toEqual(['switchover-checklist', 'why-failover']);
   });
 
   it('failover.define: a dry run changes nothing; then a new service is created as a config version, its detection starts and monitor reports it', async () => {
     const before = await liveVersion();
-    const input = { service: 'mcp-new', strategy: 'active-passive', router: fresh.raw.router, entrypoint: fresh.raw.entrypoint, destinations: (fresh.raw.destinations as unknown[]).slice(0, 2), detection: { failure_threshold: 2 }, reason: 'new orders stream' };
+    const input = {
+      service: 'mcp-new',
+      strategy: 'active-passive',
+      router: fresh.raw.router,
+      entrypoint: fresh.raw.entrypoint,
+      destinations: (fresh.raw.destinations as unknown[]).slice(0, 2),
+      detection: { failure_threshold: 2 },
+      reason: 'new orders stream',
+    };
     const dry = doc<ConfigChangeOutcome>(await call('failover.define', { ...input, dry_run: true }));
     expect(dry).toMatchObject({ dryRun: true, changed: false, version: before });
     expect(dry.diff).toEqual([expect.stringMatching(/^\+ services\[mcp-new\]: /)]);
@@ -179,38 +237,72 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     const applied = doc<ConfigChangeOutcome>(await call('failover.define', input));
     expect(applied).toMatchObject({ changed: true, created: true, version: before + 1, basedOn: before, by: `mcp:${CLIENT} (stdio, user tester)` });
     await until(() => running(detectionWorkflowId('mcp-new')), 20_000, 'detection-mcp-new started by the supervisor');
-    const history = JSON.parse(((await mcp.readResource({ uri: 'failover://config/history' })).contents[0] as { text: string }).text) as { version: number; by: string; reason: string }[];
+    const history = JSON.parse(((await mcp.readResource({ uri: 'failover://config/history' })).contents[0] as { text: string }).text) as {
+      version: number;
+      by: string;
+      reason: string;
+    }[];
     expect(history[0]).toMatchObject({ version: before + 1, by: `mcp:${CLIENT} (stdio, user tester)`, reason: 'new orders stream' });
 
     let view: ServiceMonitor | undefined;
-    await until(async () => {
-      view = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-new' }));
-      // A backup's sync state settles after recovery_threshold probes.
-      return view.detection.state === 'running' && view.destinations.every((d) => d.health.source === 'detection' && d.sync.state !== 'unknown');
-    }, 20_000, () => `monitor of mcp-new with detection (last: ${JSON.stringify(view)})`);
+    await until(
+      async () => {
+        view = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-new' }));
+        // A backup's sync state settles after recovery_threshold probes.
+        return view.detection.state === 'running' && view.destinations.every((d) => d.health.source === 'detection' && d.sync.state !== 'unknown');
+      },
+      20_000,
+      () => `monitor of mcp-new with detection (last: ${JSON.stringify(view)})`,
+    );
     expect(view).toMatchObject({ service: 'mcp-new', configVersion: before + 1, strategy: 'active-passive', routing: { primary: 'redis-a' } });
-    expect(view!.destinations.map((d) => [d.id, d.health.status, d.sync.state])).toEqual([['redis-a', 'up', 'primary'], ['redis-b', 'up', 'in-sync']]);
+    expect(view!.destinations.map((d) => [d.id, d.health.status, d.sync.state])).toEqual([
+      ['redis-a', 'up', 'primary'],
+      ['redis-b', 'up', 'in-sync'],
+    ]);
   });
 
   it('failover.configure adds a backup as the next version; detection watches it', async () => {
     const before = await liveVersion();
-    const r = doc<ConfigChangeOutcome>(await call('failover.configure', { service: 'mcp-new', add: [(fresh.raw.destinations as unknown[])[2]], change: [{ id: 'redis-b', tier: 1 }], reason: 'third copy in z3' }));
+    const r = doc<ConfigChangeOutcome>(
+      await call('failover.configure', {
+        service: 'mcp-new',
+        add: [(fresh.raw.destinations as unknown[])[2]],
+        change: [{ id: 'redis-b', tier: 1 }],
+        reason: 'third copy in z3',
+      }),
+    );
     expect(r).toMatchObject({ changed: true, version: before + 1, added: ['redis-c'], changedDestinations: ['redis-b'] });
-    expect(r.diff.sort()).toEqual([expect.stringMatching(/^\+ services\[mcp-new\]\.destinations\[redis-c\]: /), '+ services[mcp-new].destinations[redis-b].tier: 1'].sort());
+    expect(r.diff.sort()).toEqual(
+      [expect.stringMatching(/^\+ services\[mcp-new\]\.destinations\[redis-c\]: /), '+ services[mcp-new].destinations[redis-b].tier: 1'].sort(),
+    );
     let view: ServiceMonitor | undefined;
-    await until(async () => {
-      view = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-new' }));
-      return view.configVersion === before + 1 && view.destinations.find((d) => d.id === 'redis-c')?.health.source === 'detection';
-    }, 20_000, () => `redis-c watched (last: ${JSON.stringify(view?.destinations)})`);
+    await until(
+      async () => {
+        view = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-new' }));
+        return view.configVersion === before + 1 && view.destinations.find((d) => d.id === 'redis-c')?.health.source === 'detection';
+      },
+      20_000,
+      () => `redis-c watched (last: ${JSON.stringify(view?.destinations)})`,
+    );
     expect(view!.destinations.find((d) => d.id === 'redis-b')).toMatchObject({ tier: 1 });
     expect(view!.destinations.find((d) => d.id === 'redis-c')).toMatchObject({ zone: 'z3', routed: 0, health: { status: 'up' } });
   });
 
   it('bad input is a tool error naming the field, and nothing changes', async () => {
     const version = await liveVersion();
-    const lastRun = (await temporal.workflow.getHandle(runbookWorkflowId('mcp-bus')).describe().catch(() => undefined))?.runId;
+    const lastRun = (
+      await temporal.workflow
+        .getHandle(runbookWorkflowId('mcp-bus'))
+        .describe()
+        .catch(() => undefined)
+    )?.runId;
 
-    const badPort = await call('failover.define', { service: 'mcp-new', strategy: 'active-passive', destinations: [{ id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: 'x' } }], reason: 'typo' });
+    const badPort = await call('failover.define', {
+      service: 'mcp-new',
+      strategy: 'active-passive',
+      destinations: [{ id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: 'x' } }],
+      reason: 'typo',
+    });
     expect(badPort.isError).toBe(true);
     expect(badPort.content[0]!.text).toContain('destinations[0].probe.port: Invalid input: expected number, received string (got "x")');
 
@@ -239,7 +331,14 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     expect(badScenario.content[0]!.text).toContain('scenario.events[0].destination: no destination "redis-q" in service mcp-bus');
 
     expect(await liveVersion()).toBe(version);
-    expect((await temporal.workflow.getHandle(runbookWorkflowId('mcp-bus')).describe().catch(() => undefined))?.runId).toBe(lastRun);
+    expect(
+      (
+        await temporal.workflow
+          .getHandle(runbookWorkflowId('mcp-bus'))
+          .describe()
+          .catch(() => undefined)
+      )?.runId,
+    ).toBe(lastRun);
   });
 
   it('failover.plan is a dry run; failover.trigger runs a switchover under the lock and waits for its result; monitor shows the run', async () => {
@@ -247,8 +346,22 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     expect(plan).toMatchObject({ dryRun: true, plan: { verdict: 'ok', source: 'redis-a', target: 'redis-b' } });
     expect(primaryOf((await routerFor(bus.service).read()).routing)).toBe('redis-a');
 
-    const r = doc<TriggerOutcome>(await call('failover.trigger', { service: 'mcp-bus', runbook: 'switchover', to: 'redis-b', reason: 'kernel upgrade on redis-a', actor: 'alice', wait: true }));
-    expect(r).toMatchObject({ status: 'completed', type: 'failover', workflowId: 'runbook-mcp-bus', result: { outcome: 'switched', source: 'redis-a', target: 'redis-b', planned: true, rpo: { lag: 0 } } });
+    const r = doc<TriggerOutcome>(
+      await call('failover.trigger', {
+        service: 'mcp-bus',
+        runbook: 'switchover',
+        to: 'redis-b',
+        reason: 'kernel upgrade on redis-a',
+        actor: 'alice',
+        wait: true,
+      }),
+    );
+    expect(r).toMatchObject({
+      status: 'completed',
+      type: 'failover',
+      workflowId: 'runbook-mcp-bus',
+      result: { outcome: 'switched', source: 'redis-a', target: 'redis-b', planned: true, rpo: { lag: 0 } },
+    });
     expect(r.webUi).toBe(`http://127.0.0.1:8233/namespaces/default/workflows/runbook-mcp-bus/${r.runId}/history`);
     expect(r.actor).toBe(`alice (via mcp:${CLIENT} (stdio, user tester))`);
     expect(await startInput(r.workflowId, r.runId)).toMatchObject({ planned: true, to: 'redis-b', reason: 'kernel upgrade on redis-a', actor: r.actor });
@@ -257,13 +370,24 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     const view = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-bus', history: 3 }));
     expect(view.routing).toMatchObject({ primary: 'redis-b' });
     expect(view.runbook).toBeNull();
-    expect(Array.isArray(view.lastRunbooks) && view.lastRunbooks[0]).toMatchObject({ runId: r.runId, type: 'failover', status: 'COMPLETED', outcome: 'switched', planned: true, rpo: { lag: 0 } });
+    expect(Array.isArray(view.lastRunbooks) && view.lastRunbooks[0]).toMatchObject({
+      runId: r.runId,
+      type: 'failover',
+      status: 'COMPLETED',
+      outcome: 'switched',
+      planned: true,
+      rpo: { lag: 0 },
+    });
     expect((view.lastRunbooks as { rtoMs?: number }[])[0]!.rtoMs).toBeGreaterThan(0);
     expect(view.detection.state).toBe('running');
-    await until(async () => {
-      const v = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-bus' }));
-      return 'verdict' in v.redundancy && v.destinations.find((d) => d.id === 'redis-a')?.sync.state === 'in-sync';
-    }, 30_000, 'redundancy verdict and redis-a back in sync as a replica');
+    await until(
+      async () => {
+        const v = doc<ServiceMonitor>(await call('failover.monitor', { service: 'mcp-bus' }));
+        return 'verdict' in v.redundancy && v.destinations.find((d) => d.id === 'redis-a')?.sync.state === 'in-sync';
+      },
+      30_000,
+      'redundancy verdict and redis-a back in sync as a replica',
+    );
 
     const status = JSON.parse(((await mcp.readResource({ uri: 'failover://services/mcp-bus/status' })).contents[0] as { text: string }).text) as ServiceMonitor;
     expect(status.routing).toMatchObject({ primary: 'redis-b' });
@@ -278,9 +402,18 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
 
     const port = await freePort();
     http = spawnMcpHttp(port, { FAILOVER_MCP_TOKENS: `ops-bot:${TOKEN}` });
-    await until(() => /mcp server listening/.test(http!.output()) || http!.child.exitCode !== null, 60_000, () => `mcp http server up: ${http!.output().slice(-500)}`);
+    await until(
+      () => /mcp server listening/.test(http!.output()) || http!.child.exitCode !== null,
+      60_000,
+      () => `mcp http server up: ${http!.output().slice(-500)}`,
+    );
     httpUrl = `http://127.0.0.1:${port}/mcp`;
-    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } });
+    const init = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } },
+    });
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
     const none = await fetch(httpUrl, { method: 'POST', headers, body: init });
     expect(none.status).toBe(401);
@@ -289,7 +422,10 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     expect(wrong.status).toBe(401);
     // A browser page reaching the loopback server under another name (DNS rebinding) is refused.
     const rebound = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...headers, authorization: `Bearer ${TOKEN}`, host: `evil.example:${port}` } }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...headers, authorization: `Bearer ${TOKEN}`, host: `evil.example:${port}` } },
+        (res) => (res.resume(), resolve(res.statusCode ?? 0)),
+      );
       req.on('error', reject);
       req.end(init);
     });
@@ -299,10 +435,14 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     await client.connect(new StreamableHTTPClientTransport(new URL(httpUrl), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
     try {
       expect((await client.listTools()).tools).toHaveLength(6);
-      const back = doc<TriggerOutcome>(await call('failover.trigger', { service: 'mcp-bus', runbook: 'switchover', to: 'redis-a', reason: 'upgrade done', wait: true }, client));
+      const back = doc<TriggerOutcome>(
+        await call('failover.trigger', { service: 'mcp-bus', runbook: 'switchover', to: 'redis-a', reason: 'upgrade done', wait: true }, client),
+      );
       expect(back).toMatchObject({ status: 'completed', actor: 'mcp:ops-dashboard (token ops-bot)', result: { outcome: 'switched', target: 'redis-a' } });
       expect(await startInput(back.workflowId, back.runId)).toMatchObject({ actor: 'mcp:ops-dashboard (token ops-bot)' });
-      const dry = doc<ConfigChangeOutcome>(await call('failover.configure', { service: 'mcp-new', change: [{ id: 'redis-c', weight: 50 }], reason: 'try', dry_run: true }, client));
+      const dry = doc<ConfigChangeOutcome>(
+        await call('failover.configure', { service: 'mcp-new', change: [{ id: 'redis-c', weight: 50 }], reason: 'try', dry_run: true }, client),
+      );
       expect(dry).toMatchObject({ dryRun: true, by: 'mcp:ops-dashboard (token ops-bot)', diff: ['+ services[mcp-new].destinations[redis-c].weight: 50'] });
     } finally {
       await client.close();

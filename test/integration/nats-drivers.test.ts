@@ -135,7 +135,7 @@ describe('nats-jetstream replicator', () => {
     expect(await caughtUp(r, 'nats-a', 'nats-b')).toMatchObject({ sourceOffset: 27, targetOffset: 27 });
   });
 
-  it('reads a sourced standby\'s position from the source header of its last message', async () => {
+  it("reads a sourced standby's position from the source header of its last message", async () => {
     const f = await start('none');
     // A gap upstream before the standby exists: its own sequences stop matching the source's.
     await f.publish(5);
@@ -179,7 +179,14 @@ describe('nats-jetstream replicator', () => {
     const f = await start('sources');
     const r = replicator(f);
     await r.fence('nats-a', 200);
-    await eventually(async () => (await f.publish(1).then(() => true).catch(() => false)) || undefined, 'fence lifted after its hold');
+    await eventually(
+      async () =>
+        (await f
+          .publish(1)
+          .then(() => true)
+          .catch(() => false)) || undefined,
+      'fence lifted after its hold',
+    );
 
     await caughtUp(r, 'nats-a', 'nats-b');
     await r.fence('nats-a', 60_000);
@@ -194,7 +201,9 @@ describe('nats-jetstream replicator', () => {
     await f.publish(2);
     const r = replicator(f);
     await caughtUp(r, 'nats-a', 'nats-b');
-    await expect(r.promote('nats-b')).rejects.toThrow(/cannot turn mirror ORDERS into a writable stream \(needs 2\.12\+\); configure the standby with "sources"/);
+    await expect(r.promote('nats-b')).rejects.toThrow(
+      /cannot turn mirror ORDERS into a writable stream \(needs 2\.12\+\); configure the standby with "sources"/,
+    );
     expect((await (await f.jsm('backup')).streams.info(STREAM)).config.mirror?.name).toBe(STREAM);
   });
 
@@ -346,7 +355,12 @@ describe('nats-kv router', () => {
     const nc = await connect({ servers: f.source.url });
     const seen: NatsRoutingValue[] = [];
     const errors: Error[] = [];
-    const watch = await watchRouting(nc, { bucket: 'routing', key: 'orders-stream' }, (v) => seen.push(v), (e) => errors.push(e));
+    const watch = await watchRouting(
+      nc,
+      { bucket: 'routing', key: 'orders-stream' },
+      (v) => seen.push(v),
+      (e) => errors.push(e),
+    );
     try {
       expect(seen.map((v) => v.generation)).toEqual([1]);
       await router.apply({ 'nats-a': 0, 'nats-b': 100 }, 1);

@@ -62,7 +62,11 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     [16389, 16390, 16391, 16392].forEach((p, i) => (text = text.replaceAll(String(p), String(ports.demo[i]))));
     fs.writeFileSync(configFile, text);
     first = npmStart(['--config', configFile, '--demo', '--data-dir', dataDir, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui)]);
-    await until(() => first.out().includes('Ctrl-C stops everything.') || first.child.exitCode !== null, 300_000, () => `npm start ready: ${first.out().slice(-2000)}`);
+    await until(
+      () => first.out().includes('Ctrl-C stops everything.') || first.child.exitCode !== null,
+      300_000,
+      () => `npm start ready: ${first.out().slice(-2000)}`,
+    );
     expect(first.child.exitCode).toBeNull();
     // Each printed command, without its trailing comment.
     commands = first
@@ -79,7 +83,7 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     }
   });
 
-  it('prints where everything is, and CLI commands naming this instance\'s config, address and data dir', () => {
+  it("prints where everything is, and CLI commands naming this instance's config, address and data dir", () => {
     const out = first.out();
     expect(out).toContain(`Temporal:   127.0.0.1:${ports.temporal} (namespace default, task queue failover-manager)`);
     expect(out).toContain(`Web UI:     http://127.0.0.1:${ports.ui}`);
@@ -101,16 +105,42 @@ describe('npm start: one instance at a time, and the commands it prints work whe
   });
 
   it('refuses a second npm start on the same data directory, naming the first; the first still serves', async () => {
-    const second = npmStart(['--config', configFile, '--demo', '--data-dir', dataDir, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui)]);
+    const second = npmStart([
+      '--config',
+      configFile,
+      '--demo',
+      '--data-dir',
+      dataDir,
+      '--temporal-port',
+      String(ports.temporal),
+      '--ui-port',
+      String(ports.ui),
+    ]);
     expect(await second.exited).toBe(3);
     expect(second.out()).toContain(`npm start: another npm start holds ${dataDir} (pid ${first.child.pid}, started `);
     expect(second.out()).toContain(`or kill ${first.child.pid})`);
 
     // Another data directory, the same ports: refused before it starts anything, naming who holds each port.
-    const third = npmStart(['--config', configFile, '--demo', '--data-dir', path.join(dir, 'other'), '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui)]);
+    const third = npmStart([
+      '--config',
+      configFile,
+      '--demo',
+      '--data-dir',
+      path.join(dir, 'other'),
+      '--temporal-port',
+      String(ports.temporal),
+      '--ui-port',
+      String(ports.ui),
+    ]);
     expect(await third.exited).toBe(3);
-    expect(third.out()).toMatch(new RegExp(`port ${ports.temporal} \\(Temporal dev server\\) is held by pid \\d+ \\(\\S*temporal server start-dev .*\\), started by npm start \\(pid ${first.child.pid}\\)`));
-    expect(third.out()).toMatch(new RegExp(`port ${ports.demo[2]} \\(orders-bus redis-a\\) is held by pid \\d+ \\(redis-server 127\\.0\\.0\\.1:${ports.demo[2]}\\)`));
+    expect(third.out()).toMatch(
+      new RegExp(
+        `port ${ports.temporal} \\(Temporal dev server\\) is held by pid \\d+ \\(\\S*temporal server start-dev .*\\), started by npm start \\(pid ${first.child.pid}\\)`,
+      ),
+    );
+    expect(third.out()).toMatch(
+      new RegExp(`port ${ports.demo[2]} \\(orders-bus redis-a\\) is held by pid \\d+ \\(redis-server 127\\.0\\.0\\.1:${ports.demo[2]}\\)`),
+    );
     expect(fs.existsSync(path.join(dir, 'other', 'temporal.sqlite'))).toBe(false);
 
     expect(first.child.exitCode).toBeNull();
@@ -121,10 +151,11 @@ describe('npm start: one instance at a time, and the commands it prints work whe
   });
 
   it('the newcomer path as printed: kill the primary, watch the failover, bring it back (resynced), fail back', async () => {
-    const statusJson = async () => JSON.parse((await paste(`${printed(/ status orders-bus$/)} --json`)).stdout) as {
-      detection: { health: { primary?: string; sync?: Record<string, { state: string }> } } | null;
-      last?: { type: string; status: string };
-    };
+    const statusJson = async () =>
+      JSON.parse((await paste(`${printed(/ status orders-bus$/)} --json`)).stdout) as {
+        detection: { health: { primary?: string; sync?: Record<string, { state: string }> } } | null;
+        last?: { type: string; status: string };
+      };
     const kill = await paste(printed(/demo kill redis-a/));
     expect(kill.code).toBe(0);
     expect(kill.stdout).toMatch(/^killed redis-a of orders-bus \(pid \d+, port \d+\)/);
@@ -150,8 +181,23 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     for (const p of [ports.temporal, ports.ui, ...ports.demo]) expect(portHolders(p), `port ${p}`).toEqual([]);
     expect(fs.existsSync(path.join(dataDir, 'npm-start.lock'))).toBe(false);
     // --reset clears what it left.
-    const reset = npmStart(['--config', configFile, '--no-demo', '--data-dir', dataDir, '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui), '--reset']);
-    await until(() => reset.out().includes('Ctrl-C stops everything.') || reset.child.exitCode !== null, 300_000, () => `restart after reset: ${reset.out().slice(-1500)}`);
+    const reset = npmStart([
+      '--config',
+      configFile,
+      '--no-demo',
+      '--data-dir',
+      dataDir,
+      '--temporal-port',
+      String(ports.temporal),
+      '--ui-port',
+      String(ports.ui),
+      '--reset',
+    ]);
+    await until(
+      () => reset.out().includes('Ctrl-C stops everything.') || reset.child.exitCode !== null,
+      300_000,
+      () => `restart after reset: ${reset.out().slice(-1500)}`,
+    );
     reset.child.kill('SIGINT');
     expect(await reset.exited).toBe(0);
     const removed = /reset: removed (.*)\n/.exec(reset.out())![1]!.split(', ');

@@ -80,7 +80,12 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
       },
       600_000,
     );
-    worker = { get child() { return child; }, done };
+    worker = {
+      get child() {
+        return child;
+      },
+      done,
+    };
   };
   const stopWorker = async () => {
     const child = worker?.child;
@@ -111,7 +116,10 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     const ids = new Set<string>();
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow.getHandle(w.workflowId).terminate('test done').catch(() => undefined);
+      await client.workflow
+        .getHandle(w.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
     }
     try {
       expect(await replayAndRecord(client, [...ids], 'observability')).toBeGreaterThan(0);
@@ -122,77 +130,112 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     }
   });
 
-  it('serves the SDK\'s worker metrics and the manager\'s own; a flap, a failover, a worker restart, a held resync and a failback show in them', { timeout: 300_000 }, async () => {
-    const phase = (what: string) => console.log(`+${((Date.now() - startedAt) / 1000).toFixed(1)}s ${what}`);
-    await until(async () => (await health().catch(() => undefined))?.watching === true, 60_000, 'detection watching');
-    const first = await scrape();
-    expect(first.some((s) => s.name.startsWith('temporal_'))).toBe(true);
-    expect(value(first, 'failover_service_available', { service: SERVICE })).toBe(1);
+  it(
+    "serves the SDK's worker metrics and the manager's own; a flap, a failover, a worker restart, a held resync and a failback show in them",
+    { timeout: 300_000 },
+    async () => {
+      const phase = (what: string) => console.log(`+${((Date.now() - startedAt) / 1000).toFixed(1)}s ${what}`);
+      await until(async () => (await health().catch(() => undefined))?.watching === true, 60_000, 'detection watching');
+      const first = await scrape();
+      expect(first.some((s) => s.name.startsWith('temporal_'))).toBe(true);
+      expect(value(first, 'failover_service_available', { service: SERVICE })).toBe(1);
 
-    phase('A flap:');
-    // A flap: the backup stops answering long enough to be called down, then answers again at once.
-    const b = fx.topology.redis['redis-b']!;
-    b.child.kill('SIGSTOP'); // not kill(): that waits for an exit
-    await until(async () => (await health()).health['redis-b']?.status === 'down', 10_000, 'redis-b down');
-    b.child.kill('SIGCONT');
-    await until(async () => (await health()).decisions.some((d) => d.event.destination === 'redis-b' && d.event.kind === 'recovered'), 10_000, 'redis-b recovered');
+      phase('A flap:');
+      // A flap: the backup stops answering long enough to be called down, then answers again at once.
+      const b = fx.topology.redis['redis-b']!;
+      b.child.kill('SIGSTOP'); // not kill(): that waits for an exit
+      await until(async () => (await health()).health['redis-b']?.status === 'down', 10_000, 'redis-b down');
+      b.child.kill('SIGCONT');
+      await until(
+        async () => (await health()).decisions.some((d) => d.event.destination === 'redis-b' && d.event.kind === 'recovered'),
+        10_000,
+        'redis-b recovered',
+      );
 
-    phase('The primary dies:');
-    // The primary dies: detection fails over by itself.
-    await fx.topology.redis['redis-a']!.kill('SIGKILL');
-    await until(async () => (await client.workflow.getHandle(runbookWorkflowId(SERVICE)).describe().catch(() => undefined))?.status.name === 'COMPLETED', 30_000, 'failover completed');
-    let s = await scrape();
-    const labels = { service: SERVICE, kind: 'failover', trigger: 'detection' };
-    await until(async () => value((s = await scrape()), 'failover_runbooks_finished_total', { ...labels, outcome: 'switched' }) === 1, 10_000, 'failover counted');
-    expect(value(s, 'failover_runbooks_started_total', labels)).toBe(1);
-    expect(value(s, 'failover_rto_seconds_count', labels)).toBe(1);
-    expect(value(s, 'failover_outage_seconds_count', labels)).toBe(1);
-    expect(value(s, 'failover_rpo_units_count', labels)).toBe(1);
-    // Outage runs from the first failed probe, so it is longer than the RTO (runbook start → switch).
-    expect(value(s, 'failover_outage_seconds_sum', labels)).toBeGreaterThan(value(s, 'failover_rto_seconds_sum', labels));
-    expect(value(s, 'failover_detection_seconds_count', { service: SERVICE, destination: 'redis-a', event: 'down' })).toBe(1);
-    expect(value(s, 'failover_detection_decisions_total', { service: SERVICE, destination: 'redis-a', event: 'down', action: 'failover' })).toBe(1);
-    expect(value(s, 'failover_detection_false_decisions_total', { service: SERVICE, destination: 'redis-b', reason: 'recovered' })).toBe(1);
-    expect(value(s, 'failover_runbook_steps_total', { service: SERVICE, kind: 'failover', step: 'promote_target', outcome: 'ok' })).toBe(1);
-    await until(async () => value((s = await scrape()), 'failover_service_outages_total', { service: SERVICE }) === 1, 10_000, 'outage ended');
-    expect(value(s, 'failover_service_available', { service: SERVICE })).toBe(1);
-    expect(value(s, 'failover_service_unavailable_seconds_total', { service: SERVICE })).toBeGreaterThanOrEqual(1);
-    fs.writeFileSync(path.join(dir, 'metrics-after-failover.txt'), await (await fetch(`http://${metricsAddress}/metrics`)).text());
-    console.log(`metrics after the failover: ${path.join(dir, 'metrics-after-failover.txt')}`);
+      phase('The primary dies:');
+      // The primary dies: detection fails over by itself.
+      await fx.topology.redis['redis-a']!.kill('SIGKILL');
+      await until(
+        async () =>
+          (
+            await client.workflow
+              .getHandle(runbookWorkflowId(SERVICE))
+              .describe()
+              .catch(() => undefined)
+          )?.status.name === 'COMPLETED',
+        30_000,
+        'failover completed',
+      );
+      let s = await scrape();
+      const labels = { service: SERVICE, kind: 'failover', trigger: 'detection' };
+      await until(
+        async () => value((s = await scrape()), 'failover_runbooks_finished_total', { ...labels, outcome: 'switched' }) === 1,
+        10_000,
+        'failover counted',
+      );
+      expect(value(s, 'failover_runbooks_started_total', labels)).toBe(1);
+      expect(value(s, 'failover_rto_seconds_count', labels)).toBe(1);
+      expect(value(s, 'failover_outage_seconds_count', labels)).toBe(1);
+      expect(value(s, 'failover_rpo_units_count', labels)).toBe(1);
+      // Outage runs from the first failed probe, so it is longer than the RTO (runbook start → switch).
+      expect(value(s, 'failover_outage_seconds_sum', labels)).toBeGreaterThan(value(s, 'failover_rto_seconds_sum', labels));
+      expect(value(s, 'failover_detection_seconds_count', { service: SERVICE, destination: 'redis-a', event: 'down' })).toBe(1);
+      expect(value(s, 'failover_detection_decisions_total', { service: SERVICE, destination: 'redis-a', event: 'down', action: 'failover' })).toBe(1);
+      expect(value(s, 'failover_detection_false_decisions_total', { service: SERVICE, destination: 'redis-b', reason: 'recovered' })).toBe(1);
+      expect(value(s, 'failover_runbook_steps_total', { service: SERVICE, kind: 'failover', step: 'promote_target', outcome: 'ok' })).toBe(1);
+      await until(async () => value((s = await scrape()), 'failover_service_outages_total', { service: SERVICE }) === 1, 10_000, 'outage ended');
+      expect(value(s, 'failover_service_available', { service: SERVICE })).toBe(1);
+      expect(value(s, 'failover_service_unavailable_seconds_total', { service: SERVICE })).toBeGreaterThanOrEqual(1);
+      fs.writeFileSync(path.join(dir, 'metrics-after-failover.txt'), await (await fetch(`http://${metricsAddress}/metrics`)).text());
+      console.log(`metrics after the failover: ${path.join(dir, 'metrics-after-failover.txt')}`);
 
-    phase('A worker restart');
-    // A worker restart replays detection's and the runbooks' histories: nothing is counted again.
-    // (Once Prometheus has what this worker counted: a pull that misses a dead process's last seconds loses them.)
-    const scraped = async (expr: string) =>
-      ((await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`)).json()) as { data: { result: unknown[] } }).data.result.length > 0;
-    await until(() => scraped(`failover_service_outages_total{service="${SERVICE}"} >= 1 and on() failover_rto_seconds_count{service="${SERVICE}"} >= 1`), 15_000, 'Prometheus scraped the failover');
-    await stopWorker();
-    startWorker();
-    await until(async () => (await scrape().catch(() => [])).length > 0, 60_000, 'restarted worker serves /metrics');
-    await until(async () => (await health().catch(() => undefined))?.watching === true, 60_000, 'detection watching again');
-    s = await scrape();
-    expect(value(s, 'failover_runbooks_started_total')).toBe(0);
-    expect(value(s, 'failover_detection_decisions_total', { service: SERVICE, destination: 'redis-a', event: 'down' })).toBe(0);
+      phase('A worker restart');
+      // A worker restart replays detection's and the runbooks' histories: nothing is counted again.
+      // (Once Prometheus has what this worker counted: a pull that misses a dead process's last seconds loses them.)
+      const scraped = async (expr: string) =>
+        ((await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`)).json()) as { data: { result: unknown[] } }).data.result
+          .length > 0;
+      await until(
+        () => scraped(`failover_service_outages_total{service="${SERVICE}"} >= 1 and on() failover_rto_seconds_count{service="${SERVICE}"} >= 1`),
+        15_000,
+        'Prometheus scraped the failover',
+      );
+      await stopWorker();
+      startWorker();
+      await until(async () => (await scrape().catch(() => [])).length > 0, 60_000, 'restarted worker serves /metrics');
+      await until(async () => (await health().catch(() => undefined))?.watching === true, 60_000, 'detection watching again');
+      s = await scrape();
+      expect(value(s, 'failover_runbooks_started_total')).toBe(0);
+      expect(value(s, 'failover_detection_decisions_total', { service: SERVICE, destination: 'redis-a', event: 'down' })).toBe(0);
 
-    phase('Suspended,');
-    // Suspended, the returned old primary's resync is held; resumed, it runs.
-    expect((await cli('suspend', SERVICE, '--reason', 'observability test', '--by', 'tester')).code).toBe(0);
-    fx.topology.redis['redis-a'] = await startRedis({ port: fx.topology.redis['redis-a']!.port, dir: fx.dir, name: 'redis-a-back' });
-    await until(async () => (await health()).decisions.some((d) => d.held !== undefined), 20_000, 'a held decision');
-    expect((await cli('resume', SERVICE, '--by', 'tester')).code).toBe(0);
-    await until(async () => (await health()).decisions.some((d) => d.outcome === 'standby-restored'), 30_000, 'redis-a resynced');
-    s = await scrape();
-    expect(value(s, 'failover_automatic_runbooks_held_total', { service: SERVICE, reason: 'suspension' })).toBeGreaterThanOrEqual(1);
-    expect(value(s, 'failover_automatic_runbooks_held_total', { service: SERVICE, reason: 'cooldown' })).toBeGreaterThanOrEqual(1);
+      phase('Suspended,');
+      // Suspended, the returned old primary's resync is held; resumed, it runs.
+      expect((await cli('suspend', SERVICE, '--reason', 'observability test', '--by', 'tester')).code).toBe(0);
+      fx.topology.redis['redis-a'] = await startRedis({ port: fx.topology.redis['redis-a']!.port, dir: fx.dir, name: 'redis-a-back' });
+      await until(async () => (await health()).decisions.some((d) => d.held !== undefined), 20_000, 'a held decision');
+      expect((await cli('resume', SERVICE, '--by', 'tester')).code).toBe(0);
+      await until(async () => (await health()).decisions.some((d) => d.outcome === 'standby-restored'), 30_000, 'redis-a resynced');
+      s = await scrape();
+      expect(value(s, 'failover_automatic_runbooks_held_total', { service: SERVICE, reason: 'suspension' })).toBeGreaterThanOrEqual(1);
+      expect(value(s, 'failover_automatic_runbooks_held_total', { service: SERVICE, reason: 'cooldown' })).toBeGreaterThanOrEqual(1);
 
-    phase('Failback by hand.');
-    // Failback by hand.
-    const back = await cli('start', 'recovery', SERVICE, '--destination', 'redis-a', '--wait', '--by', 'tester');
-    expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
-    await until(async () => value((s = await scrape()), 'failover_recovery_seconds_count', { service: SERVICE, trigger: 'manual', outcome: 'failed-back' }) === 1, 10_000, 'failback counted');
-    expect(value(s, 'failover_consistency_lag_units_count', { service: SERVICE, kind: 'recovery' })).toBeGreaterThanOrEqual(1);
-    await until(async () => value((s = await scrape()), 'failover_routing_weight', { service: SERVICE, destination: 'redis-a' }) > 0, 10_000, 'routing gauges follow');
-  });
+      phase('Failback by hand.');
+      // Failback by hand.
+      const back = await cli('start', 'recovery', SERVICE, '--destination', 'redis-a', '--wait', '--by', 'tester');
+      expect(back.code, `${back.stdout}\n${back.stderr}`).toBe(0);
+      await until(
+        async () => value((s = await scrape()), 'failover_recovery_seconds_count', { service: SERVICE, trigger: 'manual', outcome: 'failed-back' }) === 1,
+        10_000,
+        'failback counted',
+      );
+      expect(value(s, 'failover_consistency_lag_units_count', { service: SERVICE, kind: 'recovery' })).toBeGreaterThanOrEqual(1);
+      await until(
+        async () => value((s = await scrape()), 'failover_routing_weight', { service: SERVICE, destination: 'redis-a' }) > 0,
+        10_000,
+        'routing gauges follow',
+      );
+    },
+  );
 
   it('every panel of the Grafana dashboard returns data from that Prometheus', async () => {
     const dashboard = JSON.parse(fs.readFileSync('deploy/grafana/failover.json', 'utf8')) as { title: string; panels: Panel[] };
@@ -200,8 +243,13 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
     expect(panels.length).toBeGreaterThanOrEqual(20);
     // Prometheus has scraped what the last runbook left (the failback's routing), and one more scrape after it.
     const query = async (expr: string) =>
-      ((await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`)).json()) as { data: { result: unknown[] } }).data.result.length > 0;
-    await until(() => query(`failover_routing_weight{service="${SERVICE}", destination="redis-a", workflow_type="recovery"} == 100`), 30_000, 'Prometheus scraped the failback');
+      ((await (await fetch(`${prometheus.url}/api/v1/query?${new URLSearchParams({ query: expr })}`)).json()) as { data: { result: unknown[] } }).data.result
+        .length > 0;
+    await until(
+      () => query(`failover_routing_weight{service="${SERVICE}", destination="redis-a", workflow_type="recovery"} == 100`),
+      30_000,
+      'Prometheus scraped the failback',
+    );
     // The range queries below step 5s: their last point must come after that scrape.
     await new Promise((r) => setTimeout(r, 6000));
     const end = Date.now();
@@ -219,14 +267,30 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
           .replaceAll('$__range', `${rangeS}s`)
           .replaceAll('$service', '.+');
         const url = `${prometheus.url}/api/v1/query_range?${new URLSearchParams({ query: expr, start: String(startedAt / 1000), end: String(end / 1000), step: '5' })}`;
-        const body = (await (await fetch(url)).json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
+        const body = (await (await fetch(url)).json()) as {
+          status: string;
+          error?: string;
+          data?: { result: { metric: Record<string, string>; values: [number, string][] }[] };
+        };
         expect(body.status, `${panel.title}: ${expr}: ${body.error}`).toBe('success');
         const hasData = body.data!.result.some((r) => r.values.some(([, v]) => Number.isFinite(Number(v))));
         if (!hasData) empty.push(`${panel.title}: ${expr}`);
         const final = body.data!.result.map((r) => Number(r.values[r.values.length - 1]?.[1]));
         if (final.length === 1) last[`${panel.title}/${target.legendFormat ?? ''}`] = final[0]!;
-        const r = rendered.get(panel) ?? { title: panel.title, type: panel.type, gridPos: panel.gridPos!, ...(panel.fieldConfig?.defaults?.unit ? { unit: panel.fieldConfig.defaults.unit } : {}), series: [] };
-        r.series.push(...(body.data?.result ?? []).map((s) => ({ labels: s.metric, legend: legendOf(target.legendFormat, s.metric), values: s.values.map(([t, v]) => [t * 1000, Number(v)] as [number, number]) })));
+        const r = rendered.get(panel) ?? {
+          title: panel.title,
+          type: panel.type,
+          gridPos: panel.gridPos!,
+          ...(panel.fieldConfig?.defaults?.unit ? { unit: panel.fieldConfig.defaults.unit } : {}),
+          series: [],
+        };
+        r.series.push(
+          ...(body.data?.result ?? []).map((s) => ({
+            labels: s.metric,
+            legend: legendOf(target.legendFormat, s.metric),
+            values: s.values.map(([t, v]) => [t * 1000, Number(v)] as [number, number]),
+          })),
+        );
         rendered.set(panel, r);
       }
     }
@@ -244,7 +308,12 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
 
     // What the panels showed, drawn from the same query results (Grafana itself is not packaged here).
     const rows = dashboard.panels.filter((p) => p.type === 'row').map((p) => ({ type: 'row' as const, title: p.title, gridPos: p.gridPos! }));
-    const html = renderDashboardHtml(dashboard.title, [...rows, ...rendered.values()], { start: startedAt, end }, `rendered from deploy/grafana/failover.json against the test's Prometheus, ${new Date(end).toISOString().slice(0, 16)}Z`);
+    const html = renderDashboardHtml(
+      dashboard.title,
+      [...rows, ...rendered.values()],
+      { start: startedAt, end },
+      `rendered from deploy/grafana/failover.json against the test's Prometheus, ${new Date(end).toISOString().slice(0, 16)}Z`,
+    );
     const out = path.join(ARTIFACTS_DIR, 'observability');
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'dashboard.html'), html);

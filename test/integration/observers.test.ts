@@ -40,10 +40,18 @@ describe('two observers that must agree (quorum 2)', () => {
     const a = fx.topology.redis['redis-a']!.port;
     for (let i = 0; i < 2; i++) paths.push(await startForwarder(a));
     const route = (f: TcpForwarder) => ({ [`127.0.0.1:${a}`]: `127.0.0.1:${f.port}` });
-    t = await temporalHarness((): Config => fx.config, { observers: [{ zone: 'o1', routes: route(paths[0]!) }, { zone: 'o2', routes: route(paths[1]!) }] });
+    t = await temporalHarness((): Config => fx.config, {
+      observers: [
+        { zone: 'o1', routes: route(paths[0]!) },
+        { zone: 'o2', routes: route(paths[1]!) },
+      ],
+    });
   });
   afterAll(async () => {
-    await t?.client.workflow.getHandle(detectionWorkflowId('obs-quorum')).terminate('test done').catch(() => undefined);
+    await t?.client.workflow
+      .getHandle(detectionWorkflowId('obs-quorum'))
+      .terminate('test done')
+      .catch(() => undefined);
     await replayThenCleanUp(t, ran, 'observers', async () => {
       for (const p of paths) await p.close();
       await fx?.stop();
@@ -53,7 +61,11 @@ describe('two observers that must agree (quorum 2)', () => {
   it('one observer losing its path to a healthy primary fails nothing over, and the decision says why; both seeing it down does', async () => {
     await watch(t, 'obs-quorum', ran);
     await paths[0]!.cut();
-    await until(async () => (await health(t, 'obs-quorum')).decisions.some((d) => /not confirmed/.test(d.decision.reason)), 10_000, 'unconfirmed down recorded');
+    await until(
+      async () => (await health(t, 'obs-quorum')).decisions.some((d) => /not confirmed/.test(d.decision.reason)),
+      10_000,
+      'unconfirmed down recorded',
+    );
     await sleep(1500);
     const h = await health(t, 'obs-quorum');
     const note = h.decisions.find((d) => /not confirmed/.test(d.decision.reason))!;
@@ -94,7 +106,11 @@ describe('intelligent detection: one probe when the evidence is certain, the ful
     t = await temporalHarness((): Config => ({ ...fixtures[0]!.config, services: fixtures.map((f) => f.service) }), { observer: { routes } });
   });
   afterAll(async () => {
-    for (const name of ['smart-kill', 'smart-slow', 'smart-flap']) await t?.client.workflow.getHandle(detectionWorkflowId(name)).terminate('test done').catch(() => undefined);
+    for (const name of ['smart-kill', 'smart-slow', 'smart-flap'])
+      await t?.client.workflow
+        .getHandle(detectionWorkflowId(name))
+        .terminate('test done')
+        .catch(() => undefined);
     await replayThenCleanUp(t, ran, 'intelligent', async () => {
       for (const p of paths.values()) await p.close();
       for (const fx of fixtures) await fx.stop();
@@ -111,7 +127,9 @@ describe('intelligent detection: one probe when the evidence is certain, the ful
     await until(async () => (await routed(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
     const report = await writer.stop();
     const decision = (await health(t, 'smart-kill')).decisions.find((d) => d.decision.action === 'failover')!;
-    expect(decision.event.reason).toMatch(/^certainly gone after [12] failed probe\(s\) \(threshold 3 not needed\): port refused .*redis-b report their link to redis-a down; the entrypoint fails too/);
+    expect(decision.event.reason).toMatch(
+      /^certainly gone after [12] failed probe\(s\) \(threshold 3 not needed\): port refused .*redis-b report their link to redis-a down; the entrypoint fails too/,
+    );
     const before = report.acked.filter((_, i) => report.ackedAt[i]! <= killedAt - 1000);
     const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis['redis-b']!.port, prefix: 'smart' }, before);
     expect(audit.missing).toEqual([]);
@@ -121,7 +139,11 @@ describe('intelligent detection: one probe when the evidence is certain, the ful
   it('a primary that only answers slowly waits for the full threshold', async () => {
     await watch(t, 'smart-slow', ran);
     paths.get('smart-slow')!.delayMs = 1000; // past the 400ms probe timeout
-    await until(async () => (await health(t, 'smart-slow')).decisions.some((d) => d.event.destination === 'redis-a' && d.event.kind === 'down'), 15_000, 'slow primary called down');
+    await until(
+      async () => (await health(t, 'smart-slow')).decisions.some((d) => d.event.destination === 'redis-a' && d.event.kind === 'down'),
+      15_000,
+      'slow primary called down',
+    );
     const down = (await health(t, 'smart-slow')).decisions.find((d) => d.event.destination === 'redis-a' && d.event.kind === 'down')!;
     expect(down.event.reason).toMatch(/^3 consecutive failed probes \(threshold 3\); last timeout/);
     paths.get('smart-slow')!.delayMs = 0;

@@ -51,7 +51,9 @@ describe('payload codec: histories hold ciphertext, the CLI and the Web UI codec
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-codec-'));
     keysFile = path.join(dir, 'keys.json');
     // Two keys: payloads are written with the current one, the old one still reads.
-    fs.writeFileSync(keysFile, JSON.stringify({ current: 'k2', keys: { k1: randomBytes(32).toString('base64'), k2: randomBytes(32).toString('base64') } }), { mode: 0o600 });
+    fs.writeFileSync(keysFile, JSON.stringify({ current: 'k2', keys: { k1: randomBytes(32).toString('base64'), k2: randomBytes(32).toString('base64') } }), {
+      mode: 0o600,
+    });
     codec = new AesGcmCodec(codecKeysFromEnv({ FAILOVER_CODEC_KEYS_FILE: keysFile })!);
     const ports: number[] = [];
     for (let i = 0; i < 2; i++) {
@@ -78,7 +80,12 @@ describe('payload codec: histories hold ciphertext, the CLI and the Web UI codec
     rawConnection = await Connection.connect({ address: inject('temporalAddress') });
     raw = new Client({ connection: rawConnection, namespace: 'default' });
 
-    const h = await startMutatingRunbook(t.client, { taskQueue: t.taskQueue, type: 'failover', service: SERVICE, input: { to: 'dest-b', actor: 'carol', reason: MARKER } });
+    const h = await startMutatingRunbook(t.client, {
+      taskQueue: t.taskQueue,
+      type: 'failover',
+      service: SERVICE,
+      input: { to: 'dest-b', actor: 'carol', reason: MARKER },
+    });
     workflowId = h.workflowId;
     runId = h.firstExecutionRunId;
     const result = (await h.result()) as FailoverResult;
@@ -104,7 +111,9 @@ describe('payload codec: histories hold ciphertext, the CLI and the Web UI codec
     expect(payloads.length).toBeGreaterThan(5);
     // Left plain: the SDK's own marker bookkeeping (patch ids, local activity sequence numbers), no values of ours.
     const sdkMeta = (p: Payload) => /markerRecordedEventAttributes\.details\.(patch-data|data)$/.test((p as { where?: string }).where ?? '');
-    expect(payloads.filter((p) => !sdkMeta(p) && encodingOf(p) !== ENCRYPTED_ENCODING).map((p) => `${(p as { where?: string }).where} ${encodingOf(p)}`)).toEqual([]);
+    expect(
+      payloads.filter((p) => !sdkMeta(p) && encodingOf(p) !== ENCRYPTED_ENCODING).map((p) => `${(p as { where?: string }).where} ${encodingOf(p)}`),
+    ).toEqual([]);
     expect(payloads.some((p) => text(p).includes(MARKER) || text(p).includes('127.0.0.1'))).toBe(false);
     // Without the key the result cannot be read as JSON.
     await expect(raw.workflow.getHandle(workflowId, runId).result()).rejects.toThrow();
@@ -133,14 +142,22 @@ describe('payload codec: histories hold ciphertext, the CLI and the Web UI codec
     try {
       const pre = await fetch(`${server.url}/decode`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
       expect(pre.headers.get('access-control-allow-origin')).toBe(origin);
-      const res = await fetch(`${server.url}/decode`, { method: 'POST', headers: { origin, 'content-type': 'application/json', 'x-namespace': 'default' }, body: JSON.stringify({ payloads: [asJson(input)] }) });
+      const res = await fetch(`${server.url}/decode`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/json', 'x-namespace': 'default' },
+        body: JSON.stringify({ payloads: [asJson(input)] }),
+      });
       expect(res.status).toBe(200);
       const [decoded] = ((await res.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> }).payloads;
       expect(Buffer.from(decoded!.metadata.encoding!, 'base64').toString()).toBe('json/plain');
       expect(JSON.parse(Buffer.from(decoded!.data, 'base64').toString())).toMatchObject({ service: SERVICE, reason: MARKER, actor: 'carol' });
       const denied = await fetch(`${guarded.url}/decode`, { method: 'POST', body: JSON.stringify({ payloads: [asJson(input)] }) });
       expect(denied.status).toBe(401);
-      const allowed = await fetch(`${guarded.url}/decode`, { method: 'POST', headers: { authorization: 'Bearer ui-token' }, body: JSON.stringify({ payloads: [asJson(input)] }) });
+      const allowed = await fetch(`${guarded.url}/decode`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer ui-token' },
+        body: JSON.stringify({ payloads: [asJson(input)] }),
+      });
       expect(allowed.status).toBe(200);
     } finally {
       await server.close();

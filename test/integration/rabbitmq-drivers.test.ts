@@ -211,11 +211,15 @@ describe('rabbitmq drain check (replicator)', () => {
     ch.ackAll();
     await ch.consume('drain-a', (m) => m && ch.ack(m));
     const seen: number[] = [];
-    await until(async () => {
-      reading = await repl.lag('rabbit-a', 'rabbit-b');
-      seen.push(reading.lag);
-      return reading.lag === 5;
-    }, 20_000, 'drain-a drained');
+    await until(
+      async () => {
+        reading = await repl.lag('rabbit-a', 'rabbit-b');
+        seen.push(reading.lag);
+        return reading.lag === 5;
+      },
+      20_000,
+      'drain-a drained',
+    );
 
     // Drain drain-b one message at a time: the lag follows exactly.
     const getter = await conn.createChannel();

@@ -65,7 +65,10 @@ function suite(policy: Record<string, unknown>) {
     },
     async close(prefix: string) {
       for (const id of ran.filter((w) => w.startsWith('detection-') || w.startsWith('redundancy-'))) {
-        await t?.client.workflow.getHandle(id).terminate('test done').catch(() => undefined);
+        await t?.client.workflow
+          .getHandle(id)
+          .terminate('test done')
+          .catch(() => undefined);
       }
       await replayThenCleanUp(t, ran, prefix, async () => {
         for (const fx of fixtures.values()) await fx.stop();
@@ -92,12 +95,16 @@ async function replicaOf(fx: RedisServiceFixture, id: string, primary: string): 
 /** Every run of the service's runbook lock id, oldest first, with its type and status. */
 async function runbookRuns(t: TemporalHarness, name: string) {
   const runs: { type: string; status: string; runId: string }[] = [];
-  for await (const w of t.client.workflow.list({ query: `WorkflowId = '${runbookWorkflowId(name)}'` })) runs.push({ type: w.type, status: w.status.name, runId: w.runId });
+  for await (const w of t.client.workflow.list({ query: `WorkflowId = '${runbookWorkflowId(name)}'` }))
+    runs.push({ type: w.type, status: w.status.name, runId: w.runId });
   return runs.reverse();
 }
 
 async function resultOfRun(t: TemporalHarness, name: string, runId: string) {
-  return t.client.workflow.getHandle(runbookWorkflowId(name), runId).result() as Promise<{ outcome: string; steps: { name: string; detail?: string; numbers?: Record<string, unknown> }[] }>;
+  return t.client.workflow.getHandle(runbookWorkflowId(name), runId).result() as Promise<{
+    outcome: string;
+    steps: { name: string; detail?: string; numbers?: Record<string, unknown> }[];
+  }>;
 }
 
 /** Writes acknowledged before `at` that `port` does not hold, against how many a failover at `at` may lose. */
@@ -148,20 +155,28 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
     // Until it is a copy of redis-b, neither detection nor the redundancy runbook counts it as a backup.
     const seen = new Set<string>();
     const answeringNotCounted = new Set<number>();
-    await until(async () => {
-      const [h, r] = await Promise.all([health(t, 'ret-empty'), red.query(redundancyQuery)]);
-      const state = h.sync?.['redis-a']?.state;
-      if (state) seen.add(state);
-      if (r.assessment?.reasons.some((x) => x.startsWith('redis-a answers but is not a healthy backup'))) answeringNotCounted.add(r.assessment.backups.total);
-      return state === 'in-sync' && (await replicaOf(fx, 'redis-a', 'redis-b'));
-    }, 15_000, () => `redis-a resynced as a replica of redis-b (seen ${[...seen].join(', ')})`);
+    await until(
+      async () => {
+        const [h, r] = await Promise.all([health(t, 'ret-empty'), red.query(redundancyQuery)]);
+        const state = h.sync?.['redis-a']?.state;
+        if (state) seen.add(state);
+        if (r.assessment?.reasons.some((x) => x.startsWith('redis-a answers but is not a healthy backup'))) answeringNotCounted.add(r.assessment.backups.total);
+        return state === 'in-sync' && (await replicaOf(fx, 'redis-a', 'redis-b'));
+      },
+      15_000,
+      () => `redis-a resynced as a replica of redis-b (seen ${[...seen].join(', ')})`,
+    );
     expect([...seen].some((st) => st === 'diverged' || st === 'catching-up')).toBe(true);
     expect([...answeringNotCounted]).toEqual([0]);
     await until(async () => (await red.query(redundancyQuery)).assessment?.backups.total === 1, 5_000, 'redundancy counts redis-a once in sync');
 
     // Traffic stays on redis-b: resync is standby repair, not failback.
     expect(await routed(fx)).toBe('redis-b');
-    await until(async () => (await runbookRuns(t, 'ret-empty')).every((r) => r.status !== 'RUNNING'), 15_000, 'resync finished (its lag gate comes after the link is up)');
+    await until(
+      async () => (await runbookRuns(t, 'ret-empty')).every((r) => r.status !== 'RUNNING'),
+      15_000,
+      'resync finished (its lag gate comes after the link is up)',
+    );
     const runs = await runbookRuns(t, 'ret-empty');
     expect(runs.map((r) => `${r.type}:${r.status}`)).toEqual(['failover:COMPLETED', 'recovery:COMPLETED']);
     const resync = await resultOfRun(t, 'ret-empty', runs[1]!.runId);
@@ -169,13 +184,20 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
     const divergence = resync.steps.find((st) => st.name === 'divergence')!;
     expect(divergence.numbers).toMatchObject({ items: 0, tail: 0 });
     const h = await health(t, 'ret-empty');
-    expect(h.decisions.find((d) => d.event.destination === 'redis-a' && d.decision.action === 'recovery')).toMatchObject({ decision: { failback: false }, outcome: 'standby-restored' });
+    expect(h.decisions.find((d) => d.event.destination === 'redis-a' && d.decision.action === 'recovery')).toMatchObject({
+      decision: { failback: false },
+      outcome: 'standby-restored',
+    });
 
     // Writes acknowledged since the failover are on both nodes.
     await until(() => writer.ackedCount > afterFailover + 200);
     const report = await writer.stop();
     const since = report.acked.filter((n) => n > afterFailover);
-    await until(async () => (await replInfo(fx.topology.redis['redis-a']!.port))?.offset === (await replInfo(fx.topology.redis['redis-b']!.port))?.offset, 5_000, 'replica caught up');
+    await until(
+      async () => (await replInfo(fx.topology.redis['redis-a']!.port))?.offset === (await replInfo(fx.topology.redis['redis-b']!.port))?.offset,
+      5_000,
+      'replica caught up',
+    );
     for (const id of ['redis-b', 'redis-a']) {
       const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis[id]!.port, prefix: 'empty' }, since);
       expect(audit.missing, `missing on ${id}`).toEqual([]);
@@ -192,7 +214,8 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
     // and fsyncing writes; redis-a dies; redis-b is pointed back at it, its link still down. Shorter
     // than the three probes detection needs to call redis-b diverged.
     const portA = fx.topology.redis['redis-a']!.port;
-    const replicaof = (port: number) => withRedis({ host: '127.0.0.1', port: fx.topology.redis['redis-b']!.port }, 1000, (r) => r.call('REPLICAOF', '127.0.0.1', String(port)));
+    const replicaof = (port: number) =>
+      withRedis({ host: '127.0.0.1', port: fx.topology.redis['redis-b']!.port }, 1000, (r) => r.call('REPLICAOF', '127.0.0.1', String(port)));
     await replicaof(await freePort());
     await sleep(300);
     const killedAt = Date.now();
@@ -249,7 +272,11 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
 
     // It comes back for good: the retry resyncs it with nobody involved.
     await restartEmpty(fx, 'redis-a', 2);
-    await until(async () => (await health(t, 'ret-retry')).sync?.['redis-a']?.state === 'in-sync' && (await replicaOf(fx, 'redis-a', 'redis-b')), 20_000, 'redis-a resynced');
+    await until(
+      async () => (await health(t, 'ret-retry')).sync?.['redis-a']?.state === 'in-sync' && (await replicaOf(fx, 'redis-a', 'redis-b')),
+      20_000,
+      'redis-a resynced',
+    );
     // The resync's own end (after its lag gate) clears the retry.
     await until(async () => (await health(t, 'ret-retry')).retries?.['redis-a'] === undefined, 15_000, 'retry cleared by the successful resync');
     const runs = await runbookRuns(t, 'ret-retry');
@@ -276,7 +303,11 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
       await sleep(400);
     }
     await restartEmpty(fx, 'redis-a', 5);
-    await until(async () => (await health(t, 'ret-flap')).sync?.['redis-a']?.state === 'in-sync' && (await replicaOf(fx, 'redis-a', 'redis-b')), 30_000, 'redis-a resynced');
+    await until(
+      async () => (await health(t, 'ret-flap')).sync?.['redis-a']?.state === 'in-sync' && (await replicaOf(fx, 'redis-a', 'redis-b')),
+      30_000,
+      'redis-a resynced',
+    );
     await until(async () => (await runbookRuns(t, 'ret-flap')).at(-1)?.status !== 'RUNNING', 10_000, 'no runbook running');
     await sleep(1500); // writes keep flowing into both copies
 
@@ -295,14 +326,20 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
     const { before, missing } = await lossAt(report, killedAt, fx.topology.redis['redis-a']!.port, 'flap');
     const unobserved = report.acked.filter((_, i) => report.ackedAt[i]! > killedAt - 2 * 200 - 500 && report.ackedAt[i]! <= killedAt).length;
     expect(missing.length).toBeLessThanOrEqual(Math.ceil((result.rpo.lag ?? 0) / 60) + unobserved);
-    console.log(`flapping then kill: ${before} writes acknowledged before the kill, ${missing.length} lost (RPO estimate ${result.rpo.lag} bytes, ${unobserved} acknowledged after the last observation)`);
+    console.log(
+      `flapping then kill: ${before} writes acknowledged before the kill, ${missing.length} lost (RPO estimate ${result.rpo.lag} bytes, ${unobserved} acknowledged after the last observation)`,
+    );
   });
 });
 
 describe('returned nodes, with automatic_recovery on', () => {
   let s: ReturnType<typeof suite>;
   beforeAll(async () => {
-    s = suite({ ...base, failover_detection: { ...base.failover_detection, cooldown: '8s' }, recovery_management: { ...base.recovery_management, automatic_recovery: true } });
+    s = suite({
+      ...base,
+      failover_detection: { ...base.failover_detection, cooldown: '8s' },
+      recovery_management: { ...base.recovery_management, automatic_recovery: true },
+    });
     await s.open();
   });
   afterAll(() => s.close('returning-failback'));
@@ -327,7 +364,10 @@ describe('returned nodes, with automatic_recovery on', () => {
     expect(runs.map((r) => r.type)).toEqual(['failover', 'recovery', 'recovery']);
     expect((await resultOfRun(t, 'ret-back', runs[1]!.runId)).outcome).toBe('standby-restored');
     expect((await resultOfRun(t, 'ret-back', runs[2]!.runId)).outcome).toBe('failed-back');
-    const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx.topology.redis['redis-a']!.port, prefix: 'back' }, report.acked.filter((n) => n > afterFailover));
+    const audit = await auditSequencedWrites(
+      { host: '127.0.0.1', port: fx.topology.redis['redis-a']!.port, prefix: 'back' },
+      report.acked.filter((n) => n > afterFailover),
+    );
     expect(audit.missing).toEqual([]);
   });
 });
@@ -335,7 +375,11 @@ describe('returned nodes, with automatic_recovery on', () => {
 describe('returned nodes, with resync_returning off', () => {
   let s: ReturnType<typeof suite>;
   beforeAll(async () => {
-    s = suite({ ...base, failover_execution: { ...base.failover_execution, approval: { timeout: '3s' } }, recovery_management: { ...base.recovery_management, resync_returning: false } });
+    s = suite({
+      ...base,
+      failover_execution: { ...base.failover_execution, approval: { timeout: '3s' } },
+      recovery_management: { ...base.recovery_management, resync_returning: false },
+    });
     await s.open();
   });
   afterAll(() => s.close('returning-unsynced'));
@@ -350,7 +394,12 @@ describe('returned nodes, with resync_returning off', () => {
     await until(async () => (await routed(fx)) === 'redis-b', 30_000, 'traffic on redis-b');
     await until(async () => (await runbookRuns(t, 'ret-unsynced'))[0]?.status === 'COMPLETED', 10_000, 'failover finished');
     await restartEmpty(fx, 'redis-a', 1);
-    await until(async () => (await health(t, 'ret-unsynced')).decisions.some((d) => d.event.destination === 'redis-a' && /resync_returning is off/.test(d.decision.reason)), 10_000, 'diverged and left alone');
+    await until(
+      async () =>
+        (await health(t, 'ret-unsynced')).decisions.some((d) => d.event.destination === 'redis-a' && /resync_returning is off/.test(d.decision.reason)),
+      10_000,
+      'diverged and left alone',
+    );
     expect((await replInfo(fx.topology.redis['redis-a']!.port))?.role).toBe('master');
     await until(() => writer.ackedCount > 600);
 
@@ -370,10 +419,17 @@ describe('returned nodes, with resync_returning off', () => {
     // By hand: refused, naming the flag; then accepted, and the acceptance is in the result.
     await det.terminate('the operator takes over');
     await lock.terminate('the operator takes over').catch(() => undefined); // detection's retry may hold the lock
-    const refused = await failureOf(runFailover(t.client, t.taskQueue, { service: 'ret-unsynced', to: 'redis-a', actor: 'alice' }, runbookWorkflowId('ret-unsynced')));
+    const refused = await failureOf(
+      runFailover(t.client, t.taskQueue, { service: 'ret-unsynced', to: 'redis-a', actor: 'alice' }, runbookWorkflowId('ret-unsynced')),
+    );
     expect(refused.type).toBe('TargetUnsynced');
     expect(refused.message).toMatch(/--accept-data-loss/);
-    const accepted = await runFailover(t.client, t.taskQueue, { service: 'ret-unsynced', to: 'redis-a', actor: 'alice', acceptDataLoss: true }, runbookWorkflowId('ret-unsynced'));
+    const accepted = await runFailover(
+      t.client,
+      t.taskQueue,
+      { service: 'ret-unsynced', to: 'redis-a', actor: 'alice', acceptDataLoss: true },
+      runbookWorkflowId('ret-unsynced'),
+    );
     expect(accepted).toMatchObject({ target: 'redis-a', outcome: 'switched', rpo: { acceptedLoss: { by: 'alice' } } });
     expect(accepted.steps.find((st) => st.name === 'accept data loss')?.detail).toMatch(/accepted by alice/);
   });

@@ -47,19 +47,26 @@ describe('runbooks act with the config version they started with', () => {
       quality: { max_latency: maxLatency },
       supervision: { reconcile_interval: '2s', redundancy: false },
     },
-    services: [{
-      name,
-      router: { type: 'file', path: table },
-      destinations: [
-        { id: 'hooks-a', zone: 'z1', region: 'r1', probe: { type: 'http', url: `${a.url}/health` } },
-        { id: 'hooks-b', zone: 'z2', region: 'r1', probe: { type: 'http', url: `${b.url}/health` } },
-      ],
-    }],
+    services: [
+      {
+        name,
+        router: { type: 'file', path: table },
+        destinations: [
+          { id: 'hooks-a', zone: 'z1', region: 'r1', probe: { type: 'http', url: `${a.url}/health` } },
+          { id: 'hooks-b', zone: 'z2', region: 'r1', probe: { type: 'http', url: `${b.url}/health` } },
+        ],
+      },
+    ],
   });
   const supervisor = () => client.workflow.getHandle(supervisorWorkflowId(taskQueue));
   // Detection loads a new version only through this worker's live copy: once it runs on it, so do the worker's activities.
   const detectionOn = async (v: number) =>
-    (await client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery).catch(() => undefined))?.configVersion === v;
+    (
+      await client.workflow
+        .getHandle(detectionWorkflowId(name))
+        .query(healthQuery)
+        .catch(() => undefined)
+    )?.configVersion === v;
   const failover = async (to: string) => {
     const h = await startMutatingRunbook(client, { taskQueue, type: 'failover', service: name, input: { to, actor: 'tester', reason: 'config version test' } });
     await statusUntil(h, (s) => s.controls.awaitingApproval !== undefined, 60_000);
@@ -80,7 +87,12 @@ describe('runbooks act with the config version they started with', () => {
     let out = '';
     const env = { FAILOVER_CONFIG: file, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue };
     const done = runEntry('src/worker.ts', env, (o, c) => ((child = c), (out = o)), 600_000);
-    worker = { get child() { return child; }, done };
+    worker = {
+      get child() {
+        return child;
+      },
+      done,
+    };
     await until(() => /"msg":"worker started"/.test(out), 90_000, 'worker started');
     await until(() => detectionOn(1), 30_000, 'detection on config version 1');
   });
@@ -92,7 +104,10 @@ describe('runbooks act with the config version they started with', () => {
     const ids = new Set<string>();
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow.getHandle(w.workflowId).terminate('test done').catch(() => undefined);
+      await client.workflow
+        .getHandle(w.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
     }
     try {
       expect(await replayAndRecord(client, [...ids], 'config-version')).toBeGreaterThan(0);

@@ -25,7 +25,10 @@ async function switchableCheck() {
   const open = () =>
     new Promise<void>((resolve, reject) => {
       if (server?.listening) return resolve();
-      server = net.createServer((s) => s.end()).once('error', reject).listen(port, '127.0.0.1', () => resolve());
+      server = net
+        .createServer((s) => s.end())
+        .once('error', reject)
+        .listen(port, '127.0.0.1', () => resolve());
     });
   const close = () => new Promise<void>((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()));
   await open();
@@ -63,7 +66,13 @@ describe('gradual failover between independent destinations (two queues behind H
   });
   afterEach(async () => {
     const h = t.client.workflow.getHandle(`runbook-${SERVICE}`);
-    if (await h.describe().then((d) => d.status.name === 'RUNNING', () => false)) await h.terminate('test cleanup');
+    if (
+      await h.describe().then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      )
+    )
+      await h.terminate('test cleanup');
     await check.open().catch(() => undefined);
     config = fx.config;
     await reset();
@@ -76,7 +85,13 @@ describe('gradual failover between independent destinations (two queues behind H
   });
 
   it('shifts weight 25/50/100 with soak and validation, under write load, losing no acknowledged write', async () => {
-    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx.topology.haproxy.frontendPort, prefix: 'ramp', maxDurationMs: 60_000, reconnectEvery: 10 });
+    const writer = startSequencedWriter({
+      host: '127.0.0.1',
+      port: fx.topology.haproxy.frontendPort,
+      prefix: 'ramp',
+      maxDurationMs: 60_000,
+      reconnectEvery: 10,
+    });
     await until(() => writer.ackedCount > 100);
     const seen = new Set<string>();
     let watching = true;
@@ -95,7 +110,17 @@ describe('gradual failover between independent destinations (two queues behind H
 
     expect(result.outcome).toBe('switched');
     expect(result.steps.map((s) => s.name)).toEqual([
-      'read routing', 'probe destinations', 'plan', 'shift 25%', 'validate 25%', 'shift 50%', 'validate 50%', 'shift 100%', 'validate 100%', 'cut old sessions', 'done',
+      'read routing',
+      'probe destinations',
+      'plan',
+      'shift 25%',
+      'validate 25%',
+      'shift 50%',
+      'validate 50%',
+      'shift 100%',
+      'validate 100%',
+      'cut old sessions',
+      'done',
     ]);
     expect(result.routingAfter.weights).toEqual({ 'redis-a': 0, 'redis-b': 100 });
     // The router went through each step.
@@ -111,7 +136,9 @@ describe('gradual failover between independent destinations (two queues behind H
     expect(missing).toEqual([]);
     expect(onA.filter((v) => v !== null).length).toBeGreaterThan(0);
     expect(onB.filter((v) => v !== null).length).toBeGreaterThan(0);
-    console.log(`gradual failover: ${report.acked.length} acked writes (${onA.filter(Boolean).length} on a, ${onB.filter(Boolean).length} on b), 0 lost, RTO ${result.rtoMs}ms`);
+    console.log(
+      `gradual failover: ${report.acked.length} acked writes (${onA.filter(Boolean).length} on a, ${onB.filter(Boolean).length} on b), 0 lost, RTO ${result.rtoMs}ms`,
+    );
   });
 
   it('validation failure mid-ramp rolls back to the original routing', async () => {

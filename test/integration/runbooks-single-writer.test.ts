@@ -18,7 +18,11 @@ import { statusUntil, until } from '../support/wait';
 import { abortUpdate, approveUpdate, resumeUpdate } from '../../src/workflows/controls';
 
 const SERVICE = 'events-bus';
-const roleOf = (port: number) => withRedis({ host: '127.0.0.1', port }, 500, replicationInfo).then((i) => i.role, () => 'down' as const);
+const roleOf = (port: number) =>
+  withRedis({ host: '127.0.0.1', port }, 500, replicationInfo).then(
+    (i) => i.role,
+    () => 'down' as const,
+  );
 
 describe('runbooks on a single-writer service (Redis primary/replica behind HAProxy)', () => {
   let fx: RedisServiceFixture;
@@ -42,7 +46,10 @@ describe('runbooks on a single-writer service (Redis primary/replica behind HAPr
   afterEach(async () => {
     // A failed test must not leave its runbook holding the service for the next one.
     const h = t.client.workflow.getHandle(`runbook-${SERVICE}`);
-    const running = await h.describe().then((d) => d.status.name === 'RUNNING', () => false);
+    const running = await h.describe().then(
+      (d) => d.status.name === 'RUNNING',
+      () => false,
+    );
     if (running) await h.terminate('test cleanup');
   });
   afterAll(async () => {
@@ -60,7 +67,10 @@ describe('runbooks on a single-writer service (Redis primary/replica behind HAPr
       const router = routerFor(fx.service);
       while (polling) {
         const [a, b, r] = await Promise.all([roleOf(port('redis-a')), roleOf(port('redis-b')), router.read()]);
-        const writable = [['redis-a', a], ['redis-b', b]].filter(([id, role]) => role === 'master' && r.detail[id as string]!.state === 'ready');
+        const writable = [
+          ['redis-a', a],
+          ['redis-b', b],
+        ].filter(([id, role]) => role === 'master' && r.detail[id as string]!.state === 'ready');
         worst = Math.max(worst, writable.length);
         samples++;
       }
@@ -172,7 +182,9 @@ describe('runbooks on a single-writer service (Redis primary/replica behind HAPr
 
     const rec = (await (await start('recovery', { destination: original, actor: 'test' })).result()) as RecoveryResult;
     expect(rec.outcome).toBe('failed-back');
-    expect(rec.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['health validation', 'resync', 'lag gate', 'fence source', 'catch up', 'promote target', 'switch routing', 'validate']));
+    expect(rec.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['health validation', 'resync', 'lag gate', 'fence source', 'catch up', 'promote target', 'switch routing', 'validate']),
+    );
     expect(await primaryNow()).toBe(original);
     expect(await roleOf(port(original))).toBe('master');
     expect(await roleOf(port(other))).toBe('slave');

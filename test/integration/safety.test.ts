@@ -33,7 +33,10 @@ describe('safety rules', () => {
   const routed = async () => primaryOf((await routerFor(fx.service).read()).routing);
 
   let reload: RedisServiceFixture | undefined;
-  const policy = { failover_execution: { consistency_check: { timeout: '5s' } }, failover_detection: { detection_interval: '200ms', timeout: '500ms', router_check_interval: '500ms' } };
+  const policy = {
+    failover_execution: { consistency_check: { timeout: '5s' } },
+    failover_detection: { detection_interval: '200ms', timeout: '500ms', router_check_interval: '500ms' },
+  };
 
   beforeAll(async () => {
     fx = await startRedisService('safe-bus', policy);
@@ -41,7 +44,10 @@ describe('safety rules', () => {
     t = await temporalHarness(() => ({ ...config, services: [config.services[0]!, ...(reload ? [reload.service] : [])] }));
   });
   afterAll(async () => {
-    await t?.client.workflow.getHandle(detectionWorkflowId('safe-reload')).terminate('test done').catch(() => undefined);
+    await t?.client.workflow
+      .getHandle(detectionWorkflowId('safe-reload'))
+      .terminate('test done')
+      .catch(() => undefined);
     await replayThenCleanUp(t, ran, 'safety', async () => {
       await fx?.stop();
       await reload?.stop();
@@ -50,16 +56,26 @@ describe('safety rules', () => {
 
   it('the per-service lock holds for a runbook started under any id: it runs as runbook-<service>, and a second one is refused naming it', async () => {
     config = withPolicy(fx, { failover_execution: { approval: { required: true, timeout: '2m' } } });
-    const first = await t.client.workflow.start('failover', { taskQueue: t.taskQueue, workflowId: 'from-the-web-ui-1', args: [{ service: 'safe-bus', planned: true, actor: 'ui' }] });
+    const first = await t.client.workflow.start('failover', {
+      taskQueue: t.taskQueue,
+      workflowId: 'from-the-web-ui-1',
+      args: [{ service: 'safe-bus', planned: true, actor: 'ui' }],
+    });
     ran.push(first.workflowId, runbookWorkflowId('safe-bus'));
     const lock = t.client.workflow.getHandle(runbookWorkflowId('safe-bus')) as WorkflowHandle;
     await statusUntil(lock, (s: RunbookStatus) => s.phase === 'awaiting-approval');
 
-    const second = await t.client.workflow.start('recovery', { taskQueue: t.taskQueue, workflowId: 'from-the-cli-2', args: [{ service: 'safe-bus', destination: 'redis-b', failback: false }] });
+    const second = await t.client.workflow.start('recovery', {
+      taskQueue: t.taskQueue,
+      workflowId: 'from-the-cli-2',
+      args: [{ service: 'safe-bus', destination: 'redis-b', failback: false }],
+    });
     ran.push(second.workflowId);
     const refused = await failureOf(second.result());
     expect(refused.type).toBe('ServiceBusy');
-    expect(refused.message).toBe('service safe-bus already has a running runbook (runbook-safe-bus); a recovery takes the per-service lock by running as runbook-safe-bus, so nothing was started');
+    expect(refused.message).toBe(
+      'service safe-bus already has a running runbook (runbook-safe-bus); a recovery takes the per-service lock by running as runbook-safe-bus, so nothing was started',
+    );
 
     await lock.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
     const result = (await first.result()) as FailoverResult;
@@ -84,7 +100,11 @@ describe('safety rules', () => {
         await sleep(60);
       }
     })();
-    const h = await t.client.workflow.start('failover', { taskQueue: t.taskQueue, workflowId: runbookWorkflowId('safe-bus'), args: [{ service: 'safe-bus', to, planned: true }] });
+    const h = await t.client.workflow.start('failover', {
+      taskQueue: t.taskQueue,
+      workflowId: runbookWorkflowId('safe-bus'),
+      args: [{ service: 'safe-bus', to, planned: true }],
+    });
     await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.step === 'switch section', 20_000);
     const answer = await h.executeUpdate(pauseUpdate, { args: [{ by: 'carol' }] });
     expect(answer).toMatch(/paused by carol/);
@@ -113,7 +133,9 @@ describe('safety rules', () => {
     const from = (await routed())!;
     const to = from === 'redis-a' ? 'redis-b' : 'redis-a';
     const h = await t.client.workflow.start('rebalance', {
-      taskQueue: t.taskQueue, workflowId: runbookWorkflowId('safe-bus'), args: [{ service: 'safe-bus', drain: { destinations: [from] }, actor: 'dave' }],
+      taskQueue: t.taskQueue,
+      workflowId: runbookWorkflowId('safe-bus'),
+      args: [{ service: 'safe-bus', drain: { destinations: [from] }, actor: 'dave' }],
     });
     // Draining the primary of two leaves no backup: that takes a person's approval.
     const waiting = await statusUntil(h as WorkflowHandle, (st: RunbookStatus) => st.phase === 'awaiting-approval', 20_000);
@@ -121,7 +143,9 @@ describe('safety rules', () => {
     await h.executeUpdate(approveUpdate, { args: [{ by: 'erin' }] });
     const result = (await h.result()) as RebalanceResult;
     expect(result.routingAfter.weights).toMatchObject({ [from]: 0 });
-    expect(result.steps.map((x) => x.name)).toEqual(expect.arrayContaining(['switch section', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source', 'validate']));
+    expect(result.steps.map((x) => x.name)).toEqual(
+      expect.arrayContaining(['switch section', 'fence source', 'catch up', 'promote target', 'switch routing', 'demote source', 'validate']),
+    );
     const acked = writer.ackedCount;
     await until(() => writer.ackedCount > acked + 200, 15_000, 'writes go on after the drain');
     const report = await writer.stop();
@@ -133,7 +157,11 @@ describe('safety rules', () => {
   it('after an emergency failover the old primary returns writable and HAProxy reloads from its file: the stray is fenced and resynced, the routing put back, no acknowledged write lost', async () => {
     reload = await startRedisService('safe-reload', policy);
     const fx2 = reload;
-    const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('safe-reload'), args: [{ service: 'safe-reload' }] });
+    const det = await t.client.workflow.start('detection', {
+      taskQueue: t.taskQueue,
+      workflowId: detectionWorkflowId('safe-reload'),
+      args: [{ service: 'safe-reload' }],
+    });
     ran.push(det.workflowId, runbookWorkflowId('safe-reload'));
     await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
     const primary = async () => primaryOf((await routerFor(fx2.service).read()).routing);
@@ -145,10 +173,19 @@ describe('safety rules', () => {
 
     // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
     fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
-    await until(async () => (await det.query(healthQuery)).decisions.some((d) => d.decision.action === 'fence' && d.event.destination === 'redis-a'), 10_000, 'stray fenced');
+    await until(
+      async () => (await det.query(healthQuery)).decisions.some((d) => d.decision.action === 'fence' && d.event.destination === 'redis-a'),
+      10_000,
+      'stray fenced',
+    );
     const fence = (await det.query(healthQuery)).decisions.find((d) => d.decision.action === 'fence')!;
     expect(fence.note).toMatch(/CLIENT PAUSE \d+ WRITE/);
-    await until(async () => (await withRedis({ host: '127.0.0.1', port: fx2.topology.redis['redis-a']!.port }, 1000, replicationInfo).catch(() => undefined))?.role === 'slave', 20_000, 'redis-a resynced');
+    await until(
+      async () =>
+        (await withRedis({ host: '127.0.0.1', port: fx2.topology.redis['redis-a']!.port }, 1000, replicationInfo).catch(() => undefined))?.role === 'slave',
+      20_000,
+      'redis-a resynced',
+    );
 
     // A reload puts HAProxy back to its file: redis-a routed again, the generation gone. Detection puts it back.
     // (Detection may have put it back before this test reads the router: the decision names what it found.)
@@ -174,7 +211,9 @@ describe('safety rules', () => {
     expect(bad.message).toMatch(/input\.carried\.health: /);
 
     const check = await t.client.workflow.start('consistencyCheck', {
-      taskQueue: t.taskQueue, workflowId: 'check-wedge', args: [{ service: 'safe-bus', source: 'redis-b', target: 'redis-a', timeout: 'banana' }],
+      taskQueue: t.taskQueue,
+      workflowId: 'check-wedge',
+      args: [{ service: 'safe-bus', source: 'redis-b', target: 'redis-a', timeout: 'banana' }],
     });
     ran.push(check.workflowId);
     const banana = await failureOf(check.result());
@@ -182,7 +221,11 @@ describe('safety rules', () => {
 
     // A cooldown carried from the future (a clock gone wrong, a hand-made input) is dropped, not kept forever.
     const carried = { health: {}, lastFailoverFrom: { 'redis-a': 8.64e15 }, failedOver: [], decisions: [], seenAlerts: [] };
-    const future = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId('safe-bus'), args: [{ service: 'safe-bus', carried }] });
+    const future = await t.client.workflow.start('detection', {
+      taskQueue: t.taskQueue,
+      workflowId: detectionWorkflowId('safe-bus'),
+      args: [{ service: 'safe-bus', carried }],
+    });
     ran.push(future.workflowId);
     await until(async () => (await future.query(healthQuery)).watching, 10_000, 'detection watching');
     expect((await future.query(healthQuery)).lastFailoverFrom).toEqual({});

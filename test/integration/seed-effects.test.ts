@@ -36,7 +36,10 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
         res.writeHead(200).end();
       });
     });
-    fx = await startRedisService('rto-bus', { notifications: { webhook: `${hook.url}/alerts` }, failover_execution: { consistency_check: { timeout: '10s' } } });
+    fx = await startRedisService('rto-bus', {
+      notifications: { webhook: `${hook.url}/alerts` },
+      failover_execution: { consistency_check: { timeout: '10s' } },
+    });
     config = fx.config;
     t = await temporalHarness(() => config);
     ran.push(runbookWorkflowId('rto-bus'));
@@ -49,17 +52,26 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
   });
 
   it('a failover that has not moved traffic within max_failover_time raises an alert at that moment and is marked in its status and result', async () => {
-    config = withPolicy(fx, { failover_execution: { approval: { required: true, timeout: '2m', default_action: 'abort' } }, performance: { max_failover_time: '1s' } });
+    config = withPolicy(fx, {
+      failover_execution: { approval: { required: true, timeout: '2m', default_action: 'abort' } },
+      performance: { max_failover_time: '1s' },
+    });
     const handle = await t.client.workflow.start('failover', {
       taskQueue: t.taskQueue,
       workflowId: runbookWorkflowId('rto-bus'),
       args: [{ service: 'rto-bus', to: 'redis-b', planned: true, actor: 'tester' }],
     });
     // Held at the approval gate, so the objective passes whatever the machine's speed; the alerts say when.
-    await until(() => alerts.some((a) => a.alert === 'FailoverTimeExceeded') && alerts.some((a) => a.alert === 'FailoverApprovalRequired'), 20_000, 'both alerts');
+    await until(
+      () => alerts.some((a) => a.alert === 'FailoverTimeExceeded') && alerts.some((a) => a.alert === 'FailoverApprovalRequired'),
+      20_000,
+      'both alerts',
+    );
     const alert = alerts.find((a) => a.alert === 'FailoverTimeExceeded')!;
     expect(alert).toMatchObject({ service: 'rto-bus' });
-    expect(alert.summary).toMatch(/^switchover of rto-bus \(redis-a → redis-b\) has not moved traffic within performance\.max_failover_time 1s \(phase [a-z-]+, step [a-z ]+\)$/);
+    expect(alert.summary).toMatch(
+      /^switchover of rto-bus \(redis-a → redis-b\) has not moved traffic within performance\.max_failover_time 1s \(phase [a-z-]+, step [a-z ]+\)$/,
+    );
     await new Promise((r) => setTimeout(r, 500));
     const overdue = await handle.query(statusQuery);
     expect(overdue.phase).toBe('awaiting-approval');
@@ -96,7 +108,11 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
     try {
       const hooks = (performanceValidation: boolean) =>
         validateConfig({
-          failover_manager: { quality: { max_latency: '20ms' }, recovery_management: { performance_validation: performanceValidation, validation_intervals: 2 }, failover_detection: { detection_interval: '100ms' } },
+          failover_manager: {
+            quality: { max_latency: '20ms' },
+            recovery_management: { performance_validation: performanceValidation, validation_intervals: 2 },
+            failover_detection: { detection_interval: '100ms' },
+          },
           services: [
             {
               name: 'slow-hooks',
@@ -118,7 +134,9 @@ describe('max_failover_time, performance_validation (real Temporal, Redis, HAPro
       config = hooks(true);
       const refused = await failureOf(recovery(1));
       expect(refused.type).toBe('NotHealthy');
-      expect(refused.message).toMatch(/^hook-b is not healthy yet: probe 1\/2 answered in \d+ms, slower than quality\.max_latency 20ms \(performance_validation\)$/);
+      expect(refused.message).toMatch(
+        /^hook-b is not healthy yet: probe 1\/2 answered in \d+ms, slower than quality\.max_latency 20ms \(performance_validation\)$/,
+      );
       // The same slow answers pass when only being up is checked.
       config = hooks(false);
       expect(await recovery(2)).toMatchObject({ outcome: 'standby-restored' });
@@ -165,9 +183,15 @@ describe('quality.max_error_rate bounds error-rate validation probes (real Prome
     };
     const ok = await validate(0.05, 0.02);
     expect(ok.ok).toBe(true);
-    expect(ok.checks.find((c) => c.name === 'validation[0]')).toEqual({ name: 'validation[0]', ok: true, detail: 'error rate 0.02 (max_error_rate 0.05) passed' });
+    expect(ok.checks.find((c) => c.name === 'validation[0]')).toEqual({
+      name: 'validation[0]',
+      ok: true,
+      detail: 'error rate 0.02 (max_error_rate 0.05) passed',
+    });
     const bad = await validate(0.01, 0.02);
     expect(bad.ok).toBe(false);
-    expect(bad.detail).toMatch(/^error rate 0\.02 \(max_error_rate 0\.01\) failed: query "vector\(0\.02\)" on http:\/\/127\.0\.0\.1:\d+\/: value 0\.02 is not <= 0\.01 \(quality\.max_error_rate\)$/);
+    expect(bad.detail).toMatch(
+      /^error rate 0\.02 \(max_error_rate 0\.01\) failed: query "vector\(0\.02\)" on http:\/\/127\.0\.0\.1:\d+\/: value 0\.02 is not <= 0\.01 \(quality\.max_error_rate\)$/,
+    );
   });
 });

@@ -58,7 +58,13 @@ describe('the control plane: a worker keeps every configured service watched, co
   const cli = (...args: string[]) => runCliProcess(['--config', configFile, '--task-queue', taskQueue, ...args]);
   const supervision = () => client.workflow.getHandle(supervisorWorkflowId(taskQueue)).query(supervisionQuery);
   const health = (name: string) => client.workflow.getHandle(detectionWorkflowId(name)).query(healthQuery);
-  const running = async (id: string) => (await client.workflow.getHandle(id).describe().catch(() => undefined))?.status.name === 'RUNNING';
+  const running = async (id: string) =>
+    (
+      await client.workflow
+        .getHandle(id)
+        .describe()
+        .catch(() => undefined)
+    )?.status.name === 'RUNNING';
   const routed = async (name: string) => primaryOf((await routerFor(fixtures.get(name)!.service).read()).routing);
   const kill = (name: string) => fixtures.get(name)!.topology.redis['redis-a']!.kill('SIGKILL');
 
@@ -75,8 +81,18 @@ describe('the control plane: a worker keeps every configured service watched, co
     connection = await Connection.connect({ address: inject('temporalAddress') });
     client = new Client({ connection });
     let child: ChildProcess | undefined;
-    const done = runEntry('src/worker.ts', { FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue }, (_out, c) => (child = c), 600_000);
-    worker = { get child() { return child; }, done };
+    const done = runEntry(
+      'src/worker.ts',
+      { FAILOVER_CONFIG: configFile, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue },
+      (_out, c) => (child = c),
+      600_000,
+    );
+    worker = {
+      get child() {
+        return child;
+      },
+      done,
+    };
   });
 
   afterAll(async () => {
@@ -87,7 +103,10 @@ describe('the control plane: a worker keeps every configured service watched, co
     const ids = new Set<string>();
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
     for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow.getHandle(w.workflowId).terminate('test done').catch(() => undefined);
+      await client.workflow
+        .getHandle(w.workflowId)
+        .terminate('test done')
+        .catch(() => undefined);
     }
     // The supervisor's, detection's and the runbooks' histories replay against the current code.
     try {
@@ -101,10 +120,14 @@ describe('the control plane: a worker keeps every configured service watched, co
   });
 
   it('a worker start puts every configured service under detection, nothing started by hand; a killed primary is failed over', async () => {
-    await until(async () => {
-      const s = await supervision().catch(() => undefined);
-      return !!s && names.filter((n) => n !== 'sup-e').every((n) => s.services[n]?.detection === 'running' || s.services[n]?.detection === 'started');
-    }, 60_000, 'supervision of every service');
+    await until(
+      async () => {
+        const s = await supervision().catch(() => undefined);
+        return !!s && names.filter((n) => n !== 'sup-e').every((n) => s.services[n]?.detection === 'running' || s.services[n]?.detection === 'started');
+      },
+      60_000,
+      'supervision of every service',
+    );
     for (const n of ['sup-a', 'sup-t']) await until(() => running(detectionWorkflowId(n)), 10_000, `detection-${n} running`);
     await until(() => running('redundancy-sup-a'), 10_000, 'redundancy-sup-a running');
     await until(async () => (await health('sup-a')).watching, 10_000, 'sup-a watched');
@@ -123,12 +146,24 @@ describe('the control plane: a worker keeps every configured service watched, co
   it('a detection terminated by hand comes back; a service removed from the config stops being watched, one added starts', async () => {
     const before = await client.workflow.getHandle(detectionWorkflowId('sup-b')).describe();
     await client.workflow.getHandle(detectionWorkflowId('sup-b')).terminate('by hand');
-    await until(async () => {
-      const d = await client.workflow.getHandle(detectionWorkflowId('sup-b')).describe();
-      return d.status.name === 'RUNNING' && d.runId !== before.runId;
-    }, 15_000, 'detection-sup-b back');
+    await until(
+      async () => {
+        const d = await client.workflow.getHandle(detectionWorkflowId('sup-b')).describe();
+        return d.status.name === 'RUNNING' && d.runId !== before.runId;
+      },
+      15_000,
+      'detection-sup-b back',
+    );
 
-    const added = await cli('config', 'apply', write(path.join(dir, 'with-e.yaml'), { ...doc(), services: [...doc().services, fixtures.get('sup-e')!.service] }), '--reason', 'add sup-e', '--by', 'alice');
+    const added = await cli(
+      'config',
+      'apply',
+      write(path.join(dir, 'with-e.yaml'), { ...doc(), services: [...doc().services, fixtures.get('sup-e')!.service] }),
+      '--reason',
+      'add sup-e',
+      '--by',
+      'alice',
+    );
     expect(added.code, added.stderr).toBe(0);
     expect(added.stdout).toMatch(/live config is now version 2/);
     expect(added.stdout).toContain('+ services[sup-e]');
@@ -189,7 +224,16 @@ describe('the control plane: a worker keeps every configured service watched, co
   });
 
   it('the fleet cap holds what goes beyond it in the window, records it with an alert event, and lets it go when the window ends', async () => {
-    const capped = await cli('config', 'apply', write(path.join(dir, 'cap.yaml'), doc({ policy: { failover_detection: { ...policy.failover_detection, failure_threshold: 2 }, brakes: { max_automatic_runbooks: 1, window: '8s' } } })), '--reason', 'cap 1 per 8s');
+    const capped = await cli(
+      'config',
+      'apply',
+      write(
+        path.join(dir, 'cap.yaml'),
+        doc({ policy: { failover_detection: { ...policy.failover_detection, failure_threshold: 2 }, brakes: { max_automatic_runbooks: 1, window: '8s' } } }),
+      ),
+      '--reason',
+      'cap 1 per 8s',
+    );
     expect(capped.code, capped.stderr).toBe(0);
     await until(async () => (await health('sup-c1')).configVersion === 5 && (await health('sup-c2')).configVersion === 5, 15_000, 'detection on version 5');
     await new Promise((r) => setTimeout(r, 8_000)); // earlier failovers leave the window
@@ -211,9 +255,13 @@ describe('the control plane: a worker keeps every configured service watched, co
     const before = await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).describe();
     const version = (await supervision()).version;
     const other = write(path.join(dir, 'other.yaml'), doc({ policy: { failover_detection: { ...policy.failover_detection, failure_threshold: 7 } } }));
-    const second = await runEntry('src/worker.ts', { FAILOVER_CONFIG: other, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue }, (out, child) => {
-      if (/"msg":"worker started"/.test(out) && !child.killed) child.kill('SIGTERM');
-    });
+    const second = await runEntry(
+      'src/worker.ts',
+      { FAILOVER_CONFIG: other, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue },
+      (out, child) => {
+        if (/"msg":"worker started"/.test(out) && !child.killed) child.kill('SIGTERM');
+      },
+    );
     expect(second.code).toBe(0);
     expect(second.out).toMatch(/config file differs from live config version \d+; the live version is used/);
     expect(second.out).toContain('failover_detection.failure_threshold');
@@ -221,17 +269,35 @@ describe('the control plane: a worker keeps every configured service watched, co
     expect(after.runId).toBe(before.runId);
     expect((await supervision()).version).toBe(version);
     const detections: string[] = [];
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND WorkflowType = 'detection'` })) detections.push(w.workflowId);
-    expect(detections.sort()).toEqual(names.filter((n) => n !== 'sup-e').map(detectionWorkflowId).sort());
+    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND WorkflowType = 'detection'` }))
+      detections.push(w.workflowId);
+    expect(detections.sort()).toEqual(
+      names
+        .filter((n) => n !== 'sup-e')
+        .map(detectionWorkflowId)
+        .sort(),
+    );
   });
 
   it('a runbook waiting for approval pages a person through the real Alertmanager, with the commands to answer it', async () => {
-    const gated = await cli('config', 'apply', write(path.join(dir, 'approval.yaml'), doc({ policy: { failover_execution: { ...policy.failover_execution, approval: { required: true, timeout: '2m' } } } })), '--reason', 'approval for everything');
+    const gated = await cli(
+      'config',
+      'apply',
+      write(
+        path.join(dir, 'approval.yaml'),
+        doc({ policy: { failover_execution: { ...policy.failover_execution, approval: { required: true, timeout: '2m' } } } }),
+      ),
+      '--reason',
+      'approval for everything',
+    );
     expect(gated.code, gated.stderr).toBe(0);
     const started = await cli('start', 'switchover', 'sup-d', '--to', 'redis-b', '--by', 'dave');
     expect(started.code, started.stderr).toBe(0);
     type AmAlert = { labels: Record<string, string>; annotations: Record<string, string>; status: { state: string } };
-    const waiting = async () => ((await (await fetch(`${am.url}/api/v2/alerts?filter=alertname%3D%22FailoverApprovalRequired%22`)).json()) as AmAlert[]).filter((a) => a.labels.service === 'sup-d');
+    const waiting = async () =>
+      ((await (await fetch(`${am.url}/api/v2/alerts?filter=alertname%3D%22FailoverApprovalRequired%22`)).json()) as AmAlert[]).filter(
+        (a) => a.labels.service === 'sup-d',
+      );
     await until(async () => (await waiting()).some((a) => a.status.state === 'active'), 20_000, 'approval alert in Alertmanager');
     const alert = (await waiting())[0]!;
     expect(alert.labels).toMatchObject({ alertname: 'FailoverApprovalRequired', severity: 'critical', service: 'sup-d', destination: 'redis-b' });

@@ -25,7 +25,7 @@ import { healthQuery } from '../../src/api/queries';
 const SERVICE = 'trace-bus';
 const TOKEN = `tr-${randomUUID()}`;
 
-describe('tracing: one trace from the alert receiver\'s request to each activity of the failover it causes', () => {
+describe("tracing: one trace from the alert receiver's request to each activity of the failover it causes", () => {
   const exporter = new InMemorySpanExporter();
   let tracing: Tracing;
   let fx: RedisServiceFixture;
@@ -45,25 +45,49 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
     fx = await startRedisService(SERVICE, { failover_detection: { detection_interval: '200ms', timeout: '500ms' } });
     config = validateConfig({
       ...fx.config,
-      alerting: { receiver: { token_env: 'TRACE_TOKEN' }, routes: [{ match: { alertname: 'RedisDown' }, service: SERVICE, destination_label: 'destination', means: 'down' }] },
+      alerting: {
+        receiver: { token_env: 'TRACE_TOKEN' },
+        routes: [{ match: { alertname: 'RedisDown' }, service: SERVICE, destination_label: 'destination', means: 'down' }],
+      },
     });
     connection = await Connection.connect({ address: inject('temporalAddress') });
     nativeConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
     // The test's own client carries no trace: detection runs in a trace of its own, as under the supervisor.
     client = new Client({ connection });
     const bundle = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), workflowInterceptorModules: workflowInterceptorModules(true), logger: quiet });
-    worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue, config: () => config, logger: testLogger, client, workflowBundle: bundle, tracing });
+    worker = await createFailoverWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      config: () => config,
+      logger: testLogger,
+      client,
+      workflowBundle: bundle,
+      tracing,
+    });
     running = worker.run();
     receiver = createAlertReceiver({
-      alerting: config.alerting!, services: config.services, client: new Client({ connection, ...clientTracing(tracing) }), taskQueue,
-      auth: receiverAuthFromEnv(config.alerting!.receiver, { TRACE_TOKEN: TOKEN }), logger: testLogger, tracer: tracing.tracer,
+      alerting: config.alerting!,
+      services: config.services,
+      client: new Client({ connection, ...clientTracing(tracing) }),
+      taskQueue,
+      auth: receiverAuthFromEnv(config.alerting!.receiver, { TRACE_TOKEN: TOKEN }),
+      logger: testLogger,
+      tracer: tracing.tracer,
     });
     url = await receiver.listen('127.0.0.1:0');
   });
 
   afterAll(async () => {
     const h = client?.workflow.getHandle(detectionWorkflowId(SERVICE));
-    if (h && (await h.describe().then((d) => d.status.name === 'RUNNING', () => false))) await h.terminate('test done');
+    if (
+      h &&
+      (await h.describe().then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      ))
+    )
+      await h.terminate('test done');
     try {
       const ids = [detectionWorkflowId(SERVICE), runbookWorkflowId(SERVICE)];
       expect(await replayAndRecord(client, ids, 'tracing', { tracing: true })).toBeGreaterThan(0);
@@ -87,7 +111,9 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
     expect(tracesExporters({ OTEL_TRACES_EXPORTER: 'otlp,console' })).toEqual(['otlp', 'console']);
     expect(tracesExporters({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' })).toEqual([]);
     expect(() => tracesExporters({ OTEL_TRACES_EXPORTER: 'zipkin' })).toThrow('OTEL_TRACES_EXPORTER: zipkin is not supported here');
-    expect(() => tracesExporters({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow('OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported');
+    expect(() => tracesExporters({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
+      'OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported',
+    );
   });
 
   it('alert request → receiver span → signal-with-start → detection → failover → each activity, one trace', async () => {
@@ -100,21 +126,44 @@ describe('tracing: one trace from the alert receiver\'s request to each activity
     const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };
     propagation.inject(trace.setSpan(context.active(), root), headers);
     const payload = {
-      version: '4', status: 'firing', receiver: 'failover',
-      alerts: [{ status: 'firing', fingerprint: 'trace-1', labels: { alertname: 'RedisDown', destination: 'redis-a' }, annotations: { summary: 'redis-a down' }, startsAt: new Date().toISOString() }],
+      version: '4',
+      status: 'firing',
+      receiver: 'failover',
+      alerts: [
+        {
+          status: 'firing',
+          fingerprint: 'trace-1',
+          labels: { alertname: 'RedisDown', destination: 'redis-a' },
+          annotations: { summary: 'redis-a down' },
+          startsAt: new Date().toISOString(),
+        },
+      ],
     };
     const res = await fetch(`${url}/alerts/alertmanager`, { method: 'POST', headers, body: JSON.stringify(payload) });
     expect(res.status).toBe(200);
     root.end();
 
-    await until(async () => (await client.workflow.getHandle(runbookWorkflowId(SERVICE)).describe().catch(() => undefined))?.status.name === 'COMPLETED', 30_000, 'failover completed');
+    await until(
+      async () =>
+        (
+          await client.workflow
+            .getHandle(runbookWorkflowId(SERVICE))
+            .describe()
+            .catch(() => undefined)
+        )?.status.name === 'COMPLETED',
+      30_000,
+      'failover completed',
+    );
     const spans = () => exporter.getFinishedSpans();
-    await until(() => spans().some((s) => s.name === 'RunWorkflow:failover'), 15_000, 'the failover\'s workflow span exported');
+    await until(() => spans().some((s) => s.name === 'RunWorkflow:failover'), 15_000, "the failover's workflow span exported");
 
     const byId = new Map(spans().map((s) => [s.spanContext().spanId, s]));
     const one = (name: string, pred: (s: ReadableSpan) => boolean = () => true) => {
       const found = spans().filter((s) => s.name === name && pred(s));
-      expect(found.map((s) => s.name), name).toHaveLength(1);
+      expect(
+        found.map((s) => s.name),
+        name,
+      ).toHaveLength(1);
       return found[0]!;
     };
     const parentOf = (s: ReadableSpan) => (s.parentSpanId ? byId.get(s.parentSpanId) : undefined);

@@ -52,16 +52,26 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
   it('manageRedundancy: the verdict at the requested level, the backups to keep, and the load distribution', async () => {
     const ok = await fm.manageRedundancy([a, b], { redundancyLevel: 1, loadDistribution: true, healthMonitoring: true });
     expect(ok.redundancyStatus).toMatchObject({ verdict: 'ok', level: 1, primary: 'redis-a', healthyBackups: 1 });
-    expect(ok.redundancyStatus.health.map((h) => [h.id, h.status, h.sync.state])).toEqual([['redis-a', 'up', 'primary'], ['redis-b', 'up', 'in-sync']]);
+    expect(ok.redundancyStatus.health.map((h) => [h.id, h.status, h.sync.state])).toEqual([
+      ['redis-a', 'up', 'primary'],
+      ['redis-b', 'up', 'in-sync'],
+    ]);
     expect(ok.backupDestinations).toEqual([{ service: SERVICE, id: 'redis-b', zone: 'z2', region: 'r1', tier: 0, weight: 100 }]);
-    expect(ok.loadDistribution).toMatchObject({ strategy: 'active-passive', current: { 'redis-a': 100, 'redis-b': 0 }, planned: { 'redis-a': 100, 'redis-b': 0 }, drift: false });
+    expect(ok.loadDistribution).toMatchObject({
+      strategy: 'active-passive',
+      current: { 'redis-a': 100, 'redis-b': 0 },
+      planned: { 'redis-a': 100, 'redis-b': 0 },
+      drift: false,
+    });
     expect(ok.optimization.action).toBe('none');
 
     const two = await fm.manageRedundancy([a, b], { redundancyLevel: 2 });
     expect(two.redundancyStatus.verdict).toBe('below-level');
     expect(two.redundancyStatus.reasons).toContain('1 healthy backup(s), redundancy_level 2');
 
-    await expect(fm.manageRedundancy([a, { service: SERVICE, id: 'redis-z' }], { redundancyLevel: 1 })).rejects.toThrow(/destinations\[1\]\.id: no destination "redis-z" in service api-bus \(has redis-a, redis-b\)/);
+    await expect(fm.manageRedundancy([a, { service: SERVICE, id: 'redis-z' }], { redundancyLevel: 1 })).rejects.toThrow(
+      /destinations\[1\]\.id: no destination "redis-z" in service api-bus \(has redis-a, redis-b\)/,
+    );
     await expect(fm.manageRedundancy([a], { redundancyLevel: -1 })).rejects.toThrow(/config\.redundancyLevel: Too small/);
   });
 
@@ -72,13 +82,21 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
     expect(r.healthStatus.overall).toBe('healthy');
     expect(r.recommendations).toEqual([{ service: SERVICE, action: 'none', reasons: ['all 2 checked destination(s) healthy'] }]);
     await expect(fm.detectFailover([a], { failureThreshold: 0 })).rejects.toThrow(/config\.failureThreshold: Too small/);
-    await expect(fm.detectFailover([a], { detectionInterval: 'soon' })).rejects.toThrow(/config\.detectionInterval: expected a duration with a unit, such as "500ms"/);
+    await expect(fm.detectFailover([a], { detectionInterval: 'soon' })).rejects.toThrow(
+      /config\.detectionInterval: expected a duration with a unit, such as "500ms"/,
+    );
   });
 
   it('executeFailover: a planned switchover under the lock, zero loss, the new primary active, its timing and the actor recorded', async () => {
-    await expect(fm.executeFailover([b], [a], { planned: true })).rejects.toThrow(/failedDestinations: none of them carries the traffic of api-bus \(it is on redis-a\)/);
-    await expect(fm.executeFailover([a], [b], { failoverStrategy: 'active-active' })).rejects.toThrow(/config\.failoverStrategy: service api-bus is active-passive/);
-    await expect(fm.executeFailover([a], [b], { consistencyCheck: false })).rejects.toThrow(/config\.consistencyCheck: the policy of api-bus has consistency_check on/);
+    await expect(fm.executeFailover([b], [a], { planned: true })).rejects.toThrow(
+      /failedDestinations: none of them carries the traffic of api-bus \(it is on redis-a\)/,
+    );
+    await expect(fm.executeFailover([a], [b], { failoverStrategy: 'active-active' })).rejects.toThrow(
+      /config\.failoverStrategy: service api-bus is active-passive/,
+    );
+    await expect(fm.executeFailover([a], [b], { consistencyCheck: false })).rejects.toThrow(
+      /config\.consistencyCheck: the policy of api-bus has consistency_check on/,
+    );
 
     const r = await fm.executeFailover([a], [b], { planned: true, performanceMonitoring: true, reason: 'kernel upgrade on redis-a', actor: 'alice' });
     expect(r.failoverStatus).toBe('completed');
@@ -101,7 +119,11 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
     expect(busy).toBeInstanceOf(ServiceBusyError);
     expect((busy as Error).message).toContain(`failover runbook-api-bus (run ${held.runId}`);
     await t.client.workflow.getHandle(runbookWorkflowId(SERVICE), held.runId).executeUpdate(abortUpdate, { args: [{ by: 'test', reason: 'done' }] });
-    await until(async () => (await t.client.workflow.getHandle(runbookWorkflowId(SERVICE), held.runId).describe()).status.name !== 'RUNNING', 15_000, 'held switchover aborted');
+    await until(
+      async () => (await t.client.workflow.getHandle(runbookWorkflowId(SERVICE), held.runId).describe()).status.name !== 'RUNNING',
+      15_000,
+      'held switchover aborted',
+    );
     config = fx.config;
     expect(await routed()).toBe('redis-b');
   });
@@ -116,7 +138,12 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
     expect(down).toMatchObject({ status: 'down', probes: 3, consecutiveFailures: 3, routed: 100 });
     expect(down.error).toMatch(/refused|reset|closed/);
     const failover = r.recommendations.find((x) => x.action === 'failover')!;
-    expect(failover).toMatchObject({ destination: 'redis-b', target: 'redis-a', verdict: 'ok', trigger: { service: SERVICE, runbook: 'failover', to: 'redis-a' } });
+    expect(failover).toMatchObject({
+      destination: 'redis-b',
+      target: 'redis-a',
+      verdict: 'ok',
+      trigger: { service: SERVICE, runbook: 'failover', to: 'redis-a' },
+    });
     expect(failover.reasons[0]).toMatch(/^redis-b is down and carries traffic \(weight 100\)/);
 
     const red = await fm.manageRedundancy([a, b], { redundancyLevel: 1 });
@@ -151,7 +178,10 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
     expect(r.performance.attempts[0]!.latencyMs).toBeGreaterThanOrEqual(0);
     expect(await routed()).toBe('redis-b');
     expect(await role('redis-b')).toBe('master');
-    expect(r.healthStatus.destinations.map((d) => [d.id, d.status])).toEqual([['redis-a', 'up'], ['redis-b', 'up']]);
+    expect(r.healthStatus.destinations.map((d) => [d.id, d.status])).toEqual([
+      ['redis-a', 'up'],
+      ['redis-b', 'up'],
+    ]);
     expect(await startInput(r.performance.attempts[0]!.run!.runId)).toMatchObject({ destination: 'redis-b', failback: true, actor: 'api-test' });
   });
 
@@ -161,7 +191,9 @@ describe('TypeScript API: detectFailover, executeFailover, manageRecovery, manag
     expect(err).toBeInstanceOf(InvalidInputError);
     expect((err as Error).message).toMatch(/failedDestinations\[0\]\.service: no service "nope" in the config \(has api-bus\)/);
     await expect(fm.executeFailover([a, a], [], {})).rejects.toThrow(/failedDestinations\[1\]: api-bus\/redis-a is listed twice/);
-    await expect(fm.executeFailover([{ service: SERVICE } as Destination], [], {})).rejects.toThrow(/failedDestinations\[0\]\.id: Invalid input: expected string/);
+    await expect(fm.executeFailover([{ service: SERVICE } as Destination], [], {})).rejects.toThrow(
+      /failedDestinations\[0\]\.id: Invalid input: expected string/,
+    );
     expect((await t.client.workflow.getHandle(runbookWorkflowId(SERVICE)).describe()).runId).toBe(before.runId);
   });
 });

@@ -44,7 +44,10 @@ describe('Web UI with the codec endpoint: encrypted histories shown decoded', ()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-ui-codec-'));
     codec = new AesGcmCodec({ current: 'k1', keys: new Map([['k1', randomBytes(32)]]) });
     // Counts the browser's decode calls, to show the page went through the endpoint.
-    const counting = { encode: (p: Parameters<typeof codec.encode>[0]) => codec.encode(p), decode: (p: Parameters<typeof codec.decode>[0]) => (decodes.push(p.length), codec.decode(p)) };
+    const counting = {
+      encode: (p: Parameters<typeof codec.encode>[0]) => codec.encode(p),
+      decode: (p: Parameters<typeof codec.decode>[0]) => (decodes.push(p.length), codec.decode(p)),
+    };
     const [port, uiPort] = [await freePort(), await freePort()];
     codecServer = await startCodecServer({ codec: counting, origins: [`http://127.0.0.1:${uiPort}`] });
     [server, browser] = await Promise.all([startDevServer({ port, uiPort, codecEndpoint: codecServer.url }), launchChromium()]);
@@ -70,9 +73,22 @@ describe('Web UI with the codec endpoint: encrypted histories shown decoded', ()
     connection = await Connection.connect({ address: server.address });
     nativeConnection = await NativeConnection.connect({ address: server.address });
     client = new Client({ connection, namespace: 'default', dataConverter });
-    worker = await createFailoverWorker({ connection: nativeConnection, namespace: 'default', taskQueue: TASK_QUEUE, config: () => config, logger: testLogger, client, dataConverter });
+    worker = await createFailoverWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue: TASK_QUEUE,
+      config: () => config,
+      logger: testLogger,
+      client,
+      dataConverter,
+    });
     running = worker.run();
-    const h = await startMutatingRunbook(client, { taskQueue: TASK_QUEUE, type: 'failover', service: SERVICE, input: { to: 'dest-b', actor: 'erin', reason: MARKER } });
+    const h = await startMutatingRunbook(client, {
+      taskQueue: TASK_QUEUE,
+      type: 'failover',
+      service: SERVICE,
+      input: { to: 'dest-b', actor: 'erin', reason: MARKER },
+    });
     await h.result();
     page = await loopbackPage(browser);
   });

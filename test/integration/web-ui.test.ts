@@ -50,7 +50,12 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
     nativeConnection = await NativeConnection.connect({ address: server.address });
     client = new Client({ connection, namespace: NAMESPACE });
     worker = await createFailoverWorker({
-      connection: nativeConnection, namespace: NAMESPACE, taskQueue: TASK_QUEUE, config: () => config, logger: testLogger, client,
+      connection: nativeConnection,
+      namespace: NAMESPACE,
+      taskQueue: TASK_QUEUE,
+      config: () => config,
+      logger: testLogger,
+      client,
     });
     running = worker.run();
     page = await loopbackPage(browser);
@@ -152,17 +157,24 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
     // Filterable by the search attributes the workflow upserted: through the client and in the UI.
     const query = `Service = "${SERVICE}" AND RunbookKind = "failover"`;
     let listed: string[] = [];
-    await until(async () => {
-      listed = [];
-      for await (const wf of client.workflow.list({ query })) listed.push(wf.workflowId);
-      return listed.includes(WORKFLOW_ID);
-    }, 10_000, `visibility query ${query}`);
+    await until(
+      async () => {
+        listed = [];
+        for await (const wf of client.workflow.list({ query })) listed.push(wf.workflowId);
+        return listed.includes(WORKFLOW_ID);
+      },
+      10_000,
+      `visibility query ${query}`,
+    );
     expect(new Set(listed)).toEqual(new Set([WORKFLOW_ID]));
     await step('filtered-list', async () => {
       // The operator's way: Add Filter → attribute → value → Apply, once per attribute.
       await page.getByRole('navigation', { name: 'Primary' }).getByRole('link', { name: 'Workflows', exact: true }).click();
       await page.getByRole('button', { name: 'Add Filter' }).waitFor();
-      for (const [attribute, value] of [['Service', SERVICE], ['RunbookKind', 'failover']] as const) {
+      for (const [attribute, value] of [
+        ['Service', SERVICE],
+        ['RunbookKind', 'failover'],
+      ] as const) {
         await page.getByRole('button', { name: 'Add Filter' }).click();
         await page.getByRole('textbox', { name: 'Search' }).fill(attribute);
         await page.getByRole('menuitem', { name: new RegExp(`^${attribute}\\b`) }).click();
@@ -187,7 +199,10 @@ describe('Temporal Web UI: starting and steering runbooks', () => {
     // Follows the switchover above: traffic is on redis-b and goes back to redis-a, this time behind an approval gate.
     config = withPolicy(fx, { failover_execution: { approval: { required: true, timeout: '5m' } } });
     const handle = await startMutatingRunbook(client, {
-      taskQueue: TASK_QUEUE, type: 'failover', service: SERVICE, input: { to: 'redis-a', planned: true, actor: 'test' },
+      taskQueue: TASK_QUEUE,
+      type: 'failover',
+      service: SERVICE,
+      input: { to: 'redis-a', planned: true, actor: 'test' },
     });
     const waiting = await statusUntil(handle, (s) => s.phase === 'awaiting-approval', 20_000);
     expect(waiting.controls.awaitingApproval?.reason).toBe('policy requires approval');

@@ -37,7 +37,9 @@ describe('worker process', () => {
     // No FAILOVER_CONFIG and no file at the documented default: said so, nothing else loaded.
     const none = await runWorker({ FAILOVER_CONFIG: '', TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(none.code).toBe(2);
-    expect(none.out).toContain('no config file: neither --config nor $FAILOVER_CONFIG names one, and the default /etc/failover-manager/failover.yaml does not exist');
+    expect(none.out).toContain(
+      'no config file: neither --config nor $FAILOVER_CONFIG names one, and the default /etc/failover-manager/failover.yaml does not exist',
+    );
   });
 
   it('starts against the dev server and shuts down cleanly on SIGTERM', async () => {
@@ -50,7 +52,7 @@ describe('worker process', () => {
     expect(code).toBe(0);
   });
 
-  it('npm start prints the metrics address, and the worker serves the SDK\'s metrics and the manager\'s there', async () => {
+  it("npm start prints the metrics address, and the worker serves the SDK's metrics and the manager's there", async () => {
     const fx = await startRedisService('start-bus');
     const taskQueue = `start-${Date.now()}`;
     try {
@@ -82,7 +84,10 @@ describe('worker process', () => {
       const connection = await Connection.connect({ address: inject('temporalAddress') });
       const client = new Client({ connection });
       for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-        await client.workflow.getHandle(w.workflowId).terminate('test done').catch(() => undefined);
+        await client.workflow
+          .getHandle(w.workflowId)
+          .terminate('test done')
+          .catch(() => undefined);
       }
       await connection.close();
       await fx.stop();

@@ -29,8 +29,13 @@ export async function startActiveActive(
   const destinations = [];
   for (const m of members) {
     destinations.push({
-      id: m.id, zone: m.zone, region: m.region ?? 'r1', tier: m.tier ?? 0, weight: m.weight,
-      probe: { type: 'redis', host: '127.0.0.1', port: await freePort() }, replication: { type: 'none' },
+      id: m.id,
+      zone: m.zone,
+      region: m.region ?? 'r1',
+      tier: m.tier ?? 0,
+      weight: m.weight,
+      probe: { type: 'redis', host: '127.0.0.1', port: await freePort() },
+      replication: { type: 'none' },
     });
   }
   const config = validateConfig({
@@ -38,11 +43,24 @@ export async function startActiveActive(
       ...policy,
       failover_execution: { failover_strategy: 'active-active', data_sync: false, ...(policy.failover_execution as object) },
     },
-    services: [{ name, router: { type: 'haproxy', address: `127.0.0.1:${adminPort}`, backend: name.replace(/[^a-z0-9]/g, '_') }, entrypoint: { type: 'redis', host: '127.0.0.1', port: frontPort }, destinations }],
+    services: [
+      {
+        name,
+        router: { type: 'haproxy', address: `127.0.0.1:${adminPort}`, backend: name.replace(/[^a-z0-9]/g, '_') },
+        entrypoint: { type: 'redis', host: '127.0.0.1', port: frontPort },
+        destinations,
+      },
+    ],
   });
   const service = config.services[0]!;
   const red = config.failover_manager.redundancy_management;
-  const initial = distribute({ destinations: service.destinations, mode: red.load_distribution, maxEjectPercent: red.max_eject_percent, maxLoadFactor: red.max_load_factor, offeredLoad: red.offered_load }).weights;
+  const initial = distribute({
+    destinations: service.destinations,
+    mode: red.load_distribution,
+    maxEjectPercent: red.max_eject_percent,
+    maxLoadFactor: red.max_load_factor,
+    offeredLoad: red.offered_load,
+  }).weights;
   const topology = await startRedisHaproxyTopology(service, dir, initial);
   return { config, service, topology, initial, dir, stop: () => topology.stop() };
 }

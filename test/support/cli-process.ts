@@ -57,8 +57,12 @@ export function spawnCliProcess(args: string[], env: Record<string, string> = {}
     }),
   );
   return {
-    get stdout() { return stdout; },
-    get stderr() { return stderr; },
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
     async waitFor(text, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (!(typeof text === 'string' ? stdout.includes(text) : text.test(stdout))) {

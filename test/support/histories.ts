@@ -38,7 +38,8 @@ export async function replayAndRecord(
   // Every run of each id: mutating runbooks of one service share an id.
   const runs: { workflowId: string; runId: string }[] = [];
   for (const workflowId of new Set(workflowIds)) {
-    for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'` })) runs.push({ workflowId, runId: w.runId });
+    for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'` }))
+      runs.push({ workflowId, runId: w.runId });
   }
   const histories = await Promise.all(
     runs.map(async ({ workflowId, runId }) => ({ workflowId, history: await client.workflow.getHandle(workflowId, runId).fetchHistory() })),

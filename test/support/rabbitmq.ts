@@ -27,7 +27,9 @@ export class ConfirmingProducer {
 
   publish(queue: string, body: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.ch.sendToQueue(queue, Buffer.from(body), { persistent: true }, (err) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
+      this.ch.sendToQueue(queue, Buffer.from(body), { persistent: true }, (err) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+      );
     });
   }
 

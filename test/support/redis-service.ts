@@ -40,8 +40,20 @@ export async function startRedisService(
         entrypoint: { type: 'redis', host: '127.0.0.1', port: frontPort },
         ...(opts.validation ? { validation: opts.validation } : {}),
         destinations: [
-          { id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portA }, replication: { type: replicated ? 'redis' : 'none' } },
-          { id: 'redis-b', zone: 'z2', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: portB }, replication: { type: replicated ? 'redis' : 'none' } },
+          {
+            id: 'redis-a',
+            zone: 'z1',
+            region: 'r1',
+            probe: { type: 'redis', host: '127.0.0.1', port: portA },
+            replication: { type: replicated ? 'redis' : 'none' },
+          },
+          {
+            id: 'redis-b',
+            zone: 'z2',
+            region: 'r1',
+            probe: { type: 'redis', host: '127.0.0.1', port: portB },
+            replication: { type: replicated ? 'redis' : 'none' },
+          },
         ],
       },
     ],

@@ -22,7 +22,13 @@ const ROW = 34;
 const COLORS = ['#73bf69', '#f2cc0c', '#5794f2', '#ff780a', '#b877d9', '#f2495c', '#8ab8ff', '#ca95e5'];
 
 export function legendOf(format: string | undefined, labels: Record<string, string>): string {
-  if (!format) return Object.entries(labels).filter(([k]) => k !== '__name__').map(([k, v]) => `${k}=${v}`).join(' ') || 'value';
+  if (!format)
+    return (
+      Object.entries(labels)
+        .filter(([k]) => k !== '__name__')
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'value'
+    );
   return format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, k: string) => labels[k] ?? '');
 }
 
@@ -44,7 +50,10 @@ function body(p: RenderedPanel, range: { start: number; end: number }, w: number
     return `<div class="stats">${series.map((s, i) => `<div class="stat"><div class="big" style="color:${COLORS[i % COLORS.length]}">${esc(fmt(last(s), p.unit))}</div><div class="lg">${esc(s.legend)}</div></div>`).join('')}</div>`;
   }
   if (p.type === 'bargauge' || p.type === 'table') {
-    const rows = series.map((s) => ({ s, v: last(s) })).sort((a, b) => b.v - a.v).slice(0, 12);
+    const rows = series
+      .map((s) => ({ s, v: last(s) }))
+      .sort((a, b) => b.v - a.v)
+      .slice(0, 12);
     const max = Math.max(...rows.map((r) => r.v), 1e-9);
     return `<div class="bars">${rows.map((r, i) => `<div class="bar"><span class="bl">${esc(r.s.legend || Object.values(r.s.labels).join(' '))}</span><span class="bt"><span style="width:${Math.max(2, (r.v / max) * 100)}%;background:${COLORS[i % COLORS.length]}"></span></span><span class="bv">${esc(fmt(r.v, p.unit))}</span></div>`).join('')}</div>`;
   }
@@ -57,14 +66,25 @@ function body(p: RenderedPanel, range: { start: number; end: number }, w: number
   const x = (t: number) => 10 + ((t - range.start) / (range.end - range.start)) * pw;
   const y = (v: number) => 8 + ph - ((v - lo) / (hi - lo)) * ph;
   const lines = series.map((s, i) => {
-    const pts = s.values.filter(([, v]) => Number.isFinite(v)).map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    const pts = s.values
+      .filter(([, v]) => Number.isFinite(v))
+      .map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`)
+      .join(' ');
     return `<polyline fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2" points="${pts}"/>`;
   });
-  const legend = series.slice(0, 6).map((s, i) => `<span><i style="background:${COLORS[i % COLORS.length]}"></i>${esc(s.legend)}</span>`).join('');
+  const legend = series
+    .slice(0, 6)
+    .map((s, i) => `<span><i style="background:${COLORS[i % COLORS.length]}"></i>${esc(s.legend)}</span>`)
+    .join('');
   return `<svg width="${w - 4}" height="${ph + 16}"><text x="10" y="12" class="ax">${esc(fmt(hi, p.unit))}</text><line x1="10" x2="${pw + 10}" y1="${ph + 8}" y2="${ph + 8}" class="axl"/>${lines.join('')}</svg><div class="legend">${legend}</div>`;
 }
 
-export function renderDashboardHtml(title: string, panels: (RenderedPanel | { type: 'row'; title: string; gridPos: RenderedPanel['gridPos'] })[], range: { start: number; end: number }, note: string): string {
+export function renderDashboardHtml(
+  title: string,
+  panels: (RenderedPanel | { type: 'row'; title: string; gridPos: RenderedPanel['gridPos'] })[],
+  range: { start: number; end: number },
+  note: string,
+): string {
   const height = Math.max(...panels.map((p) => (p.gridPos.y + p.gridPos.h) * ROW)) + 60;
   const boxes = panels.map((p) => {
     const left = p.gridPos.x * COL;

@@ -46,8 +46,16 @@ export async function temporalHarness(
   const taskQueue = `test-${randomUUID()}`;
   const make = async (observer?: ObserverOptions, watchOnly = false) =>
     createFailoverWorker({
-      connection: nativeConnection, namespace: 'default', taskQueue, config, logger: testLogger, client, workflowBundle: await workflowBundle(), dataConverter,
-      ...(observer ? { observer } : {}), watchOnly,
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      config,
+      logger: testLogger,
+      client,
+      workflowBundle: await workflowBundle(),
+      dataConverter,
+      ...(observer ? { observer } : {}),
+      watchOnly,
     });
   const worker = await make(opts.observer);
   // One process may run one worker per task queue: the extra observers run only their zone's watches.

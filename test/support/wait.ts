@@ -14,9 +14,13 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 
 /** Queries a runbook's `status` until `pred` holds; returns that status. */
 export async function statusUntil(handle: WorkflowHandle, pred: (s: RunbookStatus) => boolean, timeoutMs = 30_000): Promise<RunbookStatus> {
   let last: RunbookStatus | undefined;
-  await until(async () => {
-    last = await handle.query(statusQuery).catch(() => undefined);
-    return !!last && pred(last);
-  }, timeoutMs, () => `status predicate (last phase ${last?.phase}, step ${last?.step})`);
+  await until(
+    async () => {
+      last = await handle.query(statusQuery).catch(() => undefined);
+      return !!last && pred(last);
+    },
+    timeoutMs,
+    () => `status predicate (last phase ${last?.phase}, step ${last?.step})`,
+  );
   return last!;
 }

@@ -8,7 +8,13 @@ import { AlertRouter, toEvidence } from '../../src/triggers/alert-mapping';
 import { PayloadError, labelsFingerprint, parseAlertmanager, parseGrafana, parseJson, type IncomingAlert } from '../../src/triggers/alert-payloads';
 import { ConcurrencyLimiter } from '../../src/triggers/concurrency-limiter';
 
-const dest = (id: string, extra: Record<string, unknown> = {}) => ({ id, zone: 'z', region: 'r', probe: { type: 'tcp', host: '127.0.0.1', port: 1 }, ...extra });
+const dest = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  zone: 'z',
+  region: 'r',
+  probe: { type: 'tcp', host: '127.0.0.1', port: 1 },
+  ...extra,
+});
 const service = (name: string, destinations = [dest('redis-a'), dest('redis-b', { router_server: 'srv-b' })]) => ({
   name,
   router: { type: 'file', path: `/tmp/${name}.json` },
@@ -45,13 +51,21 @@ describe('alerting config', () => {
   it('is optional, and fills defaults when present: auth named, default routes by the service/destination labels', () => {
     expect(validateConfig({ services: [service('orders-bus')] }).alerting).toBeUndefined();
     const a = configWith(auth).alerting!;
-    expect(a.receiver).toMatchObject({ listen: '127.0.0.1:9095', body_limit: 1048576, dedupe_window: '10m', hmac_header: 'X-Signature', allow_unauthenticated: false });
+    expect(a.receiver).toMatchObject({
+      listen: '127.0.0.1:9095',
+      body_limit: 1048576,
+      dedupe_window: '10m',
+      hmac_header: 'X-Signature',
+      allow_unauthenticated: false,
+    });
     // The default route names the service and destination, but means nothing until a route says what it means.
     expect(a.routes).toEqual([{ match: {}, service_label: 'service', destination_label: 'destination', means: 'ignore' }]);
   });
 
   it('names each bad field', () => {
-    expect(problemsOf({})).toEqual([expect.stringMatching(/^alerting\.receiver\.token_env: expected "token_env" and\/or "hmac_secret_env" \(or allow_unauthenticated: true\)/)]);
+    expect(problemsOf({})).toEqual([
+      expect.stringMatching(/^alerting\.receiver\.token_env: expected "token_env" and\/or "hmac_secret_env" \(or allow_unauthenticated: true\)/),
+    ]);
     expect(
       problemsOf({
         ...auth,
@@ -69,7 +83,9 @@ describe('alerting config', () => {
       'alerting.routes[3].service: expected exactly one of "service" or "service_label" (got "orders-bus")',
       'alerting.routes[4].match.team: expected a label value (exact match) or {regex: "..."} (got 42)',
     ]);
-    expect(problemsOf({ ...auth, routes: [{ service: 'no-such-bus' }] })).toEqual(['alerting.routes[0].service: expected a configured service (orders-bus, audit-bus) (got "no-such-bus")']);
+    expect(problemsOf({ ...auth, routes: [{ service: 'no-such-bus' }] })).toEqual([
+      'alerting.routes[0].service: expected a configured service (orders-bus, audit-bus) (got "no-such-bus")',
+    ]);
     expect(problemsOf({ receiver: { token_env: 'T', listen: '9095', body_limit: 10 } })).toEqual([
       'alerting.receiver.listen: expected "host:port" (got "9095")',
       'alerting.receiver.body_limit: Too small: expected number to be >=1024 (got 10)',
@@ -85,12 +101,22 @@ describe('mapping alert labels to a service and destination', () => {
 
   it('by default reads the service and destination labels', () => {
     const r = routerFor(undefined);
-    expect(r.route({ alertname: 'X', service: 'orders-bus', destination: 'redis-a' })).toEqual({ matched: true, service: 'orders-bus', destination: 'redis-a', route: 0, means: 'ignore' });
+    expect(r.route({ alertname: 'X', service: 'orders-bus', destination: 'redis-a' })).toEqual({
+      matched: true,
+      service: 'orders-bus',
+      destination: 'redis-a',
+      route: 0,
+      means: 'ignore',
+    });
     expect(r.route({ service: 'orders-bus' })).toEqual({ matched: true, service: 'orders-bus', route: 0, means: 'ignore' });
     // The router's server name is accepted for the destination too (HAProxy server names often appear in alerts).
     expect(r.route({ service: 'orders-bus', destination: 'srv-b' })).toMatchObject({ matched: true, destination: 'redis-b' });
     expect(r.route({ alertname: 'X' })).toEqual({ matched: false, reason: 'no route matches the labels {alertname="X"}' });
-    expect(r.route({ service: 'billing' })).toEqual({ matched: false, route: 0, reason: 'routes[0]: label service="billing" names no configured service (orders-bus, audit-bus)' });
+    expect(r.route({ service: 'billing' })).toEqual({
+      matched: false,
+      route: 0,
+      reason: 'routes[0]: label service="billing" names no configured service (orders-bus, audit-bus)',
+    });
     expect(r.route({ service: 'orders-bus', destination: 'redis-z' })).toEqual({
       matched: false,
       route: 0,
@@ -104,7 +130,12 @@ describe('mapping alert labels to a service and destination', () => {
       { match: { team: 'payments', env: '' }, service: 'audit-bus' },
       { match: { team: { regex: 'pay.*' } }, service_label: 'bus' },
     ]);
-    expect(r.route({ team: 'payments', alertname: 'RedisDown', instance_name: 'redis-b' })).toMatchObject({ matched: true, service: 'orders-bus', destination: 'redis-b', route: 0 });
+    expect(r.route({ team: 'payments', alertname: 'RedisDown', instance_name: 'redis-b' })).toMatchObject({
+      matched: true,
+      service: 'orders-bus',
+      destination: 'redis-b',
+      route: 0,
+    });
     // Anchored: "RedisDownSoon" is not "RedisDown"; env is missing, so it equals "".
     expect(r.route({ team: 'payments', alertname: 'RedisDownSoon' })).toMatchObject({ matched: true, service: 'audit-bus', route: 1 });
     expect(r.route({ team: 'payments', alertname: 'X', env: 'prod', bus: 'orders-bus' })).toMatchObject({ matched: true, service: 'orders-bus', route: 2 });
@@ -144,23 +175,55 @@ describe('mapping alert labels to a service and destination', () => {
 });
 
 describe('parsing webhook payloads', () => {
-  const amAlert = { status: 'firing', labels: { alertname: 'A', service: 'orders-bus' }, annotations: { summary: 's' }, startsAt: '2026-01-01T00:00:00Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: 'f1' };
-  const amBody = { version: '4', groupKey: 'g', truncatedAlerts: 0, status: 'firing', receiver: 'r', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am', alerts: [amAlert] };
+  const amAlert = {
+    status: 'firing',
+    labels: { alertname: 'A', service: 'orders-bus' },
+    annotations: { summary: 's' },
+    startsAt: '2026-01-01T00:00:00Z',
+    endsAt: '0001-01-01T00:00:00Z',
+    generatorURL: '',
+    fingerprint: 'f1',
+  };
+  const amBody = {
+    version: '4',
+    groupKey: 'g',
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'r',
+    groupLabels: {},
+    commonLabels: {},
+    commonAnnotations: {},
+    externalURL: 'http://am',
+    alerts: [amAlert],
+  };
 
   it('reads Alertmanager version 4, ignoring fields it does not use', () => {
-    const alerts = parseAlertmanager(parseJson(JSON.stringify({ ...amBody, alerts: [amAlert, { ...amAlert, status: 'resolved', fingerprint: 'f2', extra: 1 }] })));
+    const alerts = parseAlertmanager(
+      parseJson(JSON.stringify({ ...amBody, alerts: [amAlert, { ...amAlert, status: 'resolved', fingerprint: 'f2', extra: 1 }] })),
+    );
     expect(alerts).toEqual([
       { source: 'alertmanager', status: 'firing', fingerprint: 'f1', labels: amAlert.labels, annotations: { summary: 's' }, startsAt: '2026-01-01T00:00:00Z' },
-      { source: 'alertmanager', status: 'resolved', fingerprint: 'f2', labels: amAlert.labels, annotations: { summary: 's' }, startsAt: '2026-01-01T00:00:00Z' },
+      {
+        source: 'alertmanager',
+        status: 'resolved',
+        fingerprint: 'f2',
+        labels: amAlert.labels,
+        annotations: { summary: 's' },
+        startsAt: '2026-01-01T00:00:00Z',
+      },
     ]);
   });
 
   it('refuses malformed Alertmanager payloads naming the field', () => {
-    expect(problemsOfPayload(() => parseAlertmanager({ ...amBody, version: '3' }))).toEqual(['body.version: expected "4" (the Alertmanager webhook payload version) (got "3")']);
+    expect(problemsOfPayload(() => parseAlertmanager({ ...amBody, version: '3' }))).toEqual([
+      'body.version: expected "4" (the Alertmanager webhook payload version) (got "3")',
+    ]);
     expect(problemsOfPayload(() => parseAlertmanager({ ...amBody, alerts: [{ ...amAlert, labels: { a: 1 } }] }))).toEqual([
       expect.stringMatching(/^body\.alerts\[0\]\.labels\.a: .*expected string.* \(got 1\)$/),
     ]);
-    expect(problemsOfPayload(() => parseAlertmanager({ ...amBody, alerts: [{ ...amAlert, fingerprint: '' }] }))).toEqual([expect.stringMatching(/^body\.alerts\[0\]\.fingerprint: Too small/)]);
+    expect(problemsOfPayload(() => parseAlertmanager({ ...amBody, alerts: [{ ...amAlert, fingerprint: '' }] }))).toEqual([
+      expect.stringMatching(/^body\.alerts\[0\]\.fingerprint: Too small/),
+    ]);
     expect(problemsOfPayload(() => parseAlertmanager({ ...amBody, alerts: [] }))).toEqual(['body.alerts: expected at least one alert (got [])']);
     expect(problemsOfPayload(() => parseAlertmanager([1, 2]))).toEqual([expect.stringMatching(/^body: .*expected object/)]);
     expect(problemsOfPayload(() => parseJson(''))).toEqual(['body: expected a JSON object (the body is empty)']);
@@ -179,7 +242,14 @@ describe('parsing webhook payloads', () => {
       status: 'firing',
       orgId: 1,
       alerts: [
-        { status: 'firing', labels: { alertname: 'High', zone: 'us-1', service: 'orders-bus' }, annotations: {}, startsAt: '2026-01-01T00:00:00+02:00', fingerprint: 'c6eadffa33fcdf37', values: { B: 1 } },
+        {
+          status: 'firing',
+          labels: { alertname: 'High', zone: 'us-1', service: 'orders-bus' },
+          annotations: {},
+          startsAt: '2026-01-01T00:00:00+02:00',
+          fingerprint: 'c6eadffa33fcdf37',
+          values: { B: 1 },
+        },
         { status: 'resolved', labels: { service: 'orders-bus', zone: 'us-1', alertname: 'High' }, annotations: {}, valueString: '[ x ]' },
       ],
     };
@@ -189,7 +259,9 @@ describe('parsing webhook payloads', () => {
     expect(b!.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(labelsFingerprint({ a: 'b' })).not.toBe(labelsFingerprint({ a: 'c' }));
     expect(labelsFingerprint({ ab: 'c' })).not.toBe(labelsFingerprint({ a: 'bc' }));
-    expect(problemsOfPayload(() => parseGrafana({ ...grafana, alerts: [{ labels: {} }] }))).toEqual([expect.stringMatching(/^body\.alerts\[0\]\.status: Invalid option/)]);
+    expect(problemsOfPayload(() => parseGrafana({ ...grafana, alerts: [{ labels: {} }] }))).toEqual([
+      expect.stringMatching(/^body\.alerts\[0\]\.status: Invalid option/),
+    ]);
   });
 });
 
@@ -219,23 +291,43 @@ describe('authentication', () => {
     const now = 1_800_000_000_000;
     const ts = String(now / 1000 - 30);
     const sig = (data: string) => ({ 'x-signature': `sha256=${hmac('k', data)}`, 'x-signature-timestamp': ts });
-    expect(authenticate(a, sig(`${ts}:${body}`), body, now)).toMatchObject({ ok: true, via: 'hmac', signature: hmac('k', `${ts}:${body}`), signedAtMs: now - 30_000 });
-    expect(authenticate(a, { ...sig(`${ts}:${body}`), 'x-signature': hmac('k', `${ts}:${body}`).toUpperCase() }, body, now)).toMatchObject({ ok: true, via: 'hmac' });
+    expect(authenticate(a, sig(`${ts}:${body}`), body, now)).toMatchObject({
+      ok: true,
+      via: 'hmac',
+      signature: hmac('k', `${ts}:${body}`),
+      signedAtMs: now - 30_000,
+    });
+    expect(authenticate(a, { ...sig(`${ts}:${body}`), 'x-signature': hmac('k', `${ts}:${body}`).toUpperCase() }, body, now)).toMatchObject({
+      ok: true,
+      via: 'hmac',
+    });
     expect(authenticate(a, sig(`${ts}:${body} `), body, now)).toEqual({ ok: false, reason: 'x-signature signature does not match the body' });
-    expect(authenticate(a, { ...sig(''), 'x-signature': 'sha256=abc' }, body, now)).toEqual({ ok: false, reason: 'x-signature header: expected "sha256=<64 hex digits>"' });
+    expect(authenticate(a, { ...sig(''), 'x-signature': 'sha256=abc' }, body, now)).toEqual({
+      ok: false,
+      reason: 'x-signature header: expected "sha256=<64 hex digits>"',
+    });
     // A signature of the body alone, with no timestamp, is refused: it could be replayed at any time.
     expect(authenticate(a, { 'x-signature': `sha256=${hmac('k', body.toString())}` }, body, now)).toEqual({
       ok: false,
       reason: 'x-signature-timestamp header: expected the signed unix timestamp in seconds (required with HMAC)',
     });
     // A token sent where only HMAC is configured proves nothing.
-    expect(authenticate(a, { authorization: 'Bearer k' }, body, now)).toMatchObject({ ok: false, reason: expect.stringMatching(/^missing credentials: expected x-signature: /) });
+    expect(authenticate(a, { authorization: 'Bearer k' }, body, now)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^missing credentials: expected x-signature: /),
+    });
 
-    const t = settings({ hmac_secret_env: 'SIG', hmac_header: 'X-Grafana-Alerting-Signature', hmac_timestamp_header: 'X-Ts', hmac_max_skew: '1m' }, { SIG: 'k' });
+    const t = settings(
+      { hmac_secret_env: 'SIG', hmac_header: 'X-Grafana-Alerting-Signature', hmac_timestamp_header: 'X-Ts', hmac_max_skew: '1m' },
+      { SIG: 'k' },
+    );
     const signed = { 'x-grafana-alerting-signature': hmac('k', `${ts}:${body}`), 'x-ts': ts };
     expect(authenticate(t, signed, body, now)).toMatchObject({ ok: true, via: 'hmac' });
     expect(authenticate(t, signed, body, now + 60_000)).toEqual({ ok: false, reason: 'x-ts header: timestamp is 90s away from now (allowed 60s)' });
-    expect(authenticate(t, { ...signed, 'x-ts': String(now / 1000) }, body, now)).toEqual({ ok: false, reason: 'x-grafana-alerting-signature signature does not match the body' });
+    expect(authenticate(t, { ...signed, 'x-ts': String(now / 1000) }, body, now)).toEqual({
+      ok: false,
+      reason: 'x-grafana-alerting-signature signature does not match the body',
+    });
     expect(authenticate(t, { 'x-grafana-alerting-signature': signed['x-grafana-alerting-signature'] }, body, now)).toEqual({
       ok: false,
       reason: 'x-ts header: expected the signed unix timestamp in seconds (required with HMAC)',
@@ -251,7 +343,10 @@ describe('authentication', () => {
     expect(authenticate(a, { authorization: 'Bearer t', ...signed }, body, now)).toMatchObject({ ok: true, via: 'hmac' });
     expect(authenticate(a, { authorization: 'Bearer wrong', ...signed }, body, now)).toEqual({ ok: false, reason: 'bearer token does not match' });
     expect(authenticate(a, { authorization: 'Bearer t', ...signed, 'x-signature': `sha256=${'0'.repeat(64)}` }, body, now)).toMatchObject({ ok: false });
-    expect(authenticate(a, {}, body, now)).toMatchObject({ ok: false, reason: expect.stringMatching(/^missing credentials: expected Authorization: Bearer <token> or x-signature: /) });
+    expect(authenticate(a, {}, body, now)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^missing credentials: expected Authorization: Bearer <token> or x-signature: /),
+    });
     // Where a signature is required (Grafana), a bearer token alone is not enough.
     const grafana = { hmacRequired: true };
     expect(authenticate(a, { authorization: 'Bearer t' }, body, now, grafana)).toEqual({
@@ -265,7 +360,10 @@ describe('authentication', () => {
     const a = settings({ token_env: 'TOK', hmac_secret_env: 'SIG' }, { TOK: 't', SIG: 'k' });
     expect(preAuthenticate(a, {}, 0)).toMatchObject({ ok: false, reason: expect.stringMatching(/^missing credentials/) });
     expect(preAuthenticate(a, { authorization: 'Bearer nope' }, 0)).toEqual({ ok: false, reason: 'bearer token does not match' });
-    expect(preAuthenticate(a, { 'x-signature': `sha256=${'a'.repeat(64)}`, 'x-signature-timestamp': '1' }, 3_600_000)).toMatchObject({ ok: false, reason: expect.stringMatching(/timestamp is 3599s away/) });
+    expect(preAuthenticate(a, { 'x-signature': `sha256=${'a'.repeat(64)}`, 'x-signature-timestamp': '1' }, 3_600_000)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/timestamp is 3599s away/),
+    });
     // A well-formed, fresh signature passes the header check; the body decides later.
     expect(preAuthenticate(a, { 'x-signature': `sha256=${'a'.repeat(64)}`, 'x-signature-timestamp': '1' }, 1000)).toMatchObject({ ok: true });
   });
@@ -323,14 +421,16 @@ describe('receiver-side deduplication and concurrency', () => {
     let peak = 0;
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        limiter.run(async () => {
-          active++;
-          peak = Math.max(peak, active);
-          await new Promise((r) => setTimeout(r, 1 + (i % 3)));
-          active--;
-          if (i === 7) throw new Error('one fails');
-          return i;
-        }).catch((e: Error) => e.message),
+        limiter
+          .run(async () => {
+            active++;
+            peak = Math.max(peak, active);
+            await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+            active--;
+            if (i === 7) throw new Error('one fails');
+            return i;
+          })
+          .catch((e: Error) => e.message),
       ),
     );
     expect(peak).toBe(3);

@@ -31,7 +31,9 @@ describe('bootstrap, as a user who cannot install packages', () => {
     provide('redis-server');
     const r = bootstrap('start');
     expect(r.code).toBe(1);
-    expect(r.err).toContain('bootstrap (npm start): missing Debian packages:\n  haproxy                  the router in front of them, switched by the runbooks\n');
+    expect(r.err).toContain(
+      'bootstrap (npm start): missing Debian packages:\n  haproxy                  the router in front of them, switched by the runbooks\n',
+    );
     expect(r.err).toContain('  sudo apt-get install -y haproxy\n');
     expect(r.err).toContain('npm start -- --no-demo');
     expect(r.err).not.toMatch(/nats-server|rabbitmq|chromium|prometheus/);

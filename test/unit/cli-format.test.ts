@@ -31,7 +31,15 @@ describe('cli formatting primitives', () => {
     expect(fmtTime(undefined)).toBe('-');
     expect(fmtRpo({ lag: null, note: 'source down' })).toBe('unknown (source down)');
     expect(fmtRpo({ lag: 0, note: 'fenced' })).toBe('0 (fenced)');
-    expect(table(['A', 'LONGER'], [['xyz', '1'], ['q', '']])).toEqual(['A    LONGER', 'xyz  1', 'q']);
+    expect(
+      table(
+        ['A', 'LONGER'],
+        [
+          ['xyz', '1'],
+          ['q', ''],
+        ],
+      ),
+    ).toEqual(['A    LONGER', 'xyz  1', 'q']);
   });
 });
 
@@ -54,7 +62,17 @@ describe('cli views', () => {
   };
 
   it('services: routing, runbook and one row per destination; unreadable parts are said so', () => {
-    const text = servicesView([service, { ...service, name: 'other', routing: undefined, routingError: 'connect ECONNREFUSED', runbook: undefined, runbookError: 'cannot reach Temporal' } as ServiceSummary]);
+    const text = servicesView([
+      service,
+      {
+        ...service,
+        name: 'other',
+        routing: undefined,
+        routingError: 'connect ECONNREFUSED',
+        runbook: undefined,
+        runbookError: 'cannot reach Temporal',
+      } as ServiceSummary,
+    ]);
     expect(text).toContain('orders-bus — order events');
     expect(text).toContain('routing  [redis-a=0 redis-b=50] gen 3, traffic on redis-b');
     expect(text).toContain('runbook  failover running since 2025-03-01T10:00:00Z (runbook-orders-bus, run r-1, trigger detection)');
@@ -94,7 +112,15 @@ describe('cli views', () => {
 
   it('status: phase, move, controls with the command to answer them, steps', () => {
     const waiting = statusView(
-      status({ phase: 'awaiting-approval', step: 'approval', controls: { paused: true, pausedBy: 'carol', awaitingApproval: { reason: 'lag 5 exceeds the bound 1', since: '2025-03-01T10:00:01Z', timeout: '10m', defaultAction: 'abort' } } }),
+      status({
+        phase: 'awaiting-approval',
+        step: 'approval',
+        controls: {
+          paused: true,
+          pausedBy: 'carol',
+          awaitingApproval: { reason: 'lag 5 exceeds the bound 1', since: '2025-03-01T10:00:01Z', timeout: '10m', defaultAction: 'abort' },
+        },
+      }),
     );
     expect(waiting).toContain('detection  not running');
     expect(waiting).toContain('runbook    failover (planned): phase awaiting-approval, step approval');
@@ -110,12 +136,20 @@ describe('cli views', () => {
     );
     // A maintenance runbook shows its window and when the hold ends; an exceeded RTO objective is said.
     const held = statusView(
-      status({ phase: 'holding', maintenance: { destination: 'redis-a', window: '30m', stage: 'hold', windowEndsAt: '2025-03-01T10:30:00Z' } } as Partial<RunbookStatus>),
+      status({
+        phase: 'holding',
+        maintenance: { destination: 'redis-a', window: '30m', stage: 'hold', windowEndsAt: '2025-03-01T10:30:00Z' },
+      } as Partial<RunbookStatus>),
     );
     expect(held).toContain('  window   redis-a drained for 30m, stage hold; window ends 2025-03-01T10:30:00Z');
     expect(statusView(status({ objective: { maxFailoverTime: '60s', exceeded: true } }))).toContain('objective max_failover_time 60s EXCEEDED (alert raised)');
 
-    const idle = statusView({ service: 'orders-bus', detection: null, runbook: null, last: { type: 'rollback', status: 'FAILED', closeTime: '2025-03-01T11:00:00Z' } });
+    const idle = statusView({
+      service: 'orders-bus',
+      detection: null,
+      runbook: null,
+      last: { type: 'rollback', status: 'FAILED', closeTime: '2025-03-01T11:00:00Z' },
+    });
     expect(idle).toBe('orders-bus\ndetection  not running\nrunbook    idle (last: rollback failed at 2025-03-01T11:00:00Z)');
   });
 
@@ -127,8 +161,13 @@ describe('cli views', () => {
       runId: 'r-3',
       status: 'completed',
       result: {
-        outcome: 'switched', source: 'redis-a', target: 'redis-b', rtoMs: 1063, rpo: { lag: 0, note: 'fenced' },
-        routingBefore: { generation: 0, weights: { 'redis-a': 100, 'redis-b': 0 } }, routingAfter: { generation: 1, weights: { 'redis-a': 0, 'redis-b': 100 } },
+        outcome: 'switched',
+        source: 'redis-a',
+        target: 'redis-b',
+        rtoMs: 1063,
+        rpo: { lag: 0, note: 'fenced' },
+        routingBefore: { generation: 0, weights: { 'redis-a': 100, 'redis-b': 0 } },
+        routingAfter: { generation: 1, weights: { 'redis-a': 0, 'redis-b': 100 } },
         steps: [{ name: 'switch routing', outcome: 'ok', startedAt: '' }],
       },
     });
@@ -141,14 +180,35 @@ describe('cli views', () => {
       '  steps',
       '    ✔ switch routing',
     ]);
-    const failed = outcomeView({ service: 'orders-bus', kind: 'failover', workflowId: 'w', runId: 'r', status: 'failed', failure: { type: 'TargetDown', message: 'target redis-b is down' } });
+    const failed = outcomeView({
+      service: 'orders-bus',
+      kind: 'failover',
+      workflowId: 'w',
+      runId: 'r',
+      status: 'failed',
+      failure: { type: 'TargetDown', message: 'target redis-b is down' },
+    });
     expect(failed).toBe('failover of orders-bus failed (TargetDown): target redis-b is down\n  run w r');
   });
 
   it('history: a row per run, switchovers named as such, failures shortened', () => {
     expect(historyView('orders-bus', [])).toBe('no runbooks recorded for orders-bus');
     const text = historyView('orders-bus', [
-      { workflowId: 'w', runId: 'r-5', type: 'failover', status: 'COMPLETED', trigger: 'manual', planned: true, startTime: '2025-03-01T10:00:00Z', closeTime: '2025-03-01T10:00:02Z', outcome: 'switched', source: 'redis-a', target: 'redis-b', rtoMs: 1500, rpo: { lag: null, note: 'source down' } },
+      {
+        workflowId: 'w',
+        runId: 'r-5',
+        type: 'failover',
+        status: 'COMPLETED',
+        trigger: 'manual',
+        planned: true,
+        startTime: '2025-03-01T10:00:00Z',
+        closeTime: '2025-03-01T10:00:02Z',
+        outcome: 'switched',
+        source: 'redis-a',
+        target: 'redis-b',
+        rtoMs: 1500,
+        rpo: { lag: null, note: 'source down' },
+      },
       { workflowId: 'w', runId: 'r-4', type: 'rollback', status: 'FAILED', startTime: '2025-03-01T09:00:00Z', failure: `TargetDown: ${'x'.repeat(100)}` },
     ]);
     const [header, first, second] = text.split('\n');
@@ -169,19 +229,29 @@ describe('cli arguments and errors', () => {
 
   it('settings: flags over environment over defaults; bad values name the flag or variable', () => {
     // The config file is looked up when a command needs it (--config, $FAILOVER_CONFIG, the documented default).
-    expect(resolveSettings({}, {})).toMatchObject({ configFile: undefined, address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'failover-manager', json: false });
+    expect(resolveSettings({}, {})).toMatchObject({
+      configFile: undefined,
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      taskQueue: 'failover-manager',
+      json: false,
+    });
     expect(resolveSettings({ taskQueue: 'q1' }, { TEMPORAL_TASK_QUEUE: 'q2', TEMPORAL_ADDRESS: 'h:1' })).toMatchObject({ taskQueue: 'q1', address: 'h:1' });
     expect(usage(() => resolveSettings({ address: 'nowhere' }, {}))).toBe('--address: expected "host:port" (got "nowhere")');
     expect(() => resolveSettings({}, { TEMPORAL_ADDRESS: 'nowhere' })).toThrow(/TEMPORAL_ADDRESS: expected "host:port"/);
   });
 
   it('maps failures to exit codes', () => {
-    const busy = toCliError(new ServiceBusyError('orders-bus', { workflowId: 'runbook-orders-bus', runId: 'r-9', type: 'recovery', startTime: new Date('2025-03-01T10:00:00Z') }));
+    const busy = toCliError(
+      new ServiceBusyError('orders-bus', { workflowId: 'runbook-orders-bus', runId: 'r-9', type: 'recovery', startTime: new Date('2025-03-01T10:00:00Z') }),
+    );
     expect(busy.exitCode).toBe(EXIT.busy);
     expect(busy.message).toContain('recovery runbook-orders-bus (run r-9');
     expect(busy.details).toMatchObject({ running: { runId: 'r-9', startTime: '2025-03-01T10:00:00.000Z' } });
     expect(toCliError(new InvalidInputError('config x', ['a: bad'])).exitCode).toBe(EXIT.usage);
-    expect(toCliError(Object.assign(new Error('wrapped'), { cause: Object.assign(new Error('14 UNAVAILABLE: no connection'), { code: 14 }) })).exitCode).toBe(EXIT.unreachable);
+    expect(toCliError(Object.assign(new Error('wrapped'), { cause: Object.assign(new Error('14 UNAVAILABLE: no connection'), { code: 14 }) })).exitCode).toBe(
+      EXIT.unreachable,
+    );
     expect(toCliError(new Error('something else')).exitCode).toBe(EXIT.failed);
   });
 

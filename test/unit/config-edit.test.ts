@@ -30,7 +30,8 @@ const problems = (fn: () => unknown): string[] => {
   throw new Error('expected the change to be refused');
 };
 const define = (input: Record<string, unknown>) => defineService(live, defineInputSchema.parse({ reason: 'test', ...input }), 7);
-const configure = (input: Record<string, unknown>) => configureBackups(live, configureInputSchema.parse({ service: 'orders-bus', reason: 'test', ...input }), 7);
+const configure = (input: Record<string, unknown>) =>
+  configureBackups(live, configureInputSchema.parse({ service: 'orders-bus', reason: 'test', ...input }), 7);
 
 describe('failover.define: a service strategy as a config change', () => {
   it('creates a service with its own strategy and policy; other services and the fleet policy are untouched', () => {
@@ -56,7 +57,9 @@ describe('failover.define: a service strategy as a config change', () => {
   it('replaces the strategy of an existing service, keeping its destinations and router as written', () => {
     const r = define({ service: 'orders-bus', strategy: 'active-passive', detection: { failure_threshold: 5 } });
     expect(r.created).toBe(false);
-    expect(formatDiff(diffConfig(live, r.doc))).toEqual([expect.stringMatching(/^\+ services\[orders-bus\]\.policy: \{"failover_detection":\{"failure_threshold":5\}/)]);
+    expect(formatDiff(diffConfig(live, r.doc))).toEqual([
+      expect.stringMatching(/^\+ services\[orders-bus\]\.policy: \{"failover_detection":\{"failure_threshold":5\}/),
+    ]);
     expect(policyOf(validateConfig(r.doc), 'orders-bus').failover_detection.failure_threshold).toBe(5);
   });
 
@@ -68,14 +71,24 @@ describe('failover.define: a service strategy as a config change', () => {
     expect(problems(() => define({ service: 'orders-bus', strategy: 'active-passive', detection: { failure_threshold: 0 } }))).toEqual([
       'detection.failure_threshold: Too small: expected number to be >=1 (got 0)',
     ]);
-    expect(problems(() => define({ service: 'orders-bus', strategy: 'active-passive', destinations: [{ id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: 'x' } }] }))).toEqual([
-      'destinations[0].probe.port: Invalid input: expected number, received string (got "x")',
-    ]);
+    expect(
+      problems(() =>
+        define({
+          service: 'orders-bus',
+          strategy: 'active-passive',
+          destinations: [{ id: 'redis-a', zone: 'z1', region: 'r1', probe: { type: 'redis', host: '127.0.0.1', port: 'x' } }],
+        }),
+      ),
+    ).toEqual(['destinations[0].probe.port: Invalid input: expected number, received string (got "x")']);
     // The maintenance window names a destination the new list no longer has: named by its own path.
-    expect(problems(() => define({ service: 'orders-bus', strategy: 'active-passive', destinations: [{ id: 'redis-a', zone: 'z1', region: 'r1', probe: redis(16391) }] }))).toEqual([
-      expect.stringMatching(/^config maintenance\[0\]\.destination: expected a destination of service orders-bus \(redis-a\)/),
-    ]);
-    expect(() => defineInputSchema.parse({ service: 'x', strategy: 'active-passive', reason: 'r', execution: { failover_strategy: 'active-active' } })).toThrow(/Unrecognized key: \\"failover_strategy\\"/);
+    expect(
+      problems(() =>
+        define({ service: 'orders-bus', strategy: 'active-passive', destinations: [{ id: 'redis-a', zone: 'z1', region: 'r1', probe: redis(16391) }] }),
+      ),
+    ).toEqual([expect.stringMatching(/^config maintenance\[0\]\.destination: expected a destination of service orders-bus \(redis-a\)/)]);
+    expect(() => defineInputSchema.parse({ service: 'x', strategy: 'active-passive', reason: 'r', execution: { failover_strategy: 'active-active' } })).toThrow(
+      /Unrecognized key: \\"failover_strategy\\"/,
+    );
     expect(live.services).toHaveLength(1);
   });
 });
@@ -86,11 +99,13 @@ describe('failover.configure: backups of a service as a config change', () => {
       add: [{ id: 'redis-c', zone: 'z3', region: 'r2', tier: 1, probe: redis(16393), replication: { type: 'redis' } }],
       change: [{ id: 'redis-b', weight: 50, tier: 1 }],
     });
-    expect(formatDiff(diffConfig(live, r.doc)).sort()).toEqual([
-      expect.stringMatching(/^\+ services\[orders-bus\]\.destinations\[redis-c\]: /),
-      '+ services[orders-bus].destinations[redis-b].tier: 1',
-      '+ services[orders-bus].destinations[redis-b].weight: 50',
-    ].sort());
+    expect(formatDiff(diffConfig(live, r.doc)).sort()).toEqual(
+      [
+        expect.stringMatching(/^\+ services\[orders-bus\]\.destinations\[redis-c\]: /),
+        '+ services[orders-bus].destinations[redis-b].tier: 1',
+        '+ services[orders-bus].destinations[redis-b].weight: 50',
+      ].sort(),
+    );
     const removed = configureBackups(r.doc, configureInputSchema.parse({ service: 'orders-bus', reason: 'r', remove: ['redis-c'] }));
     expect(formatDiff(diffConfig(r.doc, removed.doc))).toEqual(['- services[orders-bus].destinations[redis-c]']);
   });
@@ -107,7 +122,9 @@ describe('failover.configure: backups of a service as a config change', () => {
     expect(problems(() => configure({ change: [{ id: 'redis-b', weight: 50, probe: { type: 'tcp', host: '127.0.0.1' } }] }))).toEqual([
       expect.stringMatching(/^change\[0\]\.probe\.port: Invalid input: expected number, received undefined/),
     ]);
-    expect(problems(() => configure({ remove: ['redis-b'] }))).toEqual([expect.stringMatching(/^config maintenance\[0\]\.destination: expected a destination of service orders-bus \(redis-a\)/)]);
+    expect(problems(() => configure({ remove: ['redis-b'] }))).toEqual([
+      expect.stringMatching(/^config maintenance\[0\]\.destination: expected a destination of service orders-bus \(redis-a\)/),
+    ]);
     expect(problems(() => configureBackups(live, configureInputSchema.parse({ service: 'nope', reason: 'r', remove: ['x'] }), 3))).toEqual([
       'service: no service "nope" in config version 3 (has orders-bus); create it with failover.define',
     ]);

@@ -30,7 +30,9 @@ describe('secrets in config', () => {
 
   it('takes credential headers from the environment only', () => {
     const literal = configProblems(withProbe('{ type: http, url: "http://h/health", headers: { Authorization: "Bearer abc.def" } }'));
-    expect(literal).toEqual([expect.stringMatching(/^services\[0\]\.destinations\[0\]\.probe\.headers\.Authorization: expected no credential in the config text; .*headers_env/)]);
+    expect(literal).toEqual([
+      expect.stringMatching(/^services\[0\]\.destinations\[0\]\.probe\.headers\.Authorization: expected no credential in the config text; .*headers_env/),
+    ]);
     expect(literal.join('\n')).not.toContain('abc.def');
     // A credential under an innocent name is caught by its shape.
     const shaped = configProblems(withProbe('{ type: http, url: "http://h/health", headers: { X-Custom: "Basic dXNlcjpwYXNz" } }'));
@@ -54,7 +56,9 @@ describe('secrets in config', () => {
     const probe = configProblems(withProbe('{ type: http, url: "https://admin:s3cretpw@h.example/health" }'));
     expect(probe).toEqual([expect.stringMatching(/^services\[0\]\.destinations\[0\]\.probe\.url: expected no credentials in the URL/)]);
     expect(probe.join('\n')).not.toContain('s3cretpw');
-    const webhook = configProblems(withProbe('{ type: tcp, host: h, port: 1 }', 'failover_manager:\n  notifications: { webhook: "https://tok3n@hooks.example/x" }'));
+    const webhook = configProblems(
+      withProbe('{ type: tcp, host: h, port: 1 }', 'failover_manager:\n  notifications: { webhook: "https://tok3n@hooks.example/x" }'),
+    );
     expect(webhook).toEqual([expect.stringMatching(/^failover_manager\.notifications\.webhook: expected no credentials in the URL/)]);
     expect(webhook.join('\n')).not.toContain('tok3n');
   });

@@ -9,16 +9,21 @@ import { isConsistent, lagVerdict } from '../../src/domain/consistency';
 const configAt = (n: number): Config =>
   validateConfig({
     failover_manager: { quality: { max_latency: `${n * 100}ms` } },
-    services: [{
-      name: 'orders',
-      router: { type: 'file', path: '/tmp/routing.json' },
-      destinations: [{ id: 'a', zone: 'z', region: 'r', probe: { type: 'http', url: 'http://127.0.0.1:1/health' } }],
-    }],
+    services: [
+      {
+        name: 'orders',
+        router: { type: 'file', path: '/tmp/routing.json' },
+        destinations: [{ id: 'a', zone: 'z', region: 'r', probe: { type: 'http', url: 'http://127.0.0.1:1/health' } }],
+      },
+    ],
   });
 const latency = (c: Config) => c.failover_manager.quality.max_latency;
 
 async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   if (!(err instanceof ApplicationFailure)) throw new Error(`expected an ApplicationFailure, got ${String(err)}`);
   return err;
 }
@@ -76,8 +81,13 @@ describe('service references', () => {
 });
 
 describe('the consistency rule', () => {
-  const reading = (lag: number, linked: boolean) =>
-    ({ lag, linked, sourceOffset: 100 + lag, targetOffset: 100, ...(linked ? {} : { detail: 'master_link_status:down' }) });
+  const reading = (lag: number, linked: boolean) => ({
+    lag,
+    linked,
+    sourceOffset: 100 + lag,
+    targetOffset: 100,
+    ...(linked ? {} : { detail: 'master_link_status:down' }),
+  });
   it('needs a live link and lag within the bound', () => {
     expect(isConsistent(reading(0, true), 0)).toBe(true);
     expect(isConsistent(reading(10, true), 10)).toBe(true);

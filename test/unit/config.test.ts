@@ -50,9 +50,7 @@ describe('config schema', () => {
 
   it('names the path, the value and what was expected', () => {
     const bad = minimal.replace('port: 6379', 'port: "6379x"');
-    expect(problems(bad)).toEqual([
-      'services[0].destinations[0].probe.port: Invalid input: expected number, received string (got "6379x")',
-    ]);
+    expect(problems(bad)).toEqual(['services[0].destinations[0].probe.port: Invalid input: expected number, received string (got "6379x")']);
   });
 
   it('durations need their unit and stay within what makes sense for the key; a fence outlasts the catch-up it protects', () => {
@@ -78,13 +76,17 @@ describe('config schema', () => {
     expect(p).toEqual([
       'failover_manager.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?',
       'failover_manager.failover_detection.detectionInterval: unknown key; did you mean "detection_interval"?',
-      expect.stringMatching(/^failover_manager\.failover_detection\.colour: unknown key \(expected one of health_threshold, failure_threshold, .*, learning\)$/),
+      expect.stringMatching(
+        /^failover_manager\.failover_detection\.colour: unknown key \(expected one of health_threshold, failure_threshold, .*, learning\)$/,
+      ),
     ]);
     // Inside lists and driver unions too, following the value's own `type`.
     const probe = problems(minimal.replace('port: 6379 }', 'port: 6379, pasword_env: X }'));
     expect(probe).toEqual(['services[0].destinations[0].probe.pasword_env: unknown key; did you mean "password_env"?']);
     // Seed keys the mapping consumes count as known keys.
-    expect(problems(`failover_manager:\n  quality:\n    data_integrty: true\n${minimal}`)).toEqual(['failover_manager.quality.data_integrty: unknown key; did you mean "data_integrity"?']);
+    expect(problems(`failover_manager:\n  quality:\n    data_integrty: true\n${minimal}`)).toEqual([
+      'failover_manager.quality.data_integrty: unknown key; did you mean "data_integrity"?',
+    ]);
   });
 
   it('rejects duplicate destination ids and service names', () => {
@@ -115,7 +117,9 @@ ${minimal}`);
   it('rejects an unknown driver type naming the accepted ones', () => {
     const p = problems(minimal.replace('probe: { type: redis', 'probe: { type: kafka'));
     expect(p).toHaveLength(1);
-    expect(p[0]).toMatch(/^services\[0\]\.destinations\[0\]\.probe\.type: Invalid discriminator value\. Expected 'redis' \| 'tcp' \| .*'http'.* \(got "kafka"\)$/);
+    expect(p[0]).toMatch(
+      /^services\[0\]\.destinations\[0\]\.probe\.type: Invalid discriminator value\. Expected 'redis' \| 'tcp' \| .*'http'.* \(got "kafka"\)$/,
+    );
   });
 
   it('reports YAML syntax errors with file, line, column and the lines around it', () => {
@@ -127,7 +131,9 @@ ${minimal}`);
         '      |                                  ^',
       ].join('\n'),
     ]);
-    expect(problems('services: [\n')[0]).toMatch(/^test\.yaml:2:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a \]\n    1 \| services: \[\n/);
+    expect(problems('services: [\n')[0]).toMatch(
+      /^test\.yaml:2:1: YAML: Flow sequence in block collection must be sufficiently indented and end with a \]\n    1 \| services: \[\n/,
+    );
     expect(problems('a: 1\na: 2\n')[0]).toMatch(/^test\.yaml:2:1: YAML: Map keys must be unique\n/);
     const missing = path.join(os.tmpdir(), 'does-not-exist.yaml');
     expect(() => loadConfigFile(missing)).toThrow(/cannot read file/);
@@ -135,7 +141,12 @@ ${minimal}`);
 
   it('names an alias without an anchor by file, line and column instead of crashing', () => {
     expect(problems('failover_manager:\n  quality: *defaults\n')).toEqual([
-      ['test.yaml:2:12: YAML: alias *defaults has no anchor &defaults before it', '    1 | failover_manager:', '    2 |   quality: *defaults', '      |            ^'].join('\n'),
+      [
+        'test.yaml:2:12: YAML: alias *defaults has no anchor &defaults before it',
+        '    1 | failover_manager:',
+        '    2 |   quality: *defaults',
+        '      |            ^',
+      ].join('\n'),
     ]);
   });
 
@@ -168,15 +179,27 @@ ${minimal}`);
 
   it('a bad service policy key is named at its path; fleet-only sections are refused there', () => {
     const bad = (policy: string) => problems(minimal.replace('    destinations:', `    policy: ${policy}\n    destinations:`));
-    expect(bad('{ failover_detection: { failure_threshold: 0 } }')).toEqual(['services[0].policy.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)']);
+    expect(bad('{ failover_detection: { failure_threshold: 0 } }')).toEqual([
+      'services[0].policy.failover_detection.failure_threshold: Too small: expected number to be >=1 (got 0)',
+    ]);
     expect(bad('{ failover_execution: { failover_strategy: round-robin } }')).toEqual([
       'services[0].policy.failover_execution.failover_strategy: expected one of "active-passive", "active-active", "automatic", "intelligent", "manual" (got "round-robin")',
     ]);
-    expect(bad('{ brakes: { window: 1m } }')[0]).toMatch(/^services\[0\]\.policy\.brakes: unknown key \(expected one of failover_detection, failover_execution, /);
-    expect(bad('{ failover_detection: { failure_treshold: 2 } }')).toEqual(['services[0].policy.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?']);
+    expect(bad('{ brakes: { window: 1m } }')[0]).toMatch(
+      /^services\[0\]\.policy\.brakes: unknown key \(expected one of failover_detection, failover_execution, /,
+    );
+    expect(bad('{ failover_detection: { failure_treshold: 2 } }')).toEqual([
+      'services[0].policy.failover_detection.failure_treshold: unknown key; did you mean "failure_threshold"?',
+    ]);
     // Seed vocabulary works in a service's own policy too, contradictions named at its path.
-    const seedPolicy = parseConfigText(minimal.replace('    destinations:', '    policy: { failover_execution: { failover_strategy: intelligent } }\n    destinations:'));
-    expect(policyOf(seedPolicy, 'orders-bus').failover_execution).toMatchObject({ failover_strategy: 'active-passive', automatic_failover: true, target_selection: 'intelligent' });
+    const seedPolicy = parseConfigText(
+      minimal.replace('    destinations:', '    policy: { failover_execution: { failover_strategy: intelligent } }\n    destinations:'),
+    );
+    expect(policyOf(seedPolicy, 'orders-bus').failover_execution).toMatchObject({
+      failover_strategy: 'active-passive',
+      automatic_failover: true,
+      target_selection: 'intelligent',
+    });
     expect(bad('{ failover_execution: { failover_strategy: manual, automatic_failover: true } }')).toEqual([
       'services[0].policy.failover_execution.automatic_failover: true contradicts failover_execution.failover_strategy "manual" (it means automatic_failover: false); keep one of them',
     ]);

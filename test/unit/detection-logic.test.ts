@@ -62,7 +62,13 @@ describe('health from probes', () => {
 
 describe('detection decisions', () => {
   const ctx: DecisionContext = {
-    primary: 'a', nowMs: 1_000_000, cooldownMs: 60_000, lastFailoverFrom: {}, automaticFailover: true, automaticRecovery: false, failedOver: [],
+    primary: 'a',
+    nowMs: 1_000_000,
+    cooldownMs: 60_000,
+    lastFailoverFrom: {},
+    automaticFailover: true,
+    automaticRecovery: false,
+    failedOver: [],
   };
   const down = (d: string) => ({ destination: d, kind: 'down' as const, reason: 'probes' });
 
@@ -96,13 +102,31 @@ describe('detection decisions', () => {
   it('recovery_strategy intelligent fails back only to a more preferred tier; otherwise the node stays a standby', () => {
     const rec = { destination: 'a', kind: 'recovered' as const, reason: 'probes' };
     const base = { ...ctx, primary: 'b', failedOver: ['a'], automaticRecovery: true, lastFailoverFrom: { a: 0 } };
-    const sameTier = { ...base, ...recoveryStrategyContext('intelligent', { destinations: [{ id: 'a', tier: 0 }, { id: 'b', tier: 0 }] }) };
+    const sameTier = {
+      ...base,
+      ...recoveryStrategyContext('intelligent', {
+        destinations: [
+          { id: 'a', tier: 0 },
+          { id: 'b', tier: 0 },
+        ],
+      }),
+    };
     expect(decide(rec, sameTier)).toMatchObject({ action: 'none' });
-    expect(decide(rec, sameTier).reason).toBe('a recovered; recovery_strategy intelligent: a is in no better tier than b, so traffic stays on b (start recovery <service> --destination a to fail back by hand)');
+    expect(decide(rec, sameTier).reason).toBe(
+      'a recovered; recovery_strategy intelligent: a is in no better tier than b, so traffic stays on b (start recovery <service> --destination a to fail back by hand)',
+    );
     // A returned node that diverged is still resynced at once, as a standby.
     const diverged = { ...sameTier, resyncReturning: true, sync: { a: { state: 'diverged' as const, reason: 'replicates from nobody' } } };
     expect(decide({ ...rec, kind: 'diverged' as const }, diverged)).toMatchObject({ action: 'recovery', destination: 'a', failback: false });
-    const betterTier = { ...base, ...recoveryStrategyContext('intelligent', { destinations: [{ id: 'a', tier: 0 }, { id: 'b', tier: 1 }] }) };
+    const betterTier = {
+      ...base,
+      ...recoveryStrategyContext('intelligent', {
+        destinations: [
+          { id: 'a', tier: 0 },
+          { id: 'b', tier: 1 },
+        ],
+      }),
+    };
     expect(decide(rec, betterTier)).toMatchObject({ action: 'recovery', destination: 'a', failback: true });
     // automatic (and no strategy) fail back whatever the tiers.
     expect(recoveryStrategyContext('automatic', { destinations: [] })).toEqual({});
@@ -114,7 +138,11 @@ describe('runbookEnded signal payload', () => {
   it('takes a result or a failure, and names what is wrong otherwise', () => {
     const ok = runbookEndedSchema.safeParse({ workflowId: 'runbook-s', runId: 'r1', outcome: { ok: true, result: { outcome: 'switched', target: 'b' } } });
     expect(ok.success).toBe(true);
-    const failed = runbookEndedSchema.safeParse({ workflowId: 'runbook-s', runId: 'r1', outcome: { ok: false, type: 'RolledBack', message: 'validation failed', details: { target: 'b' } } });
+    const failed = runbookEndedSchema.safeParse({
+      workflowId: 'runbook-s',
+      runId: 'r1',
+      outcome: { ok: false, type: 'RolledBack', message: 'validation failed', details: { target: 'b' } },
+    });
     expect(failed.success).toBe(true);
     const bad = runbookEndedSchema.safeParse({ workflowId: 'runbook-s', outcome: { ok: false } });
     expect(bad.success).toBe(false);

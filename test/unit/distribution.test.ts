@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  apportion,
-  distribute,
-  ejectionLimit,
-  slowStartFactor,
-  slowStartWeight,
-  type DistributionMember,
-} from '../../src/domain/distribution';
+import { apportion, distribute, ejectionLimit, slowStartFactor, slowStartWeight, type DistributionMember } from '../../src/domain/distribution';
 import { checkNotAllDown } from '../../src/domain/routing';
 
 const m = (id: string, tier: number, weight: number): DistributionMember => ({ id, tier, weight });
@@ -36,7 +29,7 @@ describe('active-active distribution', () => {
     expect(d.members.find((s) => s.id === 'a')!.utilization).toBeCloseTo(1);
   });
 
-  it('moves a failed destination\'s share to the rest in proportion to capacity', () => {
+  it("moves a failed destination's share to the rest in proportion to capacity", () => {
     const d = distribute({ destinations: [m('a', 0, 100), m('b', 0, 100), m('c', 0, 50)], unhealthy: ['b'], maxLoadFactor: 2 });
     expect(d.verdict).toBe('ok');
     // b's 100 goes 2:1 to a and c: a 166.67, c 83.33, rounded by largest remainder.
@@ -52,7 +45,10 @@ describe('active-active distribution', () => {
     const d = distribute({ destinations: [m('a', 0, 100), m('b', 0, 100), m('c', 0, 50), m('x', 1, 100)], unhealthy: ['b'], maxLoadFactor: 1.4 });
     expect(d.verdict).toBe('spilled');
     expect(d.weights).toEqual({ a: 140, b: 0, c: 70, x: 40 });
-    expect(d.tiers.map((t) => [t.tier, t.load])).toEqual([[0, 210], [1, 40]]);
+    expect(d.tiers.map((t) => [t.tier, t.load])).toEqual([
+      [0, 210],
+      [1, 40],
+    ]);
     for (const s of d.members) expect(s.load).toBeLessThanOrEqual(s.capacity * 1.4 + 1e-9);
     expect(d.reasons.join('\n')).toMatch(/spillover: tier 1 takes 40 of 250/);
   });
@@ -140,7 +136,9 @@ describe('active-active distribution', () => {
     expect([1, 2, 3, 4].map((k) => slowStartWeight(100, k, 4))).toEqual([25, 50, 75, 100]);
     expect(slowStartWeight(3, 1, 10)).toBe(1);
     expect(slowStartWeight(100, 0, 4)).toBe(0);
-    const steps = [1, 2, 3, 4].map((step) => distribute({ destinations: [m('a', 0, 100), m('b', 0, 100)], slowStart: { a: { step, steps: 4 } }, maxLoadFactor: 2 }).weights);
+    const steps = [1, 2, 3, 4].map(
+      (step) => distribute({ destinations: [m('a', 0, 100), m('b', 0, 100)], slowStart: { a: { step, steps: 4 } }, maxLoadFactor: 2 }).weights,
+    );
     expect(steps).toEqual([
       { a: 40, b: 160 },
       { a: 67, b: 133 },

@@ -25,7 +25,9 @@ const svc = (name: string) => {
 
 describe('docker-compose.yml matches what the code reads', () => {
   it('has PostgreSQL-backed Temporal, the Web UI, the worker and the alert receiver', () => {
-    const always = Object.entries(compose.services).filter(([, s]) => !s.profiles).map(([name]) => name);
+    const always = Object.entries(compose.services)
+      .filter(([, s]) => !s.profiles)
+      .map(([name]) => name);
     expect(always.sort()).toEqual(['alert-receiver', 'postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
     expect(svc('temporal').environment!.DB).toBe('postgres12');
     expect(svc('temporal').environment!.POSTGRES_SEEDS).toBe('postgresql');
@@ -33,7 +35,9 @@ describe('docker-compose.yml matches what the code reads', () => {
   });
 
   it('points the worker and the UI at the Temporal frontend port the server publishes', () => {
-    const frontendPort = svc('temporal').ports!.map((p) => p.split(':').pop()).find((p) => p === '7233');
+    const frontendPort = svc('temporal')
+      .ports!.map((p) => p.split(':').pop())
+      .find((p) => p === '7233');
     expect(frontendPort).toBe('7233');
     expect(svc('worker').environment!.TEMPORAL_ADDRESS).toBe(`temporal:${frontendPort}`);
     expect(svc('temporal-ui').environment!.TEMPORAL_ADDRESS).toBe(`temporal:${frontendPort}`);
@@ -51,7 +55,9 @@ describe('docker-compose.yml matches what the code reads', () => {
 
   it('mounts the config directory where FAILOVER_CONFIG points', () => {
     const configPath = svc('worker').environment!.FAILOVER_CONFIG!;
-    const mount = svc('worker').volumes!.map((v) => v.split(':')).find(([, target]) => configPath.startsWith(`${target}/`));
+    const mount = svc('worker')
+      .volumes!.map((v) => v.split(':'))
+      .find(([, target]) => configPath.startsWith(`${target}/`));
     expect(mount).toBeDefined();
     expect(fs.existsSync(mount![0]!)).toBe(true);
   });
@@ -82,7 +88,7 @@ describe('docker-compose.yml matches what the code reads', () => {
     expect(receiver.healthcheck!.test!.join(' ')).toContain(`http://127.0.0.1:${port}/healthz`);
   });
 
-  it('gives the alert receiver the worker\'s Temporal settings and config, and secrets only from the host', () => {
+  it("gives the alert receiver the worker's Temporal settings and config, and secrets only from the host", () => {
     const env = svc('alert-receiver').environment!;
     const worker = svc('worker').environment!;
     for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'FAILOVER_CONFIG']) expect(env[k], k).toBe(worker[k]);
@@ -95,7 +101,7 @@ describe('docker-compose.yml matches what the code reads', () => {
     expect(temporalEnv(env).TEMPORAL_TASK_QUEUE).toBe('failover-manager');
   });
 
-  it('publishes the worker\'s /metrics; the observability profile scrapes it and the receiver and provisions the dashboard', () => {
+  it("publishes the worker's /metrics; the observability profile scrapes it and the receiver and provisions the dashboard", () => {
     const env = svc('worker').environment!;
     const metrics = temporalEnv(env).FAILOVER_METRICS_ADDRESS!;
     expect(metrics).toMatch(/^0\.0\.0\.0:\d+$/);
@@ -104,12 +110,16 @@ describe('docker-compose.yml matches what the code reads', () => {
     for (const name of ['prometheus', 'grafana']) expect(svc(name).profiles).toEqual(['observability']);
 
     const mount = (service: string, target: string) => {
-      const m = svc(service).volumes!.map((v) => v.split(':')).find(([, t]) => t === target);
+      const m = svc(service)
+        .volumes!.map((v) => v.split(':'))
+        .find(([, t]) => t === target);
       expect(m, `${service} mounts ${target}`).toBeDefined();
       expect(fs.existsSync(m![0]!), m![0]).toBe(true);
       return m![0]!;
     };
-    const prom = parse(fs.readFileSync(mount('prometheus', '/etc/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { static_configs: { targets: string[] }[] }[] };
+    const prom = parse(fs.readFileSync(mount('prometheus', '/etc/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { static_configs: { targets: string[] }[] }[];
+    };
     const targets = prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
     expect(targets).toContain(`worker:${port}`);
     expect(targets).toContain(`alert-receiver:${receiverEnv(svc('alert-receiver').environment).ALERT_RECEIVER_LISTEN!.split(':')[1]}`);

@@ -22,17 +22,32 @@ describe('routing', () => {
     expect(resolvePrimary({ routing: { generation: 0, weights: { 'redis-a': 100, 'redis-b': 0 } }, roles: {}, router })).toBeUndefined();
     // No role reported (drivers without roles): the router's order stands.
     expect(resolvePrimary({ routing: tie, roles: { 'redis-a': up, 'redis-b': up }, router })).toBeUndefined();
-    const b = resolvePrimary({ routing: tie, roles: { 'redis-a': { ...up, role: 'replica' }, 'redis-b': { ...up, role: 'primary' } }, routerUp: { 'redis-a': false, 'redis-b': true }, router });
+    const b = resolvePrimary({
+      routing: tie,
+      roles: { 'redis-a': { ...up, role: 'replica' }, 'redis-b': { ...up, role: 'primary' } },
+      routerUp: { 'redis-a': false, 'redis-b': true },
+      router,
+    });
     expect(b).toEqual({ primary: 'redis-b' });
     expect(primaryOf({ ...tie, primary: 'redis-b' })).toBe('redis-b');
     expect(resolvePrimary({ routing: tie, roles: { 'redis-a': { ...up, role: 'primary' }, 'redis-b': { ...up, role: 'primary' } }, router })).toEqual({
-      problem: 'HAProxy backend orders gives redis-a, redis-b the same weight 1, and redis-a and redis-b both report role primary: two writers (redis-a reports primary, redis-b reports primary); make one a replica (REPLICAOF) or take one out of the router',
+      problem:
+        'HAProxy backend orders gives redis-a, redis-b the same weight 1, and redis-a and redis-b both report role primary: two writers (redis-a reports primary, redis-b reports primary); make one a replica (REPLICAOF) or take one out of the router',
     });
     expect(resolvePrimary({ routing: tie, roles: { 'redis-a': { up: false }, 'redis-b': { ...up, role: 'replica' } }, router })).toEqual({
-      problem: 'HAProxy backend orders gives redis-a, redis-b the same weight 1, and none of them reports role primary (redis-a does not answer, redis-b reports replica); refusing to guess which one takes the writes',
+      problem:
+        'HAProxy backend orders gives redis-a, redis-b the same weight 1, and none of them reports role primary (redis-a does not answer, redis-b reports replica); refusing to guess which one takes the writes',
     });
-    expect(resolvePrimary({ routing: tie, roles: { 'redis-a': { ...up, role: 'replica' }, 'redis-b': { ...up, role: 'primary' } }, routerUp: { 'redis-a': true, 'redis-b': false }, router })).toEqual({
-      problem: 'HAProxy backend orders sends the traffic to redis-a (its health check sees redis-b down), but redis-b reports role primary (redis-a reports replica, redis-b reports primary); router and roles disagree, refusing to act until they agree',
+    expect(
+      resolvePrimary({
+        routing: tie,
+        roles: { 'redis-a': { ...up, role: 'replica' }, 'redis-b': { ...up, role: 'primary' } },
+        routerUp: { 'redis-a': true, 'redis-b': false },
+        router,
+      }),
+    ).toEqual({
+      problem:
+        'HAProxy backend orders sends the traffic to redis-a (its health check sees redis-b down), but redis-b reports role primary (redis-a reports replica, redis-b reports primary); router and roles disagree, refusing to act until they agree',
     });
   });
 

@@ -53,9 +53,7 @@ describe('http probe config', () => {
       `${probePath}.url: expected an http:// or https:// URL (got "ftp://hooks.example/x")`,
     ]);
     expect(
-      problems(
-        config(fileRouter, '{ type: http, url: "http://h/x", expect_status: [200, "399-200", abc, 700], expect_body_regex: "(", max_latency: fast }'),
-      ),
+      problems(config(fileRouter, '{ type: http, url: "http://h/x", expect_status: [200, "399-200", abc, 700], expect_body_regex: "(", max_latency: fast }')),
     ).toEqual([
       `${probePath}.expect_status[1]: expected a status code (200), a class ("2xx") or a range ("200-399") (got "399-200")`,
       `${probePath}.expect_status[2]: expected a status code (200), a class ("2xx") or a range ("200-399") (got "abc")`,
@@ -63,7 +61,9 @@ describe('http probe config', () => {
       `${probePath}.expect_body_regex: expected a valid JavaScript regular expression (got "(")`,
       `${probePath}.max_latency: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "fast")`,
     ]);
-    expect(problems(config(fileRouter, '{ type: http, url: "http://h/x", method: DELETE, auth_env: my-token, tls: { insecure_skip_verify: "yes", ca: x } }'))).toEqual([
+    expect(
+      problems(config(fileRouter, '{ type: http, url: "http://h/x", method: DELETE, auth_env: my-token, tls: { insecure_skip_verify: "yes", ca: x } }')),
+    ).toEqual([
       `${probePath}.method: Invalid option: expected one of "GET"|"HEAD"|"POST"|"PUT"|"PATCH"|"OPTIONS" (got "DELETE")`,
       `${probePath}.tls.insecure_skip_verify: Invalid input: expected boolean, received string (got "yes")`,
       `${probePath}.tls.ca: unknown key; did you mean "ca_file"?`,
@@ -82,8 +82,9 @@ describe('http probe config', () => {
 
 describe('prometheus probe config', () => {
   it('accepts a query with an operator and threshold; empty results are down by default', () => {
-    const probe = parseConfigText(config(fileRouter, '{ type: prometheus, url: "http://prometheus:9090", query: "sum(rate(errors[1m]))", op: "<", threshold: 0.01 }'))
-      .services[0]!.destinations[0]!.probe;
+    const probe = parseConfigText(
+      config(fileRouter, '{ type: prometheus, url: "http://prometheus:9090", query: "sum(rate(errors[1m]))", op: "<", threshold: 0.01 }'),
+    ).services[0]!.destinations[0]!.probe;
     expect(probe).toEqual({
       type: 'prometheus',
       url: 'http://prometheus:9090',
@@ -141,11 +142,16 @@ describe('file and http-webhook router config', () => {
   });
 
   it('names each bad field', () => {
-    expect(problems(config('{ type: file, path: "" }', tcpProbe))).toEqual(['services[0].router.path: Too small: expected string to have >=1 characters (got "")']);
+    expect(problems(config('{ type: file, path: "" }', tcpProbe))).toEqual([
+      'services[0].router.path: Too small: expected string to have >=1 characters (got "")',
+    ]);
     expect(problems(config('{ type: file }', tcpProbe))).toEqual(['services[0].router.path: Invalid input: expected string, received undefined']);
     expect(
       problems(
-        config('{ type: http-webhook, url: "http://r/x", read_url: nope, auth_header: "Bad Header", auth_env: 1TOKEN, timeout: soon, secret: hunter2 }', tcpProbe),
+        config(
+          '{ type: http-webhook, url: "http://r/x", read_url: nope, auth_header: "Bad Header", auth_env: 1TOKEN, timeout: soon, secret: hunter2 }',
+          tcpProbe,
+        ),
       ),
     ).toEqual([
       'services[0].router.read_url: expected an http:// or https:// URL (got "nope")',

@@ -58,7 +58,7 @@ describe('workflow import lint', () => {
     expect(lintTree(root)).toHaveLength(2);
   });
 
-  it('holds tracing\'s workflow interceptors to the OpenTelemetry API and the workflow package', () => {
+  it("holds tracing's workflow interceptors to the OpenTelemetry API and the workflow package", () => {
     const root = tree({
       'src/tracing/workflow-interceptors.ts': [
         "import * as otel from '@opentelemetry/api';",

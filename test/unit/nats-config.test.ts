@@ -62,9 +62,14 @@ describe('nats driver config', () => {
   });
 
   it('names a bad stream name, stall bound and follow mode', () => {
-    expect(problems(valid.replace('probe: { type: nats, url: "nats://127.0.0.1:4222", stream: ORDERS }', 'probe: { type: nats, url: "nats://127.0.0.1:4222", stream: ORD.ERS }'))).toEqual([
-      'services[0].destinations[0].probe.stream: expected a stream name without whitespace, ".", "*", ">", "/" or "\\" (got "ORD.ERS")',
-    ]);
+    expect(
+      problems(
+        valid.replace(
+          'probe: { type: nats, url: "nats://127.0.0.1:4222", stream: ORDERS }',
+          'probe: { type: nats, url: "nats://127.0.0.1:4222", stream: ORD.ERS }',
+        ),
+      ),
+    ).toEqual(['services[0].destinations[0].probe.stream: expected a stream name without whitespace, ".", "*", ">", "/" or "\\" (got "ORD.ERS")']);
     expect(problems(valid.replace('stream: ORDERS }', 'stream: ORDERS, stall_after: soon }'))).toEqual([
       'services[0].destinations[0].probe.stall_after: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
     ]);
@@ -80,9 +85,7 @@ describe('nats driver config', () => {
     expect(problems(valid.replace('key: orders-stream', 'key: ".orders"'))).toEqual([
       'services[0].router.key: expected a key of letters, digits, "-", "/", "_", "=" and "." (not at the ends) (got ".orders")',
     ]);
-    expect(problems(valid.replace(', key: orders-stream', ''))).toEqual([
-      'services[0].router.key: Invalid input: expected string, received undefined',
-    ]);
+    expect(problems(valid.replace(', key: orders-stream', ''))).toEqual(['services[0].router.key: Invalid input: expected string, received undefined']);
   });
 
   it('wants a user with its password variable, or a token variable, not a mix', () => {

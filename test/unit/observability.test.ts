@@ -44,7 +44,7 @@ describe('first failed probe in the health fold', () => {
     expect(h.firstFailedAtMs).toBeUndefined();
   });
 
-  it('takes a firing alert\'s start, and keeps it while the alert fires although probes pass', () => {
+  it("takes a firing alert's start, and keeps it while the alert fires although probes pass", () => {
     let h = applyAlert('a', initialHealth(), { fingerprint: 'f', status: 'firing', summary: 's', startsAt: '2026-01-01T00:00:00Z' }).health;
     expect(h.firstFailedAtMs).toBe(Date.parse('2026-01-01T00:00:00Z'));
     h = observe('a', h, probe(true, Date.parse('2026-01-01T00:00:05Z')), t).health;
@@ -77,7 +77,11 @@ describe('labels', () => {
 describe('held automatic runbooks', () => {
   const cap = { maxAutomaticRunbooks: 1, windowMs: 60_000 };
   it('tells a suspension from the fleet cap by what the brakes answer', () => {
-    const suspended = admit(suspend(emptyBrakes(), { service: 's' }, { by: 'dana', reason: 'r', at: 'now' }), { service: 's', kind: 'failover', nowMs: 0 }, cap).admission;
+    const suspended = admit(
+      suspend(emptyBrakes(), { service: 's' }, { by: 'dana', reason: 'r', at: 'now' }),
+      { service: 's', kind: 'failover', nowMs: 0 },
+      cap,
+    ).admission;
     expect(suspended.admitted).toBe(false);
     expect(holdReason({ action: 'failover', reason: 'x' }, !suspended.admitted ? suspended.reason : undefined)).toBe('suspension');
     const first = admit(emptyBrakes(), { service: 's', kind: 'failover', nowMs: 0 }, cap);
@@ -88,14 +92,23 @@ describe('held automatic runbooks', () => {
 
   it('tells a cooldown hold from what detection decides', () => {
     const ctx: DecisionContext = {
-      primary: 'a', nowMs: 10_000, cooldownMs: 60_000, lastFailoverFrom: { a: 5_000, b: 5_000 }, automaticFailover: true, automaticRecovery: true, failedOver: ['b'],
+      primary: 'a',
+      nowMs: 10_000,
+      cooldownMs: 60_000,
+      lastFailoverFrom: { a: 5_000, b: 5_000 },
+      automaticFailover: true,
+      automaticRecovery: true,
+      failedOver: ['b'],
     };
     const again = decide({ destination: 'a', kind: 'down', reason: 'r' }, ctx);
     expect(again.action).toBe('none');
     expect(holdReason(again, undefined)).toBe('cooldown');
     const failback = decide({ destination: 'b', kind: 'recovered', reason: 'r' }, ctx);
     expect(holdReason(failback, undefined)).toBe('cooldown');
-    const resyncFirst = decide({ destination: 'b', kind: 'recovered', reason: 'r' }, { ...ctx, sync: { b: { state: 'diverged', reason: 'x' } }, resyncReturning: true });
+    const resyncFirst = decide(
+      { destination: 'b', kind: 'recovered', reason: 'r' },
+      { ...ctx, sync: { b: { state: 'diverged', reason: 'x' } }, resyncReturning: true },
+    );
     expect(resyncFirst.action).toBe('recovery');
     expect(holdReason(resyncFirst, undefined)).toBe('cooldown');
     expect(holdReason(decide({ destination: 'a', kind: 'down', reason: 'r' }, { ...ctx, lastFailoverFrom: {} }), undefined)).toBeUndefined();
@@ -112,7 +125,14 @@ describe('decisions judged false', () => {
     expect(judgeFalseDown(recovered, [down(0, 'failover')], 8000, window)?.decision.action).toBe('failover');
     expect(judgeFalseDown(recovered, [down(0)], 8001, window)).toBeUndefined();
     // Only the latest decision about that destination is judged.
-    expect(judgeFalseDown(recovered, [down(0), { at: new Date(1).toISOString(), event: { destination: 'b', kind: 'recovered' }, decision: { action: 'none' } }], 2, window)).toBeUndefined();
+    expect(
+      judgeFalseDown(
+        recovered,
+        [down(0), { at: new Date(1).toISOString(), event: { destination: 'b', kind: 'recovered' }, decision: { action: 'none' } }],
+        2,
+        window,
+      ),
+    ).toBeUndefined();
     expect(judgeFalseDown({ ...recovered, kind: 'down' }, [down(0)], 1, window)).toBeUndefined();
   });
 

@@ -19,7 +19,14 @@ describe('a quorum of observers', () => {
   });
   it('with one observer and quorum 1 the observer decides, with its own reason', () => {
     const down = { destination: 'a', kind: 'down' as const, reason: '3 consecutive failed probes' };
-    const c = combine({ destinations: ['a'], observers: { any: { health: { a: h('down') }, isolated: false } }, reporter: 'any', reporterEvents: [down], quorum: 1, previous: { a: h('up') } });
+    const c = combine({
+      destinations: ['a'],
+      observers: { any: { health: { a: h('down') }, isolated: false } },
+      reporter: 'any',
+      reporterEvents: [down],
+      quorum: 1,
+      previous: { a: h('up') },
+    });
     expect(c.events).toEqual([down]);
     expect(c.unconfirmed).toEqual([]);
   });
@@ -48,12 +55,26 @@ describe('a quorum of observers', () => {
       previous: { a: h('down') },
     });
     expect(c.events).toEqual([{ ...back, reason: '3 consecutive good probes (o1: up, o2: up; quorum 2)' }, writer]);
-    const quiet = combine({ destinations: ['a'], observers: { any: { health: { a: h('up') }, isolated: false } }, reporter: 'any', reporterEvents: [writer], quorum: 1, previous: { a: h('up') } });
+    const quiet = combine({
+      destinations: ['a'],
+      observers: { any: { health: { a: h('up') }, isolated: false } },
+      reporter: 'any',
+      reporterEvents: [writer],
+      quorum: 1,
+      previous: { a: h('up') },
+    });
     expect(quiet.events).toEqual([writer]);
     expect(quiet.unconfirmed).toEqual([]);
   });
   it('a firing alert holds a destination down whatever the observers say', () => {
-    const c = combine({ destinations: ['a'], observers: { any: { health: { a: h('up') }, isolated: false } }, reporter: 'any', reporterEvents: [], quorum: 1, previous: { a: { ...h('down'), alerts: ['f1'] } } });
+    const c = combine({
+      destinations: ['a'],
+      observers: { any: { health: { a: h('up') }, isolated: false } },
+      reporter: 'any',
+      reporterEvents: [],
+      quorum: 1,
+      previous: { a: { ...h('down'), alerts: ['f1'] } },
+    });
     expect(c.health.a!.status).toBe('down');
     expect(c.events).toEqual([]);
   });
@@ -63,7 +84,11 @@ describe('certain evidence', () => {
   const t: HealthThresholds = { failureThreshold: 3, recoveryThreshold: 3, healthThreshold: 0.5, maxLatencyMs: 100, windowSize: 6 };
   it('calls a destination down at its first failed probe, naming the evidence', () => {
     const r = observe('a', initialHealth(), { up: false, latencyMs: 1, failure: 'refused', error: 'ECONNREFUSED' }, t, 'port refused; b reports its link down');
-    expect(r.event).toEqual({ destination: 'a', kind: 'down', reason: 'certainly gone after 1 failed probe(s) (threshold 3 not needed): port refused; b reports its link down' });
+    expect(r.event).toEqual({
+      destination: 'a',
+      kind: 'down',
+      reason: 'certainly gone after 1 failed probe(s) (threshold 3 not needed): port refused; b reports its link down',
+    });
   });
   it('without it the threshold applies', () => {
     expect(observe('a', initialHealth(), { up: false, latencyMs: 1, failure: 'refused' }, t).event).toBeUndefined();

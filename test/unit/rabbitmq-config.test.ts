@@ -5,8 +5,10 @@ import { RabbitmqReplicator } from '../../src/drivers/replication/rabbitmq';
 import { rabbitmqCredentials, vhostOf } from '../../src/drivers/probes/rabbitmq';
 import { configProblems } from '../support/config-problems';
 
-const probe = '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", queue: orders, management_url: "http://10.0.0.5:15672", user_env: RMQ_USER, password_env: RMQ_PASS }';
-const replication = '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", management_url: "http://10.0.0.5:15672", queues: [orders, audit], user_env: RMQ_USER, password_env: RMQ_PASS }';
+const probe =
+  '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", queue: orders, management_url: "http://10.0.0.5:15672", user_env: RMQ_USER, password_env: RMQ_PASS }';
+const replication =
+  '{ type: rabbitmq, url: "amqp://10.0.0.5:5672/", management_url: "http://10.0.0.5:15672", queues: [orders, audit], user_env: RMQ_USER, password_env: RMQ_PASS }';
 
 function config(probeText = probe, replicationText = replication): string {
   return `
@@ -62,7 +64,9 @@ describe('rabbitmq driver config', () => {
   });
 
   it('rejects a url with a query or a nested path', () => {
-    expect(problems(config('{ type: rabbitmq, url: "amqp://h:5672/a/b" }'))[0]).toMatch(/^services\[0\]\.destinations\[0\]\.probe\.url: expected amqp:\/\/host\[:port\]\[\/vhost\]/);
+    expect(problems(config('{ type: rabbitmq, url: "amqp://h:5672/a/b" }'))[0]).toMatch(
+      /^services\[0\]\.destinations\[0\]\.probe\.url: expected amqp:\/\/host\[:port\]\[\/vhost\]/,
+    );
     expect(problems(config('{ type: rabbitmq, url: "amqp://h:5672/?heartbeat=5" }'))[0]).toMatch(/probe\.url: expected amqp:\/\/host/);
   });
 

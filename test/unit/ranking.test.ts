@@ -75,7 +75,10 @@ describe('ranking math', () => {
 
   it('combines components with the documented weights; no history scores 0.5', () => {
     expect(scoreOf(emptyRanking(), 'x', 0).score).toBeCloseTo(0.5);
-    const state = feed(emptyRanking(), Array.from({ length: 5 }, () => probe('a', true, 100)));
+    const state = feed(
+      emptyRanking(),
+      Array.from({ length: 5 }, () => probe('a', true, 100)),
+    );
     const b = scoreOf(state, 'a', 4000);
     // Steady 100 ms: latency 100/(100+100), no jitter: stability 1.
     expect(b.latency).toBeCloseTo(0.5);
@@ -85,9 +88,12 @@ describe('ranking math', () => {
     expect(() => parseOrThrow(rankingParamsSchema, { weights: { success: 0.9 } }, 'ranking params')).toThrow(/weights: expected weights summing to 1/);
   });
 
-  it('flags latency relative to the destination\'s own baseline, above an absolute floor', () => {
+  it("flags latency relative to the destination's own baseline, above an absolute floor", () => {
     // Baseline alternates 10/30 ms: mean ≈ 20, stddev ≈ 10.
-    const jittery = feed(emptyRanking(), [10, 30, 10, 30, 10, 30, 10, 30].map((l) => probe('a', true, l)));
+    const jittery = feed(
+      emptyRanking(),
+      [10, 30, 10, 30, 10, 30, 10, 30].map((l) => probe('a', true, l)),
+    );
     const rec = jittery.destinations.a!;
     const t = latencyThreshold(rec, params)!;
     expect(t).toBeCloseTo(rec.latency.mean! + 3 * Math.sqrt(rec.latency.variance));
@@ -95,7 +101,13 @@ describe('ranking math', () => {
     expect(isLatencyDegraded(rec, t - 1, params)).toBe(false);
     // A very steady baseline: the floor keeps noise from counting.
     const floor = rankingParamsSchema.parse({ ...params, degradedFloorMs: 50 });
-    const steady = feed(emptyRanking(), [10, 10, 10, 10].map((l) => probe('a', true, l)), 0, 1000, floor);
+    const steady = feed(
+      emptyRanking(),
+      [10, 10, 10, 10].map((l) => probe('a', true, l)),
+      0,
+      1000,
+      floor,
+    );
     expect(latencyThreshold(steady.destinations.a, floor)).toBe(50);
     expect(isLatencyDegraded(steady.destinations.a, 45, floor)).toBe(false);
     expect(isLatencyDegraded(steady.destinations.a, 400, floor)).toBe(true);
@@ -106,7 +118,10 @@ describe('ranking math', () => {
   });
 
   it('keeps degraded samples out of the baseline until the shift has lasted rebaselineAfter samples', () => {
-    const base = feed(emptyRanking(), [10, 10, 10, 10].map((l) => probe('a', true, l)));
+    const base = feed(
+      emptyRanking(),
+      [10, 10, 10, 10].map((l) => probe('a', true, l)),
+    );
     const one = update(base, probe('a', true, 400), 10_000, params);
     expect(one.destinations.a!.latency).toMatchObject({ mean: 10, samples: 4, degradedStreak: 1, lastDegraded: true });
     const two = update(one, probe('a', true, 400), 11_000, params);

@@ -17,8 +17,22 @@ function leafKeys(doc: unknown, at = ''): string[] {
 describe('README', () => {
   it('shows the commands npm start prints for the demo, as printed', () => {
     const { config } = readConfigFile('config/example.yaml');
-    const text = readyText({ config, configFile: 'config/example.yaml', address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'failover-manager', dataDir: path.resolve(DEFAULT_DATA_DIR), demo: true, supervised: true, watched: true, metricsAddress: '127.0.0.1:9464' });
-    const commands = text.split('\n').filter((l) => /^ {2}(npm run -s cli --|curl)/.test(l)).map((l) => l.trim().replace(/\s+# [^']*$/, ''));
+    const text = readyText({
+      config,
+      configFile: 'config/example.yaml',
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      taskQueue: 'failover-manager',
+      dataDir: path.resolve(DEFAULT_DATA_DIR),
+      demo: true,
+      supervised: true,
+      watched: true,
+      metricsAddress: '127.0.0.1:9464',
+    });
+    const commands = text
+      .split('\n')
+      .filter((l) => /^ {2}(npm run -s cli --|curl)/.test(l))
+      .map((l) => l.trim().replace(/\s+# [^']*$/, ''));
     expect(commands.length).toBeGreaterThanOrEqual(6);
     const firstScreen = readme.slice(0, readme.indexOf('## What it is'));
     // All but the last (suspend --all, a brake shown elsewhere).
@@ -31,7 +45,9 @@ describe('README', () => {
       for (const key of leafKeys(YAML.parse(fs.readFileSync(file, 'utf8')))) {
         const [, section, name] = key.split('.');
         // A row names the key in full, or lists it after its section's first key (`a.b, c, d`).
-        const row = table.split('\n').find((l) => l.startsWith('| `') && l.split('|')[1]!.includes(section!) && new RegExp(`\\b${name}\\b`).test(l.split('|')[1]!));
+        const row = table
+          .split('\n')
+          .find((l) => l.startsWith('| `') && l.split('|')[1]!.includes(section!) && new RegExp(`\\b${name}\\b`).test(l.split('|')[1]!));
         expect(row, `${key} in README "Seed keys"`).toBeDefined();
       }
     }

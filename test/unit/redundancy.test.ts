@@ -34,8 +34,15 @@ describe('redundancy assessment', () => {
       { key: '0', healthy: ['a', 'b', 'c'], total: 3 },
       { key: '1', healthy: ['d'], total: 1 },
     ]);
-    expect(r.byZone.map((z) => [z.key, z.healthy.length])).toEqual([['z1', 2], ['z2', 1], ['z9', 1]]);
-    expect(r.byRegion.map((z) => [z.key, z.healthy.length])).toEqual([['r1', 3], ['r2', 1]]);
+    expect(r.byZone.map((z) => [z.key, z.healthy.length])).toEqual([
+      ['z1', 2],
+      ['z2', 1],
+      ['z9', 1],
+    ]);
+    expect(r.byRegion.map((z) => [z.key, z.healthy.length])).toEqual([
+      ['r1', 3],
+      ['r2', 1],
+    ]);
     expect(r.diversity).toEqual({ zones: 3, regions: 2 });
     expect(r.ranked.map((b) => b.id)).toEqual(['b', 'c', 'd']);
     expect(r.selected).toEqual(['b']);
@@ -57,7 +64,7 @@ describe('redundancy assessment', () => {
     expect(ok.selected).toEqual(['c', 'd']);
   });
 
-  it('is at risk when every backup shares the primary\'s zone, or a tier has nothing healthy', () => {
+  it("is at risk when every backup shares the primary's zone, or a tier has nothing healthy", () => {
     const sameZone = assessRedundancy(base(['a', 'b']));
     expect(sameZone.verdict).toBe('at-risk');
     expect(sameZone.reasons).toContain('every healthy backup is in zone z1: losing that zone loses the service');

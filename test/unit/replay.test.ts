@@ -20,7 +20,10 @@ describe('replay of recorded runbook histories', () => {
     const histories = recorded;
     const failures: string[] = [];
     let replayed = 0;
-    for await (const r of Worker.runReplayHistories({ workflowsPath, interceptors: { workflowModules: workflowInterceptorModules() }, replayName: 'recorded' }, histories)) {
+    for await (const r of Worker.runReplayHistories(
+      { workflowsPath, interceptors: { workflowModules: workflowInterceptorModules() }, replayName: 'recorded' },
+      histories,
+    )) {
       replayed++;
       if (r.error) failures.push(`${r.workflowId}: ${r.error.message}`);
     }

@@ -65,7 +65,18 @@ function recordedRun(workflowId: string, events: Event[]): RecordedRun | undefin
   const probes = Object.fromEntries(probeResults.map((r) => [r.input[1] as string, r.result as PlanProbe]));
   const lastProbe = probeResults[probeResults.length - 1]!.index;
   const task = events.slice(lastProbe).find((e) => e.workflowTaskStartedEventAttributes);
-  return { workflowId, type, input, service: loaded.service, policy: policyWithDefaults(loaded.policy as never), routing, probes, patches, nowMs: timeMs(task!), planStep };
+  return {
+    workflowId,
+    type,
+    input,
+    service: loaded.service,
+    policy: policyWithDefaults(loaded.policy as never),
+    routing,
+    probes,
+    patches,
+    nowMs: timeMs(task!),
+    planStep,
+  };
 }
 
 const runs = recordedHistories()
@@ -81,12 +92,25 @@ describe('the planner says what the recorded runbooks planned', () => {
   });
 
   it.each(runs.filter((r) => r.type === 'failover').map((r) => [r.workflowId, r] as const))('failover %s', (_id, run) => {
-    const req = run.input as { to?: string; planned?: boolean; trigger?: string; prefer?: string[]; lastSeenOffsets?: Record<string, number>; lastSeenAt?: Record<string, number> };
+    const req = run.input as {
+      to?: string;
+      planned?: boolean;
+      trigger?: string;
+      prefer?: string[];
+      lastSeenOffsets?: Record<string, number>;
+      lastSeenAt?: Record<string, number>;
+    };
     const source = Object.entries(run.routing.weights).find(([, w]) => w > 0)?.[0];
     const seen = source !== undefined ? req.lastSeenOffsets?.[source] : undefined;
     const plan = planFailover({
-      service: run.service, policy: run.policy, routing: run.routing, probes: run.probes, planned: req.planned ?? false,
-      trigger: req.trigger === 'manual' ? 'manual' : 'automatic', checkSync: run.patches.has('failover-target-sync'), nowMs: run.nowMs,
+      service: run.service,
+      policy: run.policy,
+      routing: run.routing,
+      probes: run.probes,
+      planned: req.planned ?? false,
+      trigger: req.trigger === 'manual' ? 'manual' : 'automatic',
+      checkSync: run.patches.has('failover-target-sync'),
+      nowMs: run.nowMs,
       ...(req.to !== undefined ? { to: req.to } : {}),
       ...(req.prefer ? { prefer: req.prefer } : {}),
       ...(seen !== undefined ? { sourceLastSeen: { offset: seen, atMs: req.lastSeenAt?.[source!] ?? run.nowMs } } : {}),
@@ -97,7 +121,14 @@ describe('the planner says what the recorded runbooks planned', () => {
 
   it.each(runs.filter((r) => r.type === 'maintenance').map((r) => [r.workflowId, r] as const))('maintenance %s', (_id, run) => {
     const req = run.input as { destination: string; window: string; trigger?: string };
-    const plan = planDrain({ service: run.service, policy: run.policy, routing: run.routing, probes: run.probes, destination: req.destination, trigger: req.trigger === 'manual' ? 'manual' : 'automatic' });
+    const plan = planDrain({
+      service: run.service,
+      policy: run.policy,
+      routing: run.routing,
+      probes: run.probes,
+      destination: req.destination,
+      trigger: req.trigger === 'manual' ? 'manual' : 'automatic',
+    });
     expect(plan.refusal).toBeUndefined();
     expect(`drain ${req.destination} for ${req.window}: ${plan.describe}`).toBe(run.planStep.detail);
     expect({ mode: plan.mode, ...(plan.target ? { target: plan.target } : {}) }).toEqual(run.planStep.numbers);

@@ -27,7 +27,6 @@ services:
       - { id: redis-b, zone: b, region: r, probe: { type: redis, host: 127.0.0.1, port: 6380 }, replication: { type: redis } }
 `;
 
-
 describe('cron expressions', () => {
   it.each([
     '0 3 * * SUN',
@@ -72,8 +71,12 @@ describe('maintenance schedule input', () => {
   });
 
   it('names each bad field, its value and what was expected', () => {
-    expect(problems({ ...base, cron: '0 25 * * *' })).toEqual([expect.stringMatching(/^cron: invalid cron expression: hour "25": expected \*, a value 0-23.* \(got "0 25 \* \* \*"\)$/)]);
-    expect(problems({ ...base, every: '5s', timeZone: 'Europe/Nowhere' })).toEqual([expect.stringMatching(/^timeZone: expected an IANA time zone .*\(got "Europe\/Nowhere"\)$/)]);
+    expect(problems({ ...base, cron: '0 25 * * *' })).toEqual([
+      expect.stringMatching(/^cron: invalid cron expression: hour "25": expected \*, a value 0-23.* \(got "0 25 \* \* \*"\)$/),
+    ]);
+    expect(problems({ ...base, every: '5s', timeZone: 'Europe/Nowhere' })).toEqual([
+      expect.stringMatching(/^timeZone: expected an IANA time zone .*\(got "Europe\/Nowhere"\)$/),
+    ]);
     expect(problems({ ...base, every: '5s', window: '0s' })).toEqual([expect.stringMatching(/^window: expected at least 1s/)]);
     expect(problems({ ...base, every: '5s', window: 'later' })).toEqual([expect.stringMatching(/^window: expected a duration/)]);
     expect(problems({ ...base, every: '500ms' })).toEqual([expect.stringMatching(/^every: expected at least 1s/)]);
@@ -88,7 +91,11 @@ describe('maintenance schedule input', () => {
   });
 
   it('validates calendar specs field by field', () => {
-    expect(parseMaintenanceSchedule({ ...base, calendar: { hour: 3, minute: 30, dayOfWeek: ['SATURDAY', 'SUNDAY'] } }).calendar).toEqual({ hour: 3, minute: 30, dayOfWeek: ['SATURDAY', 'SUNDAY'] });
+    expect(parseMaintenanceSchedule({ ...base, calendar: { hour: 3, minute: 30, dayOfWeek: ['SATURDAY', 'SUNDAY'] } }).calendar).toEqual({
+      hour: 3,
+      minute: 30,
+      dayOfWeek: ['SATURDAY', 'SUNDAY'],
+    });
     expect(parseMaintenanceSchedule({ ...base, calendar: { second: '*', hour: { start: 1, end: 5, step: 2 } } }).calendar).toBeDefined();
     expect(problems({ ...base, calendar: { hour: 24 } })[0]).toMatch(/^calendar\.hour:/);
     expect(problems({ ...base, calendar: { dayOfWeek: 'FUNDAY' } })[0]).toMatch(/^calendar\.dayOfWeek:/);
@@ -96,7 +103,9 @@ describe('maintenance schedule input', () => {
   });
 
   it('builds a schedule that never overlaps and starts the maintenance runbook under the service lock id', () => {
-    const o = maintenanceScheduleOptions(parseMaintenanceSchedule({ ...base, cron: '0 3 * * SUN', timeZone: 'Europe/Berlin', note: 'CHG-1', reason: 'patching' }));
+    const o = maintenanceScheduleOptions(
+      parseMaintenanceSchedule({ ...base, cron: '0 3 * * SUN', timeZone: 'Europe/Berlin', note: 'CHG-1', reason: 'patching' }),
+    );
     expect(o.scheduleId).toBe('maintenance:orders-bus:redis-a');
     expect(o.policies).toMatchObject({ overlap: 'SKIP', pauseOnFailure: true });
     expect(o.spec).toEqual({ cronExpressions: ['0 3 * * SUN'], timezone: 'Europe/Berlin' });
@@ -106,7 +115,16 @@ describe('maintenance schedule input', () => {
       workflowType: 'maintenance',
       taskQueue: 'failover',
       workflowId: 'runbook-orders-bus',
-      args: [{ service: 'orders-bus', destination: 'redis-a', window: '30m', trigger: 'schedule', actor: 'schedule maintenance:orders-bus:redis-a', reason: 'patching' }],
+      args: [
+        {
+          service: 'orders-bus',
+          destination: 'redis-a',
+          window: '30m',
+          trigger: 'schedule',
+          actor: 'schedule maintenance:orders-bus:redis-a',
+          reason: 'patching',
+        },
+      ],
     });
     expect(o.action.staticSummary).toMatch(/maintenance of redis-a \(orders-bus\) for 30m/);
     // The args are valid runbook input.
@@ -118,8 +136,12 @@ describe('maintenance schedule input', () => {
   it('checks the service and destination against a config', () => {
     const config = parseConfigText(services);
     expect(() => checkAgainstConfig({ service: 'orders-bus', destination: 'redis-b' }, config)).not.toThrow();
-    expect(() => checkAgainstConfig({ service: 'billing', destination: 'redis-b' }, config)).toThrow(/service: expected a configured service \(orders-bus\) \(got "billing"\)/);
-    expect(() => checkAgainstConfig({ service: 'orders-bus', destination: 'redis-c' }, config)).toThrow(/destination: expected a destination of service orders-bus \(redis-a, redis-b\)/);
+    expect(() => checkAgainstConfig({ service: 'billing', destination: 'redis-b' }, config)).toThrow(
+      /service: expected a configured service \(orders-bus\) \(got "billing"\)/,
+    );
+    expect(() => checkAgainstConfig({ service: 'orders-bus', destination: 'redis-c' }, config)).toThrow(
+      /destination: expected a destination of service orders-bus \(redis-a, redis-b\)/,
+    );
   });
 });
 
@@ -141,13 +163,15 @@ maintenance:
   });
 
   it('names unknown services and destinations, duplicates and bad fields', () => {
-    expect(configProblems(`${services}
+    expect(
+      configProblems(`${services}
 maintenance:
   - { service: billing, destination: redis-a, window: 30m, cron: "@daily" }
   - { service: orders-bus, destination: redis-z, window: 30m, cron: "@daily" }
   - { service: orders-bus, destination: redis-a, window: 30m, cron: "@daily" }
   - { service: orders-bus, destination: redis-a, window: 30m, cron: "@weekly" }
-`)).toEqual([
+`),
+    ).toEqual([
       'maintenance[0].service: expected a configured service (orders-bus) (got "billing")',
       'maintenance[1].destination: expected a destination of service orders-bus (redis-a, redis-b) (got "redis-z")',
       'maintenance[3].destination: duplicate maintenance of orders-bus/redis-a, already scheduled by maintenance[2] (got "redis-a")',
@@ -156,14 +180,18 @@ maintenance:
 maintenance:
   - { service: orders-bus, destination: redis-a, window: 0s, cron: "0 3 * * XYZ", time_zone: Nowhere/City }
 `);
-    expect(bad).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^maintenance\[0\]\.window: expected at least 1s/),
-      expect.stringMatching(/^maintenance\[0\]\.cron: invalid cron expression: day of week "XYZ"/),
-      expect.stringMatching(/^maintenance\[0\]\.time_zone: expected an IANA time zone/),
-    ]));
-    expect(configProblems(`${services}
+    expect(bad).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^maintenance\[0\]\.window: expected at least 1s/),
+        expect.stringMatching(/^maintenance\[0\]\.cron: invalid cron expression: day of week "XYZ"/),
+        expect.stringMatching(/^maintenance\[0\]\.time_zone: expected an IANA time zone/),
+      ]),
+    );
+    expect(
+      configProblems(`${services}
 maintenance:
   - { service: orders-bus, destination: redis-a, window: 30m }
-`)).toEqual([expect.stringMatching(/^maintenance\[0\]\.cron: expected exactly one of "cron" or "every"/)]);
+`),
+    ).toEqual([expect.stringMatching(/^maintenance\[0\]\.cron: expected exactly one of "cron" or "every"/)]);
   });
 });

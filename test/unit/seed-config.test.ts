@@ -17,13 +17,29 @@ describe('the seed examples', () => {
     const basic = readConfigFile(SEED_1);
     const p = basic.config.failover_manager;
     expect(basic.config.services).toEqual([]);
-    expect(p.failover_detection).toMatchObject({ health_threshold: 0.8, failure_threshold: 3, detection_interval: '30s', timeout: '5s', intelligent_detection: false });
+    expect(p.failover_detection).toMatchObject({
+      health_threshold: 0.8,
+      failure_threshold: 3,
+      detection_interval: '30s',
+      timeout: '5s',
+      intelligent_detection: false,
+    });
     // failover_strategy: automatic = automatic failover, targets by proximity; the topology stays active-passive.
-    expect(p.failover_execution).toMatchObject({ failover_strategy: 'active-passive', automatic_failover: true, target_selection: 'proximity', step_timeout: '10s' });
+    expect(p.failover_execution).toMatchObject({
+      failover_strategy: 'active-passive',
+      automatic_failover: true,
+      target_selection: 'proximity',
+      step_timeout: '10s',
+    });
     expect(p.failover_execution.data_sync.enabled).toBe(true);
     expect(p.failover_execution.consistency_check.enabled).toBe(true);
     expect(p.failover_execution.rollback_support.enabled).toBe(true);
-    expect(p.recovery_management).toMatchObject({ recovery_strategy: 'automatic', automatic_recovery: true, performance_validation: false, health_monitoring: true });
+    expect(p.recovery_management).toMatchObject({
+      recovery_strategy: 'automatic',
+      automatic_recovery: true,
+      performance_validation: false,
+      health_monitoring: true,
+    });
     // load_distribution: true = by capacity; health_monitoring = the redundancy runbook runs; optimization: false = no rebalance.
     expect(p.redundancy_management).toMatchObject({ redundancy_level: 2, load_distribution: 'capacity', rebalance: false, other_zone_backups: 0 });
     expect(p.supervision.redundancy).toBe(true);
@@ -33,18 +49,38 @@ describe('the seed examples', () => {
     const q = advanced.config.failover_manager;
     expect(q.failover_detection).toMatchObject({ failure_threshold: 2, detection_interval: '15s', intelligent_detection: true });
     // intelligent = learned ranking (learning: true says the same).
-    expect(q.failover_execution).toMatchObject({ automatic_failover: true, target_selection: 'intelligent', step_timeout: '15s', performance_monitoring: true });
+    expect(q.failover_execution).toMatchObject({
+      automatic_failover: true,
+      target_selection: 'intelligent',
+      step_timeout: '15s',
+      performance_monitoring: true,
+    });
     expect(q.failover_execution.gradual_failover.enabled).toBe(true);
-    expect(q.recovery_management).toMatchObject({ recovery_strategy: 'intelligent', automatic_recovery: true, gradual_recovery: true, performance_validation: true, health_validation: true });
+    expect(q.recovery_management).toMatchObject({
+      recovery_strategy: 'intelligent',
+      automatic_recovery: true,
+      gradual_recovery: true,
+      performance_validation: true,
+      health_validation: true,
+    });
     // multi_level_redundancy: a backup outside the primary's zone and one outside its region; optimization = rebalance.
-    expect(q.redundancy_management).toMatchObject({ redundancy_level: 3, load_distribution: 'capacity', other_zone_backups: 1, other_region_backups: 1, rebalance: true, resource_management: true });
+    expect(q.redundancy_management).toMatchObject({
+      redundancy_level: 3,
+      load_distribution: 'capacity',
+      other_zone_backups: 1,
+      other_region_backups: 1,
+      rebalance: true,
+      resource_management: true,
+    });
     expect(q.performance).toMatchObject({ caching: true, parallel_processing: true, optimization: true });
   });
 
   it('keep the document as written for the live config', () => {
     const { raw } = readConfigFile(SEED_1);
     expect(raw).toEqual(YAML.parse(fs.readFileSync(SEED_1, 'utf8')));
-    expect((raw as { failover_manager: { failover_execution: { failover_strategy: string } } }).failover_manager.failover_execution.failover_strategy).toBe('automatic');
+    expect((raw as { failover_manager: { failover_execution: { failover_strategy: string } } }).failover_manager.failover_execution.failover_strategy).toBe(
+      'automatic',
+    );
   });
 
   it('warn at load about each key that cannot act here, saying why', () => {
@@ -92,7 +128,9 @@ describe('seed keys one by one', () => {
     const off = policyOf(section('quality', { error_recovery: false, data_integrity: false })).failover_execution;
     expect(off.rollback_support.enabled).toBe(false);
     expect(off.consistency_check).toEqual({ enabled: false, max_lag: 1_048_576, timeout: '30s' });
-    const kept = policyOf(YAML.stringify({ failover_manager: { quality: { data_integrity: true }, failover_execution: { consistency_check: { max_lag: 10 } } } }));
+    const kept = policyOf(
+      YAML.stringify({ failover_manager: { quality: { data_integrity: true }, failover_execution: { consistency_check: { max_lag: 10 } } } }),
+    );
     expect(kept.failover_execution.consistency_check).toEqual({ enabled: true, max_lag: 10, timeout: '30s' });
   });
 
@@ -121,7 +159,9 @@ describe('seed keys one by one', () => {
   });
 
   it('refuses a seed key with a value of the wrong kind, naming it', () => {
-    expect(configProblems(section('failover_detection', { learning: 'yes' }))).toEqual(['failover_manager.failover_detection.learning: expected true or false (got "yes")']);
+    expect(configProblems(section('failover_detection', { learning: 'yes' }))).toEqual([
+      'failover_manager.failover_detection.learning: expected true or false (got "yes")',
+    ]);
     expect(configProblems(section('performance', { timeout: 'soon' }))).toEqual([
       'failover_manager.performance.timeout: expected a duration such as "500ms", "30s" or "5m" (got "soon")',
     ]);
@@ -132,8 +172,12 @@ describe('seed keys one by one', () => {
 
   it('warns about values it cannot honour, and only those', () => {
     const warnings = (body: Record<string, unknown>) =>
-      parseConfigDocument(YAML.stringify({ failover_manager: body, services: [] })).warnings.filter((w) => !w.startsWith('services:')).map((w) => w.split(' has no effect')[0]);
-    expect(warnings({ recovery_management: { health_monitoring: true, health_validation: true }, performance: { parallel_processing: true, caching: false } })).toEqual([]);
+      parseConfigDocument(YAML.stringify({ failover_manager: body, services: [] }))
+        .warnings.filter((w) => !w.startsWith('services:'))
+        .map((w) => w.split(' has no effect')[0]);
+    expect(
+      warnings({ recovery_management: { health_monitoring: true, health_validation: true }, performance: { parallel_processing: true, caching: false } }),
+    ).toEqual([]);
     expect(
       warnings({
         recovery_management: { health_monitoring: false, health_validation: false },

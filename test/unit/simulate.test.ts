@@ -49,12 +49,12 @@ describe('scenario validation', () => {
 
   it('names every bad field, its value and what was expected', () => {
     const found = problems([
-        { at: 'soon', destination: 'a', event: 'down' },
-        { at: '20s', destination: 'b', event: 'degrade' },
-        { at: '30s', destination: 'b', event: 'explode' },
-        { at: '40s', destination: 'a', event: 'down', latencyMs: 5 },
-        { at: '50s', destination: 'a', event: 'up', colour: 'red' },
-      ]);
+      { at: 'soon', destination: 'a', event: 'down' },
+      { at: '20s', destination: 'b', event: 'degrade' },
+      { at: '30s', destination: 'b', event: 'explode' },
+      { at: '40s', destination: 'a', event: 'down', latencyMs: 5 },
+      { at: '50s', destination: 'a', event: 'up', colour: 'red' },
+    ]);
     expect(found.slice(0, 4)).toEqual([
       'scenario.events[0].at: expected a duration with a unit, such as "500ms", "30s" or "5m" (got "soon")',
       'scenario.events[1].latencyMs: expected the degraded latency in ms for a "degrade" event',
@@ -78,8 +78,17 @@ describe('simulation (active-passive)', () => {
   it('produces the exact decisions for a scripted outage and return', () => {
     const r = simulate({
       service: ap,
-      policy: policy({ failover_detection: { failure_threshold: 3, recovery_threshold: 2, cooldown: '5s' }, recovery_management: { automatic_recovery: true } }),
-      scenario: { events: [{ at: '2s', destination: 'a', event: 'down' }, { at: '10s', destination: 'a', event: 'up' }], duration: '20s' },
+      policy: policy({
+        failover_detection: { failure_threshold: 3, recovery_threshold: 2, cooldown: '5s' },
+        recovery_management: { automatic_recovery: true },
+      }),
+      scenario: {
+        events: [
+          { at: '2s', destination: 'a', event: 'down' },
+          { at: '10s', destination: 'a', event: 'up' },
+        ],
+        duration: '20s',
+      },
     });
     expect(r.ticks).toBe(21);
     expect(r.decisions.map(brief)).toEqual([
@@ -96,14 +105,31 @@ describe('simulation (active-passive)', () => {
   });
 
   it('with recovery_strategy intelligent keeps traffic on a same-tier backup, and fails back to a better tier', () => {
-    const outage = { events: [{ at: '2s', destination: 'a', event: 'down' }, { at: '10s', destination: 'a', event: 'up' }], duration: '20s' };
-    const p = policy({ failover_detection: { failure_threshold: 3, recovery_threshold: 2, cooldown: '5s' }, recovery_management: { automatic_recovery: true, recovery_strategy: 'intelligent' } });
+    const outage = {
+      events: [
+        { at: '2s', destination: 'a', event: 'down' },
+        { at: '10s', destination: 'a', event: 'up' },
+      ],
+      duration: '20s',
+    };
+    const p = policy({
+      failover_detection: { failure_threshold: 3, recovery_threshold: 2, cooldown: '5s' },
+      recovery_management: { automatic_recovery: true, recovery_strategy: 'intelligent' },
+    });
     const same = simulate({ service: ap, policy: p, scenario: outage });
-    expect(same.decisions.filter((d) => d.action === 'failover' || d.action === 'recovery').map(brief)).toEqual([[4000, 'failover', 'a', 'b', { a: 0, b: 100, c: 0 }, 2]]);
+    expect(same.decisions.filter((d) => d.action === 'failover' || d.action === 'recovery').map(brief)).toEqual([
+      [4000, 'failover', 'a', 'b', { a: 0, b: 100, c: 0 }, 2],
+    ]);
     expect(same.decisions.at(-1)!.why).toMatch(/recovery_strategy intelligent: a is in no better tier than b, so traffic stays on b/);
-    const tiered = service('orders', [['a', 'z1', 'r1', 0], ['c', 'z3', 'r2', 1]]);
+    const tiered = service('orders', [
+      ['a', 'z1', 'r1', 0],
+      ['c', 'z3', 'r2', 1],
+    ]);
     const back = simulate({ service: tiered, policy: p, scenario: outage });
-    expect(back.decisions.filter((d) => d.action === 'failover' || d.action === 'recovery').map((d) => [d.action, d.to])).toEqual([['failover', 'c'], ['recovery', 'a']]);
+    expect(back.decisions.filter((d) => d.action === 'failover' || d.action === 'recovery').map((d) => [d.action, d.to])).toEqual([
+      ['failover', 'c'],
+      ['recovery', 'a'],
+    ]);
   });
 
   const flapping = [0, 1, 2, 3, 4].flatMap((i) => [
@@ -139,7 +165,7 @@ describe('simulation (active-passive)', () => {
     expect(r.decisions.filter((d) => d.action === 'recovery')).toHaveLength(5);
   });
 
-  it('fails over on latency degraded against the destination\'s own learned baseline', () => {
+  it("fails over on latency degraded against the destination's own learned baseline", () => {
     const r = simulate({
       service: ap,
       policy: policy({ failover_detection: { health_threshold: 0.75 } }),
@@ -155,7 +181,13 @@ describe('simulation (active-passive)', () => {
     const r = simulate({
       service: ap,
       policy: policy({ failover_execution: { never_cross_region_automatically: true } }),
-      scenario: { events: [{ at: '0s', destination: 'b', event: 'down' }, { at: '5s', destination: 'a', event: 'down' }], duration: '10s' },
+      scenario: {
+        events: [
+          { at: '0s', destination: 'b', event: 'down' },
+          { at: '5s', destination: 'a', event: 'down' },
+        ],
+        duration: '10s',
+      },
     });
     expect(r.decisions.map((d) => [d.atMs, d.action, d.destination ?? ''])).toEqual([
       [2000, 'none', 'b'],
@@ -173,7 +205,13 @@ describe('simulation (active-passive)', () => {
     const r = simulate({
       service: ap,
       policy: policy({ failover_execution: { approval_for_cross_region: true } }),
-      scenario: { events: [{ at: '0s', destination: 'b', event: 'down' }, { at: '0s', destination: 'a', event: 'down' }], duration: '5s' },
+      scenario: {
+        events: [
+          { at: '0s', destination: 'b', event: 'down' },
+          { at: '0s', destination: 'a', event: 'down' },
+        ],
+        duration: '5s',
+      },
     });
     expect(r.decisions.filter((d) => d.action !== 'redundancy').map(brief)).toEqual([
       [2000, 'needs-approval', 'a', 'c', { a: 100, b: 0, c: 0 }, 1],
@@ -191,7 +229,11 @@ describe('simulation (active-passive)', () => {
     const events = Array.from({ length: 14 }, (_, i) => ({ at: `${i * 2}s`, destination: 'b', event: i % 2 === 0 ? 'down' : 'up' }));
     events.push({ at: '40s', destination: 'a', event: 'down' });
     const run = (targetSelection: string) =>
-      simulate({ service: three, policy: policy({ failover_execution: { target_selection: targetSelection } }), scenario: { events, duration: '45s' } }).decisions.find((d) => d.action === 'failover')!;
+      simulate({
+        service: three,
+        policy: policy({ failover_execution: { target_selection: targetSelection } }),
+        scenario: { events, duration: '45s' },
+      }).decisions.find((d) => d.action === 'failover')!;
     expect(run('proximity').to).toBe('b');
     const smart = run('intelligent');
     expect(smart.to).toBe('c');
@@ -208,7 +250,10 @@ describe('simulation (active-active)', () => {
         failover_execution: { failover_strategy: 'active-active' },
         redundancy_management: { slow_start_steps: 3, max_load_factor: 2 },
       }),
-      scenario: [{ at: '1s', destination: 'b', event: 'down' }, { at: '5s', destination: 'b', event: 'up' }],
+      scenario: [
+        { at: '1s', destination: 'b', event: 'down' },
+        { at: '5s', destination: 'b', event: 'up' },
+      ],
     });
     expect(r.decisions.map(brief)).toEqual([
       [2000, 'rebalance', 'b', '', { a: 167, b: 0, c: 83, x: 0 }, 2],
@@ -235,7 +280,10 @@ describe('simulation (active-active)', () => {
     expect(r.decisions.map((d) => d.action)).toEqual(['rebalance', 'hold', 'none', 'hold', 'none', 'hold', 'none', 'hold', 'none', 'hold']);
     expect(r.decisions.every((d) => d.generation === 2)).toBe(true);
     expect(r.decisions[1]!.why).toBe('b recovered 5s after leaving rotation; cooldown 1m00s keeps it out until +1m02s');
-    const noCooldown = simulate({ ...input, policy: policy({ ...settings, failover_detection: { failure_threshold: 2, recovery_threshold: 2, cooldown: '1s' } }) });
+    const noCooldown = simulate({
+      ...input,
+      policy: policy({ ...settings, failover_detection: { failure_threshold: 2, recovery_threshold: 2, cooldown: '1s' } }),
+    });
     expect(noCooldown.failovers).toBe(5);
     expect(noCooldown.routing.generation).toBe(11);
   });
@@ -288,7 +336,15 @@ describe('dry-run failover plan', () => {
       [50, { a: 50, b: 50, c: 0 }],
       [100, { a: 0, b: 100, c: 0 }],
     ]);
-    expect(plan.steps[0]!.destinations.find((d) => d.id === 'b')).toEqual({ id: 'b', up: true, weight: 25, share: 0.25, load: 25, capacity: 100, utilization: 0.25 });
+    expect(plan.steps[0]!.destinations.find((d) => d.id === 'b')).toEqual({
+      id: 'b',
+      up: true,
+      weight: 25,
+      share: 0.25,
+      load: 25,
+      capacity: 100,
+      utilization: 0.25,
+    });
     expect(plan.changes).toEqual([
       { id: 'a', from: 100, to: 0 },
       { id: 'b', from: 0, to: 100 },
@@ -322,7 +378,12 @@ describe('dry-run failover plan', () => {
   it('plans active-active: a down destination moves at once; a return is stepped', () => {
     const aaPolicy = policy({ failover_execution: { failover_strategy: 'active-active' } });
     const all = { a: { up: true }, b: { up: true }, c: { up: true }, x: { up: true } };
-    const out = planFailover({ service: aa, policy: aaPolicy, routing: { generation: 3, weights: { a: 100, b: 100, c: 50, x: 0 } }, probes: { ...all, b: { up: false } } });
+    const out = planFailover({
+      service: aa,
+      policy: aaPolicy,
+      routing: { generation: 3, weights: { a: 100, b: 100, c: 50, x: 0 } },
+      probes: { ...all, b: { up: false } },
+    });
     expect(out.emergency).toBe(true);
     expect(out.steps.map((s) => [s.percent, s.weights])).toEqual([[100, { a: 140, b: 0, c: 70, x: 40 }]]);
     expect(out.steps[0]!.destinations.map((d) => Math.round(d.utilization * 100))).toEqual([140, 0, 140, 40]);

@@ -30,31 +30,45 @@ describe('signed runbook starts', () => {
   });
 
   it('verifies a start signed by the starter, and only that exact start', () => {
-    expect(startVerdict(policy, signed('alice'), ctx)).toEqual({ identity: { name: 'alice', verified: true, how: 'signed start verified against approval.keys.alice' } });
+    expect(startVerdict(policy, signed('alice'), ctx)).toEqual({
+      identity: { name: 'alice', verified: true, how: 'signed start verified against approval.keys.alice' },
+    });
     // Someone else's key, another runbook type, another workflow id, another reason: refused.
     expect(startVerdict(policy, signed('alice', bob.priv), ctx)).toEqual({ refusal: expect.stringMatching(/^startSignature of alice does not verify/) });
     expect(startVerdict(policy, signed('alice', alice.priv, { kind: 'rollback' }), ctx)).toEqual({ refusal: expect.stringMatching(/does not verify/) });
-    expect(startVerdict(policy, signed('alice', alice.priv, { workflowId: 'runbook-other' }), ctx)).toEqual({ refusal: expect.stringMatching(/does not verify/) });
+    expect(startVerdict(policy, signed('alice', alice.priv, { workflowId: 'runbook-other' }), ctx)).toEqual({
+      refusal: expect.stringMatching(/does not verify/),
+    });
     expect(startVerdict(policy, { ...signed('alice'), reason: 'changed' }, ctx)).toEqual({ refusal: expect.stringMatching(/does not verify/) });
     // Started under another id and run as the lock's child: the statement names the first id.
-    expect(startVerdict(policy, signed('alice', alice.priv, { workflowId: 'by-hand-1' }), { ...ctx, workflowIds: ['runbook-bus', 'by-hand-1'] })).toMatchObject({ identity: { verified: true } });
+    expect(startVerdict(policy, signed('alice', alice.priv, { workflowId: 'by-hand-1' }), { ...ctx, workflowIds: ['runbook-bus', 'by-hand-1'] })).toMatchObject(
+      { identity: { verified: true } },
+    );
   });
 
   it('refuses a stale signed start and a signature from someone without a key', () => {
     expect(startVerdict(policy, signed('alice', alice.priv, { at: new Date(startMs - 6 * 60_000) }), ctx)).toEqual({
       refusal: expect.stringMatching(/^startSignature: signed at .*, more than 5 min from the start of this run/),
     });
-    expect(startVerdict(policy, signed('carol', alice.priv), ctx)).toEqual({ refusal: 'startSignature: carol has no key in approval.keys, so their signature cannot be checked' });
+    expect(startVerdict(policy, signed('carol', alice.priv), ctx)).toEqual({
+      refusal: 'startSignature: carol has no key in approval.keys, so their signature cannot be checked',
+    });
   });
 
   it('records an unsigned start as unverified, refuses it naming a key holder or where signed starts are required', () => {
-    expect(startVerdict(policy, { actor: 'carol' }, ctx)).toEqual({ identity: { name: 'carol', verified: false, how: 'unsigned start: the name is claimed, not proven' } });
-    expect(startVerdict(policy, { actor: 'bob' }, ctx)).toEqual({ refusal: expect.stringMatching(/^bob has a key in approval\.keys, so a start under their name must be signed/) });
+    expect(startVerdict(policy, { actor: 'carol' }, ctx)).toEqual({
+      identity: { name: 'carol', verified: false, how: 'unsigned start: the name is claimed, not proven' },
+    });
+    expect(startVerdict(policy, { actor: 'bob' }, ctx)).toEqual({
+      refusal: expect.stringMatching(/^bob has a key in approval\.keys, so a start under their name must be signed/),
+    });
     expect(startVerdict({ ...policy, signed_starts: 'required' }, { actor: 'carol' }, ctx)).toEqual({
       refusal: expect.stringMatching(/^carol: this service requires signed starts \(approval\.signed_starts: required\)/),
     });
     // The system's own starts (checked by refuseForgedActor for how they were started) are not people's.
-    expect(startVerdict({ ...policy, signed_starts: 'required' }, { actor: 'detection' }, ctx)).toEqual({ identity: { name: 'detection', verified: true, how: 'started by the system' } });
+    expect(startVerdict({ ...policy, signed_starts: 'required' }, { actor: 'detection' }, ctx)).toEqual({
+      identity: { name: 'detection', verified: true, how: 'started by the system' },
+    });
   });
 
   it('four-eyes on an unverified start needs two different approvers, neither the claimed starter', () => {
@@ -66,7 +80,9 @@ describe('signed runbook starts', () => {
     expect(approvalsNeeded({ approvers: ['alice', 'bob'], keys: {} }, unverified)).toBe(1);
     const noKeys: ControlPolicy = { approvers: ['alice', 'bob'], keys: {} };
     const c = { action: 'approve' as const, workflowId: 'runbook-bus', runId: 'r1', starter: 'carol', used: new Set<string>() };
-    expect(controlRefusal(noKeys, { by: 'alice' }, { ...c, approvedBy: ['alice'] })).toBe('alice already approved; the start is unverified, so a second, different approver is needed (four-eyes)');
+    expect(controlRefusal(noKeys, { by: 'alice' }, { ...c, approvedBy: ['alice'] })).toBe(
+      'alice already approved; the start is unverified, so a second, different approver is needed (four-eyes)',
+    );
     expect(controlRefusal(noKeys, { by: 'bob' }, { ...c, approvedBy: ['alice'] })).toBeUndefined();
   });
 });
@@ -84,7 +100,13 @@ services:
 `;
   const live = validateConfig({
     failover_manager: { config_changes: { appliers: ['alice'], keys: { alice: alice.pub } } },
-    services: [{ name: 'bus', router: { type: 'file', path: '/tmp/r.json' }, destinations: [{ id: 'a', zone: 'z', region: 'r', probe: { type: 'tcp', host: 'h', port: 1 } }] }],
+    services: [
+      {
+        name: 'bus',
+        router: { type: 'file', path: '/tmp/r.json' },
+        destinations: [{ id: 'a', zone: 'z', region: 'r', probe: { type: 'tcp', host: 'h', port: 1 } }],
+      },
+    ],
   });
   const doc = { services: [] };
   const ctx = { action: 'apply' as const, supervisorId: 'supervisor-q', liveVersion: 3, target: documentDigest(doc) };
@@ -92,23 +114,37 @@ services:
     signConfigChange({ action: 'apply', supervisorId: 'supervisor-q', by, reason: 'why', basedOn, target: signedDocumentDigest(doc) }, key);
 
   it('refuses an unsigned, unlisted, wrongly signed or reserved-name change, naming who may apply; takes a signed one', () => {
-    expect(configChangeRefusal(live, { by: 'alice', reason: 'why' }, ctx)).toMatch(/^config apply by alice must be signed with their key \(config_changes\.appliers of live version 3: alice\)/);
+    expect(configChangeRefusal(live, { by: 'alice', reason: 'why' }, ctx)).toMatch(
+      /^config apply by alice must be signed with their key \(config_changes\.appliers of live version 3: alice\)/,
+    );
     expect(configChangeRefusal(live, { by: 'mallory', reason: 'why', signature: sign('mallory', mallory.priv), expectVersion: 3 }, ctx)).toBe(
       'mallory may not apply the config: only the appliers may (config_changes.appliers of live version 3: alice), each request signed with their key (CLI --key)',
     );
-    expect(configChangeRefusal(live, { by: 'alice', reason: 'why', signature: sign('alice', mallory.priv), expectVersion: 3 }, ctx)).toMatch(/^signature of alice does not verify/);
+    expect(configChangeRefusal(live, { by: 'alice', reason: 'why', signature: sign('alice', mallory.priv), expectVersion: 3 }, ctx)).toMatch(
+      /^signature of alice does not verify/,
+    );
     expect(configChangeRefusal(live, { by: 'supervisor', reason: 'why' }, ctx)).toMatch(/^by: "supervisor" is a name the system acts under/);
     expect(configChangeRefusal(live, { by: 'alice', reason: 'why', signature: sign('alice'), expectVersion: 3 }, ctx)).toBeUndefined();
     // Bound to the live version and the document: not good for another base or another document.
     // (The supervisor refuses an expectVersion other than the live one before this check.)
-    expect(configChangeRefusal(live, { by: 'alice', reason: 'why', signature: sign('alice', alice.priv, 2), expectVersion: 3 }, ctx)).toMatch(/does not verify/);
-    expect(configChangeRefusal(live, { by: 'alice', reason: 'why', signature: sign('alice'), expectVersion: 3 }, { ...ctx, target: documentDigest({ services: [1] }) })).toMatch(/does not verify/);
+    expect(configChangeRefusal(live, { by: 'alice', reason: 'why', signature: sign('alice', alice.priv, 2), expectVersion: 3 }, ctx)).toMatch(
+      /does not verify/,
+    );
+    expect(
+      configChangeRefusal(
+        live,
+        { by: 'alice', reason: 'why', signature: sign('alice'), expectVersion: 3 },
+        { ...ctx, target: documentDigest({ services: [1] }) },
+      ),
+    ).toMatch(/does not verify/);
     // A dry run changes nothing.
     expect(configChangeRefusal(live, { by: 'mallory', reason: 'why', dryRun: true }, ctx)).toBeUndefined();
   });
 
   it('an applier needs a key, or the config would lock everyone out', () => {
-    expect(configProblems(text('[alice, bob]'))).toEqual([expect.stringMatching(/^failover_manager\.config_changes\.appliers\[1\]: bob has no key in config_changes\.keys/)]);
+    expect(configProblems(text('[alice, bob]'))).toEqual([
+      expect.stringMatching(/^failover_manager\.config_changes\.appliers\[1\]: bob has no key in config_changes\.keys/),
+    ]);
     expect(configProblems(text('[alice, schedule]'))[0]).toMatch(/^failover_manager\.config_changes\.appliers\[1\]: expected a person's name/);
   });
 });

@@ -12,12 +12,20 @@ const svc = serviceSchema.parse({
   name: 's',
   router: { type: 'haproxy', socket: '/x', backend: 'b' },
   destinations: ['a', 'b', 'c'].map((id, i) => ({
-    id, zone: `z${i}`, region: 'r', probe: { type: 'redis', host: '10.0.0.1', port: 6380 + i }, replication: { type: 'redis' },
+    id,
+    zone: `z${i}`,
+    region: 'r',
+    probe: { type: 'redis', host: '10.0.0.1', port: 6380 + i },
+    replication: { type: 'redis' },
   })),
 });
 const primary = (offset: number): ReplicationObservation => ({ role: 'primary', offset });
 const replica = (port: number, offset: number, linkUp = true, linkDownForMs?: number): ReplicationObservation => ({
-  role: 'replica', upstream: `10.0.0.1:${port}`, offset, linkUp, ...(linkDownForMs !== undefined ? { linkDownForMs } : {}),
+  role: 'replica',
+  upstream: `10.0.0.1:${port}`,
+  offset,
+  linkUp,
+  ...(linkDownForMs !== undefined ? { linkDownForMs } : {}),
 });
 
 describe('is a backup a copy of the primary', () => {
@@ -25,11 +33,17 @@ describe('is a backup a copy of the primary', () => {
     expect(syncStateOf(svc, 'b', 'a', { a: primary(1000), b: replica(6380, 990) }, 100)).toMatchObject({ state: 'in-sync', lag: 10 });
   });
   it('catching up: link down, or too far behind', () => {
-    expect(syncStateOf(svc, 'b', 'a', { a: primary(1000), b: replica(6380, 990, false, 4000) }, 100)).toMatchObject({ state: 'catching-up', reason: 'link to a down for 4s' });
+    expect(syncStateOf(svc, 'b', 'a', { a: primary(1000), b: replica(6380, 990, false, 4000) }, 100)).toMatchObject({
+      state: 'catching-up',
+      reason: 'link to a down for 4s',
+    });
     expect(syncStateOf(svc, 'b', 'a', { a: primary(100_000), b: replica(6380, 10) }, 100).state).toBe('catching-up');
   });
   it('diverged: a standalone primary (an old primary back, a node restarted empty), or a replica of someone else', () => {
-    expect(syncStateOf(svc, 'b', 'a', { a: primary(1000), b: primary(0) }, 100)).toMatchObject({ state: 'diverged', reason: 'a standalone primary at offset 0, not replicating from a' });
+    expect(syncStateOf(svc, 'b', 'a', { a: primary(1000), b: primary(0) }, 100)).toMatchObject({
+      state: 'diverged',
+      reason: 'a standalone primary at offset 0, not replicating from a',
+    });
     expect(syncStateOf(svc, 'b', 'a', { a: primary(1000), b: replica(6382, 1000) }, 100).reason).toMatch(/replicates from 10.0.0.1:6382, not from a/);
   });
   it('"localhost" and 127.0.0.1 name the same upstream', () => {
@@ -79,8 +93,12 @@ describe('may a target be promoted', () => {
     expect(checkFailoverTarget({ ...base, sourceUp: true, targetObs: replica(6382, 5) }).safe).toBe(false);
   });
   it('source down and observed: within max_lag of its last offset', () => {
-    expect(checkFailoverTarget({ ...base, sourceUp: false, targetObs: replica(6380, 9_000, false), sourceLastSeen: { offset: 9_500, atMs: 999_000 } })).toMatchObject({ safe: true, estimatedLoss: 500 });
-    expect(checkFailoverTarget({ ...base, sourceUp: false, targetObs: replica(6380, 0, false), sourceLastSeen: { offset: 9_500, atMs: 999_000 } })).toMatchObject({ safe: false, estimatedLoss: 9_500 });
+    expect(
+      checkFailoverTarget({ ...base, sourceUp: false, targetObs: replica(6380, 9_000, false), sourceLastSeen: { offset: 9_500, atMs: 999_000 } }),
+    ).toMatchObject({ safe: true, estimatedLoss: 500 });
+    expect(
+      checkFailoverTarget({ ...base, sourceUp: false, targetObs: replica(6380, 0, false), sourceLastSeen: { offset: 9_500, atMs: 999_000 } }),
+    ).toMatchObject({ safe: false, estimatedLoss: 9_500 });
   });
   it('source down and never observed: a link down longer than max_link_down is unsafe', () => {
     expect(checkFailoverTarget({ ...base, sourceUp: false, targetObs: replica(6380, 10, false, 5_000) })).toMatchObject({ safe: true, estimatedLoss: null });
@@ -89,7 +107,7 @@ describe('may a target be promoted', () => {
 });
 
 describe('the data a resync discards (Redis replication ids)', () => {
-  it('an old primary on the new primary\'s replid2 holds exactly what followed the promotion', () => {
+  it("an old primary on the new primary's replid2 holds exactly what followed the promotion", () => {
     expect(divergentTail({ replId: 'old', offset: 5_000 }, { replId: 'new', replId2: 'old', secondOffset: 4_001, offset: 7_000 }, 10)).toBe(1_000);
     expect(divergentTail({ replId: 'new', offset: 6_000 }, { replId: 'new', replId2: 'old', secondOffset: 4_001, offset: 7_000 }, 10)).toBe(0);
     expect(divergentTail({ replId: 'x', offset: 0 }, { replId: 'new', replId2: 'old', secondOffset: 4_001, offset: 7_000 }, 0)).toBe(0);
@@ -99,8 +117,15 @@ describe('the data a resync discards (Redis replication ids)', () => {
 
 describe('detection decisions for a returning backup', () => {
   const ctx: DecisionContext = {
-    primary: 'b', nowMs: 1_000_000, cooldownMs: 60_000, lastFailoverFrom: { a: 990_000 }, automaticFailover: true, automaticRecovery: false, failedOver: ['a'],
-    resyncReturning: true, sync: { a: { state: 'diverged', reason: 'a standalone primary at offset 0, not replicating from b' } },
+    primary: 'b',
+    nowMs: 1_000_000,
+    cooldownMs: 60_000,
+    lastFailoverFrom: { a: 990_000 },
+    automaticFailover: true,
+    automaticRecovery: false,
+    failedOver: ['a'],
+    resyncReturning: true,
+    sync: { a: { state: 'diverged', reason: 'a standalone primary at offset 0, not replicating from b' } },
   };
   const rec = { destination: 'a', kind: 'recovered' as const, reason: '3 good probes' };
   it('resyncs a diverged backup whatever automatic_recovery says, with no cooldown', () => {

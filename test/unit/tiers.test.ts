@@ -32,7 +32,11 @@ const ap = service([
 describe('multi-level failover order and rules', () => {
   it('tries same zone, then other zone, then other region', () => {
     const t = failoverTargets(ap, 'a', { trigger: 'automatic', rules: free });
-    expect(t.map((o) => [o.id, o.proximity])).toEqual([['b', 'same-zone'], ['c', 'other-zone'], ['d', 'other-region']]);
+    expect(t.map((o) => [o.id, o.proximity])).toEqual([
+      ['b', 'same-zone'],
+      ['c', 'other-zone'],
+      ['d', 'other-region'],
+    ]);
     expect(t.every((o) => o.allowed && !o.approvalRequired)).toBe(true);
   });
 
@@ -64,7 +68,13 @@ describe('multi-level failover order and rules', () => {
     const p = policySchema.parse({});
     expect(tierRulesOf(p.failover_execution)).toEqual(free);
     expect(p.failover_execution.target_selection).toBe('proximity');
-    expect(p.redundancy_management).toMatchObject({ max_load_factor: 1.4, offered_load: 1, slow_start_steps: 0, other_zone_backups: 0, other_region_backups: 0 });
+    expect(p.redundancy_management).toMatchObject({
+      max_load_factor: 1.4,
+      offered_load: 1,
+      slow_start_steps: 0,
+      other_zone_backups: 0,
+      other_region_backups: 0,
+    });
     const text = `failover_manager:
   failover_execution: { never_cross_region_automatically: true, approval_for_cross_region: true, target_selection: intelligent }
 services:
@@ -72,7 +82,10 @@ services:
     router: { type: haproxy, socket: /x, backend: b }
     destinations: [{ id: a, zone: z, region: r, probe: { type: tcp, host: h, port: 1 } }]
 `;
-    expect(tierRulesOf(parseConfigText(text).failover_manager.failover_execution)).toEqual({ neverCrossRegionAutomatically: true, approvalForCrossRegion: true });
+    expect(tierRulesOf(parseConfigText(text).failover_manager.failover_execution)).toEqual({
+      neverCrossRegionAutomatically: true,
+      approvalForCrossRegion: true,
+    });
     try {
       parseConfigText(text.replace('never_cross_region_automatically: true', 'never_cross_region_automatically: sometimes'));
       expect.unreachable();
@@ -130,7 +143,12 @@ describe('zone and region failover plans', () => {
       { id: 'c', from: 100, to: 187 },
       { id: 'd', from: 50, to: 93 },
     ]);
-    expect(plan.flows.map((f) => [f.from, f.to])).toEqual([['a', 'c'], ['a', 'd'], ['b', 'c'], ['b', 'd']]);
+    expect(plan.flows.map((f) => [f.from, f.to])).toEqual([
+      ['a', 'c'],
+      ['a', 'd'],
+      ['b', 'c'],
+      ['b', 'd'],
+    ]);
     expect(plan.flows.reduce((s, f) => s + f.share, 0)).toBeCloseTo(200 / 350);
     expect(plan.distribution!.members.find((m) => m.id === 'a')!.state).toBe('excluded');
   });
@@ -148,13 +166,27 @@ describe('zone and region failover plans', () => {
     expect(plan.weights).toEqual({ a: 0, b: 0, c: 140, d: 70, x: 0 });
     expect(plan.distribution!.verdict).toBe('capacity-exhausted');
     expect(plan.reasons.join('\n')).toMatch(/kept inside region r1 \(never_cross_region_automatically; r2 left to an operator\)/);
-    const asked = planScopeFailover({ service: aa, routing: aaRouting, scope: { zone: 'z1' }, strategy: 'active-active', trigger: 'automatic', rules: approval });
+    const asked = planScopeFailover({
+      service: aa,
+      routing: aaRouting,
+      scope: { zone: 'z1' },
+      strategy: 'active-active',
+      trigger: 'automatic',
+      rules: approval,
+    });
     expect(asked.verdict).toBe('needs-approval');
     expect(asked.weights.x).toBe(140);
   });
 
   it('blocks an automatic region evacuation that could only cross regions', () => {
-    const plan = planScopeFailover({ service: aa, routing: aaRouting, scope: { region: 'r1' }, strategy: 'active-active', trigger: 'automatic', rules: strict });
+    const plan = planScopeFailover({
+      service: aa,
+      routing: aaRouting,
+      scope: { region: 'r1' },
+      strategy: 'active-active',
+      trigger: 'automatic',
+      rules: strict,
+    });
     expect(plan.verdict).toBe('blocked');
     expect(plan.weights).toEqual(aaRouting.weights);
     expect(plan.reasons).toEqual([
@@ -168,7 +200,14 @@ describe('zone and region failover plans', () => {
   });
 
   it('active-passive: fails the primary over to another zone, skipping its zone-mates', () => {
-    const plan = planScopeFailover({ service: ap, routing: routing({ a: 100, b: 0, c: 0, d: 0 }), scope: { zone: 'z1' }, strategy: 'active-passive', trigger: 'automatic', rules: free });
+    const plan = planScopeFailover({
+      service: ap,
+      routing: routing({ a: 100, b: 0, c: 0, d: 0 }),
+      scope: { zone: 'z1' },
+      strategy: 'active-passive',
+      trigger: 'automatic',
+      rules: free,
+    });
     expect(plan).toMatchObject({ verdict: 'ok', target: 'c', evacuated: ['a', 'b'] });
     expect(plan.weights).toEqual({ a: 0, b: 0, c: 100, d: 0 });
     expect(plan.flows).toEqual([{ from: 'a', to: 'c', share: 1 }]);
@@ -176,7 +215,14 @@ describe('zone and region failover plans', () => {
   });
 
   it('active-passive: a zone without the primary changes no routing', () => {
-    const plan = planScopeFailover({ service: ap, routing: routing({ a: 100, b: 0, c: 0, d: 0 }), scope: { zone: 'z2' }, strategy: 'active-passive', trigger: 'automatic', rules: free });
+    const plan = planScopeFailover({
+      service: ap,
+      routing: routing({ a: 100, b: 0, c: 0, d: 0 }),
+      scope: { zone: 'z2' },
+      strategy: 'active-passive',
+      trigger: 'automatic',
+      rules: free,
+    });
     expect(plan.verdict).toBe('ok');
     expect(plan.changes).toEqual([]);
     expect(plan.reasons).toEqual(['primary a is outside zone z2; backups lost with it: c']);
@@ -189,13 +235,30 @@ describe('zone and region failover plans', () => {
     expect(blocked.weights).toEqual(r.weights);
     const asked = planScopeFailover({ service: ap, routing: r, scope: { region: 'r1' }, strategy: 'active-passive', trigger: 'manual', rules: approval });
     expect(asked).toMatchObject({ verdict: 'needs-approval', target: 'd' });
-    const none = planScopeFailover({ service: ap, routing: r, scope: { region: 'r1' }, strategy: 'active-passive', trigger: 'manual', rules: free, unhealthy: ['d'] });
+    const none = planScopeFailover({
+      service: ap,
+      routing: r,
+      scope: { region: 'r1' },
+      strategy: 'active-passive',
+      trigger: 'manual',
+      rules: free,
+      unhealthy: ['d'],
+    });
     expect(none.verdict).toBe('no-target');
-    expect(planScopeFailover({ service: ap, routing: r, scope: { zone: 'nope' }, strategy: 'active-passive', trigger: 'manual', rules: free }).verdict).toBe('no-target');
+    expect(planScopeFailover({ service: ap, routing: r, scope: { zone: 'nope' }, strategy: 'active-passive', trigger: 'manual', rules: free }).verdict).toBe(
+      'no-target',
+    );
   });
 
   it('distributeWithRules leaves an allowed distribution alone', () => {
-    const ruled = distributeWithRules({ service: aa, routing: aaRouting, unhealthy: ['a'], trigger: 'automatic', rules: strict, options: { maxLoadFactor: 2 } });
+    const ruled = distributeWithRules({
+      service: aa,
+      routing: aaRouting,
+      unhealthy: ['a'],
+      trigger: 'automatic',
+      rules: strict,
+      options: { maxLoadFactor: 2 },
+    });
     expect(ruled.confinedTo).toBeUndefined();
     expect(ruled.blocked).toBe(false);
     expect(ruled.distribution.weights).toEqual({ a: 0, b: 140, c: 140, d: 70, x: 0 });

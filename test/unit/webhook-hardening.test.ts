@@ -4,7 +4,11 @@ import { InvalidInputError } from '../../src/domain/validation';
 import { RateLimiter } from '../../src/triggers/rate-limit';
 import { ReplayGuard } from '../../src/triggers/replay-guard';
 
-const service = { name: 'bus', router: { type: 'file', path: '/tmp/r.json' }, destinations: [{ id: 'a', zone: 'z', region: 'r', probe: { type: 'tcp', host: 'h', port: 1 } }] };
+const service = {
+  name: 'bus',
+  router: { type: 'file', path: '/tmp/r.json' },
+  destinations: [{ id: 'a', zone: 'z', region: 'r', probe: { type: 'tcp', host: 'h', port: 1 } }],
+};
 function problemsOf(data: unknown): string[] {
   try {
     validateConfig(data);
@@ -17,9 +21,18 @@ function problemsOf(data: unknown): string[] {
 
 describe('regular expressions from config', () => {
   it('refuses route regexes that backtrack catastrophically, naming the field', () => {
-    const route = (regex: string) => ({ services: [service], alerting: { receiver: { token_env: 'T' }, routes: [{ match: { instance: { regex } }, service: 'bus', means: 'down' }] } });
-    expect(problemsOf(route('(a+)+$'))).toEqual([expect.stringMatching(/^alerting\.routes\[0\]\.match\.instance\.regex: expected no nested repetition such as \(a\+\)\+: \(a\+\)\+ can take exponential time/)]);
-    expect(problemsOf(route('(a|a)*'))).toEqual([expect.stringMatching(/^alerting\.routes\[0\]\.match\.instance\.regex: expected the alternatives of a repeated group to start differently/)]);
+    const route = (regex: string) => ({
+      services: [service],
+      alerting: { receiver: { token_env: 'T' }, routes: [{ match: { instance: { regex } }, service: 'bus', means: 'down' }] },
+    });
+    expect(problemsOf(route('(a+)+$'))).toEqual([
+      expect.stringMatching(
+        /^alerting\.routes\[0\]\.match\.instance\.regex: expected no nested repetition such as \(a\+\)\+: \(a\+\)\+ can take exponential time/,
+      ),
+    ]);
+    expect(problemsOf(route('(a|a)*'))).toEqual([
+      expect.stringMatching(/^alerting\.routes\[0\]\.match\.instance\.regex: expected the alternatives of a repeated group to start differently/),
+    ]);
     expect(problemsOf(route('(x)\\1'))).toEqual([expect.stringMatching(/expected no backreference/)]);
     expect(problemsOf(route('Redis(Down|Unreachable)'))).toEqual([]);
     expect(problemsOf(route('eu-(west|east)-[0-9]+'))).toEqual([]);

@@ -37,7 +37,11 @@ export function registerSuspend(program: Command, cli: Cli): void {
 }
 
 /** Sends suspend / resume to the supervisor; its refusal is exit 1 with the reason. */
-export async function changeBrakes(ctx: CommandContext, verb: 'suspend' | 'resume', request: { service?: string; by: string; reason: string }): Promise<BrakeState> {
+export async function changeBrakes(
+  ctx: CommandContext,
+  verb: 'suspend' | 'resume',
+  request: { service?: string; by: string; reason: string },
+): Promise<BrakeState> {
   const handle = await supervisorHandle(ctx, await ctx.client());
   try {
     return await ctx.withWorker(`${verb} update`, () => handle.executeUpdate(verb === 'suspend' ? suspendUpdate : resumeUpdate, { args: [request] }));
@@ -48,10 +52,18 @@ export async function changeBrakes(ctx: CommandContext, verb: 'suspend' | 'resum
 }
 
 /** When the service's automatic runbooks are suspended (by that name, not fleet-wide), lifts it; otherwise says why not. */
-export async function resumeAutomation(ctx: CommandContext, service: string, by: string, reason: string): Promise<{ lifted: boolean; note?: string; brakes?: BrakeState }> {
+export async function resumeAutomation(
+  ctx: CommandContext,
+  service: string,
+  by: string,
+  reason: string,
+): Promise<{ lifted: boolean; note?: string; brakes?: BrakeState }> {
   const client = await ctx.client();
   const handle = client.workflow.getHandle(supervisorWorkflowId(ctx.settings.taskQueue));
-  const running = await handle.describe().then((d) => d.status.name === 'RUNNING', () => false);
+  const running = await handle.describe().then(
+    (d) => d.status.name === 'RUNNING',
+    () => false,
+  );
   if (!running) return { lifted: false };
   const s = await ctx.withWorker('supervision query', () => handle.query(supervisionQuery));
   if (s.brakes.services[service]) return { lifted: true, brakes: await changeBrakes(ctx, 'resume', { service, by, reason }) };

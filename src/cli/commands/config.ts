@@ -4,8 +4,14 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import {
-  applyConfigUpdate, configAtQuery, configHistoryQuery, liveConfigQuery, rollbackConfigUpdate, supervisorWorkflowId,
-  type ConfigChangeResult, type ConfigVersion,
+  applyConfigUpdate,
+  configAtQuery,
+  configHistoryQuery,
+  liveConfigQuery,
+  rollbackConfigUpdate,
+  supervisorWorkflowId,
+  type ConfigChangeResult,
+  type ConfigVersion,
 } from '../../api/supervisor';
 import { readConfigFile } from '../../config-file';
 import { InvalidInputError } from '../../domain/validation';
@@ -30,7 +36,14 @@ async function signed(
   if (!file) return {};
   const key = loadSigningKey(file);
   const live = await ctx.withWorker('config query', () => handle.query(liveConfigQuery));
-  const statement = { action: change.action, supervisorId: handle.workflowId, by: change.by, reason: change.reason, basedOn: live.version, target: change.target() };
+  const statement = {
+    action: change.action,
+    supervisorId: handle.workflowId,
+    by: change.by,
+    reason: change.reason,
+    basedOn: live.version,
+    target: change.target(),
+  };
   return { expectVersion: live.version, signature: signConfigChange(statement, key) };
 }
 
@@ -73,7 +86,11 @@ function readDocument(file: string): { raw: unknown; services: string[]; warning
 }
 
 function changeView(r: ConfigChangeResult, file?: string): string {
-  if (r.dryRun) return [`dry run against live config version ${r.version}: ${r.diff.length === 0 ? 'no change' : `${r.diff.length} change(s)`}`, ...r.diff.map((l) => `  ${l}`)].join('\n');
+  if (r.dryRun)
+    return [
+      `dry run against live config version ${r.version}: ${r.diff.length === 0 ? 'no change' : `${r.diff.length} change(s)`}`,
+      ...r.diff.map((l) => `  ${l}`),
+    ].join('\n');
   if (!r.changed) return `no change: the live config (version ${r.version}) already is ${file ?? 'that document'}`;
   return [`live config is now version ${r.version} (${r.diff.length} change(s)):`, ...r.diff.map((l) => `  ${l}`)].join('\n');
 }
@@ -96,7 +113,10 @@ export function registerConfig(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const doc = readDocument(file);
         for (const w of doc.warnings) ctx.note(`warning: ${w}`);
-        ctx.emit({ file: path.resolve(file), valid: true, services: doc.services, warnings: doc.warnings }, () => `ok: ${file} is valid (${doc.services.length} services: ${doc.services.join(', ') || 'none'})`);
+        ctx.emit(
+          { file: path.resolve(file), valid: true, services: doc.services, warnings: doc.warnings },
+          () => `ok: ${file} is valid (${doc.services.length} services: ${doc.services.join(', ') || 'none'})`,
+        );
       }),
     );
 
@@ -126,7 +146,7 @@ export function registerConfig(program: Command, cli: Cli): void {
     .command('history')
     .description('config versions, newest first: who, when, why, how many changes')
     .option('--limit <n>', 'at most this many versions', '20')
-    .option('--diff', 'also print each version\'s diff')
+    .option('--diff', "also print each version's diff")
     .action((flags: { limit: string; diff?: boolean }, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const limit = parseArg(limitSchema, flags.limit, '--limit');
@@ -144,7 +164,10 @@ export function registerConfig(program: Command, cli: Cli): void {
       cli.run(cmd, async (ctx) => {
         const handle = await supervisorHandle(ctx, await ctx.client());
         const version = flags.version === undefined ? undefined : parseArg(z.coerce.number().int().min(1), flags.version, '--version');
-        const doc = version === undefined ? await ctx.withWorker('config query', () => handle.query(liveConfigQuery)) : await ctx.withWorker('config query', () => handle.query(configAtQuery, version));
+        const doc =
+          version === undefined
+            ? await ctx.withWorker('config query', () => handle.query(liveConfigQuery))
+            : await ctx.withWorker('config query', () => handle.query(configAtQuery, version));
         if (!doc) throw new CliError(`config version ${version} is not kept (only the newest versions keep their document)`, EXIT.failed, 'not-kept');
         ctx.emit(doc, () => `# config version ${doc.version} (${doc.hash})\n${stringify(doc.config)}`);
       }),

@@ -64,10 +64,26 @@ export function registerControls(program: Command, cli: Cli): void {
           } catch (err) {
             if (!(err instanceof WorkflowUpdateFailedError)) throw err;
             const reason = rootMessage(err);
-            if (lifted) return void ctx.emit({ service: service.name, update, brakes: automation.brakes, runbook: reason }, () => `${lifted}; the running ${info.type}: ${reason}`);
-            throw new CliError(`${update} rejected by the running ${info.type} of ${service.name}: ${reason}`, EXIT.failed, 'rejected', { service: service.name, update, reason });
+            if (lifted)
+              return void ctx.emit(
+                { service: service.name, update, brakes: automation.brakes, runbook: reason },
+                () => `${lifted}; the running ${info.type}: ${reason}`,
+              );
+            throw new CliError(`${update} rejected by the running ${info.type} of ${service.name}: ${reason}`, EXIT.failed, 'rejected', {
+              service: service.name,
+              update,
+              reason,
+            });
           }
-          const doc = { service: service.name, update, workflowId, runId: info.runId, type: info.type, result: answer, ...(automation.brakes ? { brakes: automation.brakes } : {}) };
+          const doc = {
+            service: service.name,
+            update,
+            workflowId,
+            runId: info.runId,
+            type: info.type,
+            result: answer,
+            ...(automation.brakes ? { brakes: automation.brakes } : {}),
+          };
           ctx.emit(doc, () => `${lifted ? `${lifted}; ` : ''}${info.type} of ${service.name}: ${answer}`);
         }),
       );

@@ -15,8 +15,16 @@ interface DemoFlags {
 function demoEndpoint(flags: DemoFlags): { url: string; token: string; pid: number; statusCommand: (service: string) => string } {
   const dataDir = path.resolve(flags.dataDir ?? process.env.FAILOVER_DATA_DIR ?? DEFAULT_DATA_DIR);
   const instance = runningInstance(dataDir);
-  if (!instance) throw unreachableError(`no npm start runs with data directory ${dataDir}; start the demo with npm start${flags.dataDir ? ` -- --data-dir ${dataDir}` : ''}`);
-  if (!instance.demo) throw new CliError(`the npm start running with ${dataDir} (pid ${instance.pid}) runs without the demo topology (config ${instance.config})`, EXIT.failed, 'no-demo');
+  if (!instance)
+    throw unreachableError(
+      `no npm start runs with data directory ${dataDir}; start the demo with npm start${flags.dataDir ? ` -- --data-dir ${dataDir}` : ''}`,
+    );
+  if (!instance.demo)
+    throw new CliError(
+      `the npm start running with ${dataDir} (pid ${instance.pid}) runs without the demo topology (config ${instance.config})`,
+      EXIT.failed,
+      'no-demo',
+    );
   const rel = path.relative(process.cwd(), instance.config);
   const config = rel.startsWith('..') || path.isAbsolute(rel) ? instance.config : rel;
   const address = instance.temporal && instance.temporal.address !== '127.0.0.1:7233' ? ` --address ${instance.temporal.address}` : '';
@@ -58,7 +66,10 @@ export function registerDemo(program: Command, cli: Cli): void {
     .action((_f: unknown, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const flags = cmd.optsWithGlobals<DemoFlags>();
-        const { statusCommand: _, ...doc } = (await call(ctx, flags, 'GET', '/demo')) as unknown as { destinations: DemoDestinationState[]; statusCommand: unknown };
+        const { statusCommand: _, ...doc } = (await call(ctx, flags, 'GET', '/demo')) as unknown as {
+          destinations: DemoDestinationState[];
+          statusCommand: unknown;
+        };
         ctx.emit(doc, () =>
           table(
             ['SERVICE', 'DESTINATION', 'PORT', 'STATE'],

@@ -14,7 +14,9 @@ export const SIGNER_ENV = 'FAILOVER_SIGNER';
 export function registerMcp(program: Command, cli: Cli): void {
   program
     .command('mcp')
-    .description('serve the MCP API (failover.define, configure, trigger, monitor, plan, simulate; resources; prompts) on stdio, or Streamable HTTP with --http')
+    .description(
+      'serve the MCP API (failover.define, configure, trigger, monitor, plan, simulate; resources; prompts) on stdio, or Streamable HTTP with --http',
+    )
     .option('--http', 'serve Streamable HTTP on /mcp instead of stdio (needs $FAILOVER_MCP_TOKEN or $FAILOVER_MCP_TOKENS)')
     .option('--host <address>', 'HTTP: address to bind', '127.0.0.1')
     .option('--port <n>', 'HTTP: port', '9096')
@@ -31,7 +33,8 @@ export function registerMcp(program: Command, cli: Cli): void {
         const port = parseArg(z.coerce.number().int().min(0).max(65535), flags.port, '--port');
         const webUi = parseArg(z.url({ protocol: /^https?$/ }).optional(), flags.webUi ?? process.env.FAILOVER_WEB_UI, '--web-ui');
         if (flags.http) {
-          if (flags.allowUnauthenticatedLoopback && !isLoopback(flags.host)) throw usageError(`--allow-unauthenticated-loopback: ${flags.host} is not a loopback address`);
+          if (flags.allowUnauthenticatedLoopback && !isLoopback(flags.host))
+            throw usageError(`--allow-unauthenticated-loopback: ${flags.host} is not a loopback address`);
           try {
             httpTokens(process.env, flags.allowUnauthenticatedLoopback === true);
           } catch (err) {
@@ -40,7 +43,8 @@ export function registerMcp(program: Command, cli: Cli): void {
         }
         // Over HTTP several people share the server: one person's key would sign for all of them.
         const keyFile = process.env[SIGNING_KEY_ENV];
-        if (keyFile && flags.http) throw usageError(`$${SIGNING_KEY_ENV} is for the stdio MCP server, which acts for the person who launched it; unset it for --http`);
+        if (keyFile && flags.http)
+          throw usageError(`$${SIGNING_KEY_ENV} is for the stdio MCP server, which acts for the person who launched it; unset it for --http`);
         const signer = keyFile ? { name: process.env[SIGNER_ENV] || defaultActor(), key: loadSigningKey(keyFile) } : undefined;
         const client = await ctx.client();
         const manager = FailoverManager.fromClient({

@@ -25,7 +25,11 @@ export function registerPlan(program: Command, cli: Cli): void {
         const policy = policyOf(ctx.config(), service.name);
         const { readout, probes } = await observeNow(service, policy).catch((err: Error) =>
           Promise.reject(
-            err instanceof RouterUnreadableError ? unreachableError(err.message) : err instanceof AmbiguousPrimaryError ? new CliError(err.message, EXIT.failed, 'ambiguous-primary') : err,
+            err instanceof RouterUnreadableError
+              ? unreachableError(err.message)
+              : err instanceof AmbiguousPrimaryError
+                ? new CliError(err.message, EXIT.failed, 'ambiguous-primary')
+                : err,
           ),
         );
         // Detection's failovers follow its learned ranking: so does the plan, when detection runs.
@@ -37,7 +41,10 @@ export function registerPlan(program: Command, cli: Cli): void {
                 .catch((err: Error) => void ctx.note(`learned ranking not read (${err.message}); the plan uses the configured order`))
             : undefined;
         const plan = planFailover({
-          service, policy, routing: readout.routing, probes,
+          service,
+          policy,
+          routing: readout.routing,
+          probes,
           ...(ranking ? { ranking: { state: ranking, now: Date.now() } } : {}),
           ...(flags.to !== undefined ? { to: flags.to } : {}),
         });

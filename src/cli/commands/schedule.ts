@@ -24,7 +24,15 @@ const ACTIONS = {
 
 /** A time as the clock in `timeZone` shows it ("2026-12-06 03:00 Europe/Berlin"). */
 export function localTime(at: Date, timeZone: string): string {
-  const text = new Intl.DateTimeFormat('sv-SE', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false }).format(at);
+  const text = new Intl.DateTimeFormat('sv-SE', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  }).format(at);
   return `${text} ${timeZone}`;
 }
 
@@ -45,24 +53,41 @@ export function registerSchedule(program: Command, cli: Cli): void {
     .option('--paused', 'create it paused')
     .option('--note <text>', 'shown with the schedule (e.g. the change ticket)')
     .option('--reason <text>', "recorded as the runbook's reason")
-    .action((service: string, destination: string, f: { window: string; cron?: string; every?: string; timeZone: string; paused?: boolean; note?: string; reason?: string }, cmd: Command) =>
-      cli.run(cmd, async (ctx) => {
-        // Bad input is a usage error naming the field, before anything is created.
-        const req = parseMaintenanceSchedule({
-          service, destination, window: f.window, timeZone: f.timeZone, taskQueue: ctx.settings.taskQueue,
-          ...(f.cron !== undefined ? { cron: f.cron } : {}), ...(f.every !== undefined ? { every: f.every } : {}),
-          ...(f.paused ? { paused: true } : {}), ...(f.note !== undefined ? { note: f.note } : {}), ...(f.reason !== undefined ? { reason: f.reason } : {}),
-        });
-        checkAgainstConfig(req, ctx.config());
-        const client = await ctx.client();
-        try {
-          const handle = await createMaintenanceSchedule(client, req);
-          ctx.emit({ scheduleId: handle.scheduleId, ...req }, () => `created ${handle.scheduleId}: drain ${destination} of ${service} for ${req.window}, ${req.cron ?? `every ${req.every}`} (${req.timeZone})${req.paused ? ', paused' : ''}`);
-        } catch (err) {
-          if (err instanceof ScheduleExistsError) throw new CliError(err.message, EXIT.failed, 'exists', { scheduleId: err.scheduleId });
-          throw err;
-        }
-      }),
+    .action(
+      (
+        service: string,
+        destination: string,
+        f: { window: string; cron?: string; every?: string; timeZone: string; paused?: boolean; note?: string; reason?: string },
+        cmd: Command,
+      ) =>
+        cli.run(cmd, async (ctx) => {
+          // Bad input is a usage error naming the field, before anything is created.
+          const req = parseMaintenanceSchedule({
+            service,
+            destination,
+            window: f.window,
+            timeZone: f.timeZone,
+            taskQueue: ctx.settings.taskQueue,
+            ...(f.cron !== undefined ? { cron: f.cron } : {}),
+            ...(f.every !== undefined ? { every: f.every } : {}),
+            ...(f.paused ? { paused: true } : {}),
+            ...(f.note !== undefined ? { note: f.note } : {}),
+            ...(f.reason !== undefined ? { reason: f.reason } : {}),
+          });
+          checkAgainstConfig(req, ctx.config());
+          const client = await ctx.client();
+          try {
+            const handle = await createMaintenanceSchedule(client, req);
+            ctx.emit(
+              { scheduleId: handle.scheduleId, ...req },
+              () =>
+                `created ${handle.scheduleId}: drain ${destination} of ${service} for ${req.window}, ${req.cron ?? `every ${req.every}`} (${req.timeZone})${req.paused ? ', paused' : ''}`,
+            );
+          } catch (err) {
+            if (err instanceof ScheduleExistsError) throw new CliError(err.message, EXIT.failed, 'exists', { scheduleId: err.scheduleId });
+            throw err;
+          }
+        }),
     );
 
   maintenance

@@ -13,7 +13,10 @@ export function registerSimulate(program: Command, cli: Cli): void {
     .description('run the detection, failover, redundancy and distribution logic over a scripted scenario and print every decision; touches nothing')
     .argument('<service>', 'service name from the config')
     .argument('<scenario>', 'YAML/JSON file: a list of {at: "10s", destination: x, event: down|up|degrade, latencyMs?} or {events: [...], duration?, routing?}')
-    .addHelpText('after', '\nExample scenario:\n  - { at: 10s, destination: redis-a, event: down }\n  - { at: 20s, destination: redis-b, event: degrade, latencyMs: 400 }\n  - { at: 40s, destination: redis-a, event: up }')
+    .addHelpText(
+      'after',
+      '\nExample scenario:\n  - { at: 10s, destination: redis-a, event: down }\n  - { at: 20s, destination: redis-b, event: degrade, latencyMs: 400 }\n  - { at: 40s, destination: redis-a, event: up }',
+    )
     .action((name: string, file: string, _flags: unknown, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const service = ctx.service(name);

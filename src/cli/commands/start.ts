@@ -36,12 +36,24 @@ async function launch(
     summary: `${o.kind} of ${o.service.name}${typeof input.reason === 'string' ? `: ${input.reason}` : ''}`,
     signingKey,
   });
-  const started = { service: o.service.name, kind: o.kind, type: o.type, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, taskQueue: ctx.settings.taskQueue };
+  const started = {
+    service: o.service.name,
+    kind: o.kind,
+    type: o.type,
+    workflowId: handle.workflowId,
+    runId: handle.firstExecutionRunId,
+    taskQueue: ctx.settings.taskQueue,
+  };
   if (!o.wait) {
-    ctx.emit(started, () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: ${ctx.cliPrefix()} status ${o.service.name}`);
+    ctx.emit(
+      started,
+      () => `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}\n  follow it: ${ctx.cliPrefix()} status ${o.service.name}`,
+    );
     return EXIT.ok;
   }
-  ctx.note(`started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}; waiting for its result, each step as it happens (Ctrl-C stops waiting, not the runbook)`);
+  ctx.note(
+    `started ${o.kind} of ${o.service.name}: ${started.workflowId} run ${started.runId}; waiting for its result, each step as it happens (Ctrl-C stops waiting, not the runbook)`,
+  );
   const base = { service: o.service.name, kind: o.kind, workflowId: started.workflowId, runId: started.runId };
   const outcome = await followRunbook(ctx, handle, base, ctx.progress);
   ctx.emit(outcome, () => outcomeView(outcome, { steps: false }));
@@ -66,25 +78,31 @@ export function registerStart(program: Command, cli: Cli): void {
     .addHelpText('after', '\nExit code 3 when another runbook of the service is running; the message names it.');
 
   const failoverLike = (kind: 'failover' | 'switchover', description: string) => {
-    const command = common(start.command(kind).description(description)).option('--to <destination>', 'destination to move traffic to (default: best healthy candidate)');
+    const command = common(start.command(kind).description(description)).option(
+      '--to <destination>',
+      'destination to move traffic to (default: best healthy candidate)',
+    );
     if (kind === 'failover') {
-      command.option('--accept-data-loss', 'promote a target known not to hold all of the source\'s data (a returned or unsynced node); the estimated loss is recorded');
+      command.option(
+        '--accept-data-loss',
+        "promote a target known not to hold all of the source's data (a returned or unsynced node); the estimated loss is recorded",
+      );
     }
     return command.action((name: string, flags: CommonFlags & { to?: string; acceptDataLoss?: boolean }, cmd: Command) =>
-        cli.run(cmd, async (ctx) => {
-          const service = ctx.service(name);
-          if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
-          const input = parseRunbookInput(failoverInputSchema, {
-            service: service.name,
-            ...(flags.to !== undefined ? { to: flags.to } : {}),
-            planned: kind === 'switchover',
-            ...(flags.acceptDataLoss ? { acceptDataLoss: true } : {}),
-            ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
-            actor: actorOf(flags),
-          });
-          return launch(ctx, { kind, type: 'failover', service, input, wait: flags.wait === true, key: flags.key });
-        }),
-      );
+      cli.run(cmd, async (ctx) => {
+        const service = ctx.service(name);
+        if (flags.to !== undefined) destinationArg(service, flags.to, '--to');
+        const input = parseRunbookInput(failoverInputSchema, {
+          service: service.name,
+          ...(flags.to !== undefined ? { to: flags.to } : {}),
+          planned: kind === 'switchover',
+          ...(flags.acceptDataLoss ? { acceptDataLoss: true } : {}),
+          ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
+          actor: actorOf(flags),
+        });
+        return launch(ctx, { kind, type: 'failover', service, input, wait: flags.wait === true, key: flags.key });
+      }),
+    );
   };
   failoverLike('failover', 'move traffic off the current destination (works with the source down: emergency path)');
   failoverLike('switchover', 'planned failover: the source must be healthy and nothing acknowledged may be lost');
@@ -113,7 +131,8 @@ export function registerStart(program: Command, cli: Cli): void {
     .action((name: string, flags: CommonFlags & { run?: string; immediate?: boolean }, cmd: Command) =>
       cli.run(cmd, async (ctx) => {
         const service = ctx.service(name);
-        const run = flags.run === undefined ? undefined : parseArg(z.string().regex(/^[0-9a-f-]{8,64}$/i, 'expected a run id such as 0195f3c2-…'), flags.run, '--run');
+        const run =
+          flags.run === undefined ? undefined : parseArg(z.string().regex(/^[0-9a-f-]{8,64}$/i, 'expected a run id such as 0195f3c2-…'), flags.run, '--run');
         const input = parseRunbookInput(rollbackInputSchema, {
           service: service.name,
           ...(run !== undefined ? { run } : {}),

@@ -62,7 +62,11 @@ async function watch(ctx: CommandContext, service: ServiceConfig, report: Status
     const next = await runningUnder(client, runbookId);
     shown = false;
     // Until its first step its status does not say yet what it is (e.g. a planned failover): look again then.
-    const status = next ? await ctx.withWorker('status query', () => client.workflow.getHandle(runbookId, next.running.runId).query(statusQuery) as Promise<LiveStatus>).catch(() => undefined) : undefined;
+    const status = next
+      ? await ctx
+          .withWorker('status query', () => client.workflow.getHandle(runbookId, next.running.runId).query(statusQuery) as Promise<LiveStatus>)
+          .catch(() => undefined)
+      : undefined;
     if (next && status && status.steps.length > 0) running = { ...next.running, status };
   }
 }

@@ -101,13 +101,7 @@ export async function readStreamState(jsm: JetStreamManager, stream: string, sta
     };
   });
   const subjects = cfg.subjects ?? [];
-  const kind = cfg.mirror
-    ? 'mirror'
-    : cfg.sources?.length
-      ? 'sources'
-      : subjects.length === 1 && subjects[0] === fencedSubject(stream)
-        ? 'fenced'
-        : 'writable';
+  const kind = cfg.mirror ? 'mirror' : cfg.sources?.length ? 'sources' : subjects.length === 1 && subjects[0] === fencedSubject(stream) ? 'fenced' : 'writable';
   const standby = kind === 'mirror' || kind === 'sources';
   return {
     name: stream,
@@ -117,9 +111,7 @@ export async function readStreamState(jsm: JetStreamManager, stream: string, sta
     subjects,
     kind,
     upstreams,
-    ...(standby
-      ? { advancing: upstreams.length > 0 && upstreams.every((u) => u.activeAgoMs >= 0 && u.activeAgoMs <= stallAfterMs && !u.error) }
-      : {}),
+    ...(standby ? { advancing: upstreams.length > 0 && upstreams.every((u) => u.activeAgoMs >= 0 && u.activeAgoMs <= stallAfterMs && !u.error) } : {}),
     info,
   };
 }

@@ -97,13 +97,16 @@ export async function probePrometheus(config: PrometheusProbeConfig, timeoutMs: 
   if (data.resultType === 'scalar') text = data.result[1];
   else if (data.resultType === 'vector') {
     if (data.result.length === 0) {
-      return config.on_empty === 'up'
-        ? { up: true, latencyMs }
-        : down('returned no sample (metric absent or target not scraped); on_empty is "down"');
+      return config.on_empty === 'up' ? { up: true, latencyMs } : down('returned no sample (metric absent or target not scraped); on_empty is "down"');
     }
     if (data.result.length > 1) {
-      const series = data.result.slice(0, 3).map((r) => JSON.stringify(r.metric)).join(', ');
-      return down(`returned ${data.result.length} series (${series}${data.result.length > 3 ? ', …' : ''}); expected one: aggregate with sum(), max() or min()`);
+      const series = data.result
+        .slice(0, 3)
+        .map((r) => JSON.stringify(r.metric))
+        .join(', ');
+      return down(
+        `returned ${data.result.length} series (${series}${data.result.length > 3 ? ', …' : ''}); expected one: aggregate with sum(), max() or min()`,
+      );
     }
     text = data.result[0]!.value[1];
   } else return down(`returned a ${data.resultType}; expected an instant vector or scalar`);
@@ -111,6 +114,7 @@ export async function probePrometheus(config: PrometheusProbeConfig, timeoutMs: 
   const value = sampleValue(text);
   // NaN and ±Inf would turn into null in a JSON payload; the error text still carries them.
   const reported = Number.isFinite(value) ? { value } : {};
-  if (!compare(value, op, threshold)) return { ...down(`value ${text} is not ${op} ${threshold}${config.error_rate ? ' (quality.max_error_rate)' : ''}`), ...reported };
+  if (!compare(value, op, threshold))
+    return { ...down(`value ${text} is not ${op} ${threshold}${config.error_rate ? ' (quality.max_error_rate)' : ''}`), ...reported };
   return { up: true, latencyMs, ...reported };
 }

@@ -19,7 +19,11 @@ export async function probeRedis(endpoint: RedisEndpoint, timeoutMs: number): Pr
           role: repl.role === 'master' ? ('primary' as const) : ('replica' as const),
           offset: repl.offset,
           ...(repl.role === 'slave'
-            ? { upstream: `${repl.masterHost}:${repl.masterPort}`, linkUp: repl.linkUp === true, ...(repl.linkDownForMs !== undefined ? { linkDownForMs: repl.linkDownForMs } : {}) }
+            ? {
+                upstream: `${repl.masterHost}:${repl.masterPort}`,
+                linkUp: repl.linkUp === true,
+                ...(repl.linkDownForMs !== undefined ? { linkDownForMs: repl.linkDownForMs } : {}),
+              }
             : {}),
         },
       };

@@ -29,8 +29,7 @@ export function classifyError(err: unknown): { error: string; failure: NonNullab
   const message = e?.message ?? String(err);
   const code = e?.code ?? '';
   if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return { error: message, failure: 'refused' };
-  if (code === 'ECONNRESET' || code === 'EPIPE' || /ECONNRESET|Connection is closed/.test(message))
-    return { error: message, failure: 'reset' };
+  if (code === 'ECONNRESET' || code === 'EPIPE' || /ECONNRESET|Connection is closed/.test(message)) return { error: message, failure: 'reset' };
   if (code === 'ETIMEDOUT' || /timed? ?out/i.test(message)) return { error: message, failure: 'timeout' };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return { error: message, failure: 'dns' };
   return { error: message, failure: 'error' };

@@ -47,9 +47,7 @@ export class NatsJetStreamReplicator implements Replicator {
     destinations: readonly DestinationConfig[],
     private readonly timeoutMs = 3000,
   ) {
-    this.configs = new Map(
-      destinations.flatMap((d) => (d.replication.type === 'nats-jetstream' ? [[d.id, d.replication] as const] : [])),
-    );
+    this.configs = new Map(destinations.flatMap((d) => (d.replication.type === 'nats-jetstream' ? [[d.id, d.replication] as const] : [])));
   }
 
   private cfg(id: string): NatsJetStreamReplicationConfig {
@@ -95,8 +93,7 @@ export class NatsJetStreamReplicator implements Replicator {
       const up = tgt.upstreams.length === 1 ? tgt.upstreams[0]! : undefined;
       const expectedApi = src.domain && src.domain !== site.domain ? `$JS.${src.domain}.API` : undefined;
       const namesSource = up !== undefined && up.name === s.stream && sameApi(up.api, expectedApi);
-      const position =
-        tgt.kind === 'mirror' ? tgt.lastSeq : namesSource ? await copiedPosition(site.jsm, tgt, s.stream, src.state.firstSeq) : tgt.lastSeq;
+      const position = tgt.kind === 'mirror' ? tgt.lastSeq : namesSource ? await copiedPosition(site.jsm, tgt, s.stream, src.state.firstSeq) : tgt.lastSeq;
       const linked = namesSource && tgt.advancing === true;
       const what = tgt.kind === 'mirror' ? 'mirror' : 'sourced standby';
       const detail = !up
@@ -154,7 +151,9 @@ export class NatsJetStreamReplicator implements Replicator {
           return { detail: `${cfg.stream} was fenced; subjects [${cfg.subjects.join(', ')}] restored at seq ${st.lastSeq}` };
         case 'sources':
           await site.jsm.streams.update(cfg.stream, { sources: [], subjects: cfg.subjects });
-          return { detail: `${cfg.stream}: sources (${st.upstreams.map((u) => u.name).join(', ')}) removed, takes [${cfg.subjects.join(', ')}] from seq ${st.lastSeq + 1}` };
+          return {
+            detail: `${cfg.stream}: sources (${st.upstreams.map((u) => u.name).join(', ')}) removed, takes [${cfg.subjects.join(', ')}] from seq ${st.lastSeq + 1}`,
+          };
         case 'mirror':
           try {
             await site.jsm.streams.update(cfg.stream, { mirror: undefined, subjects: cfg.subjects });
@@ -182,7 +181,9 @@ export class NatsJetStreamReplicator implements Replicator {
     const p = this.cfg(primary);
     const upstream = await this.run(primary, async (site, cfg) => ({ state: await this.state(site, cfg), domain: site.domain }));
     if (upstream.state.kind === 'mirror' || upstream.state.kind === 'sources') {
-      throw new Error(`${primary}'s ${p.stream} is itself a standby (${upstream.state.kind} of ${upstream.state.upstreams.map((u) => u.name).join(', ')}); promote it first`);
+      throw new Error(
+        `${primary}'s ${p.stream} is itself a standby (${upstream.state.kind} of ${upstream.state.upstreams.map((u) => u.name).join(', ')}); promote it first`,
+      );
     }
     return this.run(dest, async (site, cfg) => {
       const api = upstream.domain && upstream.domain !== site.domain ? `$JS.${upstream.domain}.API` : undefined;
@@ -198,7 +199,9 @@ export class NatsJetStreamReplicator implements Replicator {
       }
       if (st?.kind === 'writable') await fenceStream(site.jsm, st, cfg);
       if (cfg.follow === 'manual') {
-        return { detail: `follow: manual; ${cfg.stream} left ${st ? 'fenced' : 'absent'}: make it a standby of ${primary}'s ${p.stream}${api ? ` via ${api}` : ''} by hand` };
+        return {
+          detail: `follow: manual; ${cfg.stream} left ${st ? 'fenced' : 'absent'}: make it a standby of ${primary}'s ${p.stream}${api ? ` via ${api}` : ''} by hand`,
+        };
       }
       if (st && st.messages > 0) {
         const last = await lastMessage(site.jsm, cfg.stream, st);
@@ -335,7 +338,20 @@ function sameMessage(a: StoredMsg, b: StoredMsg): boolean {
 
 /** Stream settings a re-created standby keeps from the stream it replaces. */
 function keepLimits(c: StreamConfig): Partial<StreamConfig> {
-  const { retention, storage, num_replicas, max_msgs, max_bytes, max_age, max_msg_size, max_msgs_per_subject, discard, duplicate_window, description, placement } = c;
+  const {
+    retention,
+    storage,
+    num_replicas,
+    max_msgs,
+    max_bytes,
+    max_age,
+    max_msg_size,
+    max_msgs_per_subject,
+    discard,
+    duplicate_window,
+    description,
+    placement,
+  } = c;
   return {
     retention,
     storage,

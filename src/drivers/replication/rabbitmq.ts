@@ -1,12 +1,5 @@
 import type { DestinationConfig, RabbitmqReplicationConfig } from '../../domain/config';
-import {
-  RabbitmqManagement,
-  queueCountsOverAmqp,
-  rabbitmqCredentials,
-  vhostOf,
-  withAmqp,
-  type ManagementPolicy,
-} from '../probes/rabbitmq';
+import { RabbitmqManagement, queueCountsOverAmqp, rabbitmqCredentials, vhostOf, withAmqp, type ManagementPolicy } from '../probes/rabbitmq';
 import type { LagReading, Replicator } from './types';
 
 const FENCE_PREFIX = 'fm-fence:';
@@ -50,9 +43,7 @@ export class RabbitmqReplicator implements Replicator {
     destinations: readonly DestinationConfig[],
     private readonly timeoutMs = 3000,
   ) {
-    this.configs = new Map(
-      destinations.flatMap((d) => (d.replication.type === 'rabbitmq' ? [[d.id, d.replication] as const] : [])),
-    );
+    this.configs = new Map(destinations.flatMap((d) => (d.replication.type === 'rabbitmq' ? [[d.id, d.replication] as const] : [])));
   }
 
   private cfg(id: string): RabbitmqReplicationConfig {
@@ -195,10 +186,13 @@ export class RabbitmqReplicator implements Replicator {
 
   private scheduleLift(c: RabbitmqReplicationConfig, vhost: string, name: string, holdMs: number): void {
     clearTimeout(holdTimers.get(name));
-    const timer = setTimeout(() => {
-      holdTimers.delete(name);
-      new RabbitmqManagement(c.management_url, rabbitmqCredentials(c), this.timeoutMs).deletePolicy(vhost, name).catch(() => {});
-    }, Math.min(holdMs, 2 ** 31 - 1));
+    const timer = setTimeout(
+      () => {
+        holdTimers.delete(name);
+        new RabbitmqManagement(c.management_url, rabbitmqCredentials(c), this.timeoutMs).deletePolicy(vhost, name).catch(() => {});
+      },
+      Math.min(holdMs, 2 ** 31 - 1),
+    );
     timer.unref();
     holdTimers.set(name, timer);
   }

@@ -30,8 +30,7 @@ export class RedisReplicator implements Replicator {
     const src = await this.run(source, replicationInfo);
     const tgt = await this.run(target, replicationInfo);
     const s = this.ep(source);
-    const linked =
-      tgt.role === 'slave' && tgt.linkUp === true && tgt.masterPort === s.port && sameHost(tgt.masterHost ?? '', s.host);
+    const linked = tgt.role === 'slave' && tgt.linkUp === true && tgt.masterPort === s.port && sameHost(tgt.masterHost ?? '', s.host);
     const detail = linked
       ? undefined
       : tgt.role === 'master'
@@ -116,7 +115,11 @@ export class RedisReplicator implements Replicator {
  * promoted replica keeps the old primary's id as replid2 up to second_repl_offset. So an old
  * primary on replid2 holds exactly `offset − (second_repl_offset − 1)` bytes the new primary never got.
  */
-export function divergentTail(d: { replId: string; offset: number }, p: { replId: string; replId2: string; secondOffset: number; offset: number }, items: number): number | null {
+export function divergentTail(
+  d: { replId: string; offset: number },
+  p: { replId: string; replId2: string; secondOffset: number; offset: number },
+  items: number,
+): number | null {
   if (d.replId === p.replId) return Math.max(0, d.offset - p.offset);
   if (d.replId === p.replId2 && p.secondOffset > 0) return Math.max(0, d.offset - (p.secondOffset - 1));
   return items === 0 ? 0 : null;

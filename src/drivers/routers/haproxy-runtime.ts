@@ -47,27 +47,24 @@ export function parseServersState(text: string): ServerState[] {
     if (i < 0) throw new Error(`"show servers state" lacks column ${name}`);
     return i;
   };
-  const [iName, iOp, iAdmin, iWeight] = ['srv_name', 'srv_op_state', 'srv_admin_state', 'srv_uweight'].map(col) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  return lines
-    .map((l) => l.split(' '))
-    // The first line is the format version ("1"); server rows have a field per header column.
-    .filter((f) => f.length >= cols.length && /^\d+$/.test(f[0]!))
-    .map((f) => {
-      const adminState = Number(f[iAdmin]);
-      return {
-        name: f[iName]!,
-        opState: Number(f[iOp]),
-        adminState,
-        userWeight: Number(f[iWeight]),
-        maint: (adminState & MAINT_FLAGS) !== 0,
-        drain: (adminState & DRAIN_FLAGS) !== 0,
-      };
-    });
+  const [iName, iOp, iAdmin, iWeight] = ['srv_name', 'srv_op_state', 'srv_admin_state', 'srv_uweight'].map(col) as [number, number, number, number];
+  return (
+    lines
+      .map((l) => l.split(' '))
+      // The first line is the format version ("1"); server rows have a field per header column.
+      .filter((f) => f.length >= cols.length && /^\d+$/.test(f[0]!))
+      .map((f) => {
+        const adminState = Number(f[iAdmin]);
+        return {
+          name: f[iName]!,
+          opState: Number(f[iOp]),
+          adminState,
+          userWeight: Number(f[iWeight]),
+          maint: (adminState & MAINT_FLAGS) !== 0,
+          drain: (adminState & DRAIN_FLAGS) !== 0,
+        };
+      })
+  );
 }
 
 /** Runtime API commands answer nothing on success; any text is HAProxy's complaint. */

@@ -51,10 +51,7 @@ export class HaproxyRouter implements Router {
   }
 
   async read(): Promise<RouterReadout> {
-    const [generation, text] = await Promise.all([
-      this.generation(),
-      runtimeCommand(this.opts.api, `show servers state ${this.opts.backend}`),
-    ]);
+    const [generation, text] = await Promise.all([this.generation(), runtimeCommand(this.opts.api, `show servers state ${this.opts.backend}`)]);
     if (/Can't find backend/i.test(text)) throw new Error(`HAProxy has no backend "${this.opts.backend}"`);
     const states = parseServersState(text);
     const weights: Record<string, number> = {};
@@ -77,13 +74,20 @@ export class HaproxyRouter implements Router {
     const key = `${JSON.stringify(this.opts.api)}/${this.opts.backend}`;
     const before = writing.get(key) ?? Promise.resolve();
     const run = before.then(() => this.applyNow(weights, expectedGeneration, opts));
-    const settled = run.then(() => undefined, () => undefined);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
     writing.set(key, settled);
     void settled.then(() => writing.get(key) === settled && writing.delete(key));
     return run;
   }
 
-  private async applyNow(weights: Record<string, number>, expectedGeneration: number, opts: ApplyOptions): Promise<{ routing: Routing; changes: RouteChange[] }> {
+  private async applyNow(
+    weights: Record<string, number>,
+    expectedGeneration: number,
+    opts: ApplyOptions,
+  ): Promise<{ routing: Routing; changes: RouteChange[] }> {
     const current = await this.read();
     if (current.routing.generation !== expectedGeneration) {
       // A retry of our own successful write lands here with the weights already in place: report no change.

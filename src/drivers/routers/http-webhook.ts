@@ -110,7 +110,11 @@ export class WebhookRouter implements Router {
     return httpRequest({
       method,
       url,
-      headers: { accept: 'application/json', ...headers, ...authHeaders({ auth_header: this.opts.authHeader, auth_env: this.opts.authEnv }, 'router.auth_env') },
+      headers: {
+        accept: 'application/json',
+        ...headers,
+        ...authHeaders({ auth_header: this.opts.authHeader, auth_env: this.opts.authEnv }, 'router.auth_env'),
+      },
       ...(body !== undefined ? { body } : {}),
       tls: this.opts.tls,
       timeoutMs: this.opts.timeoutMs,

@@ -94,11 +94,7 @@ export class NatsKvRouter implements Router {
   async cutSessions(_destId: string): Promise<void> {}
 
   /** A retry of our own successful write finds the weights already in place: no change. Anything else is a conflict. */
-  private settled(
-    current: Routing,
-    weights: Record<string, number>,
-    expectedGeneration: number,
-  ): { routing: Routing; changes: RouteChange[] } {
+  private settled(current: Routing, weights: Record<string, number>, expectedGeneration: number): { routing: Routing; changes: RouteChange[] } {
     if (current.generation === expectedGeneration + 1 && Object.entries(weights).every(([id, w]) => (current.weights[id] ?? 0) === w)) {
       return { routing: current, changes: [] };
     }
