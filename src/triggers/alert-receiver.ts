@@ -121,12 +121,10 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       .send({ error: code === 413 ? 'payload too large' : 'request failed', reason: code >= 500 ? 'internal error, see the receiver log' : reason });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: 'not found',
-        reason: `no endpoint ${req.method} ${req.url.split('?')[0]}; alerts go to POST /alerts/alertmanager or POST /alerts/grafana`,
-      }),
+    reply.code(404).send({
+      error: 'not found',
+      reason: `no endpoint ${req.method} ${req.url.split('?')[0]}; alerts go to POST /alerts/alertmanager or POST /alerts/grafana`,
+    }),
   );
 
   const signal = async (service: string, evidence: AlertEvidence): Promise<void> => {
@@ -163,14 +161,12 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       return { ...base, ...target, outcome: 'ignored', reason: `routes[${route.route}] means: ignore` };
     }
     const evidence = toEvidence(alert, route.destination, route.means);
-    trace
-      .getActiveSpan()
-      ?.addEvent('alert', {
-        'failover.service': route.service,
-        'failover.destination': route.destination ?? '',
-        'alert.fingerprint': alert.fingerprint,
-        'alert.status': alert.status,
-      });
+    trace.getActiveSpan()?.addEvent('alert', {
+      'failover.service': route.service,
+      'failover.destination': route.destination ?? '',
+      'alert.fingerprint': alert.fingerprint,
+      'alert.status': alert.status,
+    });
     try {
       const done = await deduper.run(`${route.service}|${alert.fingerprint}`, alert.status, () => limiter.run(() => signal(route.service, evidence)));
       const outcome: AlertOutcome = done === 'delivered' ? 'signalled' : 'duplicate';
@@ -253,12 +249,10 @@ export function createAlertReceiver(opts: AlertReceiverOptions): AlertReceiver {
       const count = Array.isArray((data as { alerts?: unknown } | null)?.alerts) ? (data as { alerts: unknown[] }).alerts.length : 0;
       if (count > cfg.max_alerts_per_request) {
         req.log.warn({ source, remote: req.ip, count }, 'alert request carries too many alerts');
-        return reply
-          .code(413)
-          .send({
-            error: 'too many alerts',
-            reason: `${count} alerts in one request; the limit is ${cfg.max_alerts_per_request} (alerting.receiver.max_alerts_per_request)`,
-          });
+        return reply.code(413).send({
+          error: 'too many alerts',
+          reason: `${count} alerts in one request; the limit is ${cfg.max_alerts_per_request} (alerting.receiver.max_alerts_per_request)`,
+        });
       }
       alerts = parsers[source](data);
     } catch (err) {
