@@ -22,7 +22,7 @@ import type { ServiceMonitor } from '../../src/client/monitor';
 import type { TriggerOutcome } from '../../src/client/trigger';
 import type { ConfigChangeOutcome } from '../../src/client/config-changes';
 import { runEntry } from '../support/entry-process';
-import { replayAndRecord } from '../support/histories';
+import { stopAndReplayTaskQueue } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
 
@@ -172,16 +172,8 @@ describe('MCP API: failover.define, configure, trigger, monitor over stdio and S
     worker?.child?.kill('SIGTERM');
     const ended = await worker?.done;
     if (ended && ended.code !== 0) console.log(`worker exited ${ended.code}:\n${ended.out.split('\n').slice(-30).join('\n')}`);
-    const ids = new Set<string>();
-    for await (const w of temporal.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
-    for await (const w of temporal.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await temporal.workflow
-        .getHandle(w.workflowId)
-        .terminate('test done')
-        .catch(() => undefined);
-    }
     try {
-      expect(await replayAndRecord(temporal, [...ids], 'mcp')).toBeGreaterThan(0);
+      expect(await stopAndReplayTaskQueue(temporal, taskQueue, 'mcp')).toBeGreaterThan(0);
     } finally {
       await connection?.close();
       await bus?.stop();

@@ -12,7 +12,7 @@ import { startRedis } from '../../dev/devserver/local-redis';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { runCliProcess } from '../support/cli-process';
 import { runEntry } from '../support/entry-process';
-import { replayAndRecord } from '../support/histories';
+import { stopAndReplayTaskQueue } from '../support/histories';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
 import { ARTIFACTS_DIR, launchChromium } from '../support/browser';
@@ -113,16 +113,8 @@ describe('observability: worker /metrics scraped by a real Prometheus, the dashb
 
   afterAll(async () => {
     await stopWorker();
-    const ids = new Set<string>();
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow
-        .getHandle(w.workflowId)
-        .terminate('test done')
-        .catch(() => undefined);
-    }
     try {
-      expect(await replayAndRecord(client, [...ids], 'observability')).toBeGreaterThan(0);
+      expect(await stopAndReplayTaskQueue(client, taskQueue, 'observability')).toBeGreaterThan(0);
     } finally {
       await connection?.close();
       await prometheus?.stop();

@@ -14,7 +14,7 @@ import { healthQuery } from '../../src/api/queries';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { approveUpdate } from '../../src/workflows/controls';
 import { runEntry } from '../support/entry-process';
-import { replayAndRecord } from '../support/histories';
+import { stopAndReplayTaskQueue } from '../support/histories';
 import { startHttpServer, type LocalHttpServer } from '../support/http-servers';
 import { statusUntil, until } from '../support/wait';
 
@@ -101,16 +101,8 @@ describe('runbooks act with the config version they started with', () => {
     worker?.child?.kill('SIGTERM');
     const ended = await worker?.done;
     if (ended && ended.code !== 0) console.log(`worker exited ${ended.code}:\n${ended.out.split('\n').slice(-30).join('\n')}`);
-    const ids = new Set<string>();
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow
-        .getHandle(w.workflowId)
-        .terminate('test done')
-        .catch(() => undefined);
-    }
     try {
-      expect(await replayAndRecord(client, [...ids], 'config-version')).toBeGreaterThan(0);
+      expect(await stopAndReplayTaskQueue(client, taskQueue, 'config-version')).toBeGreaterThan(0);
     } finally {
       await connection?.close();
       await a?.close();

@@ -15,7 +15,7 @@ import { primaryOf } from '../../src/domain/routing';
 import { detectionWorkflowId, runbookWorkflowId } from '../../src/domain/workflow-ids';
 import { runCliProcess } from '../support/cli-process';
 import { runEntry } from '../support/entry-process';
-import { replayAndRecord } from '../support/histories';
+import { stopAndReplayTaskQueue } from '../support/histories';
 import { startHttpServer, type LocalHttpServer } from '../support/http-servers';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
@@ -100,17 +100,9 @@ describe('the control plane: a worker keeps every configured service watched, co
     const ended = await worker?.done;
     if (ended && ended.code !== 0) console.log(`worker exited ${ended.code}:\n${ended.out.split('\n').slice(-30).join('\n')}`);
     // What the supervisor started, it does not stop on its own: the test does.
-    const ids = new Set<string>();
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
-      await client.workflow
-        .getHandle(w.workflowId)
-        .terminate('test done')
-        .catch(() => undefined);
-    }
     // The supervisor's, detection's and the runbooks' histories replay against the current code.
     try {
-      expect(await replayAndRecord(client, [...ids], 'supervision')).toBeGreaterThan(0);
+      expect(await stopAndReplayTaskQueue(client, taskQueue, 'supervision')).toBeGreaterThan(0);
     } finally {
       await connection?.close();
       for (const fx of fixtures.values()) await fx.stop();

@@ -28,6 +28,22 @@ export async function replayThenCleanUp(t: TemporalHarness | undefined, workflow
   }
 }
 
+/**
+ * A supervised worker starts runbooks the test does not stop: terminates what still runs on
+ * `taskQueue`, then replays (and with RECORD_HISTORIES=1 records) every history it ran.
+ */
+export async function stopAndReplayTaskQueue(client: Client, taskQueue: string, prefix: string): Promise<number> {
+  const ids = new Set<string>();
+  for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) ids.add(w.workflowId);
+  for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
+    await client.workflow
+      .getHandle(w.workflowId)
+      .terminate('test done')
+      .catch(() => undefined);
+  }
+  return replayAndRecord(client, [...ids], prefix);
+}
+
 export async function replayAndRecord(
   client: Client,
   workflowIds: string[],
