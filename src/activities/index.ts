@@ -10,11 +10,10 @@ import { ConfigVersions } from './config-versions';
 import { requireMs } from '../domain/duration';
 import { replicatorFor, routerFor } from '../drivers';
 import { runProbe, type ProbeResult } from '../drivers/probes';
-import { replicationInfo, withRedis } from '../drivers/redis-connection';
+import { checkEntrypoint as checkEntrypointThrough } from '../drivers/entrypoint';
 import type { LagReading } from '../drivers/replication/types';
 import { GenerationConflictError, type ApplyOptions, type RouteChange, type RouterReadout } from '../drivers/routers/types';
 import { primaryOf, type Routing } from '../domain/routing';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -146,44 +145,8 @@ export function createActivities(deps: ActivityDeps) {
    * acknowledged and is served by the expected primary. Retries briefly inside, for routers that
    * take a moment to converge.
    */
-  const checkEntrypoint = async (
-    service: ServiceConfig,
-    expectedPrimary: string,
-    timeout: number,
-  ): Promise<{ ok: boolean; detail: string; latencyMs: number }> => {
-    const entry = service.entrypoint;
-    if (!entry) return { ok: true, detail: 'no entrypoint configured; skipped', latencyMs: 0 };
-    if (entry.type !== 'redis') {
-      const r = await runProbe(entry, timeout);
-      return { ok: r.up, detail: r.up ? 'entrypoint answers' : `entrypoint down: ${r.error}`, latencyMs: r.latencyMs };
-    }
-    const dest = service.destinations.find((d) => d.id === expectedPrimary);
-    if (!dest || dest.probe.type !== 'redis') return { ok: false, detail: `cannot identify ${expectedPrimary}`, latencyMs: 0 };
-    const expectedRunId = await withRedis(dest.probe, timeout, async (r) => (await replicationInfo(r)).runId);
-    let last = 'not tried';
-    const deadline = Date.now() + Math.max(timeout, 5000);
-    while (Date.now() < deadline) {
-      const started = performance.now();
-      try {
-        const detail = await withRedis(entry, timeout, async (r) => {
-          const token = randomUUID();
-          const key = `failover-manager:canary:${service.name}`;
-          await r.set(key, token, 'PX', 60_000);
-          const back = await r.get(key);
-          const info = await replicationInfo(r);
-          if (back !== token) throw new Error('canary read back differs');
-          if (info.runId !== expectedRunId) throw new Error(`entrypoint reaches run_id ${info.runId}, not ${expectedPrimary}`);
-          return `canary write acknowledged by ${expectedPrimary} through the entrypoint`;
-        });
-        return { ok: true, detail, latencyMs: performance.now() - started };
-      } catch (err) {
-        last = err instanceof Error ? err.message : String(err);
-        heartbeat({ last });
-        await sleep(100);
-      }
-    }
-    return { ok: false, detail: last, latencyMs: 0 };
-  };
+  const checkEntrypoint = (service: ServiceConfig, expectedPrimary: string, timeoutMs: number) =>
+    checkEntrypointThrough(service, expectedPrimary, timeoutMs, (last) => heartbeat({ last }));
 
   return {
     watchDestinations: createWatch(deps.observer),
