@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandleWithFirstExecutionRunId as WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { statusQuery } from '../../src/api/queries';
 import { routerFor } from '../../src/drivers';
 import { FailoverManager } from '../../src/client/manager';
 import { startMutatingRunbook } from '../../src/client/start-runbook';
@@ -12,7 +13,7 @@ import { freePort } from '../../dev/devserver/free-port';
 import { validateConfig, type Config } from '../../src/domain/config';
 import { signControl } from '../../src/security/control-signing';
 import { signStart } from '../../src/security/start-signing';
-import type { ControlRequest } from '../../src/workflows/controls';
+import { approveUpdate, type ControlRequest } from '../../src/workflows/controls';
 import type { FailoverResult } from '../../src/workflows/failover';
 import { runCliProcess } from '../support/cli-process';
 import { replayThenCleanUp } from '../support/histories';
@@ -42,7 +43,7 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     ran.push(h.workflowId);
     return h;
   };
-  const approve = (h: WorkflowHandle, req: ControlRequest) => h.executeUpdate<string, [ControlRequest]>('approve', { args: [req] });
+  const approve = (h: WorkflowHandle, req: ControlRequest) => h.executeUpdate(approveUpdate, { args: [req] });
   const routing = async () => (await routerFor(config.services[0]!).read()).routing;
 
   beforeAll(async () => {
@@ -110,7 +111,7 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     // A signature for another action (or run) does not carry over.
     const forPause = signControl('pause', h.workflowId, runId, { by: 'bob', reason: 'ok' }, bob.priv);
     expect(await rejectionOf(approve(h, forPause))).toMatch(/^signature of bob does not verify/);
-    expect((await h.query<{ phase: string }>('status')).phase).toBe('awaiting-approval');
+    expect((await h.query(statusQuery)).phase).toBe('awaiting-approval');
     expect(waiting.controls.awaitingApproval).toBeDefined();
 
     const good = signedBy('bob', bob.priv);
@@ -203,7 +204,7 @@ describe('who may act on a runbook: approvers, four-eyes, signed approvals, rese
     expect(s.starter).toEqual({ name: 'carol', verified: false, how: 'unsigned start: the name is claimed, not proven' });
     const signedBy = (by: string, key: KeyObject) => signControl('approve', h.workflowId, h.firstExecutionRunId, { by, reason: 'ok' }, key);
     expect(await approve(h, signedBy('alice', alice.priv))).toMatch(/^approval 1 of 2 by alice; the start is unverified \(claimed by carol\)/);
-    expect((await h.query<{ phase: string }>('status')).phase).toBe('awaiting-approval');
+    expect((await h.query(statusQuery)).phase).toBe('awaiting-approval');
     expect((await routing()).weights[to]).toBe(0);
     expect(await rejectionOf(approve(h, signedBy('alice', alice.priv)))).toBe(
       'alice already approved; the start is unverified, so a second, different approver is needed (four-eyes)',
