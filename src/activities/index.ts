@@ -150,7 +150,7 @@ export function createActivities(deps: ActivityDeps) {
 
   return {
     watchDestinations: createWatch(deps.observer),
-    ...createSupervisionActivities(deps),
+    ...createSupervisionActivities({ ...deps, configVersion: (v) => versions.at(v) }),
 
     /**
      * Snapshot of a service's config and the policy, so it lands in the runbook's history: the

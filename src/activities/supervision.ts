@@ -7,6 +7,7 @@ import {
   admitUpdate,
   brakesSignal,
   configChangedSignal,
+  isSimplyRunning,
   supervisorWorkflowId,
   type Admission,
   type AdmitRequest,
@@ -14,6 +15,7 @@ import {
   type Suspension,
 } from '../api/supervisor';
 import type { Config } from '../domain/config';
+import { suspensionOf, type BrakeState } from '../domain/brakes';
 import { detectionWorkflowId } from '../domain/workflow-ids';
 import { ConcurrencyLimiter } from '../triggers/concurrency-limiter';
 import { syncSchedulesFromConfig } from '../triggers/schedules';
@@ -28,15 +30,21 @@ export interface SupervisionDeps {
   logger: Logger;
   /** The worker's copy of the live config, at least this version. */
   configAt?: (minVersion?: number) => Promise<{ version: number; config: Config }>;
+  /** Exactly this live config version (the services a compact reconcile makes run). */
+  configVersion?: (version: number) => Promise<Config>;
 }
 
-export interface ReconcileInput {
-  version: number;
-  services: { service: string; suspended: Suspension | null }[];
-  redundancy: boolean;
-}
+/**
+ * What to reconcile. Compact (`brakes`): the services come from config version `version` and
+ * suspensions from the brakes, so the input stays the same size however large the fleet. The
+ * listed form (`services`) is what supervisors recorded before; their histories replay with it.
+ */
+export type ReconcileInput = { version: number; redundancy: boolean } & (
+  { services: { service: string; suspended: Suspension | null }[] } | { brakes: BrakeState }
+);
 
 export interface ReconcileReport {
+  /** Every service (listed input); only those not simply running (compact input). */
   services: Record<string, ServiceSupervision>;
   started: string[];
   stopped: string[];
@@ -59,6 +67,13 @@ function isNotFound(err: unknown): boolean {
   return err instanceof WorkflowNotFoundError || (err as { name?: string })?.name === 'WorkflowNotFoundError';
 }
 
+async function reconciledServices(deps: SupervisionDeps, input: ReconcileInput): Promise<{ service: string; suspended: Suspension | null }[]> {
+  if ('services' in input) return input.services;
+  if (!deps.configVersion) throw ApplicationFailure.nonRetryable('this worker does not follow the live config', 'ConfigVersionUnavailable');
+  const config = await deps.configVersion(input.version);
+  return config.services.map((s) => ({ service: s.name, suspended: suspensionOf(input.brakes, s.name) ?? null }));
+}
+
 export function createSupervisionActivities(deps: SupervisionDeps) {
   /**
    * What an earlier run of `workflowId` knew, when it ended by termination or failure (a restart
@@ -79,6 +94,7 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
     async reconcileRunbooks(input: ReconcileInput): Promise<ReconcileReport> {
       const client = clientOf(deps);
       const taskQueue = Context.current().info.taskQueue;
+      const services = await reconciledServices(deps, input);
       const running = new Set<string>();
       const query = `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND (WorkflowType = 'detection' OR WorkflowType = 'redundancy')`;
       for await (const w of client.workflow.list({ query })) running.add(w.workflowId);
@@ -115,7 +131,7 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
       const limiter = new ConcurrencyLimiter(START_CONCURRENCY);
       let done = 0;
       await Promise.all(
-        input.services.map((s) =>
+        services.map((s) =>
           limiter.run(async () => {
             const entry: ServiceSupervision = { detection: 'error' };
             try {
@@ -137,7 +153,9 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
           }),
         ),
       );
-      report.services = Object.fromEntries(input.services.map((s) => [s.service, report.services[s.service]!])); // in config order
+      const compact = 'brakes' in input;
+      const inOrder = services.map((s): [string, ServiceSupervision] => [s.service, report.services[s.service]!]); // config order
+      report.services = Object.fromEntries(compact ? inOrder.filter(([, entry]) => !isSimplyRunning(entry)) : inOrder);
       // Running here but no longer configured (or redundancy switched off): stopped.
       for (const workflowId of running) {
         if (wanted.has(workflowId)) continue;
@@ -158,19 +176,26 @@ export function createSupervisionActivities(deps: SupervisionDeps) {
       let signalled = 0;
       // The workflow names the signal in this activity's input (its histories keep it): pass on its definition.
       const definition = RUNBOOK_SIGNALS[input.signal] as SignalDefinition<[unknown]>;
-      for (const [i, service] of input.services.entries()) {
-        if (i % 50 === 0) heartbeat({ done: i });
-        const ids = input.only === 'detection' ? [detectionWorkflowId(service)] : [detectionWorkflowId(service), redundancyWorkflowId(service)];
-        for (const id of ids) {
-          await client.workflow
-            .getHandle(id)
-            .signal(definition, input.arg)
-            .then(() => signalled++)
-            .catch((err: unknown) => {
-              if (!isNotFound(err)) throw err;
-            });
-        }
-      }
+      // Side by side, as starts are: a brake or a policy change reaches the whole fleet.
+      const limiter = new ConcurrencyLimiter(START_CONCURRENCY);
+      let done = 0;
+      await Promise.all(
+        input.services.map((service) =>
+          limiter.run(async () => {
+            const ids = input.only === 'detection' ? [detectionWorkflowId(service)] : [detectionWorkflowId(service), redundancyWorkflowId(service)];
+            for (const id of ids) {
+              await client.workflow
+                .getHandle(id)
+                .signal(definition, input.arg)
+                .then(() => signalled++)
+                .catch((err: unknown) => {
+                  if (!isNotFound(err)) throw err;
+                });
+            }
+            if (++done % 50 === 0) heartbeat({ done });
+          }),
+        ),
+      );
       return { signalled };
     },
 

@@ -94,6 +94,11 @@ export interface ServiceSupervision {
   since?: string;
 }
 
+/** Running as the config asks: a compact reconcile report leaves it out (the supervisor assumes it). */
+export function isSimplyRunning(entry: ServiceSupervision): boolean {
+  return entry.detection === 'running' && (entry.redundancy === 'running' || entry.redundancy === 'off') && entry.error === undefined;
+}
+
 export interface SupervisorEvent {
   at: string;
   kind: 'config-applied' | 'config-rolled-back' | 'suspended' | 'resumed' | 'held' | 'reconciled';
@@ -108,7 +113,8 @@ export interface SupervisionStatus {
   services: Record<string, ServiceSupervision>;
   removed: string[];
   brakes: BrakeState;
-  lastReconcile?: { at: string; started: string[]; stopped: string[]; errors: string[] };
+  /** The lists name at most the first few; `totals` counts them all. */
+  lastReconcile?: { at: string; started: string[]; stopped: string[]; errors: string[]; totals?: { started: number; stopped: number; errors: number } };
   events: SupervisorEvent[];
 }
 

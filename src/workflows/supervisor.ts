@@ -318,7 +318,7 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
   wf.setHandler(reconcileSignal, () => void (sup.dirty = true));
 
   labelRunbook('supervisor', taskQueue, 'supervisor');
-  const act = wf.proxyActivities<Activities>({
+  const act: Activities = wf.proxyActivities<Activities>({
     startToCloseTimeout: '10m',
     heartbeatTimeout: '30s',
     retry: { initialInterval: '2s', maximumInterval: '1m' },
@@ -340,34 +340,81 @@ export async function supervisor(input: SupervisorInput): Promise<void> {
     if (sup.state.brakesChanged) {
       const services = sup.state.brakesChanged;
       delete sup.state.brakesChanged;
-      for (const service of services) {
+      // One activity per distinct suspension (patch `grouped-brake-signals`), not per service: a brake on
+      // the whole fleet would otherwise write one activity per service into this history.
+      const groups = wf.patched('grouped-brake-signals') ? bySuspension(sup.state.brakes, services) : services.map((s) => [s]);
+      for (const group of groups) {
         await act.signalRunbooks({
-          services: [service],
+          services: group,
           signal: 'brakes',
-          arg: { suspended: suspensionOf(sup.state.brakes, service) ?? null },
+          arg: { suspended: suspensionOf(sup.state.brakes, group[0]!) ?? null },
           only: 'detection',
         });
       }
     }
-    const report = await act.reconcileRunbooks({
-      version,
-      services: config.services.map((s) => ({ service: s.name, suspended: suspensionOf(sup.state.brakes, s.name) ?? null })),
-      redundancy: config.failover_manager.supervision.redundancy,
-    });
-    sup.state.services = report.services;
-    sup.state.lastReconcile = { at: new Date().toISOString(), started: report.started, stopped: report.stopped, errors: report.errors };
-    if (report.started.length + report.stopped.length + report.errors.length > 0) {
-      sup.event(
-        'reconciled',
-        `started ${report.started.join(', ') || 'none'}; stopped ${report.stopped.join(', ') || 'none'}${report.errors.length ? `; errors: ${report.errors.join('; ')}` : ''}`,
-      );
-    }
+    await reconcile(sup, act, version, config);
     publish(sup, taskQueue);
     await wf.condition(() => sup.dirty, config.failover_manager.supervision.reconcile_interval);
     if (wf.workflowInfo().continueAsNewSuggested || wf.workflowInfo().historyLength > 10_000) {
       await wf.condition(wf.allHandlersFinished);
       await wf.continueAsNew<typeof supervisor>({ carried: sup.state as never });
     }
+  }
+}
+
+/** Services grouped by the suspension that holds them (none is a group too). */
+function bySuspension(brakes: BrakeState, services: string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const service of services) {
+    const key = JSON.stringify(suspensionOf(brakes, service) ?? null);
+    groups.set(key, [...(groups.get(key) ?? []), service]);
+  }
+  return [...groups.values()];
+}
+
+/** Names a report or an event lists at most: a fleet's first reconcile starts thousands. */
+const LISTED_NAMES = 20;
+const firstNames = (names: string[]) => names.slice(0, LISTED_NAMES);
+const listed = (names: string[]) =>
+  names.length === 0 ? 'none' : `${firstNames(names).join(', ')}${names.length > LISTED_NAMES ? ` and ${names.length - LISTED_NAMES} more` : ''}`;
+
+/**
+ * Makes the running detection and redundancy runbooks match the live config. The compact form
+ * (patch `compact-reconcile`) records only what is not simply running, so each reconcile adds
+ * the same few bytes to the history whether the fleet has ten services or ten thousand.
+ */
+async function reconcile(sup: Supervisor, act: Activities, version: number, config: Config): Promise<void> {
+  const redundancy = config.failover_manager.supervision.redundancy;
+  if (wf.patched('compact-reconcile')) {
+    const report = await act.reconcileRunbooks({ version, brakes: sup.state.brakes, redundancy });
+    const running: ServiceSupervision = { detection: 'running', redundancy: redundancy ? 'running' : 'off' };
+    sup.state.services = Object.fromEntries(config.services.map((s) => [s.name, report.services[s.name] ?? running]));
+    recordReconcile(sup, report);
+    return;
+  }
+  const report = await act.reconcileRunbooks({
+    version,
+    services: config.services.map((s) => ({ service: s.name, suspended: suspensionOf(sup.state.brakes, s.name) ?? null })),
+    redundancy,
+  });
+  sup.state.services = report.services;
+  recordReconcile(sup, report);
+}
+
+function recordReconcile(sup: Supervisor, report: { started: string[]; stopped: string[]; errors: string[] }): void {
+  const { started, stopped, errors } = report;
+  sup.state.lastReconcile = {
+    at: new Date().toISOString(),
+    started: firstNames(started),
+    stopped: firstNames(stopped),
+    errors: firstNames(errors),
+    totals: { started: started.length, stopped: stopped.length, errors: errors.length },
+  };
+  if (started.length + stopped.length + errors.length > 0) {
+    sup.event(
+      'reconciled',
+      `started ${listed(started)}; stopped ${listed(stopped)}${errors.length ? `; errors: ${firstNames(errors).join('; ')}${errors.length > LISTED_NAMES ? ` and ${errors.length - LISTED_NAMES} more` : ''}` : ''}`,
+    );
   }
 }
 

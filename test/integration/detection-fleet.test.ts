@@ -153,6 +153,26 @@ describe('detection engine at fleet scale', () => {
     );
     await until(allWatched, 120_000, 'every service watched');
 
+    // Each reconcile writes the same few bytes into the supervisor's history, however many services:
+    // it once listed every service in its input and again in its result, every reconcile_interval.
+    const history = await client.workflow.getHandle(supervisorWorkflowId(taskQueue)).fetchHistory();
+    const bytes = (p?: { payloads?: { data?: Uint8Array | null }[] | null } | null) =>
+      (p?.payloads ?? []).reduce<number>((n, x) => n + (x.data?.length ?? 0), 0);
+    const scheduled = new Map<string, number>();
+    const reconciles: { input: number; result: number }[] = [];
+    for (const e of history.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s?.activityType?.name === 'reconcileRunbooks') scheduled.set(String(e.eventId), bytes(s.input));
+      const c = e.activityTaskCompletedEventAttributes;
+      const input = c ? scheduled.get(String(c.scheduledEventId)) : undefined;
+      if (c && input !== undefined) reconciles.push({ input, result: bytes(c.result) });
+    }
+    // The first one starts every runbook (and names the first few); the last finds them all running.
+    expect(reconciles.length).toBeGreaterThan(1);
+    const last = reconciles[reconciles.length - 1]!;
+    console.log(`fleet: one reconcile of ${services.length} running services records ${last.input} + ${last.result} bytes`);
+    expect(last.input + last.result, 'bytes a reconcile with everything running records').toBeLessThan(1_000);
+
     const started = Date.now();
     const result = (await client.workflow.execute('failover', {
       taskQueue,
