@@ -1,249 +1,126 @@
-import { Context, heartbeat, sleep } from '@temporalio/activity';
-import type { ProbeConfig, ServiceConfig } from '../domain/config';
-import { observe, observeSync, type DestinationHealth, type HealthEvent, type HealthThresholds } from '../domain/health';
-import { replicates, sameUpstream, syncStates, upstreamKeyOf, type ReplicationObservation } from '../domain/sync';
-import { emptyRanking, update as learn, type RankingState } from '../domain/ranking';
-import { runProbe, type ProbeResult } from '../drivers/probes';
-import { routerFor } from '../drivers';
-import { sameWeights, type Routing } from '../domain/routing';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Context } from '@temporalio/activity';
+import type { FromProbeThread, ToProbeThread } from './probe-thread';
+import type { ObserverOptions, WatchInput, WatchProgress, WatchResult } from './watch-loop';
 
-export interface WatchInput {
-  service: ServiceConfig;
-  health: Record<string, DestinationHealth>;
-  thresholds: HealthThresholds;
-  intervalMs: number;
-  probeTimeoutMs: number;
-  /** Return with no change after this long, so the workflow can take stock (e.g. continue-as-new). */
-  maxDurationMs: number;
-  /** Adaptive ranking learned so far; every probe updates it. */
-  ranking?: RankingState;
-  /** The routed primary: backups are classified against it (in sync, catching up, diverged). */
-  primary?: string;
-  /** Lag bound for "in sync" (consistency_check.max_lag). */
-  maxLag?: number;
-  /** Down after one failed probe when the evidence is certain (see certainEvidence). */
-  intelligent?: boolean;
-  /** The routing the manager decided: the router is read every routerCheckMs and a difference returns. */
-  expected?: Routing;
-  routerCheckMs?: number;
+export { ObserverView } from './watch-loop';
+export type { ObserverOptions, WatchInput, WatchResult } from './watch-loop';
+
+/** An idle probe thread ends after this; the next watch starts another. */
+const IDLE_THREAD_MS = 30_000;
+
+interface PendingWatch {
+  beat: (progress: WatchProgress) => void;
+  resolve: (result: WatchResult) => void;
+  reject: (err: Error) => void;
 }
 
-export interface WatchResult {
-  health: Record<string, DestinationHealth>;
-  events: HealthEvent[];
-  ranking: RankingState;
-  ticks: number;
-  returned: 'change' | 'max-duration';
-  /** The observer (this worker process) cannot reach most destinations it probes: its votes should not count. */
-  isolated?: boolean;
-  /** The router's routing when it differs from `expected` (drift, or a change by a runbook). */
-  routing?: Routing;
-}
+/** This process's probe thread (src/activities/probe-thread.ts), started with the first watch. */
+class ProbeThread {
+  private worker?: Worker;
+  private readonly pending = new Map<number, PendingWatch>();
+  private nextKey = 0;
+  private idleTimer?: NodeJS.Timeout;
 
-/** Where this worker process probes from. */
-export interface ObserverOptions {
-  /** The observer zone it serves (`--zone`); see failover_detection.observers. */
-  zone?: string;
-  /** Probe `host:port` through another `host:port` (this observer's own path, e.g. a local proxy). */
-  routes?: Record<string, string>;
-}
+  constructor(private readonly observer: ObserverOptions) {}
 
-/**
- * What an observer saw of every destination it probes, for all services at once: an observer that
- * cannot reach most of them is isolated (its own network is the likely fault). Needs a few
- * destinations to judge; one service's two cannot tell a partition from an outage.
- */
-const MIN_FOR_ISOLATION = 3;
-
-export class ObserverView {
-  private readonly seen = new Map<string, { up: boolean; atMs: number }>();
-  private down = 0;
-  private sweptAtMs = 0;
-
-  note(key: string, up: boolean, atMs: number): void {
-    const before = this.seen.get(key);
-    if (before && !before.up) this.down--;
-    if (!up) this.down++;
-    this.seen.set(key, { up, atMs });
+  /** Starts the thread ahead of the first watch (loading it takes a moment, more from sources). */
+  warm(): void {
+    this.ensure();
+    if (this.pending.size === 0) this.armIdleTimer();
   }
 
-  /** Every watch asks each tick: counts are kept as results arrive, stale entries swept once a second. */
-  isolated(nowMs = Date.now()): boolean {
-    if (nowMs - this.sweptAtMs >= 1000) {
-      this.sweptAtMs = nowMs;
-      for (const [key, v] of this.seen) {
-        if (nowMs - v.atMs <= 30_000) continue;
-        this.seen.delete(key);
-        if (!v.up) this.down--;
+  watch(input: WatchInput, resumed: WatchProgress | undefined, beat: PendingWatch['beat']): { result: Promise<WatchResult>; stop: () => void } {
+    const key = this.nextKey++;
+    const worker = this.ensure();
+    const result = new Promise<WatchResult>((resolve, reject) => this.pending.set(key, { beat, resolve, reject }));
+    this.post(worker, { kind: 'start', key, input, ...(resumed ? { resumed } : {}) });
+    return {
+      result,
+      stop: () => {
+        if (this.settle(key)) this.post(worker, { kind: 'stop', key });
+      },
+    };
+  }
+
+  private post(worker: Worker, message: ToProbeThread): void {
+    worker.postMessage(message);
+  }
+
+  /** Forgets a watch; true when it was still running. */
+  private settle(key: number): boolean {
+    const had = this.pending.delete(key);
+    if (this.pending.size === 0) this.armIdleTimer();
+    return had;
+  }
+
+  private armIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const idle = this.worker;
+      if (this.pending.size > 0 || !idle) return;
+      this.worker = undefined; // the next watch starts a new thread, not this ending one
+      void idle.terminate();
+    }, IDLE_THREAD_MS).unref();
+  }
+
+  private ensure(): Worker {
+    clearTimeout(this.idleTimer);
+    if (this.worker) return this.worker;
+    const entry = path.join(__dirname, `probe-thread${path.extname(__filename)}`);
+    const workerData = { routes: this.observer.routes };
+    // From TypeScript sources (tests, npm start) the thread loads them through tsx, as the process does.
+    const worker = entry.endsWith('.ts')
+      ? new Worker(`require(${JSON.stringify(createRequire(__filename).resolve('tsx/cjs'))}); require(${JSON.stringify(entry)});`, {
+          eval: true,
+          workerData,
+        })
+      : new Worker(entry, { workerData });
+    worker.unref(); // a worker process that shuts down does not wait for it
+    worker.on('message', (batch: FromProbeThread) => {
+      for (const [key, progress] of batch.beats) this.pending.get(key)?.beat(progress);
+      for (const [key, result] of batch.done) {
+        const p = this.pending.get(key);
+        if (p && this.settle(key)) p.resolve(result);
       }
-    }
-    return this.seen.size >= MIN_FOR_ISOLATION && this.down / this.seen.size > 0.5;
+      for (const [key, message] of batch.failed) {
+        const p = this.pending.get(key);
+        if (p && this.settle(key)) p.reject(new Error(message));
+      }
+    });
+    // A thread that dies fails its watches (their activities retry and start it again).
+    const lost = (why: string) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      const pending = [...this.pending.values()];
+      this.pending.clear();
+      for (const p of pending) p.reject(new Error(`probe thread ${why}`));
+    };
+    worker.on('error', (err) => lost(`failed: ${err.message}`));
+    worker.on('exit', (code) => lost(`exited (${code})`));
+    this.worker = worker;
+    return worker;
   }
-}
-
-/** Probes in flight in this process; more wait, so ten thousand destinations do not open ten thousand sockets at once. */
-const MAX_PROBES_IN_FLIGHT = Number(process.env.FAILOVER_PROBE_CONCURRENCY ?? 512);
-let inFlight = 0;
-const waiting: (() => void)[] = [];
-
-async function withProbeSlot<T>(fn: () => Promise<T>): Promise<T> {
-  if (inFlight >= MAX_PROBES_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
-  inFlight++;
-  try {
-    return await fn();
-  } finally {
-    inFlight--;
-    waiting.shift()?.();
-  }
-}
-
-function routed(probe: ProbeConfig, routes: Record<string, string> | undefined): ProbeConfig {
-  if (!routes || !('host' in probe) || !('port' in probe)) return probe;
-  const via = routes[`${probe.host}:${probe.port}`];
-  if (!via) return probe;
-  const i = via.lastIndexOf(':');
-  return { ...probe, host: via.slice(0, i), port: Number(via.slice(i + 1)) } as ProbeConfig;
-}
-
-function viewKey(p: ProbeConfig): string {
-  return 'host' in p && 'port' in p ? `${p.type}:${p.host}:${p.port}` : `${p.type}:${JSON.stringify(p)}`;
 }
 
 /**
- * Intelligent detection: is `id` certainly gone, not slow and not flapping? Its port refuses (the
- * host answers, the process does not), it was clean before this failure streak, every replica of it
- * reports its link down, and — where the service has an entrypoint and `id` carries its traffic —
- * the router's own path to it fails too. Returns the evidence, or undefined (the full threshold applies).
- */
-async function certainEvidence(
-  input: WatchInput,
-  id: string,
-  results: ReadonlyMap<string, ProbeResult>,
-  prev: DestinationHealth,
-  probe: (p: ProbeConfig) => Promise<ProbeResult>,
-): Promise<string | undefined> {
-  const r = results.get(id)!;
-  if (r.up || r.failure !== 'refused') return undefined;
-  const before = prev.window.slice(0, Math.max(0, prev.window.length - prev.consecutiveFailures));
-  if (before.length < input.thresholds.recoveryThreshold || before.some((v) => v !== 1)) return undefined;
-  const dest = input.service.destinations.find((d) => d.id === id)!;
-  const key = upstreamKeyOf(dest);
-  if (!key) return undefined;
-  const replicas = input.service.destinations.filter((d) => {
-    const up = d.id !== id ? results.get(d.id)?.replication?.upstream : undefined;
-    return up !== undefined && sameUpstream(up, key);
-  });
-  if (replicas.length === 0 || replicas.some((d) => results.get(d.id)!.replication!.linkUp !== false)) return undefined;
-  let router = 'no entrypoint to check';
-  if (input.service.entrypoint && id === input.primary) {
-    const e = await probe(input.service.entrypoint);
-    if (e.up) return undefined;
-    router = `the entrypoint fails too (${e.failure ?? 'error'})`;
-  }
-  return `port refused (${r.error}); ${replicas.map((d) => d.id).join(', ')} report their link to ${id} down; ${router}`;
-}
-
-/** Longest time between heartbeats while nothing that decides changes (well inside the 10 s minimum heartbeat timeout). */
-const HEARTBEAT_EVERY_MS = 3_000;
-
-/** What a resumed watch must not lose: the counts and states decisions are made from (not latency or score drift). */
-function decidingState(health: Record<string, DestinationHealth>): string {
-  let mark = '';
-  for (const id in health) {
-    const h = health[id]!;
-    mark += `${id}:${h.status}:${h.consecutiveFailures}:${h.status === 'up' ? 0 : h.consecutiveSuccesses}:${h.sync ?? ''}:${h.syncPending?.count ?? 0}:${h.alerts.length};`;
-  }
-  return mark;
-}
-
-/**
- * Detection's hot path: probes every destination each interval inside the worker and returns only
- * on a state change, so an idle service writes no history however short the interval. The window
- * (consecutive counts, score) rides in heartbeat details: a retry on another worker resumes it.
- * It runs on the watch task queues, whose slots are not the ones runbook activities use.
+ * The watch activity: runs the watch loop (watch-loop.ts) on this process's probe thread and
+ * passes its heartbeats on. It runs on the watch task queues, whose slots are not the ones
+ * runbook activities use; cancellation (delivered by a heartbeat) stops the loop there.
  */
 export function createWatch(observer: ObserverOptions = {}) {
-  const view = new ObserverView();
-  const probe = (p: ProbeConfig, timeoutMs: number) => withProbeSlot(() => runProbe(routed(p, observer.routes), timeoutMs));
-
+  const thread = new ProbeThread(observer);
+  thread.warm();
   return async function watchDestinations(input: WatchInput): Promise<WatchResult> {
     const ctx = Context.current();
-    const resumed = ctx.info.heartbeatDetails as { health: Record<string, DestinationHealth>; ranking?: RankingState } | undefined;
-    let health = { ...input.health, ...(resumed?.health ?? {}) };
-    let ranking = resumed?.ranking ?? input.ranking ?? emptyRanking();
-    const started = Date.now();
-    const isolatedAtStart = view.isolated();
-    let ticks = 0;
-    let routerReadAt = Date.now();
-    let beatMark = '';
-    let beatAt = 0;
-    // Spread the ticks of many watches over the interval.
-    if (!resumed) await sleep(Math.floor(Math.random() * Math.min(input.intervalMs, 1000)));
-    for (;;) {
-      const tickStart = Date.now();
-      const results = new Map(await Promise.all(input.service.destinations.map(async (d) => [d.id, await probe(d.probe, input.probeTimeoutMs)] as const)));
-      const events: HealthEvent[] = [];
-      const next = { ...health };
-      const now = Date.now();
-      const replication: Record<string, ReplicationObservation | undefined> = {};
-      for (const d of input.service.destinations) {
-        const r = results.get(d.id)!;
-        view.note(viewKey(routed(d.probe, observer.routes)), r.up, now);
-        ranking = learn(ranking, { destination: d.id, kind: 'probe', up: r.up, latencyMs: r.latencyMs }, now);
-        const certain = input.intelligent ? await certainEvidence(input, d.id, results, next[d.id]!, (p) => probe(p, input.probeTimeoutMs)) : undefined;
-        const { health: h, event } = observe(d.id, next[d.id]!, { ...r, atMs: now }, input.thresholds, certain);
-        next[d.id] = h;
-        if (event) events.push(event);
-        if (r.up) replication[d.id] = r.replication;
-      }
-      // Whether each backup is a copy of the primary: settling into another state is a change worth
-      // returning for (status and decisions read it), and a backup that answers but stopped copying is an event.
-      let syncChanged = false;
-      for (const [id, verdict] of Object.entries(syncStates(input.service, input.primary, replication, input.maxLag ?? 0))) {
-        const { health: h, event, settled } = observeSync(id, next[id]!, verdict, input.thresholds, health[id]!.status === 'up');
-        next[id] = h;
-        syncChanged ||= settled;
-        if (event) events.push(event);
-      }
-      if (input.primary && next[input.primary]?.sync !== undefined) {
-        const { sync: _s, syncReason: _r, syncPending: _p, ...rest } = next[input.primary]!;
-        next[input.primary] = rest; // the primary is not a backup
-      }
-      // A second writer is reported at the first probe that sees it, not after a threshold.
-      if (input.primary && replicates(input.service)) {
-        for (const d of input.service.destinations) {
-          const writable = d.id !== input.primary && results.get(d.id)!.up && replication[d.id]?.role === 'primary';
-          if (writable && !next[d.id]!.writable) {
-            events.push({ destination: d.id, kind: 'writable', reason: `${d.id} answers as a writable primary, but ${input.primary} is the primary` });
-          }
-          if (writable !== (next[d.id]!.writable === true)) next[d.id] = { ...next[d.id]!, writable };
-        }
-      }
-      let routing: Routing | undefined;
-      if (input.expected && input.routerCheckMs !== undefined && now - routerReadAt >= input.routerCheckMs) {
-        routerReadAt = now;
-        const read = await routerFor(input.service)
-          .read()
-          .catch(() => undefined);
-        if (read && (read.routing.generation !== input.expected.generation || !sameWeights(read.routing.weights, input.expected.weights)))
-          routing = read.routing;
-      }
-      health = next;
-      ticks++;
-      // The heartbeat carries the window a retry resumes from. Encoding it every tick for thousands
-      // of watches costs more than the probes: sent when a count that decides moves, else every few seconds.
-      const mark = decidingState(health);
-      if (mark !== beatMark || now - beatAt >= HEARTBEAT_EVERY_MS) {
-        heartbeat({ health, ranking });
-        beatMark = mark;
-        beatAt = now;
-      }
-      const isolated = view.isolated();
-      if (events.length > 0 || syncChanged || isolated !== isolatedAtStart || routing) {
-        return { health, events, ranking, ticks, returned: 'change', isolated, ...(routing ? { routing } : {}) };
-      }
-      if (Date.now() - started >= input.maxDurationMs) return { health, events, ranking, ticks, returned: 'max-duration', isolated };
-      await sleep(Math.max(0, input.intervalMs - (Date.now() - tickStart))); // throws when cancelled
+    const resumed = ctx.info.heartbeatDetails as WatchProgress | undefined;
+    const watch = thread.watch(input, resumed, (progress) => ctx.heartbeat(progress)); // called outside the activity's async context
+    try {
+      return await Promise.race([watch.result, ctx.cancelled]);
+    } finally {
+      watch.stop();
     }
   };
 }
