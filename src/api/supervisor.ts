@@ -147,43 +147,51 @@ export const reconcileSignal = wf.defineSignal('reconcile');
 export const configChangedSignal = wf.defineSignal<[{ version: number }]>('configChanged');
 export const brakesSignal = wf.defineSignal<[{ suspended: Suspension | null }]>('brakes');
 
-export const changeRequestSchema = z.object({
-  config: z.unknown(),
-  by: z.string().min(1).max(200),
-  reason: z.string().min(1).max(500),
-  source: z.string().max(1000).optional(),
-});
-
-const storedVersionSchema = z.looseObject({
-  version: z.number().int().min(1),
-  hash: z.string(),
-  at: z.string(),
-  by: z.string(),
-  reason: z.string(),
-  diff: z.array(z.string()),
-  changes: z.number().int().min(0),
-  kept: z.boolean(),
-});
-
-const supervisorStateSchema = z.looseObject({
-  versions: z.array(storedVersionSchema).min(1),
-  brakes: z.looseObject({
-    services: z.record(z.string(), z.looseObject({ by: z.string(), reason: z.string(), at: z.string() })),
-    grants: z.array(z.looseObject({})),
-    holds: z.array(z.looseObject({})),
+export const changeRequestSchema = z.lazy(() =>
+  z.object({
+    config: z.unknown(),
+    by: z.string().min(1).max(200),
+    reason: z.string().min(1).max(500),
+    source: z.string().max(1000).optional(),
   }),
-  services: z.record(z.string(), z.looseObject({})),
-  events: z.array(z.looseObject({})),
-});
+);
 
-export const supervisorInputSchema = z
-  .strictObject({
-    /** The first config, from the worker that started the supervisor (used only when nothing is carried). */
-    seed: changeRequestSchema.optional(),
-    carried: supervisorStateSchema.optional(),
-  })
-  .refine((i) => i.seed !== undefined || i.carried !== undefined, {
-    message: 'expected "seed" (a first config) or "carried" (the state of an earlier run)',
-    path: ['seed'],
-  });
+const storedVersionSchema = z.lazy(() =>
+  z.looseObject({
+    version: z.number().int().min(1),
+    hash: z.string(),
+    at: z.string(),
+    by: z.string(),
+    reason: z.string(),
+    diff: z.array(z.string()),
+    changes: z.number().int().min(0),
+    kept: z.boolean(),
+  }),
+);
+
+const supervisorStateSchema = z.lazy(() =>
+  z.looseObject({
+    versions: z.array(storedVersionSchema).min(1),
+    brakes: z.looseObject({
+      services: z.record(z.string(), z.looseObject({ by: z.string(), reason: z.string(), at: z.string() })),
+      grants: z.array(z.looseObject({})),
+      holds: z.array(z.looseObject({})),
+    }),
+    services: z.record(z.string(), z.looseObject({})),
+    events: z.array(z.looseObject({})),
+  }),
+);
+
+export const supervisorInputSchema = z.lazy(() =>
+  z
+    .strictObject({
+      /** The first config, from the worker that started the supervisor (used only when nothing is carried). */
+      seed: changeRequestSchema.optional(),
+      carried: supervisorStateSchema.optional(),
+    })
+    .refine((i) => i.seed !== undefined || i.carried !== undefined, {
+      message: 'expected "seed" (a first config) or "carried" (the state of an earlier run)',
+      path: ['seed'],
+    }),
+);
 export type SupervisorInput = z.input<typeof supervisorInputSchema>;

@@ -10,8 +10,11 @@ import { formatPath, InvalidInputError } from './validation';
  */
 
 const name = z.string().min(1, 'expected a non-empty name');
-const kinds = <T extends { options: readonly { shape: { type: { value: string } } }[] }>(u: T) =>
-  u.options.map((o) => o.shape.type.value) as [string, ...string[]];
+const kinds = (u: { options: readonly z.ZodType[] }) =>
+  u.options.map((o) => ((o instanceof z.ZodLazy ? o.unwrap() : o) as unknown as { shape: { type: { value: string } } }).shape.type.value) as [
+    string,
+    ...string[],
+  ];
 
 /** A driver block (probe, replication, router), checked in full against the config schema when the document is. */
 const driver = (what: string, types: [string, ...string[]]) =>
@@ -23,8 +26,8 @@ export const destinationInputSchema = z.strictObject({
   region: name,
   tier: z.number().int().min(0).optional().describe('0 = preferred; higher = further away'),
   weight: z.number().int().min(0).max(256).optional().describe('weight when active; capacity for active-active'),
-  probe: driver('how to probe it', kinds(probeSchema)),
-  replication: driver('how it replicates', kinds(replicationSchema)).optional(),
+  probe: driver('how to probe it', kinds(probeSchema.unwrap())),
+  replication: driver('how it replicates', kinds(replicationSchema.unwrap())).optional(),
   router_server: name.optional().describe('its name inside the router, when it differs from the id'),
 });
 export type DestinationInput = z.input<typeof destinationInputSchema>;
@@ -42,7 +45,8 @@ type PolicyField = keyof typeof POLICY_FIELDS;
 
 /** The keys of a policy section, each checked (value and all) against the config schema with the whole document. */
 function sectionInput(section: ServicePolicySection, except: string[] = []) {
-  const inner = policySchema.shape[section].unwrap() as unknown as { shape: Record<string, unknown> };
+  const wrapped = policySchema.unwrap().shape[section].unwrap() as z.ZodType;
+  const inner = (wrapped instanceof z.ZodLazy ? wrapped.unwrap() : wrapped) as unknown as { shape: Record<string, unknown> };
   const keys = Object.keys(inner.shape).filter((k) => !except.includes(k));
   return z
     .strictObject(Object.fromEntries(keys.map((k) => [k, z.unknown().optional()])))
@@ -65,10 +69,10 @@ export const defineInputSchema = z.strictObject({
     .enum(['active-passive', 'active-active'])
     .describe('active-passive: one primary, standbys at weight 0; active-active: weights spread over several'),
   description: z.string().max(500).optional(),
-  router: driver('the router that holds its routing (required for a new service)', kinds(routerSchema)).optional(),
-  entrypoint: driver('where producers connect, used to validate switches', kinds(probeSchema)).optional(),
+  router: driver('the router that holds its routing (required for a new service)', kinds(routerSchema.unwrap())).optional(),
+  entrypoint: driver('where producers connect, used to validate switches', kinds(probeSchema.unwrap())).optional(),
   validation: z
-    .array(driver('an extra check every switch step must pass', kinds(probeSchema)))
+    .array(driver('an extra check every switch step must pass', kinds(probeSchema.unwrap())))
     .max(20)
     .optional(),
   destinations: z

@@ -9,41 +9,43 @@ import { rankCandidates, type Candidate } from './plan';
  * reasons for each choice: docs/ranking.md.
  */
 
-export const rankingParamsSchema = z.strictObject({
-  /** Probe history loses half its weight over this long. */
-  successHalfLifeMs: z
-    .number()
-    .positive()
-    .default(10 * 60_000),
-  /** Failover outcomes lose half their weight over this long. */
-  outcomeHalfLifeMs: z
-    .number()
-    .positive()
-    .default(7 * 24 * 3_600_000),
-  /** EWMA smoothing for latency mean and variance, per sample. */
-  latencyAlpha: z.number().gt(0).max(1).default(0.1),
-  /** Latency is degraded above mean + k·stddev of the destination's own baseline … */
-  degradedK: z.number().min(0).default(3),
-  /** … and above this absolute floor, so a very steady baseline does not flag noise. */
-  degradedFloorMs: z.number().min(0).default(50),
-  /** Samples before the baseline is trusted for the relative threshold. */
-  minBaselineSamples: z.number().int().min(1).default(10),
-  /** Consecutive degraded samples after which the new level becomes the baseline. */
-  rebaselineAfter: z.number().int().min(1).default(30),
-  /** Latency at which the latency component is 0.5. */
-  latencyRefMs: z.number().positive().default(100),
-  weights: z
-    .strictObject({
-      success: z.number().min(0).default(0.5),
-      latency: z.number().min(0).default(0.2),
-      stability: z.number().min(0).default(0.1),
-      outcomes: z.number().min(0).default(0.2),
-    })
-    .prefault({})
-    .refine((w) => Math.abs(w.success + w.latency + w.stability + w.outcomes - 1) < 1e-9, { message: 'expected weights summing to 1' }),
-  /** Scores in the same band of this width count as equal; proximity decides between them. */
-  tieBand: z.number().positive().max(1).default(0.02),
-});
+export const rankingParamsSchema = z.lazy(() =>
+  z.strictObject({
+    /** Probe history loses half its weight over this long. */
+    successHalfLifeMs: z
+      .number()
+      .positive()
+      .default(10 * 60_000),
+    /** Failover outcomes lose half their weight over this long. */
+    outcomeHalfLifeMs: z
+      .number()
+      .positive()
+      .default(7 * 24 * 3_600_000),
+    /** EWMA smoothing for latency mean and variance, per sample. */
+    latencyAlpha: z.number().gt(0).max(1).default(0.1),
+    /** Latency is degraded above mean + k·stddev of the destination's own baseline … */
+    degradedK: z.number().min(0).default(3),
+    /** … and above this absolute floor, so a very steady baseline does not flag noise. */
+    degradedFloorMs: z.number().min(0).default(50),
+    /** Samples before the baseline is trusted for the relative threshold. */
+    minBaselineSamples: z.number().int().min(1).default(10),
+    /** Consecutive degraded samples after which the new level becomes the baseline. */
+    rebaselineAfter: z.number().int().min(1).default(30),
+    /** Latency at which the latency component is 0.5. */
+    latencyRefMs: z.number().positive().default(100),
+    weights: z
+      .strictObject({
+        success: z.number().min(0).default(0.5),
+        latency: z.number().min(0).default(0.2),
+        stability: z.number().min(0).default(0.1),
+        outcomes: z.number().min(0).default(0.2),
+      })
+      .prefault({})
+      .refine((w) => Math.abs(w.success + w.latency + w.stability + w.outcomes - 1) < 1e-9, { message: 'expected weights summing to 1' }),
+    /** Scores in the same band of this width count as equal; proximity decides between them. */
+    tieBand: z.number().positive().max(1).default(0.02),
+  }),
+);
 export type RankingParams = z.output<typeof rankingParamsSchema>;
 export const defaultRankingParams: RankingParams = rankingParamsSchema.parse({});
 

@@ -30,7 +30,7 @@ const SCHEDULE_PREFIX = 'maintenance:';
 /** A server outage longer than this drops the missed run instead of draining at a surprising hour. */
 const CATCHUP_WINDOW = '10m';
 
-const id = destinationSchema.shape.id;
+const id = destinationSchema.unwrap().shape.id;
 
 /** Schedule id for a service's destination; ":" cannot occur in either name, so the pair is unambiguous. */
 export function maintenanceScheduleId(service: string, destination: string): string {
