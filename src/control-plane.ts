@@ -158,11 +158,17 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     }
   };
 
+  // Calls in flight when the control plane stops are aborted: one left running would retry from a
+  // timer after the worker closed its connection, and throw there.
+  const stopping = new AbortController();
   const check = async () => {
     try {
-      await ensureSupervisor(client, taskQueue, seed, logger);
-      await refresh();
+      await client.withAbortSignal(stopping.signal, async () => {
+        await ensureSupervisor(client, taskQueue, seed, logger);
+        await refresh();
+      });
     } catch (err) {
+      if (stopping.signal.aborted) return;
       logger.warn({ err: (err as Error).message }, 'control plane check failed; trying again');
     }
   };
@@ -183,12 +189,12 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
 
   const timer = setInterval(() => void check(), o.checkEveryMs ?? 5_000);
   timer.unref();
-  const onHup = () => void applyFile(`${o.configFile} re-read on SIGHUP`);
+  const onHup = () => void client.withAbortSignal(stopping.signal, () => applyFile(`${o.configFile} re-read on SIGHUP`));
   process.on('SIGHUP', onHup);
   const watcher = o.watchFile
     ? (() => {
         const listener = (cur: fs.Stats, prev: fs.Stats) => {
-          if (cur.mtimeMs !== prev.mtimeMs) void applyFile(`${o.configFile} changed`);
+          if (cur.mtimeMs !== prev.mtimeMs) void client.withAbortSignal(stopping.signal, () => applyFile(`${o.configFile} changed`));
         };
         fs.watchFile(file, { interval: 1000 }, listener);
         return () => fs.unwatchFile(file, listener);
@@ -199,6 +205,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     supervisorId,
     applyFile,
     stop() {
+      stopping.abort();
       unregister();
       clearInterval(timer);
       process.off('SIGHUP', onHup);
