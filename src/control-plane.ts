@@ -160,15 +160,26 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
 
   // Calls in flight when the control plane stops are aborted: one left running would retry from a
   // timer after the worker closed its connection, and throw there.
-  const stopping = new AbortController();
+  // A signal per call: the SDK leaves its abort listener on the signal it is given.
+  const inFlight = new Set<AbortController>();
+  let stopped = false;
+  const untilStopped = async (fn: () => Promise<void>) => {
+    const call = new AbortController();
+    inFlight.add(call);
+    try {
+      await client.withAbortSignal(call.signal, fn);
+    } finally {
+      inFlight.delete(call);
+    }
+  };
   const check = async () => {
     try {
-      await client.withAbortSignal(stopping.signal, async () => {
+      await untilStopped(async () => {
         await ensureSupervisor(client, taskQueue, seed, logger);
         await refresh();
       });
     } catch (err) {
-      if (stopping.signal.aborted) return;
+      if (stopped) return;
       logger.warn({ err: (err as Error).message }, 'control plane check failed; trying again');
     }
   };
@@ -189,12 +200,12 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
 
   const timer = setInterval(() => void check(), o.checkEveryMs ?? 5_000);
   timer.unref();
-  const onHup = () => void client.withAbortSignal(stopping.signal, () => applyFile(`${o.configFile} re-read on SIGHUP`));
+  const onHup = () => void untilStopped(() => applyFile(`${o.configFile} re-read on SIGHUP`));
   process.on('SIGHUP', onHup);
   const watcher = o.watchFile
     ? (() => {
         const listener = (cur: fs.Stats, prev: fs.Stats) => {
-          if (cur.mtimeMs !== prev.mtimeMs) void client.withAbortSignal(stopping.signal, () => applyFile(`${o.configFile} changed`));
+          if (cur.mtimeMs !== prev.mtimeMs) void untilStopped(() => applyFile(`${o.configFile} changed`));
         };
         fs.watchFile(file, { interval: 1000 }, listener);
         return () => fs.unwatchFile(file, listener);
@@ -205,7 +216,8 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
     supervisorId,
     applyFile,
     stop() {
-      stopping.abort();
+      stopped = true;
+      for (const call of inFlight) call.abort();
       unregister();
       clearInterval(timer);
       process.off('SIGHUP', onHup);
