@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ProbeConfig } from '../domain/config';
 import { runProbe, type ProbeResult } from '../drivers/probes';
+import { ConcurrencyLimiter } from '../triggers/concurrency-limiter';
 import { ObserverView, routed, watchLoop, type WatchInput, type WatchProgress, type WatchResult } from './watch-loop';
 
 /**
@@ -25,18 +26,8 @@ class Stopped extends Error {}
 function probeThread(port: NonNullable<typeof parentPort>, routes: Record<string, string> | undefined): void {
   const view = new ObserverView();
   const stopped = new Map<number, () => void>();
-  let inFlight = 0;
-  const waiting: (() => void)[] = [];
-  const probe = async (p: ProbeConfig, timeoutMs: number): Promise<ProbeResult> => {
-    if (inFlight >= MAX_PROBES_IN_FLIGHT) await new Promise<void>((r) => waiting.push(r));
-    inFlight++;
-    try {
-      return await runProbe(routed(p, routes), timeoutMs);
-    } finally {
-      inFlight--;
-      waiting.shift()?.();
-    }
-  };
+  const slots = new ConcurrencyLimiter(MAX_PROBES_IN_FLIGHT);
+  const probe = (p: ProbeConfig, timeoutMs: number): Promise<ProbeResult> => slots.run(() => runProbe(routed(p, routes), timeoutMs));
 
   let out: FromProbeThread | undefined;
   const send = <K extends keyof FromProbeThread>(kind: K, entry: FromProbeThread[K][number]) => {

@@ -36,17 +36,13 @@ class ProbeThread {
     const key = this.nextKey++;
     const worker = this.ensure();
     const result = new Promise<WatchResult>((resolve, reject) => this.pending.set(key, { beat, resolve, reject }));
-    this.post(worker, { kind: 'start', key, input, ...(resumed ? { resumed } : {}) });
+    worker.postMessage({ kind: 'start', key, input, ...(resumed ? { resumed } : {}) } satisfies ToProbeThread);
     return {
       result,
       stop: () => {
-        if (this.settle(key)) this.post(worker, { kind: 'stop', key });
+        if (this.settle(key)) worker.postMessage({ kind: 'stop', key } satisfies ToProbeThread);
       },
     };
-  }
-
-  private post(worker: Worker, message: ToProbeThread): void {
-    worker.postMessage(message);
   }
 
   /** Forgets a watch; true when it was still running. */
