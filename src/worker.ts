@@ -8,6 +8,8 @@ import { createActivities } from './activities';
 import type { ObserverOptions } from './activities/watch';
 import { keepAlive } from './activities/keepalive';
 import { watchTaskQueue } from './domain/workflow-ids';
+import { presenceTaskQueue } from './api/presence';
+import { keepPresence, newWatcherName } from './presence-keeper';
 import { readConfigFile } from './config-file';
 import { locateConfig } from './config-location';
 import { InvalidInputError } from './domain/validation';
@@ -145,19 +147,41 @@ export async function createFailoverWorker(opts: FailoverWorkerOptions): Promise
       }),
     ),
   );
-  const all = [...(main ? [main] : []), ...watchers];
+  // With a client, one presence per process that runs watches: its heartbeat, not each watch's,
+  // tells the fleet this process is alive (see src/workflows/presence.ts).
+  const watcher = opts.client && watchers.length > 0 ? newWatcherName() : undefined;
+  const presence = watcher
+    ? await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: presenceTaskQueue(opts.taskQueue, watcher),
+        activities: { holdPresence: activities.holdPresence },
+        dataConverter: opts.dataConverter ?? dataConverterFromEnv(),
+        maxConcurrentActivityTaskExecutions: 2,
+        maxConcurrentActivityTaskPolls: 1,
+        // Its list of watches reaches the server every second (one write a second per process): a
+        // watch started since the last beat would wait for its own heartbeat timeout if this died.
+        maxHeartbeatThrottleInterval: '1s',
+      })
+    : undefined;
+  const all = [...(main ? [main] : []), ...watchers, ...(presence ? [presence] : [])];
   const shutdown = () => {
     for (const w of all) if (w.getState() === 'RUNNING') w.shutdown();
   };
   return {
     run: async () => {
       const runs = all.map((w) => w.run());
+      const keeper = watcher
+        ? keepPresence({ client: opts.client!, taskQueue: opts.taskQueue, watcher, logger: opts.logger, running: () => presence!.getState() === 'RUNNING' })
+        : undefined;
       try {
         await Promise.all(runs);
       } catch (err) {
         shutdown();
         await Promise.allSettled(runs);
         throw err;
+      } finally {
+        keeper?.stop();
       }
     },
     shutdown,

@@ -23,7 +23,8 @@ import { createSupervisionActivities } from './supervision';
 import { switchover, type SwitchoverInput } from './switchover';
 import type { Divergence } from '../drivers/replication/types';
 import type { ReplicationObservation } from '../domain/sync';
-import { createWatch, type ObserverOptions } from './watch';
+import { createWatchActivities, type ObserverOptions } from './watch';
+import { createPresenceActivities } from './presence';
 import { AmbiguousPrimaryError, readRoutingWithPrimary } from '../drivers/routing-primary';
 import { runbookWorkflowId } from '../domain/workflow-ids';
 import { workerConfigFile } from './config-file-read';
@@ -149,7 +150,8 @@ export function createActivities(deps: ActivityDeps) {
     checkEntrypointThrough(service, expectedPrimary, timeoutMs, (last) => heartbeat({ last }));
 
   return {
-    watchDestinations: createWatch(deps.observer),
+    ...createWatchActivities(deps.observer),
+    ...createPresenceActivities(deps),
     ...createSupervisionActivities({ ...deps, configVersion: (v) => versions.at(v) }),
 
     /**

@@ -10,7 +10,7 @@ import { ObserverView, routed, watchLoop, type WatchInput, type WatchProgress, t
  * Messages in: start and stop a watch. Out: heartbeats and results, batched once per event-loop turn.
  */
 
-export type ToProbeThread = { kind: 'start'; key: number; input: WatchInput; resumed?: WatchProgress } | { kind: 'stop'; key: number };
+export type ToProbeThread = { kind: 'start'; key: number; input: WatchInput; resumed?: WatchProgress; beatEveryMs: number } | { kind: 'stop'; key: number };
 
 export interface FromProbeThread {
   beats: [number, WatchProgress][];
@@ -41,7 +41,7 @@ function probeThread(port: NonNullable<typeof parentPort>, routes: Record<string
     (out[kind] as FromProbeThread[K][number][]).push(entry);
   };
 
-  const start = (key: number, input: WatchInput, resumed: WatchProgress | undefined) => {
+  const start = (key: number, input: WatchInput, resumed: WatchProgress | undefined, beatEveryMs: number) => {
     let wake: (() => void) | undefined;
     let stop = false;
     stopped.set(key, () => {
@@ -54,7 +54,7 @@ function probeThread(port: NonNullable<typeof parentPort>, routes: Record<string
         const timer = setTimeout(() => ((wake = undefined), resolve()), ms);
         wake = () => (clearTimeout(timer), reject(new Stopped()));
       });
-    watchLoop(input, resumed, { probe, view, ...(routes ? { routes } : {}), beat: (progress) => send('beats', [key, progress]), sleep })
+    watchLoop(input, resumed, { probe, view, ...(routes ? { routes } : {}), beat: (progress) => send('beats', [key, progress]), beatEveryMs, sleep })
       .then(
         (result) => stop || send('done', [key, result]),
         (err: unknown) => stop || send('failed', [key, err instanceof Error ? err.message : String(err)]),
@@ -63,7 +63,7 @@ function probeThread(port: NonNullable<typeof parentPort>, routes: Record<string
   };
 
   port.on('message', (m: ToProbeThread) => {
-    if (m.kind === 'start') start(m.key, m.input, m.resumed);
+    if (m.kind === 'start') start(m.key, m.input, m.resumed, m.beatEveryMs);
     else stopped.get(m.key)?.();
   });
 }

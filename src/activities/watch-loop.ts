@@ -126,7 +126,7 @@ async function certainEvidence(
   return `port refused (${r.error}); ${replicas.map((d) => d.id).join(', ')} report their link to ${id} down; ${router}`;
 }
 
-/** Longest time between heartbeats while nothing that decides changes (well inside the 10 s minimum heartbeat timeout). */
+/** Longest time between heartbeats while nothing that decides changes, unless the watch's heartbeat timeout says. */
 const HEARTBEAT_EVERY_MS = 3_000;
 
 /** What a resumed watch must not lose: the counts and states decisions are made from (not latency or score drift). */
@@ -146,6 +146,8 @@ export interface WatchEnv {
   routes?: Record<string, string>;
   /** The window a retry resumes from (activity heartbeat details). */
   beat: (details: WatchProgress) => void;
+  /** Keep-alive beats this often while nothing that decides changes (a quarter of the heartbeat timeout). */
+  beatEveryMs?: number;
   /** Waits; rejects once the watch is stopped (its activity cancelled). */
   sleep: (ms: number) => Promise<void>;
 }
@@ -224,7 +226,7 @@ export async function watchLoop(input: WatchInput, resumed: WatchProgress | unde
     // The heartbeat carries the window a retry resumes from. Encoding it every tick for thousands
     // of watches costs more than the probes: sent when a count that decides moves, else every few seconds.
     const mark = decidingState(health);
-    if (mark !== beatMark || now - beatAt >= HEARTBEAT_EVERY_MS) {
+    if (mark !== beatMark || now - beatAt >= (env.beatEveryMs ?? HEARTBEAT_EVERY_MS)) {
       env.beat({ health, ranking });
       beatMark = mark;
       beatAt = now;

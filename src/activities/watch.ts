@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { FromProbeThread, ToProbeThread } from './probe-thread';
 import type { ObserverOptions, WatchInput, WatchProgress, WatchResult } from './watch-loop';
 
@@ -32,11 +32,16 @@ class ProbeThread {
     if (this.pending.size === 0) this.armIdleTimer();
   }
 
-  watch(input: WatchInput, resumed: WatchProgress | undefined, beat: PendingWatch['beat']): { result: Promise<WatchResult>; stop: () => void } {
+  watch(
+    input: WatchInput,
+    resumed: WatchProgress | undefined,
+    beatEveryMs: number,
+    beat: PendingWatch['beat'],
+  ): { result: Promise<WatchResult>; stop: () => void } {
     const key = this.nextKey++;
     const worker = this.ensure();
     const result = new Promise<WatchResult>((resolve, reject) => this.pending.set(key, { beat, resolve, reject }));
-    worker.postMessage({ kind: 'start', key, input, ...(resumed ? { resumed } : {}) } satisfies ToProbeThread);
+    worker.postMessage({ kind: 'start', key, input, ...(resumed ? { resumed } : {}), beatEveryMs } satisfies ToProbeThread);
     return {
       result,
       stop: () => {
@@ -101,22 +106,115 @@ class ProbeThread {
   }
 }
 
+/** A watch this process runs, by the activity it serves (what a release fails by id). */
+export type HeldWatch = [workflowId: string, runId: string, activityId: string];
+
+/** What the presence activity heartbeats: the watches this process holds right now. */
+export interface PresenceBeat {
+  watches: HeldWatch[];
+}
+
+/** How long one presence activity lasts; its workflow then continues as new (flat history). */
+const PRESENCE_SPAN_MS = 60 * 60_000;
+
+interface Running {
+  ref: HeldWatch;
+  taskQueue: string;
+  scheduledMs: number;
+  supersede: (why: string) => void;
+}
+
 /**
- * The watch activity: runs the watch loop (watch-loop.ts) on this process's probe thread and
- * passes its heartbeats on. It runs on the watch task queues, whose slots are not the ones
- * runbook activities use; cancellation (delivered by a heartbeat) stops the loop there.
+ * The watch activity and this process's presence. The watch runs the watch loop (watch-loop.ts) on
+ * this process's probe thread and passes its heartbeats on; it runs on the watch task queues, whose
+ * slots are not the ones runbook activities use. A watch heartbeats rarely (the server writes every
+ * heartbeat): a worker that dies is noticed by its one presence activity instead, whose heartbeat
+ * lists the watches held here so that another worker can release them (see src/workflows/presence.ts).
  */
-export function createWatch(observer: ObserverOptions = {}) {
+export function createWatchActivities(observer: ObserverOptions = {}) {
   const thread = new ProbeThread(observer);
   thread.warm();
-  return async function watchDestinations(input: WatchInput): Promise<WatchResult> {
-    const ctx = Context.current();
-    const resumed = ctx.info.heartbeatDetails as WatchProgress | undefined;
-    const watch = thread.watch(input, resumed, (progress) => ctx.heartbeat(progress)); // called outside the activity's async context
-    try {
-      return await Promise.race([watch.result, ctx.cancelled]);
-    } finally {
-      watch.stop();
+  const running = new Map<number, Running>();
+  let nextKey = 0;
+  let listed: HeldWatch[] | undefined; // rebuilt only after a change: presence beats every second
+  let changed: (() => void) | undefined; // the running presence's: a change is beaten at once
+  const change = () => {
+    listed = undefined;
+    changed?.();
+  };
+
+  const hold = (entry: Running): (() => void) => {
+    // One watch per workflow and observer: a newer one (next run, retried attempt) makes an older
+    // one here obsolete, which would otherwise probe on until its cancellation arrives by heartbeat.
+    for (const [key, other] of running) {
+      if (other.ref[0] !== entry.ref[0] || other.taskQueue !== entry.taskQueue) continue;
+      if (other.scheduledMs <= entry.scheduledMs) {
+        running.delete(key);
+        other.supersede(`superseded by watch ${entry.ref[2]} of run ${entry.ref[1]}`);
+      } else {
+        entry.supersede(`superseded by watch ${other.ref[2]} of run ${other.ref[1]}`);
+        return () => undefined;
+      }
     }
+    const key = nextKey++;
+    running.set(key, entry);
+    change();
+    return () => {
+      running.delete(key);
+      change();
+    };
+  };
+
+  return {
+    async watchDestinations(input: WatchInput): Promise<WatchResult> {
+      const ctx = Context.current();
+      const { workflowExecution, activityId, taskQueue, currentAttemptScheduledTimestampMs } = ctx.info;
+      const resumed = ctx.info.heartbeatDetails as WatchProgress | undefined;
+      // Each heartbeat call encodes the window, and the SDK sends one per throttle interval anyway
+      // (at most a minute): keep-alive beats at a quarter of the heartbeat timeout are enough.
+      const beatEveryMs = Math.min(30_000, Math.max(1_000, (ctx.info.heartbeatTimeoutMs ?? 10_000) / 4));
+      const watch = thread.watch(input, resumed, beatEveryMs, (progress) => ctx.heartbeat(progress)); // called outside the activity's async context
+      let superseded: (err: Error) => void = () => undefined;
+      const obsolete = new Promise<never>((_, reject) => (superseded = reject));
+      const release = hold({
+        ref: [workflowExecution?.workflowId ?? '', workflowExecution?.runId ?? '', activityId],
+        taskQueue,
+        scheduledMs: currentAttemptScheduledTimestampMs,
+        supersede: (why) => superseded(ApplicationFailure.retryable(why, 'WatchSuperseded')),
+      });
+      try {
+        return await Promise.race([watch.result, ctx.cancelled, obsolete]);
+      } finally {
+        release();
+        watch.stop();
+      }
+    },
+
+    /**
+     * Holds this process's presence for an hour: heartbeats the watches held here. When the process
+     * dies the heartbeat stops, the presence workflow sees the timeout and releases those watches.
+     */
+    async holdPresence(): Promise<{ heldAtEnd: number }> {
+      const ctx = Context.current();
+      let ended = false;
+      const beat = () => ended || ctx.heartbeat({ watches: (listed ??= [...running.values()].map((r) => r.ref)) } satisfies PresenceBeat);
+      beat();
+      // The SDK sends the latest beat once per throttle interval; changes are coalesced per event-loop turn.
+      let pending = false;
+      changed = () => {
+        if (pending) return;
+        pending = true;
+        setImmediate(() => ((pending = false), beat()));
+      };
+      const timer = setInterval(beat, 1_000);
+      try {
+        await ctx.sleep(PRESENCE_SPAN_MS);
+        return { heldAtEnd: running.size };
+      } finally {
+        ended = true;
+        clearInterval(timer);
+        changed = undefined;
+      }
+    },
   };
 }

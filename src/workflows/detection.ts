@@ -25,6 +25,13 @@ export type { DecisionRecord, DetectionState, DetectionStatus };
 
 /** New runs take this path; runs started before it replay ./detection-legacy.ts. */
 const DETECTION_V2 = 'detection-v2';
+/**
+ * A watch's own heartbeat timeout: the fallback when no presence lists it (a worker without a
+ * client, or one killed within seconds of starting the watch). Each heartbeat is a server write:
+ * with watches beating every minute or so rather than every 8 s, a worker's thousands of watches
+ * cost the server a small fraction of what they did.
+ */
+const WATCH_HEARTBEAT_TIMEOUT_MS = 2 * 60_000;
 
 /**
  * One per service, long-running: keeps destination health from the `watch` activity and `alert`
@@ -39,6 +46,8 @@ export async function detection(input: DetectionInput): Promise<void> {
   // Reads of the service and its routing are local activities from here on: a run starts watching in
   // one workflow task instead of three, and a fleet's supervisor starts thousands of runs.
   const localReads = wf.patched('local-reads');
+  // Watches heartbeat rarely; the worker's presence (presence.ts) notices a dead worker instead.
+  const presenceWatch = wf.patched('watch-presence');
   const req = parseInput(detectionInputSchema, input, 'detection');
 
   // Handlers first, so a signal-with-start alert or an early query is never lost or refused.
@@ -120,7 +129,7 @@ export async function detection(input: DetectionInput): Promise<void> {
       wf.proxyActivities<Activities>({
         taskQueue: watchTaskQueue(wf.workflowInfo().taskQueue, name === DEFAULT_OBSERVER ? undefined : name),
         startToCloseTimeout: watchFor + 60_000,
-        heartbeatTimeout: Math.max(10_000, intervalMs * 5),
+        heartbeatTimeout: Math.max(presenceWatch ? WATCH_HEARTBEAT_TIMEOUT_MS : 10_000, intervalMs * 5),
         retry: { initialInterval: '1s', maximumInterval: '30s' },
       }).watchDestinations,
     ]),

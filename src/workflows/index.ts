@@ -10,3 +10,4 @@ export { redundancy, redundancyQuery } from './redundancy';
 export { maintenance } from './maintenance';
 export { supervisor } from './supervisor';
 export { reassert } from './reassert';
+export { presence } from './presence';

@@ -18,7 +18,9 @@ import type { FailoverResult } from '../../src/workflows/failover';
 import { runEntry } from '../support/entry-process';
 import { startRedisService, type RedisServiceFixture } from '../support/redis-service';
 import { until } from '../support/wait';
+import { replayAndRecord } from '../support/histories';
 import { healthQuery } from '../../src/api/queries';
+import { presenceWorkflowId, type PresenceEnd } from '../../src/api/presence';
 
 /**
  * Detection at fleet scale, with real worker processes: 200 services on one worker (probing never
@@ -43,6 +45,8 @@ describe('detection engine at fleet scale', () => {
   let services: ServiceConfig[] = [];
   let client: Client;
   let connection: Connection;
+  /** Replayed (and recorded) at the end: the lost worker's presence, the detection it moved. */
+  const replayIds: string[] = [];
 
   const listen = async () => {
     const server = net.createServer((s) => s.destroy());
@@ -131,6 +135,7 @@ describe('detection engine at fleet scale', () => {
           .catch(() => undefined),
       ),
     );
+    if (replayIds.length > 0) expect(await replayAndRecord(client, replayIds, 'fleet')).toBeGreaterThanOrEqual(replayIds.length);
     await connection?.close();
     await redis?.stop();
     for (const l of listeners) l.close();
@@ -206,13 +211,54 @@ describe('detection engine at fleet scale', () => {
     const pid = Number(holder!.split('@')[0]);
     const victim = workers.find((w) => w.child?.pid === pid);
     expect(victim, `worker ${holder} is one of ours`).toBeDefined();
+    // Each worker announced its presence by itself: one presence workflow per process.
+    const presences = async (status: string) => {
+      const ids: string[] = [];
+      const query = `TaskQueue = '${taskQueue}' AND WorkflowType = 'presence' AND ExecutionStatus = '${status}'`;
+      for await (const w of client.workflow.list({ query })) ids.push(w.workflowId);
+      return ids;
+    };
+    await until(async () => (await presences('Running')).length === 3, 30_000, 'three presences');
+    const victimPresence = (await presences('Running')).find((id) => id.startsWith(presenceWorkflowId(taskQueue, `${holder}-`)));
+    expect(victimPresence, `the presence of ${holder}`).toBeDefined();
+    // A watch started in the second before its worker dies is not yet on the presence's list (it
+    // waits for its own heartbeat timeout, see the README): kill once this one has run a moment.
+    await until(
+      async () => {
+        const d = await client.workflow.getHandle(detectionWorkflowId('fleet-redis')).describe();
+        const started = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'watchDestinations')?.lastStartedTime?.seconds;
+        return started !== undefined && started !== null && Date.now() / 1000 - Number(started) > 3;
+      },
+      30_000,
+      'the watch running for 3 s',
+    );
+    const killedAt = Date.now();
     victim!.child!.kill('SIGKILL');
     const primary = primaryOf((await routerFor(redis.service).read()).routing)!;
     await redis.topology.redis[primary]!.kill('SIGKILL');
     const other = primary === 'redis-a' ? 'redis-b' : 'redis-a';
-    await until(async () => primaryOf((await routerFor(redis.service).read()).routing) === other, 60_000, 'failover after the watch moved');
+    // A watch's own heartbeat timeout is 2 minutes: within 60 s, only the lost presence moves it.
+    await until(async () => primaryOf((await routerFor(redis.service).read()).routing) === other, 60_000, 'failover after the watch moved').catch(
+      async (err: Error) => {
+        const d = await client.workflow.getHandle(detectionWorkflowId('fleet-redis')).describe();
+        const end = await client.workflow
+          .getHandle(victimPresence!)
+          .describe()
+          .then((p) => p.status.name);
+        console.log(
+          'not failed over:',
+          JSON.stringify({ presence: end, pending: d.raw.pendingActivities, decisions: (await health('fleet-redis')).decisions }),
+        );
+        throw err;
+      },
+    );
+    console.log(`fleet: worker SIGKILLed → failover through the moved watch in ${Date.now() - killedAt}ms`);
     const now = await watchedBy('fleet-redis');
     expect(now).not.toBe(holder);
+    const lost = (await client.workflow.getHandle(victimPresence!).result()) as PresenceEnd;
+    expect(lost).toMatchObject({ ended: 'lost' });
+    expect(lost.released).toBeGreaterThan(0);
+    replayIds.push(victimPresence!, detectionWorkflowId('fleet-redis'));
     const failovers = (await health('fleet-redis')).decisions.filter((d) => d.decision.action === 'failover' && d.event.destination === primary);
     expect(failovers).toHaveLength(1);
     // The killed worker's watches are spread over the two that are left.

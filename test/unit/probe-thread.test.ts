@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { serviceSchema } from '../../src/domain/config';
 import { initialHealth } from '../../src/domain/health';
-import { createWatch, type WatchInput, type WatchResult } from '../../src/activities/watch';
+import { createWatchActivities, type WatchInput, type WatchResult } from '../../src/activities/watch';
 import { until } from '../support/wait';
 
 /**
@@ -41,7 +41,7 @@ describe('watch on the probe thread', () => {
     const env = new MockActivityEnvironment();
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
-    const running = env.run(createWatch(), input(dest.port));
+    const running = env.run(createWatchActivities().watchDestinations, input(dest.port));
     await until(async () => beats.length > 0 && dest.connections >= 3, 10_000, 'probes and a heartbeat');
     expect(beats[0]).toMatchObject({ health: { d0: { status: 'up' } } });
     env.cancel();
@@ -55,11 +55,55 @@ describe('watch on the probe thread', () => {
   it('returns the change the thread saw', async () => {
     const dest = await listener();
     const env = new MockActivityEnvironment();
-    const running = env.run(createWatch(), input(dest.port));
+    const running = env.run(createWatchActivities().watchDestinations, input(dest.port));
     await until(async () => dest.connections >= 3, 10_000, 'probes');
     dest.server.close();
     const result = (await running) as WatchResult;
     expect(result.returned).toBe('change');
     expect(result.events).toMatchObject([{ destination: 'd0', kind: 'down' }]);
+  });
+
+  /** A watch of run `runId` (scheduled at `at`) for workflow w on queue q. */
+  const watchEnv = (runId: string, at: number) =>
+    new MockActivityEnvironment({
+      workflowExecution: { workflowId: 'w', runId },
+      activityId: '7',
+      taskQueue: 'q',
+      currentAttemptScheduledTimestampMs: at,
+    });
+
+  it('a newer watch of the same workflow stops an older one on this process, whichever arrives first', async () => {
+    const dest = await listener();
+    const activities = createWatchActivities();
+    const older = watchEnv('r1', 1000);
+    const first = older.run(activities.watchDestinations, input(dest.port));
+    const newer = watchEnv('r2', 2000);
+    const second = newer.run(activities.watchDestinations, input(dest.port));
+    await expect(first).rejects.toThrow(/superseded by watch 7 of run r2/);
+    // An older watch that arrives late (a dispatch delayed) ends at once.
+    const late = watchEnv('r0', 500).run(activities.watchDestinations, input(dest.port));
+    await expect(late).rejects.toThrow(/superseded by watch 7 of run r2/);
+    newer.cancel();
+    await expect(second).rejects.toBeInstanceOf(CancelledFailure);
+  });
+
+  it('presence heartbeats the watches this process holds', async () => {
+    const dest = await listener();
+    const activities = createWatchActivities();
+    const presence = new MockActivityEnvironment();
+    const beats: { watches: string[][] }[] = [];
+    presence.on('heartbeat', (d: { watches: string[][] }) => beats.push(d));
+    const holding = presence.run(activities.holdPresence);
+    await until(async () => beats.length > 0, 5_000, 'a first presence beat');
+    expect(beats.at(-1)!.watches).toEqual([]);
+    const watch = watchEnv('r1', 1000);
+    const running = watch.run(activities.watchDestinations, input(dest.port));
+    await until(async () => beats.at(-1)!.watches.length === 1, 5_000, 'the watch listed');
+    expect(beats.at(-1)!.watches).toEqual([['w', 'r1', '7']]);
+    watch.cancel();
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    await until(async () => beats.at(-1)!.watches.length === 0, 5_000, 'the ended watch no longer listed');
+    presence.cancel();
+    await expect(holding).rejects.toBeInstanceOf(CancelledFailure);
   });
 });
