@@ -34,7 +34,7 @@ function workflowBundle(): Promise<{ code: string }> {
  */
 export async function temporalHarness(
   config: () => Config,
-  opts: { observer?: ObserverOptions; observers?: ObserverOptions[]; dataConverter?: DataConverter } = {},
+  opts: { observer?: ObserverOptions; observers?: ObserverOptions[]; dataConverter?: DataConverter; taskQueue?: string } = {},
 ): Promise<TemporalHarness> {
   installRuntimeLogging(testLogger);
   const address = inject('temporalAddress');
@@ -43,7 +43,7 @@ export async function temporalHarness(
   // The payload codec the environment configures (FAILOVER_CODEC_*), as the worker and CLI use it, unless given.
   const dataConverter = opts.dataConverter ?? dataConverterFromEnv();
   const client = new Client({ connection, namespace: 'default', dataConverter });
-  const taskQueue = `test-${randomUUID()}`;
+  const taskQueue = opts.taskQueue ?? `test-${randomUUID()}`;
   const make = async (observer?: ObserverOptions, watchOnly = false) =>
     createFailoverWorker({
       connection: nativeConnection,
