@@ -173,13 +173,18 @@ describe('safety rules', () => {
 
     // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
     fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
+    // While the failover runbook still owns the switch (validating), the fence waits for it and is
+    // tried again; one attempt fences.
     await until(
-      async () => (await det.query(healthQuery)).decisions.some((d) => d.decision.action === 'fence' && d.event.destination === 'redis-a'),
-      10_000,
+      async () =>
+        (await det.query(healthQuery)).decisions.some(
+          (d) => d.decision.action === 'fence' && d.event.destination === 'redis-a' && /CLIENT PAUSE \d+ WRITE/.test(d.note ?? ''),
+        ),
+      20_000,
       'stray fenced',
     );
-    const fence = (await det.query(healthQuery)).decisions.find((d) => d.decision.action === 'fence')!;
-    expect(fence.note).toMatch(/CLIENT PAUSE \d+ WRITE/);
+    const fences = (await det.query(healthQuery)).decisions.filter((d) => d.decision.action === 'fence');
+    for (const deferred of fences.slice(0, -1)) expect(deferred.note).toMatch(/owns the switch|CLIENT PAUSE/);
     await until(
       async () =>
         (await withRedis({ host: '127.0.0.1', port: fx2.topology.redis['redis-a']!.port }, 1000, replicationInfo).catch(() => undefined))?.role === 'slave',
