@@ -206,22 +206,29 @@ export async function benchScale(address: string, destinations: number): Promise
   }
 }
 
+/** HAProxy's `timeout connect` for the fault → ack figure: short, as docs/haproxy.md recommends. */
+const ACK_HAPROXY_CONNECT_TIMEOUT_MS = Number(process.env.BENCH_HAPROXY_CONNECT_TIMEOUT_MS ?? 200);
+
 /** SIGKILL of the Redis primary → first write acknowledged through HAProxy again, per detection mode. */
 export async function benchFaultToAck(address: string, rounds: number): Promise<void> {
   if (rounds <= 0) return;
   const logger = pino({ level: 'silent' });
   for (const intelligent of [false, true]) {
-    const { dir, config, service, topo, front } = await twoRedisService('ack-bus', {
-      failover_detection: {
-        detection_interval: '1s',
-        timeout: '500ms',
-        failure_threshold: 3,
-        recovery_threshold: 2,
-        cooldown: '1s',
-        intelligent_detection: intelligent,
+    const { dir, config, service, topo, front } = await twoRedisService(
+      'ack-bus',
+      {
+        failover_detection: {
+          detection_interval: '1s',
+          timeout: '500ms',
+          failure_threshold: 3,
+          recovery_threshold: 2,
+          cooldown: '1s',
+          intelligent_detection: intelligent,
+        },
+        recovery_management: { validation_intervals: 2 },
       },
-      recovery_management: { validation_intervals: 2 },
-    });
+      { haproxyConnectTimeoutMs: ACK_HAPROXY_CONNECT_TIMEOUT_MS },
+    );
     const native = await NativeConnection.connect({ address });
     const connection = await Connection.connect({ address });
     const client = new Client({ connection });
@@ -264,7 +271,7 @@ export async function benchFaultToAck(address: string, rounds: number): Promise<
         );
       }
       console.log(
-        `fault → first acknowledged write through HAProxy, ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); ` +
+        `fault → first acknowledged write through HAProxy (timeout connect ${ACK_HAPROXY_CONNECT_TIMEOUT_MS}ms), ${intelligent ? 'with' : 'without'} intelligent detection (3 probes of 1s): median ${pct(gaps, 50)}ms, max ${Math.max(...gaps)}ms (n=${gaps.length}); ` +
           `fault → decision median ${pct(decidedAfter, 50)}ms, fault → HAProxy switched median ${pct(switched, 50)}ms; decided: ${[...new Set(reasons)].join(' | ')}`,
       );
     } finally {

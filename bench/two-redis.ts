@@ -6,7 +6,7 @@ import { startRedisHaproxyTopology } from '../dev/devserver/redis-haproxy-topolo
 import { validateConfig, type Config } from '../src/domain/config';
 
 /** One service of two local Redis servers behind a local HAProxy (redis-a primary), as the benches use it. */
-export async function twoRedisService(name: string, failoverManager: Record<string, unknown>) {
+export async function twoRedisService(name: string, failoverManager: Record<string, unknown>, opts: { haproxyConnectTimeoutMs?: number } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fm-bench-${name}-`));
   const [admin, front, pa, pb] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config: Config = validateConfig({
@@ -24,6 +24,6 @@ export async function twoRedisService(name: string, failoverManager: Record<stri
     ],
   });
   const service = config.services[0]!;
-  const topo = await startRedisHaproxyTopology(service, dir);
+  const topo = await startRedisHaproxyTopology(service, dir, undefined, [], opts.haproxyConnectTimeoutMs);
   return { dir, config, service, topo, front };
 }

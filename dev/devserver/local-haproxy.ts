@@ -27,6 +27,11 @@ export async function startHaproxy(opts: {
   adminPort: number;
   backend: string;
   servers: HaproxyServerSpec[];
+  /**
+   * A client reconnecting while the primary is down is held retries (3) × min(timeout connect, 1 s)
+   * before HAProxy closes it (docs/haproxy.md). Default 1000: the tests' timings were set with it.
+   */
+  connectTimeoutMs?: number;
 }): Promise<LocalHaproxy> {
   const configFile = path.join(opts.dir, `haproxy-${opts.backend}.cfg`);
   const servers = opts.servers.map(
@@ -41,9 +46,7 @@ export async function startHaproxy(opts: {
       '  maxconn 2000',
       'defaults',
       '  mode tcp',
-      // A client reconnecting while the primary is down is held retries (3) × min(timeout connect, 1s)
-      // before HAProxy closes it: with 1s, writes resumed 3 s after the kill even when the switch came at 1.5 s.
-      '  timeout connect 200ms',
+      `  timeout connect ${opts.connectTimeoutMs ?? 1000}ms`,
       '  timeout client 5m',
       '  timeout server 5m',
       `frontend fe_${opts.backend}`,

@@ -21,6 +21,8 @@ export async function startRedisHaproxyTopology(
   initialWeights?: Record<string, number>,
   /** Destinations whose redis-server keeps an fsynced AOF (comes back with its data after a restart under the same name). */
   appendonly: readonly string[] = [],
+  /** HAProxy's `timeout connect` (see startHaproxy). */
+  haproxyConnectTimeoutMs?: number,
 ): Promise<LocalTopology> {
   const router = service.router;
   if (router.type !== 'haproxy' || !router.address) throw new Error(`${service.name}: local topology needs a haproxy router on a TCP address`);
@@ -51,6 +53,7 @@ export async function startRedisHaproxyTopology(
       frontendPort: entry.port,
       adminPort: Number(router.address.split(':').pop()),
       backend: router.backend,
+      ...(haproxyConnectTimeoutMs !== undefined ? { connectTimeoutMs: haproxyConnectTimeoutMs } : {}),
       servers: service.destinations.map((d, i) => ({
         name: routerServerOf(d),
         port: redis[d.id]!.port,
