@@ -174,15 +174,20 @@ describe('safety rules', () => {
     // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
     fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
     // While the failover runbook still owns the switch (validating), the fence waits for it and is
-    // tried again; one attempt fences.
-    await until(
-      async () =>
-        (await det.query(healthQuery)).decisions.some(
-          (d) => d.decision.action === 'fence' && d.event.destination === 'redis-a' && /CLIENT PAUSE \d+ WRITE/.test(d.note ?? ''),
-        ),
-      20_000,
-      'stray fenced',
-    );
+    // tried again every 5 s; one attempt fences (under a loaded machine the runbook can take a while).
+    const fencedWithPause = async () =>
+      (await det.query(healthQuery)).decisions.some(
+        (d) => d.decision.action === 'fence' && d.event.destination === 'redis-a' && /CLIENT PAUSE \d+ WRITE/.test(d.note ?? ''),
+      );
+    await until(fencedWithPause, 45_000, 'stray fenced').catch(async (err: Error) => {
+      const decisions = (await det.query(healthQuery)).decisions.slice(-8);
+      const runs = await t.client.workflow
+        .getHandle(runbookWorkflowId('safe-reload'))
+        .describe()
+        .then((d) => d.status.name);
+      console.log('stray not fenced:', JSON.stringify({ runbook: runs, decisions }));
+      throw err;
+    });
     const fences = (await det.query(healthQuery)).decisions.filter((d) => d.decision.action === 'fence');
     for (const deferred of fences.slice(0, -1)) expect(deferred.note).toMatch(/owns the switch|CLIENT PAUSE/);
     await until(
