@@ -93,6 +93,8 @@ export interface DetectionState {
   inflight?: InflightRunbook;
   /** Events whose runbook a suspension held: decided again when it is lifted. */
   held?: HealthEvent[];
+  /** Second writable primaries whose writes detection paused; dropped once one no longer answers as a writer. */
+  fenced?: string[];
   /** Each observer's own view (its probes' fold), when several vantage points vote; `health` is their quorum. */
   observers?: Record<string, ObserverReport>;
   /** The routing the manager decided: the router must have it (see observeRouting). */

@@ -37,6 +37,11 @@ export interface DecisionContext {
   /** A failed resync/failback of a destination is backed off until then (ms). */
   repairNotBefore?: Record<string, number>;
   /**
+   * Destinations answering as a second writable primary whose writes detection has not paused yet
+   * (see unfencedWriters): whatever event comes for one, it is fenced first.
+   */
+  unfencedWriters?: string[];
+  /**
    * recovery_strategy: intelligent — fail back by itself only to a destination in a more preferred
    * tier than the primary's (tier per destination); within the same tier traffic stays where it is.
    */
@@ -49,6 +54,16 @@ export function recoveryStrategyContext(
   service: { destinations: readonly { id: string; tier: number }[] },
 ): Pick<DecisionContext, 'failbackOnlyToBetterTier'> {
   return strategy === 'intelligent' ? { failbackOnlyToBetterTier: { tiers: Object.fromEntries(service.destinations.map((d) => [d.id, d.tier])) } } : {};
+}
+
+/**
+ * Destinations that answer as a writable primary without being the primary, and whose writes
+ * detection has not paused (`fenced`): each must be fenced before any runbook is started for it.
+ */
+export function unfencedWriters(health: Record<string, { writable?: boolean }>, primary: string | undefined, fenced: readonly string[]): string[] {
+  return Object.entries(health)
+    .filter(([id, h]) => h.writable === true && id !== primary && !fenced.includes(id))
+    .map(([id]) => id);
 }
 
 /** Whether automatic failback to `id` buys anything under recovery_strategy: intelligent. */
@@ -68,6 +83,14 @@ export function decide(event: HealthEvent, ctx: DecisionContext): Decision {
   if (event.kind === 'writable') {
     if (id === ctx.primary) return { action: 'none', reason: `${id} is the primary; writable as it should be` };
     return { action: 'fence', destination: id, reason: `${event.reason}; its writes are paused until it is resynced` };
+  }
+  // A resync of a second writer started before its fence would leave it taking writes meanwhile.
+  if (id !== ctx.primary && ctx.unfencedWriters?.includes(id)) {
+    return {
+      action: 'fence',
+      destination: id,
+      reason: `${id} ${event.kind}, but it answers as a writable primary and ${ctx.primary ?? 'another'} is the primary: its writes are paused before anything else is done for it`,
+    };
   }
   if (ctx.activeActive) return decideActiveActive(event, ctx, ctx.activeActive.carrying);
   if (event.kind === 'down' || event.kind === 'degraded') {

@@ -136,6 +136,8 @@ export const detectionStateSchema = z.lazy(() =>
     held: z.array(healthEventSchema).max(1000).optional(),
     /** The routing the manager decided: what the router must have (see drift). */
     routing: z.object({ generation: z.number().int().min(0), weights: z.record(z.string(), z.number()) }).optional(),
+    /** Second writable primaries whose writes detection paused, until they stop answering as writers. */
+    fenced: z.array(z.string()).max(1000).optional(),
     /** Each observer's own view when several vote (see quorum.ts). */
     observers: z.record(z.string(), z.object({ health: z.record(z.string(), destinationHealthSchema), isolated: z.boolean() })).optional(),
   }),

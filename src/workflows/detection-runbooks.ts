@@ -168,6 +168,7 @@ export class DetectionRunbooks {
     const { detector, service, policy } = this;
     const r = await this.act.fenceStray(service, id, STRAY_FENCE_MS);
     if (r.fenced) {
+      detector.fencedWriter(id);
       await this.raiseAlert(
         {
           name: 'FailoverSecondWritablePrimary',

@@ -48,6 +48,8 @@ export async function detection(input: DetectionInput): Promise<void> {
   const localReads = wf.patched('local-reads');
   // Watches heartbeat rarely; the worker's presence (presence.ts) notices a dead worker instead.
   const presenceWatch = wf.patched('watch-presence');
+  // A second writer is fenced before a resync or failback of it starts, whatever event comes first.
+  const fenceFirst = wf.patched('fence-first');
   const req = parseInput(detectionInputSchema, input, 'detection');
 
   // Handlers first, so a signal-with-start alert or an early query is never lost or refused.
@@ -105,6 +107,7 @@ export async function detection(input: DetectionInput): Promise<void> {
   const det = policy.failover_detection;
   d = new Detector(service, policy, req.carried, Date.now());
   const detector = d;
+  detector.fenceFirst = fenceFirst;
   detector.configVersion = snapshot.version;
   detector.setBrakes(earlyBrakes, Date.now());
   if (earlyConfig !== undefined && earlyConfig > (snapshot.version ?? 0)) detector.newConfig = earlyConfig;
@@ -193,6 +196,9 @@ export async function detection(input: DetectionInput): Promise<void> {
       if (runbook?.outcome === 'busy') {
         // Another runbook holds the service: try again once it may have finished.
         detector.revisitAt(Date.now() + Math.max(5_000, intervalMs * 5), event);
+      } else if (fenceFirst && decision.action === 'fence' && event.kind !== 'writable') {
+        // Fenced first: the event that found it is decided on its own right after (a resync, say).
+        detector.revisitAt(Date.now(), event);
       } else if ('retryAtMs' in decision && decision.retryAtMs !== undefined) detector.revisitAt(decision.retryAtMs, event);
       observeDecision(service.name, policy, detector.state, event, decision, runbook?.outcome === 'held' ? runbook : undefined);
       detector.record(event, decision, runbook);

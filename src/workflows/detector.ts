@@ -4,7 +4,7 @@ import type { Suspension } from '../api/supervisor';
 import { combine, type ObserverReport, type Votes } from '../domain/quorum';
 import type { Alert } from '../domain/alerts';
 import type { Policy, ServiceConfig } from '../domain/config';
-import { decide, recoveryStrategyContext, type Decision } from '../domain/detection-policy';
+import { decide, recoveryStrategyContext, unfencedWriters, type Decision } from '../domain/detection-policy';
 import type { CarriedDetectionState, RetryState } from '../domain/detection-state';
 import { requireMs } from '../domain/duration';
 import { applyAlert, initialHealth, type DestinationHealth, type HealthEvent } from '../domain/health';
@@ -49,6 +49,8 @@ export class Detector {
   /** A newer live config version to continue as new with. */
   newConfig: number | undefined;
   configVersion: number | undefined;
+  /** A second writer is fenced before any other decision about it (runs recorded before that replay without). */
+  fenceFirst = false;
 
   constructor(
     readonly service: ServiceConfig,
@@ -72,6 +74,7 @@ export class Detector {
       held: (carried?.held ?? []).filter((e) => ids.includes(e.destination)),
       ...(carried?.observers ? { observers: carried.observers as Record<string, ObserverReport> } : {}),
       ...(carried?.routing ? { routing: carried.routing } : {}),
+      ...(carried?.fenced ? { fenced: carried.fenced.filter((id) => ids.includes(id)) } : {}),
     };
   }
 
@@ -132,6 +135,8 @@ export class Detector {
     });
     this.state.health = c.health;
     this.votes = c.votes;
+    // A fenced writer that no longer answers as one (resynced, or down) is fenced again if it comes back so.
+    if (this.state.fenced) this.state.fenced = this.state.fenced.filter((id) => this.state.health[id]?.writable === true);
     for (const u of c.unconfirmed) {
       const event = reporterEvents.find((e) => e.destination === u.destination)!;
       this.record(event, { action: 'none', reason: u.reason });
@@ -280,9 +285,15 @@ export class Detector {
       sync: this.syncVerdicts(),
       resyncReturning: policy.recovery_management.resync_returning,
       repairNotBefore: Object.fromEntries(Object.entries(this.state.retries ?? {}).map(([id, r]) => [id, r.nextAtMs])),
+      ...(this.fenceFirst ? { unfencedWriters: unfencedWriters(this.state.health, this.primary, this.state.fenced ?? []) } : {}),
       ...recoveryStrategyContext(policy.recovery_management.recovery_strategy, service),
       ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying: this.carrying } } : {}),
     });
+  }
+
+  /** A second writer's writes were paused: its next events are decided on their own (a resync demotes it). */
+  fencedWriter(id: string): void {
+    if (this.fenceFirst && !(this.state.fenced ?? []).includes(id)) this.state.fenced = [...(this.state.fenced ?? []), id];
   }
 
   /** Notes how a runbook ended on the decision that started it. */

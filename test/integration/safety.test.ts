@@ -174,7 +174,7 @@ describe('safety rules', () => {
     // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
     fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
     // While the failover runbook still owns the switch (validating), the fence waits for it and is
-    // tried again every 5 s; one attempt fences (under a loaded machine the runbook can take a while).
+    // tried again every 5 s, whatever event of redis-a comes meanwhile (its recovery must not start first).
     const fencedWithPause = async () =>
       (await det.query(healthQuery)).decisions.some(
         (d) => d.decision.action === 'fence' && d.event.destination === 'redis-a' && /CLIENT PAUSE \d+ WRITE/.test(d.note ?? ''),
@@ -188,7 +188,13 @@ describe('safety rules', () => {
       console.log('stray not fenced:', JSON.stringify({ runbook: runs, decisions }));
       throw err;
     });
-    const fences = (await det.query(healthQuery)).decisions.filter((d) => d.decision.action === 'fence');
+    // Nothing was started for the stray before its writes were paused (a resync would leave it writable meanwhile).
+    const decided = (await det.query(healthQuery)).decisions;
+    const seen = decided.findIndex((d) => d.event.destination === 'redis-a' && d.event.kind === 'writable');
+    const paused = decided.findIndex((d) => d.decision.action === 'fence' && /CLIENT PAUSE \d+ WRITE/.test(d.note ?? ''));
+    const before = decided.slice(seen, paused).filter((d) => d.event.destination === 'redis-a' && !['fence', 'none'].includes(d.decision.action));
+    expect(before.map((d) => `${d.event.kind} → ${d.decision.action}`)).toEqual([]);
+    const fences = decided.filter((d) => d.decision.action === 'fence');
     for (const deferred of fences.slice(0, -1)) expect(deferred.note).toMatch(/owns the switch|CLIENT PAUSE/);
     await until(
       async () =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, recoveryStrategyContext, type DecisionContext } from '../../src/domain/detection-policy';
+import { decide, recoveryStrategyContext, unfencedWriters, type DecisionContext } from '../../src/domain/detection-policy';
 import { applyAlert, initialHealth, observe, type DestinationHealth, type HealthThresholds } from '../../src/domain/health';
 import { runbookEndedSchema } from '../../src/domain/detection-state';
 
@@ -131,6 +131,27 @@ describe('detection decisions', () => {
     // automatic (and no strategy) fail back whatever the tiers.
     expect(recoveryStrategyContext('automatic', { destinations: [] })).toEqual({});
     expect(decide(rec, base)).toMatchObject({ action: 'recovery', failback: true });
+  });
+
+  it('a second writer is fenced before anything else is done for it, whatever event comes first', () => {
+    // The old primary came back writable after a failover to b: its fence was deferred (a runbook owned the switch).
+    const health = { a: { ...initialHealth(), writable: true }, b: initialHealth() };
+    const stray = { ...ctx, primary: 'b', failedOver: ['a'], automaticRecovery: true, lastFailoverFrom: { a: 0 }, resyncReturning: true };
+    const diverged = { sync: { a: { state: 'diverged' as const, reason: 'a standalone primary at offset 0' } } };
+    const rec = { destination: 'a', kind: 'recovered' as const, reason: '3 good probes' };
+    expect(unfencedWriters(health, 'b', [])).toEqual(['a']);
+    // Without the rule the resync would start while a still takes writes.
+    expect(decide(rec, { ...stray, ...diverged })).toMatchObject({ action: 'recovery', destination: 'a' });
+    const first = decide(rec, { ...stray, ...diverged, unfencedWriters: unfencedWriters(health, 'b', []) });
+    expect(first).toMatchObject({ action: 'fence', destination: 'a' });
+    expect(first.reason).toMatch(/a recovered, but it answers as a writable primary and b is the primary: its writes are paused before anything else/);
+    expect(decide({ ...rec, kind: 'diverged' }, { ...stray, unfencedWriters: ['a'] }).action).toBe('fence');
+    // Once fenced, its events are decided on their own: the resync demotes it.
+    expect(unfencedWriters(health, 'b', ['a'])).toEqual([]);
+    expect(decide(rec, { ...stray, ...diverged, unfencedWriters: [] })).toMatchObject({ action: 'recovery', destination: 'a' });
+    // The primary itself is never a stray, and a drift is about the router, not the node.
+    expect(unfencedWriters({ ...health, b: { ...initialHealth(), writable: true } }, 'b', [])).toEqual(['a']);
+    expect(decide({ destination: 'a', kind: 'drift', reason: 'reload' }, { ...stray, unfencedWriters: ['a'] }).action).toBe('reassert');
   });
 });
 
