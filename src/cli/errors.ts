@@ -2,6 +2,7 @@ import { ServiceError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { ServiceBusyError } from '../client/start-runbook';
 import { InvalidInputError } from '../domain/validation';
+import { missingKeyMessage } from '../security/codec';
 
 /** Exit codes a script can branch on; listed in `failover --help` and docs/cli.md. */
 export const EXIT = {
@@ -75,5 +76,7 @@ export function toCliError(err: unknown, cli = 'failover'): CliError {
   const code = grpcCode(err);
   if (code !== undefined && UNREACHABLE_GRPC.has(code)) return unreachableError(`cannot reach Temporal: ${rootMessage(err)}`);
   if (err instanceof ServiceError) return new CliError(`Temporal refused the request: ${rootMessage(err)}`, EXIT.failed, 'temporal-error');
+  const missingKey = missingKeyMessage(err, 'what Temporal returned');
+  if (missingKey) return usageError(missingKey);
   return new CliError(err instanceof Error ? err.message : String(err), EXIT.failed, 'error');
 }

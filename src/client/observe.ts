@@ -8,6 +8,7 @@ import { supervisionQuery, supervisorWorkflowId } from '../api/supervisor';
 import { suspensionOf } from '../domain/brakes';
 import type { Policy, ServiceConfig } from '../domain/config';
 import { requireMs } from '../domain/duration';
+import { missingKeyMessage } from '../security/codec';
 import type { RankingState } from '../domain/ranking';
 import type { Routing } from '../domain/routing';
 import { triggerKey } from '../domain/search-attributes';
@@ -43,6 +44,9 @@ export function askWithDeadline(client: Client, taskQueue: string, ms = 10_000):
       const code = (err as { code?: unknown }).code ?? (err as { cause?: { code?: unknown } }).cause?.code;
       if (code === 4 /* DEADLINE_EXCEEDED */ || (err as Error)?.name === 'WorkflowUpdateRPCTimeoutOrCancelledError')
         throw new NoWorkerError(what, ms, taskQueue);
+      // The answer came back encrypted and this client has no codec: say which key it needs.
+      const missingKey = missingKeyMessage(err, `the ${what}'s answer`);
+      if (missingKey) throw new Error(missingKey);
       throw err;
     }
   };

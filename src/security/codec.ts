@@ -12,6 +12,17 @@ import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_META = 'encryption-key-id';
 const IV_BYTES = 12;
+
+/**
+ * What to say instead of the SDK's "Unknown encoding: binary/encrypted" (a client without the key
+ * read an encrypted payload); undefined for any other error.
+ */
+export function missingKeyMessage(err: unknown, what = 'an answer'): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && !e.message.includes(`Unknown encoding: ${ENCRYPTED_ENCODING}`) && depth < 5; depth++) e = e.cause;
+  if (!(e instanceof Error)) return undefined;
+  return `${what} is encrypted and this client has no key for it: pass --codec-keys <file> or set FAILOVER_CODEC_KEYS_FILE (npm start keeps its key in <data-dir>/codec-keys.json)`;
+}
 const TAG_BYTES = 16;
 
 export interface CodecKeys {

@@ -159,6 +159,14 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     const kill = await paste(printed(/demo kill redis-a/));
     expect(kill.code).toBe(0);
     expect(kill.stdout).toMatch(/^killed redis-a of orders-bus \(pid \d+, port \d+\)/);
+    // The status command it names works as pasted (this instance's key included).
+    const hint = /watch detection fail over: (.*)$/m.exec(kill.stdout)![1]!;
+    const hinted = { command: hint, ...(await paste(hint)) };
+    expect(hinted.stderr).toBe('');
+    expect(hinted.stdout).toMatch(/^detection {2}running/m);
+    // Without the key (another data directory than the default) it says which flag it lacks.
+    const keyless = await paste(hinted.command.replace(/ --codec-keys \S+/, ''));
+    expect(keyless.stdout + keyless.stderr).toMatch(/is encrypted and this client has no key for it: pass --codec-keys <file>/);
     expect(portHolders(ports.demo[2]!)).toEqual([]);
     await until(async () => (await statusJson()).detection?.health.primary === 'redis-b', 60_000, 'detection failed over to redis-b');
 

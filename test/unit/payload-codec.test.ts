@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { AesGcmCodec, codecKeysFromEnv, ensureCodecKeyFile } from '../../src/security/codec';
+import { AesGcmCodec, codecKeysFromEnv, ensureCodecKeyFile, missingKeyMessage } from '../../src/security/codec';
 
 const key = () => randomBytes(32).toString('base64');
 
@@ -22,6 +22,21 @@ describe('AES-256-GCM payload codec', () => {
     await expect(old.decode(resealed)).rejects.toThrow('payload encrypted with key id "k2", which this process does not have');
     // Unencrypted payloads (histories from before the codec) pass through.
     expect(await rotated.decode(plain)).toEqual(plain);
+  });
+
+  it('a client without the key is told which flag it lacks, not "Unknown encoding"', async () => {
+    const codec = new AesGcmCodec(codecKeysFromEnv({ FAILOVER_CODEC_KEY: key() })!);
+    const [sealed] = await codec.encode([defaultPayloadConverter.toPayload({ service: 'orders-bus' })]);
+    let read: unknown;
+    try {
+      defaultPayloadConverter.fromPayload(sealed!);
+    } catch (err) {
+      read = err;
+    }
+    expect(missingKeyMessage(new Error('query failed', { cause: read }), 'the health query')).toMatch(
+      /^the health query is encrypted and this client has no key for it: pass --codec-keys <file>/,
+    );
+    expect(missingKeyMessage(new Error('connection refused'))).toBeUndefined();
   });
 
   it('refuses a tampered payload', async () => {
