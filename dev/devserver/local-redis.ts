@@ -10,7 +10,15 @@ export interface LocalRedis extends LocalProcess {
  * `appendonly`: then every write is fsynced to an AOF under `dir` named after `name`, so a restart
  * under the same name comes back with everything it acknowledged.
  */
-export async function startRedis(opts: { port: number; dir: string; replicaOfPort?: number; name?: string; appendonly?: boolean }): Promise<LocalRedis> {
+export async function startRedis(opts: {
+  port: number;
+  dir: string;
+  replicaOfPort?: number;
+  name?: string;
+  appendonly?: boolean;
+  /** More config directives, as redis-server arguments (e.g. an ACL user). */
+  args?: string[];
+}): Promise<LocalRedis> {
   const name = opts.name ?? `redis-${opts.port}`;
   const args = [
     '--port',
@@ -30,6 +38,7 @@ export async function startRedis(opts: { port: number; dir: string; replicaOfPor
     '--repl-diskless-sync-delay',
     '0',
     ...(opts.replicaOfPort ? ['--replicaof', '127.0.0.1', String(opts.replicaOfPort)] : []),
+    ...(opts.args ?? []),
   ];
   const proc = startProcess(name, 'redis-server', args, path.join(opts.dir, `${name}.log`));
   // Not listening on its own port: an error, and nothing left running.

@@ -166,7 +166,13 @@ export class DetectionRunbooks {
 
   private async fenceStray(id: string): Promise<StartResult> {
     const { detector, service, policy } = this;
-    const r = await this.act.fenceStray(service, id, STRAY_FENCE_MS);
+    let r: Awaited<ReturnType<Activities['fenceStray']>>;
+    try {
+      r = await this.act.fenceStray(service, id, STRAY_FENCE_MS);
+    } catch (err) {
+      if (!detector.fenceFirst || wf.isCancellation(err)) throw err;
+      return this.fenceFailed(id, errorMessage(err));
+    }
     if (r.fenced) {
       detector.fencedWriter(id);
       await this.raiseAlert(
@@ -184,6 +190,28 @@ export class DetectionRunbooks {
     }
     // Held by a runbook: looked at again shortly, while the node still answers as a writer.
     return r.busy ? { outcome: 'busy', note: r.detail } : { outcome: 'fenced', note: r.detail };
+  }
+
+  /**
+   * The fence itself failed (the node refuses CLIENT PAUSE, or went away again): detection goes on,
+   * a person is paged, and the node's next events are decided on their own (a resync demotes it).
+   */
+  private async fenceFailed(id: string, error: string): Promise<StartResult> {
+    const { detector, service, policy } = this;
+    detector.unfenceable.add(id);
+    await this.raiseAlert(
+      {
+        name: 'FailoverSecondWritablePrimary',
+        severity: 'critical',
+        service: service.name,
+        destination: id,
+        summary: `${id} answered as a writable primary while ${detector.primary} is the primary, and its writes could not be paused: ${error}`,
+        details: { primary: detector.primary ?? null, fenceError: error },
+        targets: policy.notifications,
+      },
+      `${service.name}/${id}`,
+    );
+    return { outcome: 'busy', note: `not fenced: ${error}` };
   }
 
   /** A runbook detection started has ended: learn from it, and retry what failed. */

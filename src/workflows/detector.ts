@@ -51,6 +51,8 @@ export class Detector {
   configVersion: number | undefined;
   /** A second writer is fenced before any other decision about it (runs recorded before that replay without). */
   fenceFirst = false;
+  /** Second writers whose fence failed in this run: their other events are no longer held for it. */
+  readonly unfenceable = new Set<string>();
 
   constructor(
     readonly service: ServiceConfig,
@@ -285,7 +287,7 @@ export class Detector {
       sync: this.syncVerdicts(),
       resyncReturning: policy.recovery_management.resync_returning,
       repairNotBefore: Object.fromEntries(Object.entries(this.state.retries ?? {}).map(([id, r]) => [id, r.nextAtMs])),
-      ...(this.fenceFirst ? { unfencedWriters: unfencedWriters(this.state.health, this.primary, this.state.fenced ?? []) } : {}),
+      ...(this.fenceFirst ? { unfencedWriters: unfencedWriters(this.state.health, this.primary, [...(this.state.fenced ?? []), ...this.unfenceable]) } : {}),
       ...recoveryStrategyContext(policy.recovery_management.recovery_strategy, service),
       ...(policy.failover_execution.failover_strategy === 'active-active' ? { activeActive: { carrying: this.carrying } } : {}),
     });

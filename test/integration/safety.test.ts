@@ -33,6 +33,7 @@ describe('safety rules', () => {
   const routed = async () => primaryOf((await routerFor(fx.service).read()).routing);
 
   let reload: RedisServiceFixture | undefined;
+  let acl: RedisServiceFixture | undefined;
   const policy = {
     failover_execution: { consistency_check: { timeout: '5s' } },
     failover_detection: { detection_interval: '200ms', timeout: '500ms', router_check_interval: '500ms' },
@@ -41,16 +42,19 @@ describe('safety rules', () => {
   beforeAll(async () => {
     fx = await startRedisService('safe-bus', policy);
     config = fx.config;
-    t = await temporalHarness(() => ({ ...config, services: [config.services[0]!, ...(reload ? [reload.service] : [])] }));
+    const extra = () => [reload, acl].flatMap((f) => (f ? [f.service] : []));
+    t = await temporalHarness(() => ({ ...config, services: [config.services[0]!, ...extra()] }));
   });
   afterAll(async () => {
-    await t?.client.workflow
-      .getHandle(detectionWorkflowId('safe-reload'))
-      .terminate('test done')
-      .catch(() => undefined);
+    for (const service of ['safe-reload', 'safe-acl'])
+      await t?.client.workflow
+        .getHandle(detectionWorkflowId(service))
+        .terminate('test done')
+        .catch(() => undefined);
     await replayThenCleanUp(t, ran, 'safety', async () => {
       await fx?.stop();
       await reload?.stop();
+      await acl?.stop();
     });
   });
 
@@ -216,6 +220,45 @@ describe('safety rules', () => {
     const report = await writer.stop();
     const since = report.acked.filter((n) => n > afterFailover);
     const audit = await auditSequencedWrites({ host: '127.0.0.1', port: fx2.topology.redis['redis-b']!.port, prefix: 'reload' }, since);
+    expect(audit.missing).toEqual([]);
+  });
+
+  it('a returning writable primary that refuses CLIENT PAUSE (its ACL): detection goes on, says so, and resyncs it; no acknowledged write lost', async () => {
+    acl = await startRedisService('safe-acl', policy);
+    const fx3 = acl;
+    const det = await t.client.workflow.start('detection', {
+      taskQueue: t.taskQueue,
+      workflowId: detectionWorkflowId('safe-acl'),
+      args: [{ service: 'safe-acl' }],
+    });
+    ran.push(det.workflowId, runbookWorkflowId('safe-acl'));
+    await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx3.topology.haproxy.frontendPort, prefix: 'acl', maxDurationMs: 90_000 });
+    await until(() => writer.ackedCount > 200);
+    await fx3.topology.redis['redis-a']!.kill('SIGKILL');
+    await until(async () => primaryOf((await routerFor(fx3.service).read()).routing) === 'redis-b', 30_000, 'failed over to redis-b');
+    const afterFailover = writer.ackedCount;
+
+    // Back empty and writable, with an ACL that forbids CLIENT PAUSE (everything else allowed).
+    const denyPause = ['--user', 'default', 'on', 'nopass', '~*', '&*', '+@all', '-client|pause'];
+    fx3.topology.redis['redis-a'] = await startRedis({ port: fx3.topology.redis['redis-a']!.port, dir: fx3.dir, name: 'redis-a-acl', args: denyPause });
+    const refused = async () =>
+      (await det.query(healthQuery)).decisions.some((d) => d.decision.action === 'fence' && /not fenced: .*NOPERM/.test(d.note ?? ''));
+    await until(refused, 45_000, 'fence refused and recorded');
+    await until(
+      async () =>
+        (await withRedis({ host: '127.0.0.1', port: fx3.topology.redis['redis-a']!.port }, 1000, replicationInfo).catch(() => undefined))?.role === 'slave',
+      30_000,
+      'redis-a resynced all the same',
+    );
+    expect((await det.describe()).status.name).toBe('RUNNING');
+    const acked = writer.ackedCount;
+    await until(() => writer.ackedCount > acked + 200, 20_000, 'writes flowing after the resync');
+    const report = await writer.stop();
+    const audit = await auditSequencedWrites(
+      { host: '127.0.0.1', port: fx3.topology.redis['redis-b']!.port, prefix: 'acl' },
+      report.acked.filter((n) => n > afterFailover),
+    );
     expect(audit.missing).toEqual([]);
   });
 
