@@ -313,7 +313,15 @@ describe('returned nodes, with automatic_recovery off (the default)', () => {
 
     const killedAt = Date.now();
     await fx.topology.redis['redis-b']!.kill('SIGKILL');
-    await until(async () => (await routed(fx)) === 'redis-a', 30_000, 'traffic back on redis-a');
+    await until(async () => (await routed(fx)) === 'redis-a', 30_000, 'traffic back on redis-a').catch(async (err: Error) => {
+      // Seen once under full-suite load and never alone: say what detection and the runbooks did.
+      const h = await health(t, 'ret-flap').catch(() => undefined);
+      const decided = h?.decisions
+        .slice(-8)
+        .map((d) => [d.at, d.event.destination, d.event.kind, d.decision.action, d.note ?? d.outcome ?? '', d.decision.reason]);
+      console.log('traffic not back on redis-a:', JSON.stringify({ sync: h?.sync, decided, runs: await runbookRuns(t, 'ret-flap') }));
+      throw err;
+    });
     const report = await writer.stop();
     const runs = await runbookRuns(t, 'ret-flap');
     const last = runs.filter((r) => r.type === 'failover').pop()!;
