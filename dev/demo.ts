@@ -20,6 +20,9 @@ import { temporalEnv } from '../src/temporal-settings';
 import { runWorker } from '../src/worker';
 import { startLocalCodec } from '../src/security/local-codec';
 
+/** `timeout connect` of the demo's HAProxy: the docs' sample configs' value. */
+const DEMO_HAPROXY_CONNECT_TIMEOUT_MS = 500;
+
 const USAGE = `usage: npm start -- [options]
 Starts a local Temporal dev server (unless TEMPORAL_ADDRESS is set), the demo Redis + HAProxy
 topology of the config, and the worker, until Ctrl-C.
@@ -205,7 +208,8 @@ async function main(): Promise<void> {
       for (const service of demoServices) {
         const dir = path.join(demoDir, service.name);
         fs.mkdirSync(dir, { recursive: true });
-        const topology = await startRedisHaproxyTopology(service, dir);
+        // HAProxy as docs/haproxy.md recommends it: clients reconnecting during a failover are held less.
+        const topology = await startRedisHaproxyTopology(service, dir, undefined, [], DEMO_HAPROXY_CONNECT_TIMEOUT_MS);
         cleanups.push(() => topology.stop());
         started.push({ service: service.name, dir, topology });
         logger.info({ service: service.name, logs: dir }, 'demo topology up: redis primary + replica behind HAProxy');

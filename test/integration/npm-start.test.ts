@@ -93,6 +93,8 @@ describe('npm start: one instance at a time, and the commands it prints work whe
     expect(out).toContain(`Payloads:   encrypted (AES-256-GCM) with the key in ${keys}`);
     // Generated once, readable by its owner only.
     expect(fs.statSync(keys).mode & 0o777).toBe(0o600);
+    // The demo's HAProxy as docs/haproxy.md recommends it.
+    expect(fs.readFileSync(path.join(dataDir, 'demo', 'orders-bus', 'haproxy-orders.cfg'), 'utf8')).toContain('timeout connect 500ms');
     const cli = `npm run -s cli -- --config ${configFile} --address 127.0.0.1:${ports.temporal} --codec-keys ${keys}`;
     expect(commands).toEqual([
       `${cli} status orders-bus`,
