@@ -58,6 +58,19 @@ describe('safety rules', () => {
     });
   });
 
+  /** Detection on `f`, writes flowing through its HAProxy, then its primary SIGKILLed and failed over to redis-b. */
+  async function emergencyFailover(f: RedisServiceFixture, prefix: string) {
+    const name = f.service.name;
+    const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId(name), args: [{ service: name }] });
+    ran.push(det.workflowId, runbookWorkflowId(name));
+    await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: f.topology.haproxy.frontendPort, prefix, maxDurationMs: 90_000 });
+    await until(() => writer.ackedCount > 200);
+    await f.topology.redis['redis-a']!.kill('SIGKILL');
+    await until(async () => primaryOf((await routerFor(f.service).read()).routing) === 'redis-b', 30_000, 'failed over to redis-b');
+    return { det, writer, afterFailover: writer.ackedCount };
+  }
+
   it('the per-service lock holds for a runbook started under any id: it runs as runbook-<service>, and a second one is refused naming it', async () => {
     config = withPolicy(fx, { failover_execution: { approval: { required: true, timeout: '2m' } } });
     const first = await t.client.workflow.start('failover', {
@@ -161,19 +174,8 @@ describe('safety rules', () => {
   it('after an emergency failover the old primary returns writable and HAProxy reloads from its file: the stray is fenced and resynced, the routing put back, no acknowledged write lost', async () => {
     reload = await startRedisService('safe-reload', policy);
     const fx2 = reload;
-    const det = await t.client.workflow.start('detection', {
-      taskQueue: t.taskQueue,
-      workflowId: detectionWorkflowId('safe-reload'),
-      args: [{ service: 'safe-reload' }],
-    });
-    ran.push(det.workflowId, runbookWorkflowId('safe-reload'));
-    await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
+    const { det, writer, afterFailover } = await emergencyFailover(fx2, 'reload');
     const primary = async () => primaryOf((await routerFor(fx2.service).read()).routing);
-    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx2.topology.haproxy.frontendPort, prefix: 'reload', maxDurationMs: 90_000 });
-    await until(() => writer.ackedCount > 200);
-    await fx2.topology.redis['redis-a']!.kill('SIGKILL');
-    await until(async () => (await primary()) === 'redis-b', 30_000, 'failed over to redis-b');
-    const afterFailover = writer.ackedCount;
 
     // redis-a comes back empty and writable: fenced on sight, then resynced as a replica of redis-b.
     fx2.topology.redis['redis-a'] = await startRedis({ port: fx2.topology.redis['redis-a']!.port, dir: fx2.dir, name: 'redis-a-back' });
@@ -226,18 +228,7 @@ describe('safety rules', () => {
   it('a returning writable primary that refuses CLIENT PAUSE (its ACL): detection goes on, says so, and resyncs it; no acknowledged write lost', async () => {
     acl = await startRedisService('safe-acl', policy);
     const fx3 = acl;
-    const det = await t.client.workflow.start('detection', {
-      taskQueue: t.taskQueue,
-      workflowId: detectionWorkflowId('safe-acl'),
-      args: [{ service: 'safe-acl' }],
-    });
-    ran.push(det.workflowId, runbookWorkflowId('safe-acl'));
-    await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
-    const writer = startSequencedWriter({ host: '127.0.0.1', port: fx3.topology.haproxy.frontendPort, prefix: 'acl', maxDurationMs: 90_000 });
-    await until(() => writer.ackedCount > 200);
-    await fx3.topology.redis['redis-a']!.kill('SIGKILL');
-    await until(async () => primaryOf((await routerFor(fx3.service).read()).routing) === 'redis-b', 30_000, 'failed over to redis-b');
-    const afterFailover = writer.ackedCount;
+    const { det, writer, afterFailover } = await emergencyFailover(fx3, 'acl');
 
     // Back empty and writable, with an ACL that forbids CLIENT PAUSE (everything else allowed).
     const denyPause = ['--user', 'default', 'on', 'nopass', '~*', '&*', '+@all', '-client|pause'];
