@@ -6,6 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { expect } from 'vitest';
 import { workflowInterceptorModules } from '../../src/worker';
 import type { TemporalHarness } from './temporal';
+import { until } from './wait';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'histories');
 export const workflowsPath = path.resolve(__dirname, '..', '..', 'src', 'workflows', 'index.ts');
@@ -54,6 +55,15 @@ export async function replayAndRecord(
   // Every run of each id: mutating runbooks of one service share an id.
   const runs: { workflowId: string; runId: string }[] = [];
   for (const workflowId of new Set(workflowIds)) {
+    // Visibility lags a close (a terminate just before, on a loaded machine): wait until it lists the latest run closed.
+    const latest = await client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .catch(() => undefined);
+    if (latest && latest.status.name !== 'RUNNING') {
+      const query = `WorkflowId = '${workflowId}' AND RunId = '${latest.runId}' AND ExecutionStatus != 'Running'`;
+      await until(async () => (await client.workflow.count(query)).count > 0, 15_000, `visibility lists ${workflowId} closed`);
+    }
     for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}' AND ExecutionStatus != 'Running'` }))
       runs.push({ workflowId, runId: w.runId });
   }
