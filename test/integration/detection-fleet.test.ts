@@ -135,10 +135,14 @@ describe('detection engine at fleet scale', () => {
           .catch(() => undefined),
       ),
     );
-    if (replayIds.length > 0) expect(await replayAndRecord(client, replayIds, 'fleet')).toBeGreaterThanOrEqual(replayIds.length);
-    await connection?.close();
-    await redis?.stop();
-    for (const l of listeners) l.close();
+    try {
+      if (replayIds.length > 0) expect(await replayAndRecord(client, replayIds, 'fleet')).toBeGreaterThanOrEqual(replayIds.length);
+    } finally {
+      // Stopped even when the replay fails: a redis or HAProxy left running outlives the suite.
+      await connection?.close();
+      await redis?.stop();
+      for (const l of listeners) l.close();
+    }
   });
 
   it(`one worker watches ${SERVICES + 1} services; a switchover on one still gets its slots; a killed destination is detected`, async () => {
