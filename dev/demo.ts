@@ -18,7 +18,7 @@ import { createLogger } from '../src/logger';
 import { supervisionReady } from '../src/control-plane';
 import { temporalEnv } from '../src/temporal-settings';
 import { runWorker } from '../src/worker';
-import { startLocalCodec } from '../src/security/local-codec';
+import { codecKeysFlagFor, startLocalCodec } from '../src/security/local-codec';
 
 /** `timeout connect` of the demo's HAProxy: the docs' sample configs' value. */
 const DEMO_HAPROXY_CONNECT_TIMEOUT_MS = 500;
@@ -275,14 +275,14 @@ export function readyText(o: {
 }): string {
   const rel = path.relative(process.cwd(), path.resolve(o.configFile));
   const configArg = rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(o.configFile) : rel;
+  const keys = o.codecKeys ? codecKeysFlagFor(o.dataDir, o.codecKeys) : undefined;
   const cli = [
     'npm run -s cli --',
     '--config',
     sh(configArg),
     ...(o.address !== '127.0.0.1:7233' ? ['--address', o.address] : []),
     ...(o.taskQueue !== 'failover-manager' ? ['--task-queue', sh(o.taskQueue)] : []),
-    // The CLI finds the key of an npm start in the default data directory by itself.
-    ...(o.codecKeys && path.resolve(o.dataDir) !== path.resolve(DEFAULT_DATA_DIR) ? ['--codec-keys', sh(o.codecKeys)] : []),
+    ...(keys ? ['--codec-keys', sh(keys)] : []),
   ].join(' ');
   const dataDirArg = o.dataDir !== path.resolve(DEFAULT_DATA_DIR) ? ` --data-dir ${sh(o.dataDir)}` : '';
   const demoCli = (args: string) => `npm run -s cli -- demo ${args}${dataDirArg}`;

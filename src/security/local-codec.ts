@@ -25,6 +25,14 @@ export async function startLocalCodec(dataDir: string, uiPort: number): Promise<
 }
 
 /**
+ * The key file a CLI command for the npm start of `dataDir` must name (--codec-keys): none for the
+ * default data directory, whose key the CLI finds by itself (see cliDataConverter).
+ */
+export function codecKeysFlagFor(dataDir: string, keysFile = path.join(dataDir, LOCAL_KEY_FILE)): string | undefined {
+  return path.resolve(dataDir) !== path.resolve(DEFAULT_DATA_DIR) && fs.existsSync(keysFile) ? keysFile : undefined;
+}
+
+/**
  * The CLI's data converter: the key file given (--codec-keys), or the keys the environment names; else, when the CLI talks to the dev
  * server of a running npm start (FAILOVER_DATA_DIR or the default data directory), that npm start's
  * key file, so the commands it prints work as pasted.

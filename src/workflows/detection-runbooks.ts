@@ -175,18 +175,7 @@ export class DetectionRunbooks {
     }
     if (r.fenced) {
       detector.fencedWriter(id);
-      await this.raiseAlert(
-        {
-          name: 'FailoverSecondWritablePrimary',
-          severity: 'critical',
-          service: service.name,
-          destination: id,
-          summary: `${id} answered as a writable primary while ${detector.primary} is the primary: its writes are paused (${r.detail})`,
-          details: { primary: detector.primary ?? null, fence: r.detail },
-          targets: policy.notifications,
-        },
-        `${service.name}/${id}`,
-      );
+      await this.pageStray(id, `: its writes are paused (${r.detail})`, { fence: r.detail });
     }
     // Held by a runbook: looked at again shortly, while the node still answers as a writer.
     return r.busy ? { outcome: 'busy', note: r.detail } : { outcome: 'fenced', note: r.detail };
@@ -197,21 +186,26 @@ export class DetectionRunbooks {
    * a person is paged, and the node's next events are decided on their own (a resync demotes it).
    */
   private async fenceFailed(id: string, error: string): Promise<StartResult> {
+    this.detector.unfenceable.add(id);
+    await this.pageStray(id, `, and its writes could not be paused: ${error}`, { fenceError: error });
+    return { outcome: 'busy', note: `not fenced: ${error}` };
+  }
+
+  /** The page for a second writable primary; `outcome` says what became of its fence. */
+  private pageStray(id: string, outcome: string, details: Record<string, string>): Promise<unknown> {
     const { detector, service, policy } = this;
-    detector.unfenceable.add(id);
-    await this.raiseAlert(
+    return this.raiseAlert(
       {
         name: 'FailoverSecondWritablePrimary',
         severity: 'critical',
         service: service.name,
         destination: id,
-        summary: `${id} answered as a writable primary while ${detector.primary} is the primary, and its writes could not be paused: ${error}`,
-        details: { primary: detector.primary ?? null, fenceError: error },
+        summary: `${id} answered as a writable primary while ${detector.primary} is the primary${outcome}`,
+        details: { primary: detector.primary ?? null, ...details },
         targets: policy.notifications,
       },
       `${service.name}/${id}`,
     );
-    return { outcome: 'busy', note: `not fenced: ${error}` };
   }
 
   /** A runbook detection started has ended: learn from it, and retry what failed. */

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { DemoDestinationState } from '../../local-instance';
 import { DEFAULT_DATA_DIR, runningInstance } from '../../local-instance';
-import { LOCAL_KEY_FILE } from '../../security/local-codec';
+import { codecKeysFlagFor } from '../../security/local-codec';
 import { CliError, EXIT, unreachableError } from '../errors';
 import type { Cli, CommandContext } from '../session';
 import { table } from '../format';
@@ -30,9 +29,8 @@ function demoEndpoint(flags: DemoFlags): { url: string; token: string; pid: numb
   const rel = path.relative(process.cwd(), instance.config);
   const config = rel.startsWith('..') || path.isAbsolute(rel) ? instance.config : rel;
   const address = instance.temporal && instance.temporal.address !== '127.0.0.1:7233' ? ` --address ${instance.temporal.address}` : '';
-  // The CLI finds the key of an npm start in the default data directory by itself, not in another.
-  const key = path.join(dataDir, LOCAL_KEY_FILE);
-  const keys = dataDir !== path.resolve(DEFAULT_DATA_DIR) && fs.existsSync(key) ? ` --codec-keys ${key}` : '';
+  const key = codecKeysFlagFor(dataDir);
+  const keys = key ? ` --codec-keys ${key}` : '';
   const base = process.env.npm_lifecycle_event === 'cli' ? 'npm run -s cli --' : 'failover';
   return { ...instance.demo, pid: instance.pid, statusCommand: (service) => `${base} --config ${config}${address}${keys} status ${service}` };
 }
