@@ -64,7 +64,8 @@ describe('safety rules', () => {
     const det = await t.client.workflow.start('detection', { taskQueue: t.taskQueue, workflowId: detectionWorkflowId(name), args: [{ service: name }] });
     ran.push(det.workflowId, runbookWorkflowId(name));
     await until(async () => (await det.query(healthQuery)).watching, 10_000, 'watching');
-    const writer = startSequencedWriter({ host: '127.0.0.1', port: f.topology.haproxy.frontendPort, prefix, maxDurationMs: 90_000 });
+    // Paced: unpaced, a slow run (retried fences) reached the writer's 100,000-message cap and writes stopped.
+    const writer = startSequencedWriter({ host: '127.0.0.1', port: f.topology.haproxy.frontendPort, prefix, maxDurationMs: 90_000, intervalMs: 1 });
     await until(() => writer.ackedCount > 200);
     await f.topology.redis['redis-a']!.kill('SIGKILL');
     await until(async () => primaryOf((await routerFor(f.service).read()).routing) === 'redis-b', 30_000, 'failed over to redis-b');
